@@ -1,0 +1,209 @@
+// Parsing and validation of scoring inputs. Pure: takes file contents, returns typed results naming line and problem.
+
+export interface InputIssue {
+  /** 1-based physical line number in the file. */
+  readonly line: number;
+  readonly message: string;
+}
+
+export type ScoringInputErrorCode = 'INVALID_TRUTH' | 'INVALID_PREDICTIONS';
+
+/** Carries every offending line; `line`/`reason` expose the first one for one-line reports such as invalid_output. */
+export class ScoringInputError extends Error {
+  readonly code: ScoringInputErrorCode;
+  readonly issues: readonly InputIssue[];
+  readonly line: number;
+  readonly reason: string;
+
+  constructor(code: ScoringInputErrorCode, issues: readonly InputIssue[]) {
+    const first = issues[0] ?? { line: 1, message: 'empty input' };
+    const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : '';
+    super(`line ${first.line}: ${first.message}${more}`);
+    this.name = 'ScoringInputError';
+    this.code = code;
+    this.issues = issues;
+    this.line = first.line;
+    this.reason = first.message;
+  }
+}
+
+export type ParseResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: ScoringInputError };
+
+export interface TruthRow {
+  readonly caseId: string;
+  /** 1 = positive, 0 = negative. */
+  readonly label: 0 | 1;
+}
+
+export interface BinaryPrediction {
+  readonly caseId: string;
+  readonly probability: number;
+}
+
+function splitLines(text: string): string[] {
+  // Strip a UTF-8 BOM and tolerate CRLF files from spreadsheet exports.
+  return text.replace(/^\uFEFF/, '').split(/\r?\n/);
+}
+
+/** Minimal RFC 4180 field splitter (quoted fields, doubled quotes); returns null on an unterminated quote. */
+function splitCsvLine(line: string): string[] | null {
+  const fields: string[] = [];
+  let field = '';
+  let inQuotes = false;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i];
+    if (inQuotes) {
+      if (ch === '"' && line[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (ch === '"') inQuotes = false;
+      else field += ch;
+    } else if (ch === '"') inQuotes = true;
+    else if (ch === ',') {
+      fields.push(field);
+      field = '';
+    } else field += ch;
+  }
+  if (inQuotes) return null;
+  fields.push(field);
+  return fields.map((f) => f.trim());
+}
+
+export function parseTruthCsv(text: string): ParseResult<TruthRow[]> {
+  const fail = (issues: InputIssue[]): ParseResult<TruthRow[]> => ({
+    ok: false,
+    error: new ScoringInputError('INVALID_TRUTH', issues),
+  });
+  const lines = splitLines(text);
+  const headerIndex = lines.findIndex((l) => l.trim() !== '');
+  if (headerIndex < 0) return fail([{ line: 1, message: 'file is empty; expected a header "case_id,label"' }]);
+  const header = splitCsvLine(lines[headerIndex] as string) ?? [];
+  const idCol = header.indexOf('case_id');
+  const labelCol = header.indexOf('label');
+  if (idCol < 0 || labelCol < 0) {
+    const missing = [idCol < 0 ? 'case_id' : null, labelCol < 0 ? 'label' : null].filter((c) => c !== null).join(', ');
+    return fail([{ line: headerIndex + 1, message: `header is missing column(s) ${missing}; expected "case_id,label"` }]);
+  }
+  const issues: InputIssue[] = [];
+  const rows: TruthRow[] = [];
+  const firstSeen = new Map<string, number>();
+  for (let i = headerIndex + 1; i < lines.length; i++) {
+    const raw = lines[i] as string;
+    if (raw.trim() === '') continue;
+    const lineNo = i + 1;
+    const fields = splitCsvLine(raw);
+    if (fields === null) {
+      issues.push({ line: lineNo, message: 'unterminated quoted field' });
+      continue;
+    }
+    const caseId = fields[idCol];
+    const labelText = fields[labelCol];
+    if (caseId === undefined || labelText === undefined) {
+      issues.push({ line: lineNo, message: `expected ${header.length} columns, found ${fields.length}` });
+      continue;
+    }
+    if (caseId === '') {
+      issues.push({ line: lineNo, message: 'case_id is empty' });
+      continue;
+    }
+    const seen = firstSeen.get(caseId);
+    if (seen !== undefined) {
+      issues.push({ line: lineNo, message: `duplicate case_id "${caseId}" (first on line ${seen})` });
+      continue;
+    }
+    firstSeen.set(caseId, lineNo);
+    if (labelText !== '0' && labelText !== '1') {
+      issues.push({ line: lineNo, message: `label "${labelText}" for case_id "${caseId}" is not 0 or 1` });
+      continue;
+    }
+    rows.push({ caseId, label: labelText === '1' ? 1 : 0 });
+  }
+  if (issues.length > 0) return fail(issues);
+  if (rows.length === 0) return fail([{ line: headerIndex + 1, message: 'no cases after the header' }]);
+  return { ok: true, value: rows };
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return `a string (${JSON.stringify(value)})`;
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;
+}
+
+/** Validates one parsed JSONL record; returns the problem, or null if the record is fine. */
+function checkPredictionRecord(record: unknown): string | null {
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) {
+    return `expected a JSON object, got ${describe(record)}`;
+  }
+  const caseId: unknown = Reflect.get(record, 'caseId');
+  if (caseId === undefined) return 'missing "caseId"';
+  if (typeof caseId !== 'string') return `caseId is ${describe(caseId)}, expected a string`;
+  if (caseId === '') return 'caseId is empty';
+  const probability: unknown = Reflect.get(record, 'probability');
+  if (probability === undefined) return `missing "probability" for caseId "${caseId}"`;
+  if (typeof probability !== 'number') return `probability is ${describe(probability)}, expected a number in [0, 1]`;
+  // JSON.parse turns 1e999 into Infinity.
+  if (!Number.isFinite(probability)) return `probability ${String(probability)} is not a finite number`;
+  if (probability < 0 || probability > 1) return `probability ${probability} is outside [0, 1]`;
+  return null;
+}
+
+/** Lines of {"caseId": "...", "probability": p}; unknown extra fields are allowed and ignored. */
+export function parseBinaryPredictionsJsonl(text: string): ParseResult<BinaryPrediction[]> {
+  const lines = splitLines(text);
+  const issues: InputIssue[] = [];
+  const predictions: BinaryPrediction[] = [];
+  const firstSeen = new Map<string, number>();
+  for (let i = 0; i < lines.length; i++) {
+    const raw = (lines[i] as string).trim();
+    if (raw === '') continue;
+    const lineNo = i + 1;
+    let record: unknown;
+    try {
+      record = JSON.parse(raw);
+    } catch (e) {
+      issues.push({ line: lineNo, message: `invalid JSON (${e instanceof Error ? e.message : String(e)})` });
+      continue;
+    }
+    const problem = checkPredictionRecord(record);
+    if (problem !== null) {
+      issues.push({ line: lineNo, message: problem });
+      continue;
+    }
+    const caseId = Reflect.get(record as object, 'caseId') as string;
+    const probability = Reflect.get(record as object, 'probability') as number;
+    const seen = firstSeen.get(caseId);
+    if (seen !== undefined) {
+      issues.push({ line: lineNo, message: `duplicate caseId "${caseId}" (first on line ${seen})` });
+      continue;
+    }
+    firstSeen.set(caseId, lineNo);
+    predictions.push({ caseId, probability });
+  }
+  if (issues.length > 0) return { ok: false, error: new ScoringInputError('INVALID_PREDICTIONS', issues) };
+  if (predictions.length === 0) {
+    return {
+      ok: false,
+      error: new ScoringInputError('INVALID_PREDICTIONS', [{ line: 1, message: 'no predictions in file' }]),
+    };
+  }
+  return { ok: true, value: predictions };
+}
+
+export type AlignmentResult =
+  | { readonly ok: true; readonly caseIds: string[]; readonly probabilities: number[] }
+  | { readonly ok: false; readonly missing: string[]; readonly unknown: string[] };
+
+/**
+ * Puts predictions in truth order. Any truth case without a prediction, or prediction for an unknown case, fails the
+ * alignment: the caller decides the policy (e.g. worst-value imputation, METRICS.md §6.5); nothing is dropped here.
+ */
+export function alignPredictions(truthIds: readonly string[], predictions: readonly BinaryPrediction[]): AlignmentResult {
+  const byId = new Map<string, number>();
+  for (const p of predictions) byId.set(p.caseId, p.probability);
+  const truthSet = new Set(truthIds);
+  const missing = truthIds.filter((id) => !byId.has(id));
+  const unknown = predictions.map((p) => p.caseId).filter((id) => !truthSet.has(id));
+  if (missing.length > 0 || unknown.length > 0) return { ok: false, missing, unknown };
+  return { ok: true, caseIds: [...truthIds], probabilities: truthIds.map((id) => byId.get(id) as number) };
+}

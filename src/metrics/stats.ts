@@ -1,0 +1,120 @@
+// Small numeric helpers shared by the metric functions. Pure, float64, deterministic.
+
+/** qnorm(0.975) to full double precision (R prints 1.959963984540054). */
+export const Z_975 = 1.959963984540054;
+
+const TWO_OVER_SQRT_PI = 1.1283791670955126;
+const ONE_OVER_SQRT_PI = 0.5641895835477563;
+
+/**
+ * erf(x) for 0 <= x < 2.5 by the all-positive series
+ * erf(x) = 2/sqrt(pi) * exp(-x^2) * sum_n 2^n x^(2n+1) / (1*3*...*(2n+1)); no cancellation.
+ */
+function erfSeries(x: number): number {
+  let term = x;
+  let sum = x;
+  const x2 = x * x;
+  for (let n = 1; n < 200; n++) {
+    term *= (2 * x2) / (2 * n + 1);
+    sum += term;
+    if (term < sum * 1e-17) break;
+  }
+  return TWO_OVER_SQRT_PI * Math.exp(-x2) * sum;
+}
+
+/** erfc(x) for x >= 2.5 by its continued fraction (modified Lentz), which keeps relative precision in the tail. */
+function erfcContinuedFraction(x: number): number {
+  // erfc(x) = exp(-x^2)/sqrt(pi) * 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + 2/(x + ...)))))
+  const tiny = 1e-300;
+  let f = x;
+  let c = x;
+  let d = 0;
+  for (let k = 1; k < 500; k++) {
+    const a = k / 2;
+    d = x + a * d;
+    d = d === 0 ? tiny : 1 / d;
+    c = x + a / c;
+    if (c === 0) c = tiny;
+    const delta = c * d;
+    f *= delta;
+    if (Math.abs(delta - 1) < 1e-16) break;
+  }
+  return (ONE_OVER_SQRT_PI * Math.exp(-x * x)) / f;
+}
+
+export function erfc(x: number): number {
+  if (Number.isNaN(x)) return Number.NaN;
+  if (x < 0) return 2 - erfc(-x);
+  if (x < 2.5) return 1 - erfSeries(x);
+  return erfcContinuedFraction(x);
+}
+
+/** Standard normal upper tail P(Z > z). */
+export function normalUpperTail(z: number): number {
+  return 0.5 * erfc(z / Math.SQRT2);
+}
+
+/** Two-sided p-value for a standard normal statistic, 2 * (1 - Phi(|z|)) computed without cancellation. */
+export function twoSidedNormalP(z: number): number {
+  return Math.min(1, 2 * normalUpperTail(Math.abs(z)));
+}
+
+/**
+ * Wilson score interval (Wilson 1927) for k successes in n trials, z = qnorm(0.975).
+ * Same formula as statsmodels proportion_confint(method="wilson") and scipy binomtest().proportion_ci("wilson").
+ */
+export function wilsonInterval(k: number, n: number, z: number = Z_975): [number, number] {
+  const p = k / n;
+  const z2 = z * z;
+  const denom = 1 + z2 / n;
+  const centre = (p + z2 / (2 * n)) / denom;
+  const half = (z / denom) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
+
+/** Quantile of an ascending-sorted array, R type 7 / numpy "linear" definition. */
+export function quantileType7(sorted: readonly number[], prob: number): number {
+  const n = sorted.length;
+  if (n === 0) return Number.NaN;
+  const h = (n - 1) * prob;
+  const lo = Math.floor(h);
+  const hi = Math.min(lo + 1, n - 1);
+  const a = sorted[lo] as number;
+  const b = sorted[hi] as number;
+  return a + (h - lo) * (b - a);
+}
+
+/** 1-based mid-ranks (ties get the mean of the ranks they span), as scipy rankdata(method="average"). */
+export function midRanks(values: readonly number[]): Float64Array {
+  const n = values.length;
+  const order = Array.from({ length: n }, (_, i) => i);
+  order.sort((i, j) => (values[i] as number) - (values[j] as number));
+  const ranks = new Float64Array(n);
+  let start = 0;
+  while (start < n) {
+    let end = start;
+    const v = values[order[start] as number] as number;
+    while (end + 1 < n && values[order[end + 1] as number] === v) end++;
+    // Positions start..end (0-based) hold ranks start+1..end+1; their mean is exact in float64.
+    const rank = (start + end + 2) / 2;
+    for (let k = start; k <= end; k++) ranks[order[k] as number] = rank;
+    start = end + 1;
+  }
+  return ranks;
+}
+
+/**
+ * mulberry32: a tiny, fully specified 32-bit PRNG so bootstrap CIs are bit-identical across runs and platforms.
+ * Returns uniform integers in [0, bound).
+ */
+export function createSeededRandomInt(seed: number): (bound: number) => number {
+  let state = seed >>> 0;
+  return (bound: number): number => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const u32 = (t ^ (t >>> 14)) >>> 0;
+    return Math.floor((u32 / 4294967296) * bound);
+  };
+}
