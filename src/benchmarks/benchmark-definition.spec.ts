@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { DomainError } from '../common/domain-error';
+import { validateBenchmarkDefinition } from './benchmark-definition.validate';
+
+const shipped = (): Record<string, unknown> =>
+  parse(readFileSync(join(__dirname, '../../benchmarks/wdbc-malignancy/benchmark.yaml'), 'utf8')) as Record<string, unknown>;
+
+const problemsOf = (raw: unknown): string[] => {
+  try {
+    validateBenchmarkDefinition(raw);
+    return [];
+  } catch (error) {
+    return (error as DomainError).problems.map((p) => `${p.field}: ${p.problem}`);
+  }
+};
+
+describe('validateBenchmarkDefinition', () => {
+  it('accepts the shipped wdbc-malignancy definition', () => {
+    expect(problemsOf(shipped())).toEqual([]);
+  });
+
+  it('names every bad field when several are wrong', () => {
+    const def = shipped();
+    def.task = 'astrology';
+    (def.metrics as Record<string, unknown>).threshold = 2;
+    ((def.interface as { inputs: Record<string, unknown>[] }).inputs[0] as Record<string, unknown>).length = -1;
+    const problems = problemsOf(def);
+    expect(problems.some((p) => p.startsWith('task:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('metrics.threshold:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('interface.inputs.0.length:'))).toBe(true);
+  });
+
+  it('rejects unknown metrics and duplicate phases with their paths', () => {
+    const def = shipped();
+    (def.metrics as Record<string, unknown>).primary = 'accuracy_of_vibes';
+    const phases = def.phases as Record<string, unknown>[];
+    phases.push({ ...(phases[0] as Record<string, unknown>) });
+    const problems = problemsOf(def);
+    expect(problems).toContainEqual(expect.stringMatching(/^metrics\.primary: unknown metric 'accuracy_of_vibes'/));
+    expect(problems).toContainEqual(expect.stringMatching(/^phases\.2\.name: duplicate phase name/));
+  });
+
+  it('rejects fields the schema does not know', () => {
+    expect(problemsOf({ ...shipped(), secretSauce: true })).toContainEqual(expect.stringMatching(/^secretSauce:/));
+  });
+
+  it('says which tasks cannot run yet', () => {
+    expect(problemsOf({ ...shipped(), task: 'segmentation' })).toContainEqual(expect.stringMatching(/^task: segmentation cannot be run yet/));
+  });
+});

@@ -1,0 +1,100 @@
+import { Type } from 'class-transformer';
+import {
+  ArrayMinSize,
+  ArrayUnique,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+
+/** Task types; only those listed in SUPPORTED_TASKS can be run today. */
+export const TASK_TYPES = ['binary-classification', 'multiclass-classification', 'segmentation', 'detection', 'survival'] as const;
+export type TaskType = (typeof TASK_TYPES)[number];
+export const SUPPORTED_TASKS: readonly TaskType[] = ['binary-classification'];
+
+export const METRICS_BY_TASK: Partial<Record<TaskType, readonly string[]>> = {
+  'binary-classification': ['auroc', 'auprc', 'brier', 'sensitivity', 'specificity', 'balanced_accuracy', 'ppv', 'npv'],
+};
+
+export class InterfaceInputDto {
+  @Matches(/^[a-z][a-z0-9_]{0,39}$/, { message: 'name must be lower-case letters, digits and _' }) name!: string;
+  @IsIn(['vector']) kind!: 'vector';
+  @IsInt() @Min(1) @Max(1_000_000) length!: number;
+  @IsIn(['float32']) dtype!: 'float32';
+}
+
+export class InterfaceOutputDto {
+  @Matches(/^[a-z][a-z0-9_]{0,39}$/, { message: 'name must be lower-case letters, digits and _' }) name!: string;
+  @IsIn(['probability']) kind!: 'probability';
+}
+
+export class AlgorithmInterfaceDto {
+  @IsArray() @ArrayMinSize(1) @ValidateNested({ each: true }) @Type(() => InterfaceInputDto) inputs!: InterfaceInputDto[];
+  @IsArray() @ArrayMinSize(1) @ValidateNested({ each: true }) @Type(() => InterfaceOutputDto) outputs!: InterfaceOutputDto[];
+}
+
+export class CohortRefDto {
+  @Matches(/^[a-z0-9][a-z0-9-]{1,62}$/, { message: 'slug must be lower-case letters, digits and -' }) slug!: string;
+}
+
+export class MetricsSpecDto {
+  @IsString() primary!: string;
+  @IsArray() @ArrayUnique() @IsString({ each: true }) secondary!: string[];
+  /** Locked operating threshold: a case is positive iff probability >= threshold. */
+  @IsNumber() @Min(0) @Max(1) threshold!: number;
+}
+
+export class RankingSpecDto {
+  @IsIn(['aggregate-then-rank']) method!: 'aggregate-then-rank';
+  @IsIn(['min']) ties!: 'min';
+  /** Which of a vendor's submissions stands for it on the leaderboard. */
+  @IsIn(['best', 'latest']) perVendor!: 'best' | 'latest';
+}
+
+export class PhaseSpecDto {
+  @Matches(/^[a-z][a-z0-9-]{0,30}$/, { message: 'name must be lower-case letters, digits and -' }) name!: string;
+  @IsIn(['sample', 'test']) split!: 'sample' | 'test';
+  @IsIn(['public', 'hidden']) leaderboard!: 'public' | 'hidden';
+}
+
+export class ResourceLimitsDto {
+  @IsNumber() @Min(0.1) @Max(64) cpus!: number;
+  @IsInt() @Min(64) @Max(262_144) memoryMiB!: number;
+  @IsInt() @Min(0) @Max(8) gpus!: number;
+  @IsInt() @Min(1) @Max(86_400) timeoutSeconds!: number;
+  @IsInt() @Min(1) @Max(100_000) batchSize!: number;
+  @IsInt() @Min(1024) @Max(10 * 1024 * 1024 * 1024) outputBytes!: number;
+}
+
+export class LimitsSpecDto {
+  @IsInt() @Min(1) submissionsPerDay!: number;
+  @IsInt() @Min(1) submissionsTotal!: number;
+  @IsInt() @Min(1024) modelBytes!: number;
+  @ValidateNested() @Type(() => ResourceLimitsDto) resources!: ResourceLimitsDto;
+}
+
+/** The schema of benchmarks/<slug>/benchmark.yaml and of POST /api/benchmarks. */
+export class BenchmarkDefinitionDto {
+  @Matches(/^[a-z0-9][a-z0-9-]{1,62}$/, { message: 'slug must be lower-case letters, digits and -' }) slug!: string;
+  @IsString() @MaxLength(200) title!: string;
+  @IsString() @MaxLength(10_000) description!: string;
+  @IsIn(TASK_TYPES as unknown as string[]) task!: TaskType;
+  @ValidateNested() @Type(() => CohortRefDto) cohort!: CohortRefDto;
+  @ValidateNested() @Type(() => AlgorithmInterfaceDto) interface!: AlgorithmInterfaceDto;
+  @ValidateNested() @Type(() => MetricsSpecDto) metrics!: MetricsSpecDto;
+  @ValidateNested() @Type(() => RankingSpecDto) ranking!: RankingSpecDto;
+  @IsArray() @ArrayMinSize(1) @ValidateNested({ each: true }) @Type(() => PhaseSpecDto) phases!: PhaseSpecDto[];
+  @ValidateNested() @Type(() => LimitsSpecDto) limits!: LimitsSpecDto;
+  /** Decimal places of public scores. */
+  @IsOptional() @IsInt() @Min(0) @Max(10) precision?: number;
+}
+
+export type BenchmarkDefinition = BenchmarkDefinitionDto & { cohort: CohortRefDto & { contentHash?: string } };

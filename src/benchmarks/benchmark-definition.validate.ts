@@ -1,0 +1,60 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { DomainError, ErrorCode, FieldProblem } from '../common/domain-error';
+import { flattenValidationErrors } from '../common/validation';
+import { BenchmarkDefinitionDto, METRICS_BY_TASK, SUPPORTED_TASKS } from './benchmark-definition';
+
+/** Validates a benchmark definition field by field, including the rules that span fields. */
+export function validateBenchmarkDefinition(raw: unknown): BenchmarkDefinitionDto {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new DomainError(ErrorCode.ValidationFailed, 'benchmark definition must be an object', [
+      { field: '(root)', problem: 'must be an object' },
+    ]);
+  }
+  const dto = plainToInstance(BenchmarkDefinitionDto, raw);
+  const problems: FieldProblem[] = flattenValidationErrors(
+    validateSync(dto, { whitelist: true, forbidNonWhitelisted: true }),
+  );
+  if (problems.length === 0) problems.push(...crossFieldProblems(dto));
+  if (problems.length > 0) {
+    throw new DomainError(
+      ErrorCode.ValidationFailed,
+      `invalid benchmark definition: ${problems.map((p) => `${p.field}: ${p.problem}`).join('; ')}`,
+      problems,
+    );
+  }
+  return dto;
+}
+
+function crossFieldProblems(dto: BenchmarkDefinitionDto): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  if (!SUPPORTED_TASKS.includes(dto.task)) {
+    problems.push({ field: 'task', problem: `${dto.task} cannot be run yet; supported: ${SUPPORTED_TASKS.join(', ')}` });
+    return problems;
+  }
+  const allowed = METRICS_BY_TASK[dto.task] ?? [];
+  if (!allowed.includes(dto.metrics.primary)) {
+    problems.push({ field: 'metrics.primary', problem: `unknown metric '${dto.metrics.primary}'; one of ${allowed.join(', ')}` });
+  }
+  dto.metrics.secondary.forEach((m, i) => {
+    if (!allowed.includes(m)) problems.push({ field: `metrics.secondary.${i}`, problem: `unknown metric '${m}'; one of ${allowed.join(', ')}` });
+    if (m === dto.metrics.primary) problems.push({ field: `metrics.secondary.${i}`, problem: `'${m}' is already the primary metric` });
+  });
+  const names = new Set<string>();
+  dto.phases.forEach((p, i) => {
+    if (names.has(p.name)) problems.push({ field: `phases.${i}.name`, problem: `duplicate phase name '${p.name}'` });
+    names.add(p.name);
+  });
+  if (dto.task === 'binary-classification') {
+    if (dto.interface.outputs.length !== 1 || dto.interface.outputs[0]?.name !== 'probability') {
+      problems.push({ field: 'interface.outputs', problem: "binary classification has exactly one output named 'probability'" });
+    }
+    if (dto.interface.inputs.length !== 1) {
+      problems.push({ field: 'interface.inputs', problem: 'binary classification over tabular features takes exactly one vector input' });
+    }
+  }
+  if (dto.limits.resources.gpus > 0 && dto.limits.resources.gpus !== 1) {
+    problems.push({ field: 'limits.resources.gpus', problem: 'at most one GPU per run is supported' });
+  }
+  return problems;
+}

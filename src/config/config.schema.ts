@@ -1,0 +1,124 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+
+const toInt = ({ value }: { value: unknown }): unknown => (value === undefined || value === '' ? undefined : Number(value));
+const toBool = ({ value }: { value: unknown }): unknown =>
+  value === undefined || value === '' ? undefined : ['1', 'true', 'yes'].includes(String(value).toLowerCase());
+
+/** Every environment variable Assay reads, validated once at boot. Nothing outside src/config reads process.env. */
+export class EnvSchema {
+  @IsOptional() @IsIn(['development', 'production', 'test']) ASSAY_MODE?: string;
+  @IsOptional() @IsString() ASSAY_HTTP_HOST?: string;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) ASSAY_HTTP_PORT?: number;
+  @IsOptional() @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must start with postgres://' }) DATABASE_URL?: string;
+  @IsOptional() @Matches(/^rediss?:\/\//, { message: 'REDIS_URL must start with redis://' }) REDIS_URL?: string;
+  @IsOptional() @IsString() ASSAY_QUEUE_PREFIX?: string;
+  @IsOptional() @Matches(/^https?:\/\/[^/]+$/, { message: 'ASSAY_S3_ENDPOINT must look like http://host:port' })
+  ASSAY_S3_ENDPOINT?: string;
+  @IsOptional() @IsString() ASSAY_S3_ACCESS_KEY?: string;
+  @IsOptional() @IsString() ASSAY_S3_SECRET_KEY?: string;
+  @IsOptional() @IsString() ASSAY_S3_REGION?: string;
+  @IsOptional() @Matches(/^[a-z0-9-]{0,40}$/, { message: 'ASSAY_S3_BUCKET_PREFIX: lower-case letters, digits and -' })
+  ASSAY_S3_BUCKET_PREFIX?: string;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) ASSAY_S3_EMBEDDED_PORT?: number;
+  @IsOptional() @IsString() ASSAY_DATA_DIR?: string;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) ASSAY_MAX_MODEL_BYTES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) ASSAY_MAX_IMAGE_BYTES?: number;
+  @IsOptional() @IsIn(['auto', 'runsc', 'runc']) ASSAY_SANDBOX_RUNTIME?: string;
+  @IsOptional() @Transform(toBool) @IsBoolean() ASSAY_ALLOW_WEAK_SANDBOX?: boolean;
+  @IsOptional() @IsString() ASSAY_RUNNER_IMAGE?: string;
+  @IsOptional() @IsString() ASSAY_DOCKER_SOCKET?: string;
+  @IsOptional() @Matches(/^(auto|none|[0-9]+(,[0-9]+)*)$/, { message: 'ASSAY_WORKER_GPUS: auto, none or a list like 0,1' })
+  ASSAY_WORKER_GPUS?: string;
+  @IsOptional() @IsString() ASSAY_WORKER_ID?: string;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(64) ASSAY_WORKER_CONCURRENCY?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1000) ASSAY_RUN_STALE_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) ASSAY_SUBMISSION_CHECK_WAIT_MS?: number;
+  @IsOptional() @IsString() ASSAY_CATALOGUE_DIR?: string;
+  @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose']) ASSAY_LOG_LEVEL?: string;
+}
+
+export interface AppConfig {
+  mode: 'development' | 'production' | 'test';
+  http: { host: string; port: number };
+  database: { url: string };
+  redis: { url: string; queuePrefix: string };
+  storage: {
+    /** Empty: an S3-compatible server is started in-process on loopback (embeddedPort), data under dataDir/s3. */
+    endpoint: string | null;
+    accessKey: string;
+    secretKey: string;
+    region: string;
+    bucketPrefix: string;
+    embeddedPort: number;
+  };
+  dataDir: string;
+  catalogueDir: string;
+  limits: { maxModelBytes: number; maxImageBytes: number };
+  sandbox: {
+    runtime: 'auto' | 'runsc' | 'runc';
+    allowWeakProfile: boolean;
+    runnerImage: string;
+    dockerSocket: string;
+  };
+  worker: {
+    id: string | null;
+    gpus: 'auto' | 'none' | string[];
+    concurrency: number;
+    /** A run whose worker has not written a heartbeat for this long (ms) is considered abandoned. */
+    runStaleMs: number;
+  };
+  api: { submissionCheckWaitMs: number };
+  logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+}
+
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+export function loadConfig(env: Record<string, string | undefined>): AppConfig {
+  const parsed = plainToInstance(EnvSchema, env, { enableImplicitConversion: false });
+  const errors = validateSync(parsed, { whitelist: false, forbidUnknownValues: false });
+  if (errors.length > 0) {
+    throw new ConfigValidationError(
+      errors.flatMap((e) => Object.values(e.constraints ?? {}).map((m) => `${e.property}: ${m}`)),
+    );
+  }
+  const gpus = parsed.ASSAY_WORKER_GPUS ?? 'auto';
+  return {
+    mode: (parsed.ASSAY_MODE as AppConfig['mode'] | undefined) ?? 'development',
+    http: { host: parsed.ASSAY_HTTP_HOST ?? '127.0.0.1', port: parsed.ASSAY_HTTP_PORT ?? 3000 },
+    database: { url: parsed.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/assay' },
+    redis: { url: parsed.REDIS_URL ?? 'redis://127.0.0.1:6379', queuePrefix: parsed.ASSAY_QUEUE_PREFIX ?? 'assay' },
+    storage: {
+      endpoint: parsed.ASSAY_S3_ENDPOINT ?? null,
+      accessKey: parsed.ASSAY_S3_ACCESS_KEY ?? 'S3RVER',
+      secretKey: parsed.ASSAY_S3_SECRET_KEY ?? 'S3RVER',
+      region: parsed.ASSAY_S3_REGION ?? 'us-east-1',
+      bucketPrefix: parsed.ASSAY_S3_BUCKET_PREFIX ?? 'assay',
+      embeddedPort: parsed.ASSAY_S3_EMBEDDED_PORT ?? 9100,
+    },
+    dataDir: parsed.ASSAY_DATA_DIR ?? '.assay',
+    catalogueDir: parsed.ASSAY_CATALOGUE_DIR ?? '.',
+    limits: {
+      maxModelBytes: parsed.ASSAY_MAX_MODEL_BYTES ?? 200 * 1024 * 1024,
+      maxImageBytes: parsed.ASSAY_MAX_IMAGE_BYTES ?? 20 * 1024 * 1024 * 1024,
+    },
+    sandbox: {
+      runtime: (parsed.ASSAY_SANDBOX_RUNTIME as AppConfig['sandbox']['runtime'] | undefined) ?? 'auto',
+      allowWeakProfile: parsed.ASSAY_ALLOW_WEAK_SANDBOX ?? false,
+      runnerImage: parsed.ASSAY_RUNNER_IMAGE ?? 'assay/onnx-runner:latest',
+      dockerSocket: parsed.ASSAY_DOCKER_SOCKET ?? '/var/run/docker.sock',
+    },
+    worker: {
+      id: parsed.ASSAY_WORKER_ID ?? null,
+      gpus: gpus === 'auto' || gpus === 'none' ? gpus : gpus.split(','),
+      concurrency: parsed.ASSAY_WORKER_CONCURRENCY ?? 2,
+      runStaleMs: parsed.ASSAY_RUN_STALE_MS ?? 60_000,
+    },
+    api: { submissionCheckWaitMs: parsed.ASSAY_SUBMISSION_CHECK_WAIT_MS ?? 60_000 },
+    logLevel: (parsed.ASSAY_LOG_LEVEL as AppConfig['logLevel'] | undefined) ?? 'log',
+  };
+}

@@ -1,0 +1,27 @@
+import { AuditEntryEntity } from '../audit/audit.entity';
+import { ApiTokenEntity, OrganisationEntity, UserEntity } from '../auth/auth.entity';
+import { BenchmarkEntity, BenchmarkPhaseEntity, BenchmarkVersionEntity } from '../benchmarks/benchmarks.entity';
+import { CohortCaseEntity, CohortEntity, CohortVersionEntity } from '../cohorts/cohorts.entity';
+import { EvaluationResultEntity, RunEntity, RunPredictionEntity } from '../evaluation/evaluation.entity';
+import { WorkerEntity } from '../health/health.entity';
+import { LeaderboardEntryEntity } from '../leaderboards/leaderboards.entity';
+import { SubmissionEntity } from '../submissions/submissions.entity';
+
+export const ENTITIES = [
+  OrganisationEntity,
+  UserEntity,
+  ApiTokenEntity,
+  AuditEntryEntity,
+  CohortEntity,
+  CohortVersionEntity,
+  CohortCaseEntity,
+  BenchmarkEntity,
+  BenchmarkVersionEntity,
+  BenchmarkPhaseEntity,
+  SubmissionEntity,
+  RunEntity,
+  RunPredictionEntity,
+  EvaluationResultEntity,
+  LeaderboardEntryEntity,
+  WorkerEntity,
+];

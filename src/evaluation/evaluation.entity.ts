@@ -1,0 +1,89 @@
+import { Column, CreateDateColumn, Entity, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+
+export enum RunStatus {
+  Queued = 'queued',
+  Preparing = 'preparing',
+  Running = 'running',
+  Scoring = 'scoring',
+  Succeeded = 'succeeded',
+  Failed = 'failed',
+  Cancelled = 'cancelled',
+}
+
+export enum FailureReason {
+  Timeout = 'timeout',
+  OutOfMemory = 'out_of_memory',
+  ExitNonzero = 'exit_nonzero',
+  InvalidOutput = 'invalid_output',
+  MissingPredictions = 'missing_predictions',
+  RejectedImage = 'rejected_image',
+  Internal = 'internal',
+}
+
+export interface RunTimings {
+  queueWaitMs?: number;
+  prepareMs?: number;
+  sandboxCreateMs?: number;
+  sandboxStartMs?: number;
+  sandboxWaitMs?: number;
+  sandboxRemoveMs?: number;
+  sandboxTotalMs?: number;
+  scoringMs?: number;
+  totalMs?: number;
+}
+
+@Entity('runs')
+export class RunEntity {
+  @PrimaryGeneratedColumn('uuid') id!: string;
+  @Column({ type: 'uuid' }) submissionId!: string;
+  @Column({ type: 'uuid' }) benchmarkVersionId!: string;
+  @Column({ type: 'text' }) phase!: string;
+  @Column({ type: 'text' }) split!: string;
+  @Column({ type: 'text' }) status!: RunStatus;
+  @Column({ type: 'text', nullable: true }) failureReason!: FailureReason | null;
+  /** Vendor-visible detail of the failure (never internal stack traces). */
+  @Column({ type: 'text', nullable: true }) failureDetail!: string | null;
+  /** How many times the execution step was started (internal faults are retried). */
+  @Column({ type: 'int', default: 0 }) attempts!: number;
+  @Column({ type: 'int' }) casesTotal!: number;
+  @Column({ type: 'int', default: 0 }) casesDone!: number;
+  /** Pins: what this run used. */
+  @Column({ type: 'text' }) modelSha256!: string;
+  @Column({ type: 'text' }) cohortContentHash!: string;
+  @Column({ type: 'text' }) benchmarkContentHash!: string;
+  @Column({ type: 'text', nullable: true }) metricCodeVersion!: string | null;
+  @Column({ type: 'text', nullable: true }) runnerImageId!: string | null;
+  @Column({ type: 'text', nullable: true }) sandboxRuntime!: string | null;
+  @Column({ type: 'text', nullable: true }) workerId!: string | null;
+  /** Last sign of life from the worker executing it; stale runs are recovered at worker start. */
+  @Column({ type: 'timestamptz', nullable: true }) heartbeatAt!: Date | null;
+  @Column({ type: 'jsonb', default: {} }) timings!: RunTimings;
+  /** Container logs (capped); shown to vendors only for public phases. */
+  @Column({ type: 'text', nullable: true }) logs!: string | null;
+  @CreateDateColumn({ type: 'timestamptz' }) queuedAt!: Date;
+  @Column({ type: 'timestamptz', nullable: true }) startedAt!: Date | null;
+  @Column({ type: 'timestamptz', nullable: true }) finishedAt!: Date | null;
+}
+
+@Entity('run_predictions')
+export class RunPredictionEntity {
+  @PrimaryColumn({ type: 'uuid' }) runId!: string;
+  @PrimaryColumn({ type: 'text' }) caseId!: string;
+  @Column({ type: 'jsonb' }) prediction!: Record<string, unknown>;
+}
+
+export interface MetricValue {
+  value: number;
+  ci: [number, number] | null;
+  method: string;
+}
+
+@Entity('evaluation_results')
+export class EvaluationResultEntity {
+  @PrimaryColumn({ type: 'uuid' }) runId!: string;
+  @Column({ type: 'int' }) n!: number;
+  @Column({ type: 'jsonb' }) metrics!: Record<string, MetricValue>;
+  /** Everything else the scorer reported (counts, threshold). */
+  @Column({ type: 'jsonb' }) details!: Record<string, unknown>;
+  @CreateDateColumn({ type: 'timestamptz' }) createdAt!: Date;
+}

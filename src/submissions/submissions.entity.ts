@@ -1,0 +1,33 @@
+import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeorm';
+
+export type SubmissionKind = 'onnx' | 'container';
+export type SubmissionStatus = 'validating' | 'accepted' | 'rejected';
+
+export interface OnnxModelManifest {
+  name: string;
+  version: string;
+  description?: string;
+  inputs: Record<string, string>;
+  outputs: Record<string, string>;
+}
+
+@Entity('submissions')
+export class SubmissionEntity {
+  @PrimaryGeneratedColumn('uuid') id!: string;
+  @Column({ type: 'uuid' }) benchmarkVersionId!: string;
+  @Column({ type: 'uuid' }) organisationId!: string;
+  @Column({ type: 'uuid' }) submittedBy!: string;
+  @Column({ type: 'text' }) kind!: SubmissionKind;
+  @Column({ type: 'text' }) name!: string;
+  @Column({ type: 'jsonb' }) manifest!: OnnxModelManifest;
+  /** Object key in the submissions bucket. */
+  @Column({ type: 'text' }) objectKey!: string;
+  /** sha256 of the uploaded file, computed while streaming. */
+  @Column({ type: 'text' }) sha256!: string;
+  @Column({ type: 'bigint' }) sizeBytes!: string;
+  @Column({ type: 'text' }) status!: SubmissionStatus;
+  @Column({ type: 'text', nullable: true }) rejectionReason!: string | null;
+  /** What the in-sandbox check saw (model inputs/outputs, opset). */
+  @Column({ type: 'jsonb', nullable: true }) checkReport!: Record<string, unknown> | null;
+  @CreateDateColumn({ type: 'timestamptz' }) createdAt!: Date;
+}
