@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Builds the sandbox images without a container registry:
+#   assay/base:bookworm           debootstrap (minbase) of Debian bookworm from the mirror apt already uses
+#   assay/onnx-runner:<VERSION>   base + the host's node binary + runner + onnxruntime-node (this platform only)
+# Idempotent: each image carries a label org.assay.version=<hash of its inputs>; an image whose label matches is
+# skipped. Needs root (debootstrap) and a running dockerd (scripts/setup-docker.sh).
+# Options: --force rebuilds both; BASE_IMAGE=<ref> builds the runner on another base (e.g. debian:bookworm-slim).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SUITE=bookworm
+BASE_TAG=assay/base:$SUITE
+BASE_IMAGE=${BASE_IMAGE:-$BASE_TAG}
+RUNNER_DIR=$ROOT/sandbox-images/onnx-runner
+RUNNER_VERSION=$(tr -d ' \n' <"$RUNNER_DIR/VERSION")
+RUNNER_TAG=assay/onnx-runner:$RUNNER_VERSION
+# libstdc++6/libgcc-s1: node and libonnxruntime link against them (apt pulls them in too; named to be explicit).
+BASE_INCLUDE=libstdc++6,libgcc-s1
+FORCE=0
+[ "${1:-}" = "--force" ] && FORCE=1
+
+step() { printf '[build-images] %s\n' "$*"; }
+fail() { printf '[build-images] ERROR: %s\n' "$*" >&2; exit 1; }
+now_ms() { date +%s%3N; }
+label_of() { docker image inspect --format '{{ index .Config.Labels "org.assay.version" }}' "$1" 2>/dev/null || true; }
+
+docker info >/dev/null 2>&1 || fail "docker is not answering; run scripts/setup-docker.sh first (as root)"
+
+# The mirror apt already uses (deb822 sources first, then one-line sources.list); the only reachable one here.
+apt_mirror() {
+  local m
+  m=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v -- '-security' | grep -E '/debian/?$' | head -n1 || true)
+  [ -n "$m" ] || m=$(grep -hsE '^deb\s' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '{print $2}' | grep -v -- '-security' | grep -E '/debian/?$' | head -n1 || true)
+  printf '%s' "${m:-http://deb.debian.org/debian}"
+}
+
+# ---- base image ----------------------------------------------------------------------------------------------
+build_base() {
+  local mirror version t0 dir
+  mirror=$(apt_mirror)
+  version=$(printf 'debootstrap minbase %s include=%s' "$SUITE" "$BASE_INCLUDE" | sha256sum | cut -c1-16)
+  if [ "$FORCE" -eq 0 ] && [ "$(label_of "$BASE_TAG")" = "$version" ]; then
+    step "$BASE_TAG up to date (org.assay.version=$version), skipped"
+    return
+  fi
+  [ "$(id -u)" -eq 0 ] || fail "building $BASE_TAG needs root (debootstrap); re-run with sudo"
+  command -v debootstrap >/dev/null || fail "debootstrap missing; run scripts/setup-docker.sh"
+  step "building $BASE_TAG: debootstrap --variant=minbase $SUITE from $mirror"
+  t0=$(now_ms)
+  dir=$(mktemp -d /tmp/assay-base.XXXXXX)
+  # shellcheck disable=SC2064
+  trap "rm -rf '$dir'" EXIT
+  debootstrap --variant=minbase --include="$BASE_INCLUDE" "$SUITE" "$dir" "$mirror" >/tmp/assay-debootstrap.log 2>&1 ||
+    fail "debootstrap failed; see /tmp/assay-debootstrap.log"
+  # Nothing in a sandbox installs packages: drop apt's caches and lists to keep the image small.
+  rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/* "$dir"/usr/share/doc/* "$dir"/usr/share/man/*
+  tar -C "$dir" --numeric-owner -c . | docker import \
+    --change "LABEL org.assay.version=$version" \
+    --change "LABEL org.assay.source=debootstrap-minbase-$SUITE" \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'CMD ["/bin/bash"]' - "$BASE_TAG" >/dev/null
+  rm -rf "$dir"
+  trap - EXIT
+  step "built $BASE_TAG in $(( ($(now_ms) - t0) / 1000 )) s ($(docker image inspect --format '{{.Size}}' "$BASE_TAG" | awk '{printf "%.0f MB", $1/1e6}'))"
+}
+
+# ---- onnx-runner image ---------------------------------------------------------------------------------------
+NODE_BIN=$(readlink -f "$(command -v node)")
+ORT_NODE=$ROOT/node_modules/onnxruntime-node
+ORT_COMMON=$ROOT/node_modules/onnxruntime-common
+case "$(uname -m)" in x86_64) ARCH=x64 ;; aarch64) ARCH=arm64 ;; *) fail "unsupported architecture $(uname -m)" ;; esac
+ORT_BIN_REL=bin/napi-v6/linux/$ARCH
+
+# Everything that goes into the image, as "source<TAB>destination in the context" lines.
+runner_inputs() {
+  printf '%s\t%s\n' "$NODE_BIN" node "$RUNNER_DIR/Dockerfile" Dockerfile
+  (cd "$RUNNER_DIR/src" && find . -type f | sort) | while read -r f; do printf '%s\t%s\n' "$RUNNER_DIR/src/$f" "runner/$f"; done
+  for rel in package.json dist "$ORT_BIN_REL"; do
+    (cd "$ORT_NODE" && find "$rel" -type f ! -name '*.map' | sort) | while read -r f; do
+      printf '%s\t%s\n' "$ORT_NODE/$f" "runner/node_modules/onnxruntime-node/$f"
+    done
+  done
+  for rel in package.json dist/cjs; do
+    (cd "$ORT_COMMON" && find "$rel" -type f ! -name '*.map' | sort) | while read -r f; do
+      printf '%s\t%s\n' "$ORT_COMMON/$f" "runner/node_modules/onnxruntime-common/$f"
+    done
+  done
+}
+
+build_runner() {
+  local t0 version base_id ctx missing
+  [ -f "$ORT_NODE/$ORT_BIN_REL/onnxruntime_binding.node" ] || fail "onnxruntime-node binaries missing under $ORT_NODE/$ORT_BIN_REL; run npm ci"
+  [ -f "$ORT_COMMON/dist/cjs/index.js" ] || fail "onnxruntime-common missing; run npm ci"
+  base_id=$(docker image inspect --format '{{.Id}}' "$BASE_IMAGE" 2>/dev/null) || fail "base image $BASE_IMAGE not found"
+  t0=$(now_ms)
+  # Version = hash of every input's content and destination, plus the base image id.
+  version=$( { runner_inputs | while IFS=$'\t' read -r src dst; do printf '%s  %s\n' "$(sha256sum <"$src" | cut -c1-64)" "$dst"; done; echo "base $base_id"; } | sha256sum | cut -c1-16)
+  step "runner inputs hashed in $(( $(now_ms) - t0 )) ms: org.assay.version=$version"
+  if [ "$FORCE" -eq 0 ] && [ "$(label_of "$RUNNER_TAG")" = "$version" ]; then
+    step "$RUNNER_TAG up to date, skipped"
+    return
+  fi
+  # The node binary must find its shared libraries in the base image.
+  local libs
+  libs=$( (ldd "$NODE_BIN"; ldd "$ORT_NODE/$ORT_BIN_REL/libonnxruntime.so.1") | awk '/=>/ {print $1}' | grep -v '^libonnxruntime' | sort -u | tr '\n' ' ')
+  # One throw-away container answers for all libraries: ldconfig's cache lists what the dynamic loader will find.
+  missing=$(docker run --rm --network none --user 65534:65534 "$BASE_IMAGE" /bin/sh -c \
+    'c=$(ldconfig -p); for l in "$@"; do echo "$c" | grep -q " $l " || echo "$l"; done' sh $libs </dev/null | tr '\n' ' ' | sed 's/ *$//')
+  [ -z "$missing" ] || fail "base image $BASE_IMAGE lacks shared libraries the node binary needs: $missing"
+  step "building $RUNNER_TAG on $BASE_IMAGE"
+  ctx=$(mktemp -d /tmp/assay-runner-ctx.XXXXXX)
+  # shellcheck disable=SC2064
+  trap "rm -rf '$ctx'" EXIT
+  runner_inputs | while IFS=$'\t' read -r src dst; do
+    mkdir -p "$ctx/$(dirname "$dst")"
+    cp "$src" "$ctx/$dst"
+  done
+  chmod -R a+rX,go-w "$ctx"
+  local builder_env=()
+  # The legacy builder needs nothing beyond dockerd; BuildKit (buildx) is not installed with docker.io here.
+  docker buildx version >/dev/null 2>&1 || builder_env=(DOCKER_BUILDKIT=0)
+  env "${builder_env[@]}" docker build -q --network none \
+    --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+    --label "org.assay.version=$version" \
+    --label "org.assay.runner-version=$RUNNER_VERSION" \
+    -t "$RUNNER_TAG" "$ctx" >/dev/null
+  rm -rf "$ctx"
+  trap - EXIT
+  step "built $RUNNER_TAG in $(( ($(now_ms) - t0) / 1000 )) s ($(docker image inspect --format '{{.Size}}' "$RUNNER_TAG" | awk '{printf "%.0f MB", $1/1e6}'))"
+}
+
+T0=$(now_ms)
+[ "$BASE_IMAGE" = "$BASE_TAG" ] && build_base
+build_runner
+step "done in $(( ($(now_ms) - T0) / 1000 )) s: $BASE_IMAGE, $RUNNER_TAG"

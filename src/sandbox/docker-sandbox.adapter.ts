@@ -1,0 +1,308 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import Docker from 'dockerode';
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import {
+  outputBytesUsed,
+  outputCapReached,
+  prepareOutputDir,
+  releaseOutputDir,
+  type OutputCapMode,
+  type PreparedOutputDir,
+} from './output-dir';
+import { buildContainerCreateOptions, LABEL_RUN, LABEL_SANDBOX, LABEL_WORKER } from './sandbox-profile';
+import type { SandboxEngineInfo, SandboxImageInfo, SandboxResult, SandboxRunSpec } from './sandbox.types';
+
+export const DOCKER_SANDBOX_CONFIG = Symbol('DOCKER_SANDBOX_CONFIG');
+
+export interface DockerSandboxConfig {
+  /** Docker engine socket, e.g. /var/run/docker.sock. */
+  socketPath: string;
+  /** Stable id of this worker (e.g. hostname + slot): labels its containers so a restarted worker reaps them. */
+  workerId: string;
+  /** 'auto' = tmpfs when running as root (kernel-enforced cap), else poll. */
+  outputCapMode: OutputCapMode | 'auto';
+  /** How often the poll mode measures /output; also bounds how far a writer can overshoot. Default 250. */
+  outputPollIntervalMs?: number;
+}
+
+const KILL_GRACE_MS = 10_000;
+const EXIT_CODE_SIGKILL = 137;
+
+/** The one door to Docker: runs a container under the sandbox profile and always removes it. */
+@Injectable()
+export class DockerSandboxAdapter {
+  private readonly logger = new Logger(DockerSandboxAdapter.name);
+  private readonly docker: Docker;
+  private readonly active = new Set<string>();
+
+  constructor(@Inject(DOCKER_SANDBOX_CONFIG) private readonly config: DockerSandboxConfig) {
+    this.docker = new Docker({ socketPath: config.socketPath });
+  }
+
+  get outputCapMode(): OutputCapMode {
+    if (this.config.outputCapMode !== 'auto') return this.config.outputCapMode;
+    return process.getuid?.() === 0 ? 'tmpfs' : 'poll';
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.docker.ping();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async info(): Promise<SandboxEngineInfo> {
+    const i = (await this.docker.info()) as {
+      ServerVersion?: string;
+      Runtimes?: Record<string, unknown>;
+      DefaultRuntime?: string;
+      CgroupVersion?: string;
+      NCPU?: number;
+      MemTotal?: number;
+    };
+    const runtimes = Object.keys(i.Runtimes ?? {}).sort();
+    return {
+      serverVersion: i.ServerVersion ?? 'unknown',
+      runtimes,
+      defaultRuntime: i.DefaultRuntime ?? 'runc',
+      hasRunsc: runtimes.includes('runsc'),
+      cgroupVersion: i.CgroupVersion ?? 'unknown',
+      cpus: i.NCPU ?? 0,
+      memoryBytes: i.MemTotal ?? 0,
+    };
+  }
+
+  async inspectImage(ref: string): Promise<SandboxImageInfo | null> {
+    try {
+      const i = await this.docker.getImage(ref).inspect();
+      return {
+        id: i.Id,
+        repoTags: i.RepoTags ?? [],
+        repoDigests: i.RepoDigests ?? [],
+        labels: i.Config?.Labels ?? {},
+        sizeBytes: i.Size,
+        created: i.Created,
+      };
+    } catch (err) {
+      if (statusCode(err) === 404) return null;
+      throw err;
+    }
+  }
+
+  async imageExists(ref: string): Promise<boolean> {
+    return (await this.inspectImage(ref)) !== null;
+  }
+
+  /**
+   * Runs one container to completion. Never throws for what the container does (exit code, timeout, OOM, output
+   * or log caps are in the result); throws only when Docker itself fails, after removing what it created.
+   */
+  async run(spec: SandboxRunSpec): Promise<SandboxResult> {
+    const t0 = Date.now();
+    const runLabel = spec.labels?.[LABEL_RUN] ?? randomUUID();
+    const options = buildContainerCreateOptions(spec, { runLabel, workerId: this.config.workerId });
+    const output = await prepareOutputDir(spec.outputDir, spec.limits.outputBytes, this.outputCapMode);
+    const timings = { createMs: 0, startMs: 0, waitMs: 0, removeMs: 0, totalMs: 0 };
+    let container: Docker.Container | undefined;
+    let timedOut = false;
+    let pollExceeded = false;
+    let exitCode: number | null = null;
+    let oomKilled = false;
+    const logs = new CappedLog(spec.limits.logBytes);
+    try {
+      container = await this.docker.createContainer(options);
+      this.active.add(container.id);
+      // Attach before start so no output is lost; the log driver is 'none', this stream is the only copy.
+      // dockerode types it loosely; at run time it is the HTTP socket, a Readable.
+      const stream = (await container.attach({ stream: true, stdout: true, stderr: true, logs: false })) as unknown as Readable;
+      const drained = demux(stream, logs);
+      const t1 = Date.now();
+      timings.createMs = t1 - t0;
+      await container.start();
+      const t2 = Date.now();
+      timings.startMs = t2 - t1;
+
+      const c = container;
+      let timer: NodeJS.Timeout | undefined;
+      let poller: NodeJS.Timeout | undefined;
+      const killed = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          resolve();
+        }, spec.limits.timeoutMs);
+        if (output.mode === 'poll') {
+          poller = setInterval(() => {
+            outputBytesUsed(output)
+              .then((used) => {
+                if (used > output.capBytes) {
+                  pollExceeded = true;
+                  resolve();
+                }
+              })
+              .catch(() => undefined);
+          }, this.config.outputPollIntervalMs ?? 250);
+        }
+      });
+      const waited = c.wait() as Promise<{ StatusCode?: number }>;
+      const first = await Promise.race([waited.then(() => 'exited' as const), killed.then(() => 'kill' as const)]);
+      clearTimeout(timer);
+      clearInterval(poller);
+      if (first === 'kill') {
+        await c.kill({ signal: 'SIGKILL' }).catch(() => undefined);
+        await withTimeout(waited, KILL_GRACE_MS).catch(() => undefined);
+      }
+      timings.waitMs = Date.now() - t2;
+      // The stream ends when the container exits; do not let a stuck stream hold the run.
+      await withTimeout(drained, 2_000).catch(() => stream.destroy());
+
+      const state = (await c.inspect()).State;
+      exitCode = typeof state.ExitCode === 'number' ? state.ExitCode : null;
+      oomKilled = state.OOMKilled === true;
+      if (!oomKilled && !timedOut && !pollExceeded && exitCode === EXIT_CODE_SIGKILL) {
+        // runsc does not always surface the cgroup OOM event to Docker; a SIGKILL nobody here sent means the
+        // kernel OOM killer (the only other sender with access to the sandbox's processes).
+        oomKilled = true;
+      }
+    } finally {
+      const t3 = Date.now();
+      if (container) {
+        await container.remove({ force: true, v: true }).catch((err: unknown) => {
+          if (statusCode(err) !== 404) this.logger.warn(`could not remove container ${container?.id}: ${String(err)}`);
+        });
+        this.active.delete(container.id);
+      }
+      timings.removeMs = Date.now() - t3;
+    }
+    const outputExceeded = pollExceeded || (exitCode !== 0 && (await outputCapReached(output).catch(() => false)));
+    timings.totalMs = Date.now() - t0;
+    return {
+      exitCode,
+      timedOut,
+      oomKilled,
+      outputExceeded,
+      logs: logs.text(),
+      logsTruncated: logs.truncated,
+      timings,
+      runtime: spec.runtime,
+    };
+  }
+
+  /** Copies the output out of its tmpfs into a plain directory at the same path (see output-dir.ts). */
+  async releaseOutputDir(dir: string): Promise<void> {
+    await releaseOutputDir(dir);
+  }
+
+  /**
+   * Removes sandbox containers left behind by a dead worker: those labelled with this worker's id (a previous
+   * incarnation; call before taking jobs) and, when liveWorkerIds is given, those of workers not in it.
+   * Containers this process is running are never touched.
+   */
+  async reapOrphans(options: { liveWorkerIds?: ReadonlySet<string> } = {}): Promise<string[]> {
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_SANDBOX}=1`] } });
+    const removed: string[] = [];
+    for (const c of containers) {
+      if (this.active.has(c.Id)) continue;
+      const owner = c.Labels[LABEL_WORKER];
+      const orphan = owner === this.config.workerId || (options.liveWorkerIds !== undefined && (!owner || !options.liveWorkerIds.has(owner)));
+      if (!orphan) continue;
+      try {
+        await this.docker.getContainer(c.Id).remove({ force: true, v: true });
+        removed.push(c.Id);
+      } catch (err) {
+        if (statusCode(err) !== 404) throw err;
+      }
+    }
+    if (removed.length > 0) this.logger.log(`reaped ${removed.length} orphaned sandbox container(s)`);
+    return removed;
+  }
+}
+
+/** Keeps the first and last halves of the log within the byte cap; the end usually says why a run failed. */
+export class CappedLog {
+  private readonly head: Buffer[] = [];
+  private headBytes = 0;
+  private tail: Buffer[] = [];
+  private tailBytes = 0;
+  private dropped = 0;
+  private readonly headCap: number;
+  private readonly tailCap: number;
+
+  constructor(capBytes: number) {
+    this.headCap = Math.floor(capBytes / 2);
+    this.tailCap = capBytes - this.headCap;
+  }
+
+  get truncated(): boolean {
+    return this.dropped > 0;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.headBytes < this.headCap) {
+      const take = chunk.subarray(0, this.headCap - this.headBytes);
+      this.head.push(take);
+      this.headBytes += take.length;
+      chunk = chunk.subarray(take.length);
+      if (chunk.length === 0) return;
+    }
+    this.tail.push(chunk);
+    this.tailBytes += chunk.length;
+    while (this.tailBytes > this.tailCap) {
+      const first = this.tail[0];
+      if (!first) break;
+      const excess = this.tailBytes - this.tailCap;
+      if (first.length <= excess) {
+        this.tail.shift();
+        this.tailBytes -= first.length;
+        this.dropped += first.length;
+      } else {
+        this.tail[0] = first.subarray(excess);
+        this.tailBytes -= excess;
+        this.dropped += excess;
+      }
+    }
+  }
+
+  text(): string {
+    const head = Buffer.concat(this.head).toString('utf8');
+    const tail = Buffer.concat(this.tail).toString('utf8');
+    return this.dropped > 0 ? `${head}\n[... ${this.dropped} bytes of log dropped ...]\n${tail}` : head + tail;
+  }
+}
+
+/** Reads Docker's multiplexed attach stream (8-byte frame headers) into the capped log. */
+function demux(stream: Readable, log: CappedLog): Promise<void> {
+  let pending: Buffer = Buffer.alloc(0);
+  return new Promise((resolve) => {
+    stream.on('data', (chunk: Buffer) => {
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      while (pending.length >= 8) {
+        const size = pending.readUInt32BE(4);
+        if (pending.length < 8 + size) break;
+        log.push(pending.subarray(8, 8 + size));
+        pending = pending.subarray(8 + size);
+      }
+    });
+    stream.on('end', () => resolve());
+    stream.on('close', () => resolve());
+    stream.on('error', () => resolve());
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+function statusCode(err: unknown): number | undefined {
+  return typeof err === 'object' && err !== null && 'statusCode' in err && typeof err.statusCode === 'number'
+    ? err.statusCode
+    : undefined;
+}

@@ -1,0 +1,81 @@
+// The contract between the worker and the sandbox adapter. Units are in the names: bytes, nano-CPUs
+// (1e9 = one CPU), milliseconds.
+
+export interface SandboxLimits {
+  /** Memory limit in bytes; swap is set equal, so the sandbox gets no swap on top. */
+  memoryBytes: number;
+  /** CPU limit in billionths of a CPU (2e9 = two CPUs). */
+  nanoCpus: number;
+  /** Max tasks in the container's cgroup. Under runsc gVisor's own threads count too (see sandbox-profile.ts). */
+  pidsLimit: number;
+  /** Wall-clock limit from start to exit; the container is killed when it passes. */
+  timeoutMs: number;
+  /** Cap on everything written under /output. */
+  outputBytes: number;
+  /** Cap on the combined stdout+stderr kept in the result. */
+  logBytes: number;
+  /** Size of the in-memory /tmp (counts against memoryBytes). */
+  tmpBytes: number;
+}
+
+export interface SandboxMount {
+  hostPath: string;
+  containerPath: string;
+  readOnly: boolean;
+}
+
+export type SandboxRuntime = 'runsc' | 'runc';
+
+export interface SandboxRunSpec {
+  image: string;
+  cmd?: string[];
+  env?: Record<string, string>;
+  mounts: SandboxMount[];
+  /** Host dir mounted read-write at /output; prepared and capped by the adapter. */
+  outputDir: string;
+  limits: SandboxLimits;
+  runtime: SandboxRuntime;
+  gpus?: { deviceIds: string[] };
+  labels?: Record<string, string>;
+}
+
+export interface SandboxTimings {
+  createMs: number;
+  startMs: number;
+  /** From start until the container exited (or was killed). */
+  waitMs: number;
+  removeMs: number;
+  totalMs: number;
+}
+
+export interface SandboxResult {
+  /** null when the container never produced an exit code (e.g. it could not be started). */
+  exitCode: number | null;
+  timedOut: boolean;
+  oomKilled: boolean;
+  outputExceeded: boolean;
+  /** Combined stdout/stderr, at most limits.logBytes (head and tail kept when truncated). */
+  logs: string;
+  logsTruncated: boolean;
+  timings: SandboxTimings;
+  runtime: string;
+}
+
+export interface SandboxEngineInfo {
+  serverVersion: string;
+  runtimes: string[];
+  defaultRuntime: string;
+  hasRunsc: boolean;
+  cgroupVersion: string;
+  cpus: number;
+  memoryBytes: number;
+}
+
+export interface SandboxImageInfo {
+  id: string;
+  repoTags: string[];
+  repoDigests: string[];
+  labels: Record<string, string>;
+  sizeBytes: number;
+  created: string;
+}
