@@ -69,7 +69,8 @@ export function wilsonInterval(k: number, n: number, z: number = Z_975): [number
   const denom = 1 + z2 / n;
   const centre = (p + z2 / (2 * n)) / denom;
   const half = (z / denom) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
-  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+  // k = 0 and k = n have exact bounds 0 and 1; the formula leaves ~1e-17 rounding residue there.
+  return [k === 0 ? 0 : Math.max(0, centre - half), k === n ? 1 : Math.min(1, centre + half)];
 }
 
 /** Quantile of an ascending-sorted array, R type 7 / numpy "linear" definition. */
