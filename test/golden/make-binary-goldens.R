@@ -1,48 +1,50 @@
 #!/usr/bin/env Rscript
-# Golden values, step 2 of 2: adds pROC reference outputs to test/golden/binary-goldens.json (written by
-# make-binary-goldens.py). Run from the repo root after the Python step:
-#   Rscript test/golden/make-binary-goldens.R
+# Golden values from pROC for the datasets written by make-binary-goldens.py (which calls this script and merges
+# the result into binary-goldens.json). Standalone use:
+#   Rscript test/golden/make-binary-goldens.R <inputs.json> <proc-out.json>
 suppressPackageStartupMessages({
   library(pROC)
   library(jsonlite)
 })
 
-path <- file.path("test", "golden", "binary-goldens.json")
-doc <- fromJSON(path, simplifyVector = FALSE)
+args <- commandArgs(trailingOnly = TRUE)
+stopifnot(length(args) == 2)
+doc <- fromJSON(args[[1]], simplifyVector = FALSE)
+
+# jsonlite prints at most 15 significant digits; emit 17 verbatim so doubles round-trip exactly.
+num <- function(x) {
+  s <- sprintf("%.17g", x)
+  structure(if (length(x) == 1) s else paste0("[", paste(s, collapse = ","), "]"), class = "json")
+}
 
 proc_roc <- function(labels, scores) {
-  # Fixed levels and direction: pROC's default direction = "auto" would flip AUC < 0.5.
+  # Fixed levels and direction: pROC's default direction = "auto" would flip an AUC below 0.5.
   roc(response = labels, predictor = scores, levels = c(0, 1), direction = "<", quiet = TRUE)
 }
 
-for (i in seq_along(doc$datasets)) {
-  d <- doc$datasets[[i]]
+out <- list()
+for (d in doc$datasets) {
   y <- unlist(d$labels)
   a <- proc_roc(y, unlist(d$scores))
   ci <- as.numeric(ci.auc(a, method = "delong", conf.level = 0.95))
-  out <- list(
-    auc = as.numeric(auc(a)),
-    var_delong = as.numeric(var(a, method = "delong")),
-    ci_auc_delong = c(ci[1], ci[3])
+  res <- list(
+    auc = num(as.numeric(auc(a))),
+    var_delong = num(as.numeric(var(a, method = "delong"))),
+    ci_auc_delong = num(c(ci[1], ci[3]))
   )
   if (!is.null(d$scoresB)) {
     b <- proc_roc(y, unlist(d$scoresB))
     t <- roc.test(a, b, paired = TRUE, method = "delong", conf.level = 0.95)
-    out$aucB <- as.numeric(auc(b))
-    out$var_delongB <- as.numeric(var(b, method = "delong"))
-    out$roc_test_paired_delong <- list(
-      statistic_z = unname(as.numeric(t$statistic)),
-      p_value = as.numeric(t$p.value),
-      difference = unname(as.numeric(t$estimate[1] - t$estimate[2])),
-      conf_int = if (is.null(t$conf.int)) NULL else as.numeric(t$conf.int)
+    res$aucB <- num(as.numeric(auc(b)))
+    res$var_delongB <- num(as.numeric(var(b, method = "delong")))
+    res$roc_test_paired_delong <- list(
+      statistic_z = num(unname(as.numeric(t$statistic))),
+      p_value = num(as.numeric(t$p.value)),
+      difference = num(unname(as.numeric(t$estimate[1] - t$estimate[2]))),
+      conf_int = num(as.numeric(t$conf.int))
     )
   }
-  doc$datasets[[i]]$pROC <- out
+  out[[d$name]] <- res
 }
-doc$generator$R <- "test/golden/make-binary-goldens.R"
-doc$generator$pROC <- as.character(packageVersion("pROC"))
-doc$generator$R_version <- R.version.string
-
-# 17 significant digits so doubles round-trip exactly.
-writeLines(toJSON(doc, auto_unbox = TRUE, digits = I(17), null = "null", na = "null", pretty = TRUE), path)
-cat("added pROC values to", path, "\n")
+meta <- list(pROC = as.character(packageVersion("pROC")), R = R.version.string)
+writeLines(toJSON(list(generator = meta, datasets = out), auto_unbox = TRUE, json_verbatim = TRUE, pretty = TRUE), args[[2]])

@@ -1,16 +1,20 @@
-#!/usr/bin/env python3
-"""Golden values for src/metrics/binary-classification.ts (step 1 of 2; step 2 is make-binary-goldens.R).
+#!/usr/bin/python3
+"""Golden values for src/metrics/binary-classification.ts.
 
 Writes test/golden/binary-goldens.json with every input written out explicitly plus reference outputs from
-scikit-learn (roc_auc_score, average_precision_score, brier_score_loss) and Wilson score intervals computed by hand
-from the formula and cross-checked against scipy binomtest(k, n).proportion_ci(method="wilson").
+scikit-learn (roc_auc_score, average_precision_score, brier_score_loss), Wilson score intervals computed by hand
+from the formula and cross-checked against scipy binomtest(k, n).proportion_ci(method="wilson"), and pROC values
+obtained by running make-binary-goldens.R (Rscript) on the same inputs.
 
-Run from the repo root:  python3 test/golden/make-binary-goldens.py && Rscript test/golden/make-binary-goldens.R
+Run from the repo root with Debian's interpreter (sklearn/scipy are Debian packages):
+  /usr/bin/python3 test/golden/make-binary-goldens.py
 """
 import csv
 import json
 import math
 import os
+import subprocess
+import tempfile
 
 import numpy as np
 import scipy
@@ -133,6 +137,17 @@ def main():
         },
         "datasets": out,
     }
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs, proc_out = os.path.join(tmp, "inputs.json"), os.path.join(tmp, "proc.json")
+        with open(inputs, "w") as f:
+            json.dump(doc, f)
+        subprocess.run(["Rscript", os.path.join(HERE, "make-binary-goldens.R"), inputs, proc_out], check=True)
+        with open(proc_out) as f:
+            proc = json.load(f)
+    doc["generator"]["R_script"] = "test/golden/make-binary-goldens.R"
+    doc["generator"].update(proc["generator"])
+    for d in out:
+        d["pROC"] = proc["datasets"][d["name"]]
     with open(OUT, "w") as f:
         json.dump(doc, f, indent=1)
         f.write("\n")
