@@ -1,0 +1,58 @@
+import { Body, Controller, Get, Param, ParseUUIDPipe, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { CurrentPrincipal, Principal, Roles } from './auth.decorators';
+import {
+  CreateOrganisationDto,
+  CreateUserDto,
+  IssueTokenDto,
+  OrganisationResponse,
+  TokenResponse,
+  toOrganisationResponse,
+  toUserResponse,
+  UserResponse,
+} from './auth.dto';
+import { Role } from './auth.entity';
+import { AuthService } from './auth.service';
+
+const ALL_ROLES = [Role.Vendor, Role.Evaluator, Role.Regulator, Role.Admin];
+
+@ApiTags('auth')
+@ApiBearerAuth()
+@Controller('api')
+export class AuthController {
+  constructor(private readonly auth: AuthService) {}
+
+  @Get('me')
+  @Roles(...ALL_ROLES)
+  @ApiOperation({ summary: 'Who the token belongs to' })
+  me(@CurrentPrincipal() principal: Principal): Principal {
+    return principal;
+  }
+
+  @Post('organisations')
+  @Roles(Role.Admin)
+  @ApiOperation({ summary: 'Create a vendor organisation' })
+  async createOrganisation(@CurrentPrincipal() actor: Principal, @Body() body: CreateOrganisationDto): Promise<OrganisationResponse> {
+    return toOrganisationResponse(await this.auth.createOrganisation(actor, body.name));
+  }
+
+  @Get('organisations')
+  @Roles(Role.Admin, Role.Evaluator, Role.Regulator)
+  async listOrganisations(): Promise<OrganisationResponse[]> {
+    return (await this.auth.listOrganisations()).map(toOrganisationResponse);
+  }
+
+  @Post('users')
+  @Roles(Role.Admin)
+  @ApiOperation({ summary: 'Create a user with one role (vendors belong to an organisation)' })
+  async createUser(@CurrentPrincipal() actor: Principal, @Body() body: CreateUserDto): Promise<UserResponse> {
+    return toUserResponse(await this.auth.createUser(actor, body));
+  }
+
+  @Post('users/:id/tokens')
+  @Roles(Role.Admin)
+  @ApiOperation({ summary: 'Mint an API token for a user; the secret is shown once' })
+  issueToken(@CurrentPrincipal() actor: Principal, @Param('id', ParseUUIDPipe) id: string, @Body() body: IssueTokenDto): Promise<TokenResponse> {
+    return this.auth.issueToken(actor, id, body.label);
+  }
+}

@@ -1,0 +1,58 @@
+import { Body, Controller, Get, HttpCode, Param, Post, StreamableFile } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
+import { Role } from '../auth/auth.entity';
+import { CohortsService } from '../cohorts/cohorts.service';
+import { StorageService } from '../storage/storage.service';
+import { BenchmarkResponse, toBenchmarkResponse } from './benchmarks.dto';
+import { BenchmarksService } from './benchmarks.service';
+
+const ANY_ROLE = [Role.Vendor, Role.Evaluator, Role.Regulator, Role.Admin];
+
+@ApiTags('benchmarks')
+@ApiBearerAuth()
+@Controller('api/benchmarks')
+export class BenchmarksController {
+  constructor(
+    private readonly benchmarks: BenchmarksService,
+    private readonly cohorts: CohortsService,
+    private readonly storage: StorageService,
+  ) {}
+
+  @Get()
+  @Roles(...ANY_ROLE)
+  async list(): Promise<BenchmarkResponse[]> {
+    const all = await this.benchmarks.listAll();
+    return Promise.all(all.map(async (b) => toBenchmarkResponse(await this.benchmarks.resolveCurrent(b.slug))));
+  }
+
+  @Get(':slug')
+  @Roles(...ANY_ROLE)
+  async get(@Param('slug') slug: string): Promise<BenchmarkResponse> {
+    return toBenchmarkResponse(await this.benchmarks.resolveCurrent(slug));
+  }
+
+  @Post()
+  @HttpCode(201)
+  @Roles(Role.Evaluator, Role.Admin)
+  @ApiOperation({ summary: 'Create a benchmark (or a new version of one) from the benchmark.yaml schema; invalid definitions are rejected field by field' })
+  @ApiBody({ schema: { type: 'object', description: 'Same schema as benchmarks/<slug>/benchmark.yaml' } })
+  async create(@CurrentPrincipal() actor: Principal, @Body() body: unknown): Promise<BenchmarkResponse & { created: boolean }> {
+    const { version, created } = await this.benchmarks.upsertDefinition(actor, body, 'api');
+    return { ...toBenchmarkResponse(await this.benchmarks.resolveCurrent(version.definition.slug)), created };
+  }
+
+  @Get(':slug/sample-data')
+  @Roles(...ANY_ROLE)
+  @ApiProduces('text/csv')
+  @ApiOperation({ summary: "The benchmark's sample split with labels, for vendors to self-test (case_id,label,features…; label 1 = positive)" })
+  async sampleData(@Param('slug') slug: string): Promise<StreamableFile> {
+    const { version } = await this.benchmarks.resolveCurrent(slug);
+    const cohortVersion = await this.cohorts.requireVersion(version.cohortVersionId);
+    const file = this.cohorts.fileOf(cohortVersion, 'inputs', 'sample/sample-with-labels.csv');
+    return new StreamableFile(await this.storage.getStream('inputs', file.key), {
+      type: 'text/csv',
+      disposition: `attachment; filename="${slug}-sample.csv"`,
+    });
+  }
+}

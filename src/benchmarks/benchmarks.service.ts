@@ -1,0 +1,90 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AuditService } from '../audit/audit.service';
+import type { Principal } from '../auth/auth.decorators';
+import { notFound } from '../common/domain-error';
+import { sha256OfCanonical } from '../common/hashing';
+import { CohortsService } from '../cohorts/cohorts.service';
+import { Database } from '../database/database.module';
+import { BenchmarkDefinition } from './benchmark-definition';
+import { validateBenchmarkDefinition } from './benchmark-definition.validate';
+import { BenchmarkEntity, BenchmarkPhaseEntity, BenchmarkVersionEntity } from './benchmarks.entity';
+import { BenchmarksRepository } from './benchmarks.repository';
+
+export interface ResolvedBenchmark {
+  benchmark: BenchmarkEntity;
+  version: BenchmarkVersionEntity;
+  phases: BenchmarkPhaseEntity[];
+}
+
+@Injectable()
+export class BenchmarksService {
+  private readonly logger = new Logger('BenchmarksService');
+
+  constructor(
+    private readonly repository: BenchmarksRepository,
+    private readonly cohorts: CohortsService,
+    private readonly db: Database,
+    private readonly audit: AuditService,
+  ) {}
+
+  /**
+   * Validates a definition field by field and stores it as a new version when its content (including the cohort
+   * version it pins) changed; identical content returns the existing version.
+   */
+  async upsertDefinition(actor: Principal | null, raw: unknown, source: 'catalogue' | 'api'): Promise<{ version: BenchmarkVersionEntity; created: boolean }> {
+    const dto = validateBenchmarkDefinition(raw);
+    const cohortVersion = await this.cohorts.latestVersionBySlug(dto.cohort.slug);
+    const definition: BenchmarkDefinition = JSON.parse(JSON.stringify({ ...dto, cohort: { slug: dto.cohort.slug, contentHash: cohortVersion.contentHash } }));
+    const contentHash = sha256OfCanonical(definition);
+    return this.db.transaction(async (tx) => {
+      const benchmark = (await this.repository.findBySlug(dto.slug, tx)) ?? (await this.repository.insertBenchmark(tx, { slug: dto.slug, title: dto.title }));
+      await this.repository.lockBenchmark(tx, benchmark.id);
+      const existing = await this.repository.findVersionByHash(benchmark.id, contentHash, tx);
+      if (existing) return { version: existing, created: false };
+      const latest = await this.repository.findLatestVersion(benchmark.id, tx);
+      const version = await this.repository.insertVersion(tx, {
+        benchmarkId: benchmark.id,
+        version: (latest?.version ?? 0) + 1,
+        contentHash,
+        definition,
+        cohortVersionId: cohortVersion.id,
+        source,
+      });
+      await this.repository.insertPhases(
+        tx,
+        dto.phases.map((p) => ({ benchmarkVersionId: version.id, name: p.name, split: p.split, status: 'open' as const, leaderboardVisibility: p.leaderboard })),
+      );
+      await this.repository.setCurrentVersion(tx, benchmark.id, version.id, dto.title);
+      await this.audit.record(tx, {
+        actorUserId: actor?.userId ?? null,
+        action: 'benchmark_version.created',
+        entityType: 'benchmark_version',
+        entityId: version.id,
+        payload: { slug: dto.slug, version: version.version, contentHash, cohortContentHash: cohortVersion.contentHash, source },
+      });
+      this.logger.log(`benchmark ${dto.slug} v${version.version} (${contentHash.slice(0, 12)}) from ${source}`);
+      return { version, created: true };
+    });
+  }
+
+  async resolveCurrent(slug: string): Promise<ResolvedBenchmark> {
+    const benchmark = await this.repository.findBySlug(slug);
+    const version = benchmark?.currentVersionId ? await this.repository.findVersionById(benchmark.currentVersionId) : null;
+    if (!benchmark || !version) throw notFound('benchmark', slug);
+    return { benchmark, version, phases: await this.repository.findPhases(version.id) };
+  }
+
+  async requireVersion(id: string): Promise<BenchmarkVersionEntity> {
+    const version = await this.repository.findVersionById(id);
+    if (!version) throw notFound('benchmark version', id);
+    return version;
+  }
+
+  findPhase(benchmarkVersionId: string, name: string): Promise<BenchmarkPhaseEntity | null> {
+    return this.repository.findPhase(benchmarkVersionId, name);
+  }
+
+  listAll(): Promise<BenchmarkEntity[]> {
+    return this.repository.listAll();
+  }
+}

@@ -1,0 +1,151 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AuditService } from '../audit/audit.service';
+import type { Principal } from '../auth/auth.decorators';
+import { notFound } from '../common/domain-error';
+import { sha256Hex, sha256OfCanonical } from '../common/hashing';
+import { Database } from '../database/database.module';
+import { StorageService } from '../storage/storage.service';
+import { BucketName } from '../storage/storage.keys';
+import { CohortDescriptorDto, IngestPlan, planTabularIngest } from './cohort-ingest';
+import { CohortFileRecord, CohortVersionEntity, CohortVersionManifest, SplitName } from './cohorts.entity';
+import { CohortsRepository } from './cohorts.repository';
+
+export interface IngestResult {
+  version: CohortVersionEntity;
+  created: boolean;
+}
+
+/** Where a cohort version's files live; keys derive from the source hash and split, so they are content-addressed. */
+export function cohortKeys(slug: string, sourceSha256: string, seed: number): {
+  cases: (split: SplitName) => string;
+  sampleCsv: string;
+  labels: (split: SplitName) => string;
+} {
+  const base = `${slug}/${sourceSha256.slice(0, 24)}-s${seed}`;
+  return {
+    cases: (split) => `cohorts/${base}/${split}/cases.jsonl`,
+    sampleCsv: `cohorts/${base}/sample/sample-with-labels.csv`,
+    labels: (split) => `truth/${base}/${split}/labels.csv`,
+  };
+}
+
+@Injectable()
+export class CohortsService {
+  private readonly logger = new Logger('CohortsService');
+
+  constructor(
+    private readonly repository: CohortsRepository,
+    private readonly storage: StorageService,
+    private readonly db: Database,
+    private readonly audit: AuditService,
+  ) {}
+
+  /**
+   * Ingests a tabular cohort as an immutable, content-hashed version. Everything is checked first; files go to the
+   * object store (inputs and truth in separate buckets), then one transaction writes the rows and the audit entry.
+   * If that fails, the files written for it are removed again. Re-ingesting identical content is a no-op.
+   */
+  async ingestTabular(actor: Principal | null, descriptor: CohortDescriptorDto, csv: Buffer): Promise<IngestResult> {
+    const plan = planTabularIngest(descriptor, csv);
+    const files = this.renderFiles(descriptor, plan);
+    const manifest: CohortVersionManifest = {
+      cohort: descriptor.slug,
+      format: descriptor.format,
+      task: 'binary-classification',
+      split: { seed: descriptor.split.seed, sampleSize: descriptor.split.sampleSize, stratifiedBy: descriptor.label.column, counts: plan.counts },
+      inputSchema: [{ name: descriptor.input.name, kind: 'vector', length: plan.featureColumns.length, dtype: 'float32', columns: plan.featureColumns }],
+      files: files.map((f) => ({ bucket: f.bucket, key: f.key, sha256: sha256Hex(f.body), bytes: f.body.length })),
+      source: { file: descriptor.source, sha256: plan.sourceSha256 },
+    };
+    const contentHash = sha256OfCanonical(manifest);
+
+    const existingCohort = await this.repository.findCohortBySlug(descriptor.slug);
+    if (existingCohort) {
+      const existing = await this.repository.findVersionByHash(existingCohort.id, contentHash);
+      if (existing) return { version: existing, created: false };
+    }
+
+    const written: { bucket: BucketName; key: string }[] = [];
+    try {
+      for (const file of files) {
+        if (!(await this.storage.exists(file.bucket, file.key))) {
+          await this.storage.putBuffer(file.bucket, file.key, file.body, file.contentType);
+          written.push(file);
+        }
+      }
+      const version = await this.db.transaction(async (tx) => {
+        const cohort =
+          (await this.repository.findCohortBySlug(descriptor.slug, tx)) ??
+          (await this.repository.insertCohort(tx, { slug: descriptor.slug, title: descriptor.title, description: descriptor.description, attribution: descriptor.attribution }));
+        await this.repository.lockCohort(tx, cohort.id);
+        const again = await this.repository.findVersionByHash(cohort.id, contentHash, tx);
+        if (again) return again;
+        const latest = await this.repository.findLatestVersion(cohort.id, tx);
+        const row = await this.repository.insertVersion(tx, { cohortId: cohort.id, version: (latest?.version ?? 0) + 1, contentHash, manifest, caseCount: plan.cases.length });
+        await this.repository.insertCases(tx, plan.cases.map((c) => ({ cohortVersionId: row.id, caseId: c.caseId, split: c.split, metadata: c.metadata })));
+        await this.audit.record(tx, {
+          actorUserId: actor?.userId ?? null,
+          action: 'cohort_version.created',
+          entityType: 'cohort_version',
+          entityId: row.id,
+          payload: { cohort: descriptor.slug, version: row.version, contentHash, cases: plan.cases.length, counts: plan.counts },
+        });
+        return row;
+      });
+      this.logger.log(`cohort ${descriptor.slug} v${version.version} (${contentHash.slice(0, 12)}): ${plan.cases.length} cases`);
+      return { version, created: true };
+    } catch (error) {
+      for (const file of written) await this.storage.remove(file.bucket, file.key).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private renderFiles(descriptor: CohortDescriptorDto, plan: IngestPlan): (CohortFileRecord & { body: Buffer; contentType: string; bucket: BucketName })[] {
+    const keys = cohortKeys(descriptor.slug, plan.sourceSha256, descriptor.split.seed);
+    const out: (CohortFileRecord & { body: Buffer; contentType: string; bucket: BucketName })[] = [];
+    const add = (bucket: 'inputs' | 'truth', key: string, text: string, contentType: string): void => {
+      const body = Buffer.from(text, 'utf8');
+      out.push({ bucket, key, body, contentType, sha256: '', bytes: body.length });
+    };
+    for (const split of ['sample', 'test'] as const) {
+      const cases = plan.cases.filter((c) => c.split === split);
+      add('inputs', keys.cases(split), cases.map((c) => JSON.stringify({ caseId: c.caseId, inputs: { [descriptor.input.name]: c.features } })).join('\n') + '\n', 'application/x-ndjson');
+      add('truth', keys.labels(split), 'case_id,label\n' + cases.map((c) => `${c.caseId},${c.label}`).join('\n') + '\n', 'text/csv');
+    }
+    const sample = plan.cases.filter((c) => c.split === 'sample');
+    add('inputs', keys.sampleCsv, ['case_id,label,' + plan.featureColumns.join(','), ...sample.map((c) => [c.caseId, c.label, ...c.features].join(','))].join('\n') + '\n', 'text/csv');
+    return out;
+  }
+
+  async requireVersion(id: string): Promise<CohortVersionEntity> {
+    const version = await this.repository.findVersionById(id);
+    if (!version) throw notFound('cohort version', id);
+    return version;
+  }
+
+  async latestVersionBySlug(slug: string): Promise<CohortVersionEntity> {
+    const cohort = await this.repository.findCohortBySlug(slug);
+    const version = cohort ? await this.repository.findLatestVersion(cohort.id) : null;
+    if (!version) throw notFound('cohort', slug);
+    return version;
+  }
+
+  caseIds(cohortVersionId: string, split: SplitName): Promise<string[]> {
+    return this.repository.findCaseIds(cohortVersionId, split);
+  }
+
+  listCohorts() {
+    return this.repository.listCohorts();
+  }
+
+  listVersions(cohortId: string) {
+    return this.repository.listVersions(cohortId);
+  }
+
+  /** The file of the given kind and split in a version's manifest (object keys are never built from user input). */
+  fileOf(version: CohortVersionEntity, bucket: 'inputs' | 'truth', suffix: string): CohortFileRecord {
+    const file = version.manifest.files.find((f) => f.bucket === bucket && f.key.endsWith(suffix));
+    if (!file) throw new Error(`cohort version ${version.id} has no ${bucket} file ending in ${suffix}`);
+    return file;
+  }
+}
