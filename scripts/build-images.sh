@@ -105,7 +105,7 @@ build_runner() {
   libs=$( (ldd "$NODE_BIN"; ldd "$ORT_NODE/$ORT_BIN_REL/libonnxruntime.so.1") | awk '/=>/ {print $1}' | grep -v '^libonnxruntime' | sort -u | tr '\n' ' ')
   # One throw-away container answers for all libraries: ldconfig's cache lists what the dynamic loader will find.
   missing=$(docker run --rm --network none --user 65534:65534 "$BASE_IMAGE" /bin/sh -c \
-    'c=$(ldconfig -p); for l in "$@"; do echo "$c" | grep -q " $l " || echo "$l"; done' sh $libs </dev/null | tr '\n' ' ' | sed 's/ *$//')
+    'c=$(ldconfig -p); for l in "$@"; do echo "$c" | grep -q "^[[:space:]]*$l " || echo "$l"; done' sh $libs </dev/null | tr '\n' ' ' | sed 's/ *$//')
   [ -z "$missing" ] || fail "base image $BASE_IMAGE lacks shared libraries the node binary needs: $missing"
   step "building $RUNNER_TAG on $BASE_IMAGE"
   ctx=$(mktemp -d /tmp/assay-runner-ctx.XXXXXX)
@@ -123,7 +123,7 @@ build_runner() {
     --build-arg "BASE_IMAGE=$BASE_IMAGE" \
     --label "org.assay.version=$version" \
     --label "org.assay.runner-version=$RUNNER_VERSION" \
-    -t "$RUNNER_TAG" "$ctx" >/dev/null
+    -t "$RUNNER_TAG" "$ctx" >/tmp/assay-runner-build.log 2>&1 || fail "docker build failed; see /tmp/assay-runner-build.log"
   rm -rf "$ctx"
   trap - EXIT
   step "built $RUNNER_TAG in $(( ($(now_ms) - t0) / 1000 )) s ($(docker image inspect --format '{{.Size}}' "$RUNNER_TAG" | awk '{printf "%.0f MB", $1/1e6}'))"

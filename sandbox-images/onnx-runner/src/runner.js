@@ -12,6 +12,8 @@ const INPUT_DIR = process.env.ASSAY_INPUT_DIR || '/input';
 const MODEL_DIR = process.env.ASSAY_MODEL_DIR || '/model';
 const OUTPUT_DIR = process.env.ASSAY_OUTPUT_DIR || '/output';
 const CHUNK = 4096;
+// onnxruntime 1.30 reads this when it initialises (on the first require below): no telemetry uploads, ever.
+process.env.ORT_DISABLE_TELEMETRY = '1';
 
 // An error whose message is meant for the log as is (no stack trace).
 class RunnerError extends Error {}
