@@ -10,6 +10,7 @@ import {
   type OutputCapMode,
   type PreparedOutputDir,
 } from './output-dir';
+import { CappedLog } from './capped-log';
 import { buildContainerCreateOptions, LABEL_RUN, LABEL_SANDBOX, LABEL_WORKER } from './sandbox-profile';
 import type { SandboxEngineInfo, SandboxImageInfo, SandboxResult, SandboxRunSpec } from './sandbox.types';
 
@@ -172,7 +173,8 @@ export class DockerSandboxAdapter {
       }
       timings.removeMs = Date.now() - t3;
     }
-    const outputExceeded = pollExceeded || (exitCode !== 0 && (await outputCapReached(output).catch(() => false)));
+    // Whatever the exit code: a program that ignores ENOSPC and exits 0 still left truncated output.
+    const outputExceeded = pollExceeded || (await outputCapReached(output).catch(() => false));
     timings.totalMs = Date.now() - t0;
     return {
       exitCode,
@@ -213,58 +215,6 @@ export class DockerSandboxAdapter {
     }
     if (removed.length > 0) this.logger.log(`reaped ${removed.length} orphaned sandbox container(s)`);
     return removed;
-  }
-}
-
-/** Keeps the first and last halves of the log within the byte cap; the end usually says why a run failed. */
-export class CappedLog {
-  private readonly head: Buffer[] = [];
-  private headBytes = 0;
-  private tail: Buffer[] = [];
-  private tailBytes = 0;
-  private dropped = 0;
-  private readonly headCap: number;
-  private readonly tailCap: number;
-
-  constructor(capBytes: number) {
-    this.headCap = Math.floor(capBytes / 2);
-    this.tailCap = capBytes - this.headCap;
-  }
-
-  get truncated(): boolean {
-    return this.dropped > 0;
-  }
-
-  push(chunk: Buffer): void {
-    if (this.headBytes < this.headCap) {
-      const take = chunk.subarray(0, this.headCap - this.headBytes);
-      this.head.push(take);
-      this.headBytes += take.length;
-      chunk = chunk.subarray(take.length);
-      if (chunk.length === 0) return;
-    }
-    this.tail.push(chunk);
-    this.tailBytes += chunk.length;
-    while (this.tailBytes > this.tailCap) {
-      const first = this.tail[0];
-      if (!first) break;
-      const excess = this.tailBytes - this.tailCap;
-      if (first.length <= excess) {
-        this.tail.shift();
-        this.tailBytes -= first.length;
-        this.dropped += first.length;
-      } else {
-        this.tail[0] = first.subarray(excess);
-        this.tailBytes -= excess;
-        this.dropped += excess;
-      }
-    }
-  }
-
-  text(): string {
-    const head = Buffer.concat(this.head).toString('utf8');
-    const tail = Buffer.concat(this.tail).toString('utf8');
-    return this.dropped > 0 ? `${head}\n[... ${this.dropped} bytes of log dropped ...]\n${tail}` : head + tail;
   }
 }
 

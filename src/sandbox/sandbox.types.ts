@@ -40,10 +40,12 @@ export interface SandboxRunSpec {
 }
 
 export interface SandboxTimings {
+  /** Output dir preparation (tmpfs mount), container create and attach. */
   createMs: number;
   startMs: number;
   /** From start until the container exited (or was killed). */
   waitMs: number;
+  /** Inspect and remove. */
   removeMs: number;
   totalMs: number;
 }

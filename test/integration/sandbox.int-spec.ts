@@ -264,6 +264,26 @@ describe('DockerSandboxAdapter hardening', () => {
     expect(result.oomKilled).toBe(true);
   }, 60_000);
 
+  it('kills the container and reports outputExceeded in poll mode (no tmpfs) when /output passes the cap', async () => {
+    const polling = new DockerSandboxAdapter({
+      socketPath: '/var/run/docker.sock',
+      workerId: WORKER_ID,
+      outputCapMode: 'poll',
+      outputPollIntervalMs: 100,
+    });
+    const outputDir = join(work, `output-${seq++}`);
+    const s = spec({
+      cmd: ['sh', '-c', 'head -c 8000000 /dev/zero > /output/big; sleep 30'],
+      outputDir,
+      runtime: 'runc',
+      limits: { ...LIMITS, outputBytes: 1 << 20 },
+    });
+    const result = await polling.run(s);
+    await polling.releaseOutputDir(outputDir);
+    expect(result).toMatchObject({ outputExceeded: true, timedOut: false });
+    expect(result.timings.waitMs).toBeLessThan(10_000);
+  }, 30_000);
+
   it('does not report oomKilled when a process kills itself with SIGKILL', async () => {
     const outputDir = join(work, `output-${seq++}`);
     const result = await runAndRelease(spec({ cmd: ['sh', '-c', 'kill -9 $$'], outputDir }));

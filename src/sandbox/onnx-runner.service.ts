@@ -1,0 +1,132 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config.schema';
+import { DockerSandboxAdapter } from './docker-sandbox.adapter';
+import type { SandboxLimits, SandboxResult, SandboxRuntime } from './sandbox.types';
+
+export interface BatchManifest {
+  benchmark: string;
+  task: string;
+  interface: unknown;
+  cases: { caseId: string; inputs: Record<string, unknown> }[];
+}
+
+export interface RunnerInvocation {
+  mode: 'check' | 'predict';
+  /** Private scratch directory for this invocation; removed afterwards. */
+  workDir: string;
+  /** Local copy of the vendor's model.onnx. */
+  modelFile: string;
+  modelManifest: unknown;
+  batch: BatchManifest;
+  limits: SandboxLimits;
+  gpus?: { deviceIds: string[] };
+  labels: Record<string, string>;
+}
+
+export interface RunnerOutcome {
+  result: SandboxResult;
+  /** Text of /output/predictions.jsonl (predict) or /output/check.json (check); null when absent. */
+  output: string | null;
+  imageId: string;
+  runtime: SandboxRuntime;
+}
+
+/**
+ * Runs the facility's ONNX runner image under the sandbox contract: /input (batch manifest) and /model read-only,
+ * /output capped. The same sandbox and checks serve vendors' own containers.
+ */
+@Injectable()
+export class OnnxRunnerService {
+  private readonly logger = new Logger('OnnxRunnerService');
+  private runtime: SandboxRuntime | null = null;
+  private imageId: string | null = null;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly sandbox: DockerSandboxAdapter,
+  ) {}
+
+  /**
+   * Picks the runtime once: gVisor when the engine has it (or when configured). In production a weaker profile
+   * (runc) is refused unless ASSAY_ALLOW_WEAK_SANDBOX is set, and then it is logged.
+   */
+  async resolveRuntime(): Promise<{ runtime: SandboxRuntime; imageId: string }> {
+    if (this.runtime && this.imageId) return { runtime: this.runtime, imageId: this.imageId };
+    const info = await this.sandbox.info();
+    const wanted = this.config.sandbox.runtime;
+    let runtime: SandboxRuntime;
+    if (wanted === 'runsc' && !info.hasRunsc) throw new Error('ASSAY_SANDBOX_RUNTIME=runsc but the Docker engine has no runsc runtime (run scripts/setup-docker.sh)');
+    if (wanted === 'auto') runtime = info.hasRunsc ? 'runsc' : 'runc';
+    else runtime = wanted;
+    if (runtime === 'runc') {
+      if (this.config.mode === 'production' && !this.config.sandbox.allowWeakProfile) {
+        throw new Error('refusing to start: production mode requires the gVisor (runsc) sandbox; set ASSAY_ALLOW_WEAK_SANDBOX=true to override (logged)');
+      }
+      this.logger.warn('sandbox runs with runc, not gVisor: weaker isolation' + (this.config.sandbox.allowWeakProfile ? ' (ASSAY_ALLOW_WEAK_SANDBOX override)' : ''));
+    }
+    const image = await this.sandbox.inspectImage(this.config.sandbox.runnerImage);
+    if (!image) throw new Error(`runner image ${this.config.sandbox.runnerImage} is missing (run scripts/build-images.sh)`);
+    this.runtime = runtime;
+    this.imageId = image.id;
+    return { runtime, imageId: image.id };
+  }
+
+  async invoke(inv: RunnerInvocation): Promise<RunnerOutcome> {
+    const { runtime, imageId } = await this.resolveRuntime();
+    const input = join(inv.workDir, 'input');
+    const model = join(inv.workDir, 'model');
+    const output = join(inv.workDir, 'output');
+    await fs.mkdir(input, { recursive: true, mode: 0o755 });
+    await fs.mkdir(model, { recursive: true, mode: 0o755 });
+    await fs.chmod(inv.workDir, 0o755);
+    await fs.writeFile(join(input, 'manifest.json'), JSON.stringify(inv.batch), { mode: 0o644 });
+    await fs.writeFile(join(model, 'manifest.json'), JSON.stringify(inv.modelManifest), { mode: 0o644 });
+    await fs.copyFile(inv.modelFile, join(model, 'model.onnx'));
+    await fs.chmod(join(model, 'model.onnx'), 0o644);
+    let result: SandboxResult;
+    try {
+      result = await this.sandbox.run({
+        // Pinned by image ID, so a re-tag between runs cannot change what runs.
+        image: imageId,
+        cmd: ['node', '/opt/runner/runner.js', inv.mode],
+        env: inv.gpus ? { ASSAY_GPU: '1' } : {},
+        mounts: [
+          { hostPath: input, containerPath: '/input', readOnly: true },
+          { hostPath: model, containerPath: '/model', readOnly: true },
+        ],
+        outputDir: output,
+        limits: inv.limits,
+        runtime,
+        ...(inv.gpus ? { gpus: inv.gpus } : {}),
+        labels: inv.labels,
+      });
+    } finally {
+      await this.sandbox.releaseOutputDir(output).catch(() => undefined);
+    }
+    const file = join(output, inv.mode === 'check' ? 'check.json' : 'predictions.jsonl');
+    const text = await readCapped(file, inv.limits.outputBytes);
+    return { result, output: text, imageId, runtime };
+  }
+}
+
+/** Reads a file the sandbox wrote without following links it may have planted. */
+async function readCapped(path: string, capBytes: number): Promise<string | null> {
+  let handle: fs.FileHandle;
+  try {
+    const st = await fs.lstat(path);
+    if (!st.isFile()) return null;
+    handle = await fs.open(path, fs.constants?.O_RDONLY ?? 0);
+  } catch {
+    return null;
+  }
+  try {
+    const st = await handle.stat();
+    if (st.size > capBytes) return null;
+    return (await handle.readFile()).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
