@@ -11,6 +11,7 @@ export enum ErrorCode {
   InvalidCohort = 'invalid_cohort',
   InvalidBenchmark = 'invalid_benchmark',
   InvalidTransition = 'invalid_transition',
+  TooManyRequests = 'too_many_requests',
   Unavailable = 'service_unavailable',
 }
 
@@ -26,6 +27,7 @@ export const HTTP_STATUS_BY_CODE: Record<ErrorCode, number> = {
   [ErrorCode.InvalidCohort]: 422,
   [ErrorCode.InvalidBenchmark]: 422,
   [ErrorCode.InvalidTransition]: 409,
+  [ErrorCode.TooManyRequests]: 429,
   [ErrorCode.Unavailable]: 503,
 };
 

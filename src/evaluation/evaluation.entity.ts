@@ -72,11 +72,8 @@ export class RunPredictionEntity {
   @Column({ type: 'jsonb' }) prediction!: Record<string, unknown>;
 }
 
-export interface MetricValue {
-  value: number;
-  ci: [number, number] | null;
-  method: string;
-}
+export type { MetricValue } from '../metrics/score-report';
+import type { MetricValue } from '../metrics/score-report';
 
 @Entity('evaluation_results')
 export class EvaluationResultEntity {

@@ -1,0 +1,128 @@
+import { Injectable } from '@nestjs/common';
+import { EntityManager } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import type { Principal } from '../auth/auth.decorators';
+import { Role } from '../auth/auth.entity';
+import type { BenchmarkVersionEntity } from '../benchmarks/benchmarks.entity';
+import { Clock } from '../common/clock';
+import { notFound } from '../common/domain-error';
+import { CohortsService } from '../cohorts/cohorts.service';
+import { Database } from '../database/database.module';
+import { JobName, QueueName } from '../queue/queue.constants';
+import { QueueService } from '../queue/queue.service';
+import type { SubmissionEntity } from '../submissions/submissions.entity';
+import { EvaluationResultEntity, FailureReason, RunEntity, RunStatus } from './evaluation.entity';
+import { EvaluationRepository } from './evaluation.repository';
+import { assertTransition } from './run-state-machine';
+
+export interface TransitionInput {
+  runId: string;
+  from: readonly RunStatus[];
+  to: RunStatus;
+  patch?: Partial<RunEntity>;
+  actorUserId?: string | null;
+  auditPayload?: Record<string, unknown>;
+}
+
+@Injectable()
+export class EvaluationService {
+  constructor(
+    private readonly repository: EvaluationRepository,
+    private readonly cohorts: CohortsService,
+    private readonly db: Database,
+    private readonly audit: AuditService,
+    private readonly queue: QueueService,
+    private readonly clock: Clock,
+  ) {}
+
+  runsOfSubmission(submissionId: string): Promise<RunEntity[]> {
+    return this.repository.findRunsBySubmission(submissionId);
+  }
+
+  /** Vendors see logs and failure details only for public (sample-split) phases; held-out runs say status and reason code. */
+  mayShowDetail(principal: Principal, run: RunEntity): boolean {
+    return principal.role !== Role.Vendor || run.split === 'sample';
+  }
+
+  /** Creates the run of one phase for a submission (once: unique per submission and phase). */
+  async createRun(tx: EntityManager, input: { submission: SubmissionEntity; version: BenchmarkVersionEntity; phase: string; actorUserId: string | null }): Promise<RunEntity> {
+    const phase = input.version.definition.phases.find((p) => p.name === input.phase);
+    if (!phase) throw new Error(`benchmark version ${input.version.id} has no phase ${input.phase}`);
+    const existing = await this.repository.findRunBySubmissionAndPhase(input.submission.id, input.phase, tx);
+    if (existing) return existing;
+    const cohortVersion = await this.cohorts.requireVersion(input.version.cohortVersionId);
+    const casesTotal = cohortVersion.manifest.split.counts[phase.split];
+    const run = await this.repository.insertRun(tx, {
+      submissionId: input.submission.id,
+      benchmarkVersionId: input.version.id,
+      phase: phase.name,
+      split: phase.split,
+      status: RunStatus.Queued,
+      failureReason: null,
+      failureDetail: null,
+      attempts: 0,
+      casesTotal: (casesTotal?.positive ?? 0) + (casesTotal?.negative ?? 0),
+      casesDone: 0,
+      modelSha256: input.submission.sha256,
+      cohortContentHash: cohortVersion.contentHash,
+      benchmarkContentHash: input.version.contentHash,
+      timings: {},
+    });
+    await this.audit.record(tx, { actorUserId: input.actorUserId, action: 'run.queued', entityType: 'run', entityId: run.id, payload: { submissionId: input.submission.id, phase: phase.name, split: phase.split } });
+    return run;
+  }
+
+  /** Queues the execution step; benchmarks that need a GPU go to the GPU queue, which only GPU workers consume. */
+  async enqueueExecute(run: RunEntity, version: BenchmarkVersionEntity): Promise<void> {
+    const needsGpu = version.definition.limits.resources.gpus > 0;
+    await this.queue.enqueue({
+      name: JobName.ExecuteRun,
+      payload: { runId: run.id },
+      jobId: `${run.id}:execute:${run.attempts}`,
+      queue: needsGpu ? QueueName.SandboxGpu : QueueName.SandboxCpu,
+    });
+  }
+
+  async enqueueScore(runId: string): Promise<void> {
+    await this.queue.enqueue({ name: JobName.ScoreRun, payload: { runId }, jobId: `${runId}:score` });
+  }
+
+  /**
+   * One step of the state machine: lock the row, check the expected prior state, write the next one and its audit
+   * entry. Returns null when the run is not in an expected state (another worker moved it on): the caller skips.
+   */
+  async transition(input: TransitionInput, work?: (tx: EntityManager, run: RunEntity) => Promise<void>): Promise<RunEntity | null> {
+    return this.db.transaction(async (tx) => {
+      const run = await this.repository.lockRunForTransition(tx, input.runId);
+      if (!run) throw notFound('run', input.runId);
+      if (!input.from.includes(run.status)) return null;
+      assertTransition(run.status, input.to);
+      if (work) await work(tx, run);
+      const patch: Partial<RunEntity> = { ...input.patch, status: input.to };
+      if (input.to === RunStatus.Succeeded || input.to === RunStatus.Failed || input.to === RunStatus.Cancelled) patch.finishedAt = this.clock.now();
+      await this.repository.updateRun(tx, run.id, patch);
+      await this.audit.record(tx, {
+        actorUserId: input.actorUserId ?? null,
+        action: `run.${input.to}`,
+        entityType: 'run',
+        entityId: run.id,
+        payload: { from: run.status, to: input.to, ...(patch.failureReason ? { reason: patch.failureReason } : {}), ...input.auditPayload },
+      });
+      return { ...run, ...patch } as RunEntity;
+    });
+  }
+
+  async fail(runId: string, from: readonly RunStatus[], reason: FailureReason, detail: string, patch: Partial<RunEntity> = {}): Promise<RunEntity | null> {
+    return this.transition({ runId, from, to: RunStatus.Failed, patch: { ...patch, failureReason: reason, failureDetail: detail.slice(0, 2000) } });
+  }
+
+  async requireRun(id: string): Promise<RunEntity> {
+    const run = await this.repository.findRun(id);
+    if (!run) throw notFound('run', id);
+    return run;
+  }
+
+  findResult(runId: string): Promise<EvaluationResultEntity | null> {
+    return this.repository.findResult(runId);
+  }
+}

@@ -1,0 +1,29 @@
+import { ApiProperty } from '@nestjs/swagger';
+
+export class LeaderboardMetricResponse {
+  @ApiProperty({ nullable: true, type: Number }) value!: number | null;
+  @ApiProperty({ nullable: true, type: [Number], description: '95% confidence interval [lo, hi]' }) ci!: [number, number] | null;
+  @ApiProperty({ description: 'How the value and its interval were computed' }) method!: string;
+}
+
+export class LeaderboardRowResponse {
+  @ApiProperty() rank!: number;
+  @ApiProperty() organisation!: string;
+  @ApiProperty() submission!: string;
+  @ApiProperty() submissionId!: string;
+  @ApiProperty() evaluatedAt!: string;
+  @ApiProperty({ type: 'object', additionalProperties: { $ref: '#/components/schemas/LeaderboardMetricResponse' } }) metrics!: Record<string, LeaderboardMetricResponse>;
+}
+
+export class LeaderboardResponse {
+  @ApiProperty() benchmark!: string;
+  @ApiProperty() benchmarkVersion!: number;
+  @ApiProperty() benchmarkContentHash!: string;
+  @ApiProperty() phase!: string;
+  @ApiProperty() split!: string;
+  @ApiProperty() primaryMetric!: string;
+  @ApiProperty({ enum: ['higher', 'lower'] }) direction!: 'higher' | 'lower';
+  @ApiProperty() ranking!: string;
+  @ApiProperty() precision!: number;
+  @ApiProperty({ type: [LeaderboardRowResponse] }) rows!: LeaderboardRowResponse[];
+}

@@ -1,0 +1,82 @@
+import fc from 'fast-check';
+import { MetricInputError } from './metrics.errors';
+import { BINARY_METRIC_NAMES, METRIC_CODE_VERSION, metricDirection, scoreBinary } from './score-report';
+
+const Y = [1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 1];
+const A = [0.9, 0.8, 0.7, 0.35, 0.6, 0.3, 0.2, 0.1, 0.35, 0.55, 0.4, 0.65];
+
+const caseArb = fc
+  .array(fc.record({ label: fc.constantFrom(0, 1), score: fc.double({ min: 0, max: 1, noNaN: true }) }), {
+    minLength: 2,
+    maxLength: 40,
+  })
+  .filter((cs) => cs.some((c) => c.label === 1) && cs.some((c) => c.label === 0));
+
+describe('scoreBinary', () => {
+  it('reports every metric with value, ci and method (METRICS.md §4.2/§4.4/§4.5 goldens)', () => {
+    const r = scoreBinary({ labels: Y, scores: A });
+    expect(r).toMatchObject({ task: 'binary', n: 12, nPositive: 6, nNegative: 6, threshold: 0.5 });
+    expect(r.metricCodeVersion).toBe(METRIC_CODE_VERSION);
+    expect(r.confusion).toEqual({ tp: 5, fp: 1, tn: 5, fn: 1 });
+    expect(Object.keys(r.metrics).sort()).toEqual([...BINARY_METRIC_NAMES].sort());
+    for (const m of Object.values(r.metrics)) {
+      expect(m.method.length).toBeGreaterThan(0);
+      expect(m.value).not.toBeNull();
+      expect(m.ci).not.toBeNull();
+    }
+    expect(r.metrics.auroc.value).toBeCloseTo(0.902778, 6);
+    expect(r.metrics.auroc.ci?.[0]).toBeCloseTo(0.729754, 6);
+    expect(r.metrics.auroc.method).toContain('DeLong (Sun & Xu fast algorithm), Wald 95% CI clipped to [0,1]');
+    expect(r.metrics.auprc.method).toContain('average_precision_score');
+    expect(r.metrics.brier.value).toBeCloseTo(0.139167, 6);
+    expect(r.metrics.sensitivity.value).toBeCloseTo(0.8333, 4);
+    expect(r.metrics.sensitivity.ci?.[0]).toBeCloseTo(0.4365, 4);
+    expect(r.metrics.specificity.ci?.[1]).toBeCloseTo(0.9699, 4);
+    expect(r.metrics.balanced_accuracy.method).toMatch(/stratified bootstrap.*B=2000, seed=20240601/);
+  });
+
+  it('marks PPV not estimable (null, with reason) when nothing is called positive', () => {
+    const r = scoreBinary({ labels: [1, 0, 1, 0], scores: [0.2, 0.1, 0.3, 0.4], threshold: 0.9 });
+    expect(r.metrics.ppv).toEqual({ value: null, ci: null, method: 'TP/(TP+FP); not estimable: denominator is 0' });
+    expect(r.metrics.sensitivity.value).toBe(0);
+  });
+
+  it('throws a typed error for one class, n = 0 and NaN scores', () => {
+    expect(() => scoreBinary({ labels: [1, 1], scores: [0.1, 0.2] })).toThrow(MetricInputError);
+    expect(() => scoreBinary({ labels: [], scores: [] })).toThrow(/n = 0/);
+    expect(() => scoreBinary({ labels: [1, 0], scores: [Number.NaN, 0.2] })).toThrow(/not a finite number/);
+  });
+
+  it('is deterministic and keeps every CI inside [0, 1]', () => {
+    fc.assert(
+      fc.property(caseArb, fc.double({ min: 0, max: 1, noNaN: true }), (cs, threshold) => {
+        const input = {
+          labels: cs.map((c) => c.label),
+          scores: cs.map((c) => c.score),
+          threshold,
+          bootstrap: { replicates: 50, seed: 3 },
+        };
+        const a = scoreBinary(input);
+        expect(scoreBinary(input)).toEqual(a);
+        for (const m of Object.values(a.metrics)) {
+          if (m.ci === null) continue;
+          expect(m.ci[0]).toBeGreaterThanOrEqual(0);
+          expect(m.ci[1]).toBeLessThanOrEqual(1);
+          expect(m.ci[0]).toBeLessThanOrEqual(m.ci[1]);
+        }
+      }),
+      { numRuns: 50 },
+    );
+  });
+});
+
+describe('metricDirection', () => {
+  it('says lower is better for brier and higher for the rest of the binary metrics', () => {
+    expect(metricDirection('brier')).toBe('lower');
+    for (const name of BINARY_METRIC_NAMES.filter((n) => n !== 'brier')) expect(metricDirection(name)).toBe('higher');
+  });
+
+  it('refuses unknown metric names', () => {
+    expect(() => metricDirection('accuracy_typo')).toThrow(/unknown metric/);
+  });
+});

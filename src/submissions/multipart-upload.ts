@@ -1,0 +1,90 @@
+import busboy from 'busboy';
+import type { Request } from 'express';
+import { Readable, Transform, TransformCallback } from 'node:stream';
+import { DomainError, ErrorCode } from '../common/domain-error';
+
+/** Keeps a copy of what streams through (bounded by the upload limit), for the static model check. */
+export class CollectingStream extends Transform {
+  readonly chunks: Buffer[] = [];
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.chunks.push(chunk);
+    callback(null, chunk);
+  }
+  buffer(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+}
+
+export interface ReceivedUpload<T> {
+  fields: Record<string, string>;
+  file: { field: string; filename: string; stored: T; collected: Buffer } | null;
+}
+
+const MAX_FIELD_BYTES = 64 * 1024;
+
+/**
+ * Streams a multipart request: the one file part goes straight to `store` (never buffered on disk by us), the text
+ * fields are collected. Anything unexpected is a 4xx naming the field.
+ */
+export function receiveMultipart<T>(
+  req: Request,
+  opts: { fileField: string; maxFileBytes: number; store: (stream: Readable) => Promise<T> },
+): Promise<ReceivedUpload<T>> {
+  const type = req.headers['content-type'] ?? '';
+  if (!type.toLowerCase().startsWith('multipart/form-data')) {
+    return Promise.reject(new DomainError(ErrorCode.UnsupportedMedia, `expected multipart/form-data, got '${type || 'no content-type'}'`, [{ field: 'Content-Type', problem: 'must be multipart/form-data' }]));
+  }
+  return new Promise((resolve, reject) => {
+    let bb: busboy.Busboy;
+    try {
+      bb = busboy({ headers: req.headers, limits: { fields: 20, fieldSize: MAX_FIELD_BYTES, files: 1, fileSize: opts.maxFileBytes + 1, parts: 25 } });
+    } catch (error) {
+      reject(new DomainError(ErrorCode.ValidationFailed, `malformed multipart request: ${(error as Error).message}`, [{ field: 'body', problem: 'malformed multipart' }]));
+      return;
+    }
+    const fields: Record<string, string> = {};
+    let file: ReceivedUpload<T>['file'] = null;
+    let pending: Promise<void> | null = null;
+    let failure: unknown = null;
+    const fail = (error: unknown): void => {
+      failure ??= error;
+    };
+    bb.on('field', (name, value, info) => {
+      if (info.valueTruncated) fail(new DomainError(ErrorCode.PayloadTooLarge, `field '${name}' is larger than ${MAX_FIELD_BYTES} bytes`, [{ field: name, problem: 'too large' }]));
+      fields[name] = value;
+    });
+    bb.on('file', (name, stream, info) => {
+      if (name !== opts.fileField) {
+        stream.resume();
+        fail(new DomainError(ErrorCode.ValidationFailed, `unexpected file field '${name}'; the model goes in '${opts.fileField}'`, [{ field: name, problem: 'unexpected file field' }]));
+        return;
+      }
+      const collector = new CollectingStream();
+      stream.pipe(collector);
+      stream.on('limit', () => collector.destroy(new DomainError(ErrorCode.PayloadTooLarge, `file '${opts.fileField}' exceeds ${opts.maxFileBytes} bytes`, [{ field: opts.fileField, problem: `larger than ${opts.maxFileBytes} bytes` }])));
+      pending = opts.store(collector).then(
+        (stored) => {
+          file = { field: name, filename: info.filename ?? "", stored, collected: collector.buffer() };
+        },
+        (error: unknown) => {
+          stream.resume();
+          fail(error);
+        },
+      );
+    });
+    bb.on('filesLimit', () => fail(new DomainError(ErrorCode.ValidationFailed, 'only one file may be uploaded', [{ field: opts.fileField, problem: 'more than one file' }])));
+    bb.on('partsLimit', () => fail(new DomainError(ErrorCode.ValidationFailed, 'too many multipart parts', [{ field: 'body', problem: 'too many parts' }])));
+    bb.on('error', (error: Error) => {
+      fail(new DomainError(ErrorCode.ValidationFailed, `malformed multipart request: ${error.message}`, [{ field: 'body', problem: 'malformed multipart' }]));
+      void settle();
+    });
+    const settle = async (): Promise<void> => {
+      if (pending) await pending;
+      if (failure) reject(failure);
+      else resolve({ fields, file });
+    };
+    bb.on('close', () => void settle());
+    req.on('aborted', () => fail(new DomainError(ErrorCode.ValidationFailed, 'upload aborted by the client', [{ field: 'body', problem: 'aborted' }])));
+    req.pipe(bb);
+  });
+}

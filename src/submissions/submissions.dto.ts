@@ -1,0 +1,77 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsObject, IsOptional, IsString, Length, Matches, MaxLength } from 'class-validator';
+import type { RunEntity } from '../evaluation/evaluation.entity';
+import type { SubmissionEntity } from './submissions.entity';
+
+/** The vendor's model manifest (manifest.json next to model.onnx). */
+export class OnnxManifestDto {
+  @ApiProperty({ example: 'wdbc-logreg' }) @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, { message: 'name must be 1-100 letters, digits, . _ -' }) name!: string;
+  @ApiProperty({ example: '1.0.0' }) @IsString() @Length(1, 50) version!: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(2000) description?: string;
+  @ApiProperty({ example: { features: 'input' }, description: 'benchmark input name → ONNX input tensor name' }) @IsObject() inputs!: Record<string, string>;
+  @ApiProperty({ example: { probability: 'probability' }, description: 'benchmark output name → ONNX output tensor name' }) @IsObject() outputs!: Record<string, string>;
+}
+
+export class UploadFieldsDto {
+  @Matches(/^[a-z0-9][a-z0-9-]{1,62}$/, { message: 'benchmark must be a benchmark slug' }) benchmark!: string;
+  @IsString() manifest!: string;
+}
+
+export class RunSummaryResponse {
+  @ApiProperty() id!: string;
+  @ApiProperty() phase!: string;
+  @ApiProperty() status!: string;
+  @ApiProperty({ nullable: true, type: String }) failureReason!: string | null;
+  @ApiProperty({ nullable: true, type: String, description: 'Shown to vendors only for public (sample) phases' }) failureDetail!: string | null;
+  @ApiProperty() casesTotal!: number;
+  @ApiProperty() casesDone!: number;
+  @ApiProperty({ description: '0..1' }) progress!: number;
+  @ApiProperty({ nullable: true, type: Number, description: 'Wall-clock duration so far or in total (ms)' }) durationMs!: number | null;
+  @ApiProperty() queuedAt!: string;
+  @ApiProperty({ nullable: true, type: String }) finishedAt!: string | null;
+}
+
+export class SubmissionResponse {
+  @ApiProperty() id!: string;
+  @ApiProperty() benchmark!: string;
+  @ApiProperty() kind!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty() sha256!: string;
+  @ApiProperty() sizeBytes!: number;
+  @ApiProperty({ enum: ['validating', 'accepted', 'rejected'] }) status!: string;
+  @ApiProperty({ nullable: true, type: String }) rejectionReason!: string | null;
+  @ApiProperty() createdAt!: string;
+  @ApiProperty({ type: [RunSummaryResponse] }) runs!: RunSummaryResponse[];
+}
+
+export function toRunSummary(run: RunEntity, opts: { showDetail: boolean }, now: Date): RunSummaryResponse {
+  const end = run.finishedAt ?? (run.startedAt ? now : null);
+  return {
+    id: run.id,
+    phase: run.phase,
+    status: run.status,
+    failureReason: run.failureReason,
+    failureDetail: opts.showDetail ? run.failureDetail : null,
+    casesTotal: run.casesTotal,
+    casesDone: run.casesDone,
+    progress: run.casesTotal > 0 ? run.casesDone / run.casesTotal : 0,
+    durationMs: run.startedAt && end ? end.getTime() - run.startedAt.getTime() : null,
+    queuedAt: run.queuedAt.toISOString(),
+    finishedAt: run.finishedAt?.toISOString() ?? null,
+  };
+}
+
+export function toSubmissionResponse(s: SubmissionEntity, benchmark: string, runs: RunSummaryResponse[]): SubmissionResponse {
+  return {
+    id: s.id,
+    benchmark,
+    kind: s.kind,
+    name: s.name,
+    sha256: s.sha256,
+    sizeBytes: Number(s.sizeBytes),
+    status: s.status,
+    rejectionReason: s.rejectionReason,
+    createdAt: s.createdAt.toISOString(),
+    runs,
+  };
+}
