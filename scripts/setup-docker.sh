@@ -67,9 +67,15 @@ fi
 
 # 3. dockerd. A running daemon only reads daemon.json at start, so restart it when the config changed.
 dockerd_pid() { pgrep -x dockerd | head -n1 || true; }
-if [ "$config_changed" -eq 1 ] && [ -n "$(dockerd_pid)" ]; then
+# A daemon started before daemon.json was last edited shows it: no runsc runtime, or a default bridge network.
+stale_daemon() {
+  docker info >/dev/null 2>&1 || return 1
+  ! docker info --format '{{json .Runtimes}}' | grep -q '"runsc"' && return 0
+  docker network ls --format '{{.Name}}' | grep -qx bridge
+}
+if [ -n "$(dockerd_pid)" ] && { [ "$config_changed" -eq 1 ] || stale_daemon; }; then
   pid=$(dockerd_pid)
-  step "config changed: stopping running dockerd (pid $pid) to restart it"
+  step "running dockerd (pid $pid) does not have the wanted config: stopping it to restart it"
   kill "$pid"
   for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
   kill -0 "$pid" 2>/dev/null && fail "dockerd (pid $pid) did not stop within 30 s"

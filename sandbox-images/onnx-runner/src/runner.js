@@ -82,8 +82,12 @@ function cpuBudget() {
 async function openSession(ort, modelPath) {
   const threads = cpuBudget();
   const base = { graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1 };
+  // ORT logs through a process-wide logger set up with the first session; failures reach us as exceptions anyway.
+  ort.env.logLevel = process.env.ASSAY_GPU === '1' ? 'fatal' : 'error';
   if (process.env.ASSAY_GPU === '1') {
     try {
+      // Log level fatal (above): ORT's own multi-line error about missing CUDA libraries would otherwise precede
+      // the one-line message below.
       const session = await ort.InferenceSession.create(modelPath, { ...base, executionProviders: ['cuda', 'cpu'] });
       process.stderr.write('runner: execution provider: cuda (with cpu fallback for unsupported nodes)\n');
       return session;
