@@ -225,7 +225,8 @@ function weightedAveragePrecision(
       prevTp = tp;
     }
   }
-  return ap;
+  // Summing P_k·ΔR_k can overshoot 1 by an ulp when every positive ranks first; AP is a proportion.
+  return Math.min(1, ap);
 }
 
 export function averagePrecision(input: BinaryInput): number {
