@@ -260,8 +260,7 @@ describe('DockerSandboxAdapter hardening', () => {
         limits: { ...LIMITS, memoryBytes: 128 << 20 },
       }),
     );
-    expect(result.timedOut).toBe(false);
-    expect(result.oomKilled).toBe(true);
+    expect({ ...result, timings: undefined }).toMatchObject({ timedOut: false, oomKilled: true, exitCode: 137 });
   }, 60_000);
 
   it('kills the container and reports outputExceeded in poll mode (no tmpfs) when /output passes the cap', async () => {
@@ -284,9 +283,10 @@ describe('DockerSandboxAdapter hardening', () => {
     expect(result.timings.waitMs).toBeLessThan(10_000);
   }, 30_000);
 
-  it('does not report oomKilled when a process kills itself with SIGKILL', async () => {
+  // runc only: under runsc an unexplained exit 137 is taken for OOM (see DockerSandboxAdapter.run).
+  it('does not report oomKilled when a process kills itself with SIGKILL under runc', async () => {
     const outputDir = join(work, `output-${seq++}`);
-    const result = await runAndRelease(spec({ cmd: ['sh', '-c', 'kill -9 $$'], outputDir }));
+    const result = await runAndRelease(spec({ cmd: ['sh', '-c', 'kill -9 $$'], outputDir, runtime: 'runc' }));
     expect(result).toMatchObject({ exitCode: 137, oomKilled: false, timedOut: false });
   }, 30_000);
 
