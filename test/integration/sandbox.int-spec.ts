@@ -283,10 +283,11 @@ describe('DockerSandboxAdapter hardening', () => {
     expect(result.timings.waitMs).toBeLessThan(10_000);
   }, 30_000);
 
-  // runc only: under runsc an unexplained exit 137 is taken for OOM (see DockerSandboxAdapter.run).
+  // runc only: under runsc an unexplained exit 137 is taken for OOM (see DockerSandboxAdapter.run). The child shell
+  // kills itself: PID 1 ignores SIGKILL from inside its own namespace.
   it('does not report oomKilled when a process kills itself with SIGKILL under runc', async () => {
     const outputDir = join(work, `output-${seq++}`);
-    const result = await runAndRelease(spec({ cmd: ['sh', '-c', 'kill -9 $$'], outputDir, runtime: 'runc' }));
+    const result = await runAndRelease(spec({ cmd: ['sh', '-c', 'sh -c "kill -9 \\$\\$"; exit $?'], outputDir, runtime: 'runc' }));
     expect(result).toMatchObject({ exitCode: 137, oomKilled: false, timedOut: false });
   }, 30_000);
 
@@ -294,7 +295,8 @@ describe('DockerSandboxAdapter hardening', () => {
     const outputDir = join(work, `output-${seq++}`);
     const result = await runAndRelease(
       spec({
-        cmd: ['sh', '-c', 'echo FIRST; head -c 300000 /dev/zero | tr "\\0" a; echo; echo LAST >&2'],
+        // stdout and stderr are separate pipes: the pause keeps their order deterministic.
+        cmd: ['sh', '-c', 'echo FIRST >&2; sleep 0.3; head -c 300000 /dev/zero | tr "\\0" a; echo; echo LAST'],
         outputDir,
         limits: { ...LIMITS, logBytes: 1_000 },
       }),
