@@ -100,6 +100,7 @@ export class DockerSandboxAdapter {
   /**
    * Runs one container to completion. Never throws for what the container does (exit code, timeout, OOM, output
    * or log caps are in the result); throws only when Docker itself fails, after removing what it created.
+   * The caller owns spec.outputDir: call releaseOutputDir() afterwards, in a finally, also when this throws.
    */
   async run(spec: SandboxRunSpec): Promise<SandboxResult> {
     const t0 = Date.now();
@@ -113,6 +114,8 @@ export class DockerSandboxAdapter {
     let exitCode: number | null = null;
     let oomKilled = false;
     const logs = new CappedLog(spec.limits.logBytes);
+    let timer: NodeJS.Timeout | undefined;
+    let poller: NodeJS.Timeout | undefined;
     try {
       container = await this.docker.createContainer(options);
       this.active.add(container.id);
@@ -127,8 +130,6 @@ export class DockerSandboxAdapter {
       timings.startMs = t2 - t1;
 
       const c = container;
-      let timer: NodeJS.Timeout | undefined;
-      let poller: NodeJS.Timeout | undefined;
       const killed = new Promise<void>((resolve) => {
         timer = setTimeout(() => {
           timedOut = true;
@@ -169,6 +170,9 @@ export class DockerSandboxAdapter {
         oomKilled = true;
       }
     } finally {
+      // Also on a Docker error mid-run: a live interval would keep polling a dir that no longer matters.
+      clearTimeout(timer);
+      clearInterval(poller);
       const t3 = Date.now();
       if (container) {
         await container.remove({ force: true, v: true }).catch((err: unknown) => {

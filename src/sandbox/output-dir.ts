@@ -85,6 +85,8 @@ export async function releaseOutputDir(dir: string): Promise<void> {
     }
     return;
   }
+  // Nothing to release when preparation never got as far as creating the dir.
+  if (!(await fs.stat(dir).catch(() => null))) return;
   await dropNonRegular(dir);
 }
 
