@@ -348,6 +348,11 @@ async function runPredict() {
   const manifest = readJson(path.join(INPUT_DIR, 'manifest.json'), 'batch manifest');
   if (!isObject(manifest) || !Array.isArray(manifest.cases)) throw new RunnerError('batch manifest has no "cases" array');
   const iface = validateInterface(manifest.interface);
+  manifest.cases.forEach((c, i) => {
+    if (!isObject(c) || typeof c.caseId !== 'string' || c.caseId === '') {
+      throw new RunnerError(`case #${i} has no "caseId" string`);
+    }
+  });
   const vendor = loadVendorManifest();
   const ort = require('onnxruntime-node');
   let session;
