@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Param, ParseUUIDPipe, Post } from '@nestjs/common';
+import { Body, Controller, Get, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, Principal, Roles } from './auth.decorators';
 import {
@@ -47,6 +47,13 @@ export class AuthController {
   @ApiOperation({ summary: 'Create a user with one role (vendors belong to an organisation)' })
   async createUser(@CurrentPrincipal() actor: Principal, @Body() body: CreateUserDto): Promise<UserResponse> {
     return toUserResponse(await this.auth.createUser(actor, body));
+  }
+
+  @Get('users')
+  @Roles(Role.Admin)
+  @ApiOperation({ summary: 'Users, optionally filtered by e-mail' })
+  async listUsers(@Query('email') email?: string): Promise<UserResponse[]> {
+    return (await this.auth.listUsers(email)).map(toUserResponse);
   }
 
   @Post('users/:id/tokens')

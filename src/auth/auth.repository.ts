@@ -50,6 +50,10 @@ export class AuthRepository {
     return this.db.manager(tx).findOneBy(UserEntity, { id });
   }
 
+  listUsers(email?: string): Promise<UserEntity[]> {
+    return this.db.manager().find(UserEntity, { where: email ? { email } : {}, order: { email: 'ASC' } });
+  }
+
   async countAdmins(tx?: EntityManager): Promise<number> {
     return this.db.manager(tx).countBy(UserEntity, { role: Role.Admin });
   }

@@ -98,6 +98,10 @@ export class AuthService {
     return this.repository.findOrganisationById(id);
   }
 
+  listUsers(email?: string): Promise<UserEntity[]> {
+    return this.repository.listUsers(email);
+  }
+
   listOrganisations(): Promise<OrganisationEntity[]> {
     return this.repository.listOrganisations();
   }

@@ -72,10 +72,25 @@ export class EvaluationService {
     return run;
   }
 
+  createRunAndCommit(input: { submission: SubmissionEntity; version: BenchmarkVersionEntity; phase: string; actorUserId: string | null }): Promise<RunEntity> {
+    return this.db.transaction((tx) => this.createRun(tx, input));
+  }
+
   /** Queues the execution step; benchmarks that need a GPU go to the GPU queue, which only GPU workers consume. */
   async enqueueExecute(run: RunEntity, version: BenchmarkVersionEntity): Promise<void> {
     const needsGpu = version.definition.limits.resources.gpus > 0;
     await this.queue.enqueue({
+      name: JobName.ExecuteRun,
+      payload: { runId: run.id },
+      jobId: `${run.id}:execute:${run.attempts}`,
+      queue: needsGpu ? QueueName.SandboxGpu : QueueName.SandboxCpu,
+    });
+  }
+
+  /** Re-queues the execution job of a queued run when Redis has no live job for it (returns whether it did). */
+  async ensureExecuteQueued(run: RunEntity, version: BenchmarkVersionEntity): Promise<boolean> {
+    const needsGpu = version.definition.limits.resources.gpus > 0;
+    return this.queue.ensureQueued({
       name: JobName.ExecuteRun,
       payload: { runId: run.id },
       jobId: `${run.id}:execute:${run.attempts}`,

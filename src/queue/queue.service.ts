@@ -22,6 +22,22 @@ export class QueueService {
     await queue.add(input.name, { ...input.payload }, { ...DEFAULT_JOB_OPTIONS, jobId: input.jobId });
   }
 
+  /**
+   * Makes sure a live job exists: a job that finished or failed under this id is removed and added again; a waiting,
+   * delayed or active one is left alone. Returns true when it (re-)added the job.
+   */
+  async ensureQueued<K extends JobName>(input: { name: K; payload: JobPayloads[K]; jobId: string; queue?: QueueName }): Promise<boolean> {
+    const queue = this.queues[input.queue ?? DEFAULT_QUEUE[input.name]];
+    const job = await queue.getJob(input.jobId);
+    if (job) {
+      const state = await job.getState();
+      if (state !== 'completed' && state !== 'failed') return false;
+      await job.remove();
+    }
+    await this.enqueue(input);
+    return true;
+  }
+
   queue(name: QueueName): Queue {
     return this.queues[name];
   }

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { PassThrough, Readable, Transform, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -34,6 +35,25 @@ export class HashingLimiter extends Transform {
   }
   digest(): string {
     return this.hash.digest('hex');
+  }
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolveFree) => {
+    const probe = createServer();
+    probe.once('error', () => resolveFree(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolveFree(true)));
+  });
+}
+
+/**
+ * For the embedded s3rver: it does not implement ListMultipartUploads, which the minio client calls only to resume an
+ * earlier multipart upload of the same key. Assay streams to unique staging keys and never resumes, so there is never
+ * anything to find. Real MinIO/S3 keep the stock client (and so abort incomplete uploads properly).
+ */
+class NoResumeClient extends Minio.Client {
+  override async findUploadId(): Promise<string | undefined> {
+    return undefined;
   }
 }
 
@@ -71,7 +91,8 @@ export class StorageService implements OnModuleDestroy {
   private async start(): Promise<Minio.Client> {
     if (!this.config.storage.endpoint) await this.startEmbedded();
     const url = new URL(this.endpoint());
-    const client = new Minio.Client({
+    const ClientClass = this.config.storage.endpoint ? Minio.Client : NoResumeClient;
+    const client = new ClientClass({
       endPoint: url.hostname,
       port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
       useSSL: url.protocol === 'https:',
@@ -111,14 +132,14 @@ export class StorageService implements OnModuleDestroy {
       directory,
       allowMismatchedSignatures: false,
     });
-    try {
-      await server.run();
-      this.embedded = { close: () => new Promise((res, rej) => server.close((err) => (err ? rej(err) : res()))) };
-      this.logger.log(`embedded S3-compatible server on ${this.endpoint()} (data in ${directory})`);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    // s3rver reports a taken port as an unhandled 'error' event, not a rejection: probe the port first.
+    if (!(await portIsFree(this.config.storage.embeddedPort))) {
       this.logger.log(`object store port ${this.config.storage.embeddedPort} is served by another Assay process`);
+      return;
     }
+    await server.run();
+    this.embedded = { close: () => new Promise((res, rej) => server.close((err) => (err ? rej(err) : res()))) };
+    this.logger.log(`embedded S3-compatible server on ${this.endpoint()} (data in ${directory})`);
   }
 
   async onModuleDestroy(): Promise<void> {

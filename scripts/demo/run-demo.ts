@@ -1,0 +1,91 @@
+import 'reflect-metadata';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { AuthService } from '../../src/auth/auth.service';
+import { ApiError, AssayClient } from '../../src/cli/api-client';
+import { withAdminContext } from '../../src/cli/admin.command';
+import { followSubmission, formatLeaderboard, LeaderboardView } from '../../src/cli/vendor.command';
+import { loadConfigFromProcess } from '../../src/config/config.module';
+import { buildReferenceModels } from '../reference-models/build';
+
+const BENCHMARK = 'wdbc-malignancy';
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
+
+interface Vendor {
+  org: string;
+  email: string;
+  model: 'logreg' | 'baseline';
+}
+
+const VENDORS: Vendor[] = [
+  { org: 'Demo Vendor A (logistic regression)', email: 'vendor-a@demo.assay.local', model: 'logreg' },
+  { org: 'Demo Vendor B (one-feature baseline)', email: 'vendor-b@demo.assay.local', model: 'baseline' },
+];
+
+async function ensureVendor(admin: AssayClient, v: Vendor): Promise<string> {
+  let org = (await admin.get<{ id: string; name: string }[]>('/api/organisations')).find((o) => o.name === v.org);
+  org ??= await admin.post<{ id: string; name: string }>('/api/organisations', { name: v.org });
+  let user = (await admin.get<{ id: string }[]>(`/api/users?email=${encodeURIComponent(v.email)}`))[0];
+  user ??= await admin.post<{ id: string }>('/api/users', { email: v.email, displayName: v.org, role: 'vendor', organisationId: org.id });
+  return (await admin.post<{ token: string }>(`/api/users/${user.id}/tokens`, { label: 'demo' })).token;
+}
+
+/** The demo: a vendor's whole journey through the HTTP API, against the running API and worker. */
+async function main(): Promise<void> {
+  const config = loadConfigFromProcess();
+  const api = `http://${config.http.host}:${config.http.port}`;
+  const stateDir = resolve(config.dataDir);
+  mkdirSync(stateDir, { recursive: true });
+  const t0 = Date.now();
+
+  const adminToken = (
+    await withAdminContext(config, (get) => get(AuthService).bootstrapAdmin({ email: 'admin@demo.assay.local', displayName: 'Demo administrator', allowAdditional: true }))
+  ).token;
+  writeFileSync(join(stateDir, 'admin-token'), `${adminToken}\n`, { mode: 0o600 });
+  const admin = new AssayClient(api, adminToken);
+  const benchmark = await admin.get<{ slug: string; version: number; contentHash: string; title: string }>(`/api/benchmarks/${BENCHMARK}`);
+  say(`benchmark ${benchmark.slug} v${benchmark.version} (${benchmark.contentHash.slice(0, 12)}): ${benchmark.title}`);
+
+  const vendors: (Vendor & { client: AssayClient })[] = [];
+  for (const v of VENDORS) {
+    const token = await ensureVendor(admin, v);
+    if (vendors.length === 0) writeFileSync(join(stateDir, 'token'), `${token}\n`, { mode: 0o600 });
+    vendors.push({ ...v, client: admin.withToken(token) });
+  }
+
+  // A vendor downloads the sample split (features and labels) and fits its models on it.
+  const sampleCsv = join(stateDir, 'demo', 'wdbc-sample.csv');
+  mkdirSync(join(stateDir, 'demo'), { recursive: true });
+  writeFileSync(sampleCsv, await (vendors[0] as (typeof vendors)[number]).client.get<string>(`/api/benchmarks/${BENCHMARK}/sample-data`));
+  const models = await buildReferenceModels({ sampleCsv, outDir: join(stateDir, 'demo', 'models') });
+  say(`fitted two reference models on the ${BENCHMARK} sample split (${sampleCsv})`);
+
+  for (const v of vendors) {
+    const built = models[v.model];
+    say(`\n${v.org}: submitting ${built.manifest.name}@${built.manifest.version}`);
+    try {
+      const submission = await v.client.uploadMultipart<{ id: string; status: string; sha256: string }>('/api/submissions', {
+        fields: { benchmark: BENCHMARK, manifest: JSON.stringify(built.manifest) },
+        fileField: 'model',
+        filePath: built.modelPath,
+      });
+      say(`  submission ${submission.id} ${submission.status} (sha256 ${submission.sha256.slice(0, 12)}); sample pre-flight, then the held-out test split:`);
+      await followSubmission(v.client, submission.id, say);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 429) say(`  ${error.message}: its earlier submissions stay on the leaderboard`);
+      else throw error;
+    }
+  }
+
+  const board = await admin.get<LeaderboardView>(`/api/benchmarks/${BENCHMARK}/leaderboard?phase=test`);
+  say(`\n${formatLeaderboard(board)}`);
+  say(`demo finished in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  say(`API:      ${api}  (OpenAPI docs: ${api}/docs)`);
+  say(`tokens:   admin in ${join(stateDir, 'admin-token')}, vendor A in ${join(stateDir, 'token')}`);
+  say(`try:      curl -H "Authorization: Bearer $(cat ${join(stateDir, 'admin-token')})" ${api}/api/benchmarks/${BENCHMARK}/leaderboard`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`demo failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { Command } from 'commander';
+import { ConfigValidationError } from '../config/config.schema';
+import { ApiError } from './api-client';
+import { registerAdminCommands } from './admin.command';
+import { registerScoreCommand } from './score.command';
+import { registerVendorCommands } from './vendor.command';
+
+const program = new Command('assay').description('Assay: testing and benchmarking facility for cancer-imaging AI').showHelpAfterError();
+registerAdminCommands(program);
+registerScoreCommand(program);
+registerVendorCommands(program);
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  const message = error instanceof ApiError || error instanceof ConfigValidationError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+  process.stderr.write(`assay: ${message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,141 @@
+import { SingleBar } from 'cli-progress';
+import { Command } from 'commander';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { AssayClient } from './api-client';
+
+interface ApiOptions {
+  api: string;
+  token?: string;
+}
+
+const clientOf = (opts: ApiOptions): AssayClient => {
+  const token = opts.token ?? readTokenFromEnvFile();
+  if (!token) throw new Error('no API token: pass --token or set it with `assay login`');
+  return new AssayClient(opts.api.replace(/\/$/, ''), token);
+};
+
+function readTokenFromEnvFile(): string | undefined {
+  try {
+    return readFileSync('.assay/token', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const withApi = (cmd: Command): Command =>
+  cmd.option('--api <url>', 'Assay API base URL', 'http://127.0.0.1:3000').option('--token <token>', 'API token (default: .assay/token)');
+
+/** Commands for vendors and evaluators; all go through the HTTP API. */
+export function registerVendorCommands(program: Command): void {
+  withApi(program.command('submit'))
+    .description('upload an ONNX model with its manifest to a benchmark (progress bar), then follow its runs')
+    .requiredOption('--benchmark <slug>', 'benchmark slug')
+    .requiredOption('--model <path>', 'model.onnx')
+    .requiredOption('--manifest <path>', 'manifest.json')
+    .option('--no-follow', 'do not wait for the runs')
+    .action(async (opts: ApiOptions & { benchmark: string; model: string; manifest: string; follow: boolean }) => {
+      const client = clientOf(opts);
+      const bar = new SingleBar({ format: 'upload [{bar}] {percentage}% {value}/{total} bytes', hideCursor: true });
+      let started = false;
+      const submission = await client.uploadMultipart<{ id: string; status: string; runs: { id: string }[] }>('/api/submissions', {
+        fields: { benchmark: opts.benchmark, manifest: readFileSync(opts.manifest, 'utf8') },
+        fileField: 'model',
+        filePath: opts.model,
+        onProgress: (sent, total) => {
+          if (!started) {
+            bar.start(total, 0);
+            started = true;
+          }
+          bar.update(sent);
+        },
+      }).finally(() => bar.stop());
+      process.stdout.write(`submission ${submission.id}: ${submission.status}\n`);
+      if (opts.follow) await followSubmission(client, submission.id);
+    });
+
+  withApi(program.command('watch'))
+    .description('follow the runs of a submission until they finish')
+    .argument('<submissionId>')
+    .action(async (id: string, opts: ApiOptions) => followSubmission(clientOf(opts), id));
+
+  withApi(program.command('leaderboard'))
+    .description('print a benchmark leaderboard')
+    .requiredOption('--benchmark <slug>', 'benchmark slug')
+    .option('--phase <phase>', 'phase', 'test')
+    .option('--json', 'print JSON', false)
+    .action(async (opts: ApiOptions & { benchmark: string; phase: string; json: boolean }) => {
+      const board = await clientOf(opts).get<LeaderboardView>(`/api/benchmarks/${opts.benchmark}/leaderboard?phase=${encodeURIComponent(opts.phase)}`);
+      process.stdout.write(opts.json ? `${JSON.stringify(board, null, 2)}\n` : formatLeaderboard(board));
+    });
+
+  withApi(program.command('sample-data'))
+    .description("download a benchmark's sample split with labels (CSV)")
+    .requiredOption('--benchmark <slug>', 'benchmark slug')
+    .requiredOption('--out <path>', 'where to write the CSV')
+    .action(async (opts: ApiOptions & { benchmark: string; out: string }) => {
+      const csv = await clientOf(opts).get<string>(`/api/benchmarks/${opts.benchmark}/sample-data`);
+      writeFileSync(opts.out, csv);
+      process.stdout.write(`wrote ${opts.out}\n`);
+    });
+}
+
+export async function followSubmission(client: AssayClient, submissionId: string, log: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<void> {
+  const seen = new Set<string>();
+  for (;;) {
+    const s = await client.get<{ status: string; rejectionReason: string | null; runs: { id: string; phase: string; status: string }[] }>(`/api/submissions/${submissionId}`);
+    if (s.status === 'rejected') {
+      log(`rejected: ${s.rejectionReason ?? ''}`);
+      return;
+    }
+    const next = s.runs.find((r) => !seen.has(r.id));
+    if (!next) {
+      if (s.status === 'accepted' && s.runs.length > 0 && s.runs.every((r) => ['succeeded', 'failed', 'cancelled'].includes(r.status))) {
+        const last = s.runs[s.runs.length - 1];
+        if (last && (last.status !== 'succeeded' || seen.size >= s.runs.length)) return;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      continue;
+    }
+    seen.add(next.id);
+    const bar = new SingleBar({ format: `  ${next.phase.padEnd(8)} [{bar}] {percentage}% {value}/{total} cases | {status}`, hideCursor: true });
+    let started = false;
+    const end = await client.followRun(next.id, (e) => {
+      if (!started) {
+        bar.start(Math.max(1, e.casesTotal), 0, { status: e.status });
+        started = true;
+      }
+      bar.update(e.casesDone, { status: e.status });
+    });
+    bar.stop();
+    log(`  ${next.phase}: ${end.status}${end.failureReason ? ` (${end.failureReason}${end.failureDetail ? `: ${end.failureDetail}` : ''})` : ''}${end.durationMs !== null ? ` in ${end.durationMs} ms` : ''}`);
+    if (end.status !== 'succeeded') return;
+    // A passed pre-flight queues the next phase; give it a moment to appear.
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline) {
+      const again = await client.get<{ runs: { id: string }[] }>(`/api/submissions/${submissionId}`);
+      if (again.runs.length > seen.size) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const after = await client.get<{ runs: { id: string }[] }>(`/api/submissions/${submissionId}`);
+    if (after.runs.length <= seen.size) return;
+  }
+}
+
+export interface LeaderboardView {
+  benchmark: string;
+  phase: string;
+  primaryMetric: string;
+  ranking: string;
+  rows: { rank: number; organisation: string; submission: string; metrics: Record<string, { value: number | null; ci: [number, number] | null; method: string }> }[];
+}
+
+export function formatLeaderboard(board: LeaderboardView): string {
+  const names = board.rows[0] ? Object.keys(board.rows[0].metrics) : [board.primaryMetric];
+  const cell = (m: { value: number | null; ci: [number, number] | null } | undefined): string =>
+    m?.value === null || m?.value === undefined ? 'n/a' : `${m.value.toFixed(3)}${m.ci ? ` [${m.ci[0].toFixed(3)}, ${m.ci[1].toFixed(3)}]` : ''}`;
+  const header = ['rank', 'organisation', 'submission', ...names];
+  const rows = board.rows.map((r) => [String(r.rank), r.organisation, r.submission, ...names.map((n) => cell(r.metrics[n]))]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cols: string[]): string => cols.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
+  return [`${board.benchmark} — phase ${board.phase} — ranked by ${board.primaryMetric} (${board.ranking}); 95% CIs in brackets`, line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line), ''].join('\n');
+}

@@ -1,0 +1,112 @@
+import { Controller, Get, Param, ParseUUIDPipe, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
+import { Role } from '../auth/auth.entity';
+import { Clock } from '../common/clock';
+import { DomainError, ErrorCode, notFound } from '../common/domain-error';
+import { SubmissionsService } from '../submissions/submissions.service';
+import { toRunSummary } from '../submissions/submissions.dto';
+import { CasePredictionResponse, RunDetailResponse } from './evaluation.dto';
+import { RunEntity } from './evaluation.entity';
+import { EvaluationRepository } from './evaluation.repository';
+import { EvaluationService } from './evaluation.service';
+import { TERMINAL_STATUSES } from './run-state-machine';
+
+const READERS = [Role.Vendor, Role.Evaluator, Role.Admin];
+
+@ApiTags('runs')
+@ApiBearerAuth()
+@Controller('api/runs')
+export class EvaluationController {
+  constructor(
+    private readonly evaluation: EvaluationService,
+    private readonly repository: EvaluationRepository,
+    private readonly submissions: SubmissionsService,
+    private readonly clock: Clock,
+  ) {}
+
+  private async accessibleRun(principal: Principal, id: string): Promise<RunEntity> {
+    const run = await this.evaluation.requireRun(id);
+    // Throws not-found for another organisation's run, so its existence does not leak.
+    await this.submissions.requireAccessible(principal, run.submissionId).catch(() => {
+      throw notFound('run', id);
+    });
+    return run;
+  }
+
+  @Get(':id')
+  @Roles(...READERS)
+  @ApiOperation({ summary: 'Status, progress, pins, timings and (once succeeded) metrics of a run' })
+  async get(@CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string): Promise<RunDetailResponse> {
+    const run = await this.accessibleRun(principal, id);
+    const result = await this.evaluation.findResult(run.id);
+    const showDetail = this.evaluation.mayShowDetail(principal, run);
+    return {
+      ...toRunSummary(run, { showDetail }, this.clock.now()),
+      submissionId: run.submissionId,
+      split: run.split,
+      attempts: run.attempts,
+      pins: {
+        modelSha256: run.modelSha256,
+        cohortContentHash: run.cohortContentHash,
+        benchmarkContentHash: run.benchmarkContentHash,
+        metricCodeVersion: run.metricCodeVersion,
+        runnerImageId: run.runnerImageId,
+        sandboxRuntime: run.sandboxRuntime,
+      },
+      timings: run.timings as Record<string, number>,
+      metrics: result?.metrics ?? null,
+      details: result && showDetail ? result.details : null,
+    };
+  }
+
+  @Get(':id/logs')
+  @Roles(...READERS)
+  @ApiProduces('text/plain')
+  @ApiOperation({ summary: 'Container logs (capped): vendors see them for public (sample) phases only' })
+  async logs(@CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string, @Res() res: Response): Promise<void> {
+    const run = await this.accessibleRun(principal, id);
+    if (!this.evaluation.mayShowDetail(principal, run)) throw new DomainError(ErrorCode.Forbidden, 'logs of held-out runs are for evaluators only');
+    res.type('text/plain').send(run.logs ?? '');
+  }
+
+  @Get(':id/cases')
+  @Roles(...READERS)
+  @ApiOperation({ summary: 'Per-case predictions: vendors see them for public (sample) phases only' })
+  async cases(@CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string): Promise<CasePredictionResponse[]> {
+    const run = await this.accessibleRun(principal, id);
+    if (!this.evaluation.mayShowDetail(principal, run)) throw new DomainError(ErrorCode.Forbidden, 'no per-case feedback on held-out cases');
+    return (await this.repository.findPredictions(run.id)).map((p) => ({ caseId: p.caseId, prediction: p.prediction }));
+  }
+
+  @Get(':id/events')
+  @Roles(...READERS)
+  @ApiProduces('text/event-stream')
+  @ApiOperation({ summary: 'Server-sent events: one "run" event per change of status or progress; the stream ends when the run does' })
+  async events(@CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string, @Res() res: Response): Promise<void> {
+    const first = await this.accessibleRun(principal, id);
+    res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    res.flushHeaders();
+    let closed = false;
+    res.on('close', () => {
+      closed = true;
+    });
+    let last = '';
+    let run: RunEntity | null = first;
+    const started = Date.now();
+    // Workers write state to Postgres from any host; polling the row keeps this correct across processes.
+    while (!closed && run && Date.now() - started < 30 * 60_000) {
+      const summary = toRunSummary(run, { showDetail: this.evaluation.mayShowDetail(principal, run) }, this.clock.now());
+      const key = `${summary.status}:${summary.casesDone}`;
+      if (key !== last) {
+        res.write(`event: run\ndata: ${JSON.stringify(summary)}\n\n`);
+        last = key;
+      }
+      if (TERMINAL_STATUSES.includes(run.status)) break;
+      await new Promise((r) => setTimeout(r, 250));
+      run = await this.repository.findRun(id);
+    }
+    res.end();
+  }
+}

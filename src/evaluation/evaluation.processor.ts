@@ -1,0 +1,274 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { promises as fs } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { BenchmarksService } from '../benchmarks/benchmarks.service';
+import type { BenchmarkVersionEntity } from '../benchmarks/benchmarks.entity';
+import { Clock } from '../common/clock';
+import { CohortsService } from '../cohorts/cohorts.service';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config.schema';
+import { LeaderboardsService } from '../leaderboards/leaderboards.service';
+import { alignPredictions, parseBinaryPredictionsJsonl, parseTruthCsv } from '../metrics/predictions';
+import { METRIC_CODE_VERSION, scoreBinary } from '../metrics/score-report';
+import type { RunJobPayload } from '../queue/queue.payloads';
+import { OnnxRunnerService } from '../sandbox/onnx-runner.service';
+import { workerIdOf } from '../sandbox/sandbox.module';
+import type { SandboxLimits, SandboxResult } from '../sandbox/sandbox.types';
+import { LABEL_RUN } from '../sandbox/sandbox-profile';
+import { StorageService } from '../storage/storage.service';
+import { SubmissionsRepository } from '../submissions/submissions.repository';
+import { FailureReason, RunEntity, RunPredictionEntity, RunStatus } from './evaluation.entity';
+import { EvaluationRepository } from './evaluation.repository';
+import { EvaluationService } from './evaluation.service';
+import { MAX_RUN_ATTEMPTS } from './run-state-machine';
+
+const HEARTBEAT_MS = 5_000;
+const RUN_LOG_BYTES = 64 * 1024;
+
+/** A vendor-caused failure: recorded on the run, never retried, never thrown to the queue. */
+export class VendorFault extends Error {
+  constructor(
+    readonly reason: FailureReason,
+    readonly detail: string,
+  ) {
+    super(`${reason}: ${detail}`);
+  }
+}
+
+export function sandboxLimitsFor(version: BenchmarkVersionEntity): SandboxLimits {
+  const r = version.definition.limits.resources;
+  return {
+    memoryBytes: r.memoryMiB * 1024 * 1024,
+    nanoCpus: Math.round(r.cpus * 1e9),
+    // gVisor's own threads count against the pids cgroup (ENVIRONMENT.md); 256 leaves room for them and ORT's pool.
+    pidsLimit: 256,
+    timeoutMs: r.timeoutSeconds * 1000,
+    outputBytes: r.outputBytes,
+    logBytes: RUN_LOG_BYTES,
+    tmpBytes: 64 * 1024 * 1024,
+  };
+}
+
+/** Maps what the container did to the failure taxonomy; null when it exited cleanly. */
+export function classifySandboxResult(result: SandboxResult, limits: SandboxLimits): VendorFault | null {
+  const lastLine = result.logs.trim().split('\n').pop()?.slice(0, 300) ?? '';
+  if (result.timedOut) return new VendorFault(FailureReason.Timeout, `exceeded the time limit of ${Math.round(limits.timeoutMs / 1000)} s`);
+  if (result.oomKilled) return new VendorFault(FailureReason.OutOfMemory, `exceeded the memory limit of ${Math.round(limits.memoryBytes / 1048576)} MiB`);
+  if (result.outputExceeded) return new VendorFault(FailureReason.InvalidOutput, `wrote more than the output cap of ${limits.outputBytes} bytes`);
+  if (result.exitCode === null) return null;
+  if (result.exitCode !== 0) return new VendorFault(FailureReason.ExitNonzero, `exit code ${result.exitCode}${lastLine ? `; last log line: ${lastLine}` : ''}`);
+  return null;
+}
+
+@Injectable()
+export class RunExecutor {
+  private readonly logger = new Logger('RunExecutor');
+  private readonly workerId: string;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly evaluation: EvaluationService,
+    private readonly repository: EvaluationRepository,
+    private readonly submissions: SubmissionsRepository,
+    private readonly benchmarks: BenchmarksService,
+    private readonly cohorts: CohortsService,
+    private readonly storage: StorageService,
+    private readonly runner: OnnxRunnerService,
+    private readonly leaderboards: LeaderboardsService,
+    private readonly clock: Clock,
+  ) {
+    this.workerId = workerIdOf(config);
+  }
+
+  /** Step 1: prepare inputs, run the model batch by batch in the sandbox, validate and store predictions. */
+  async execute(payload: RunJobPayload, opts: { gpus?: { deviceIds: string[] } } = {}): Promise<void> {
+    const before = await this.evaluation.requireRun(payload.runId);
+    const started = this.clock.now();
+    const run = await this.evaluation.transition({
+      runId: payload.runId,
+      from: [RunStatus.Queued],
+      to: RunStatus.Preparing,
+      patch: { attempts: before.attempts + 1, workerId: this.workerId, heartbeatAt: started, startedAt: before.startedAt ?? started, timings: { ...before.timings, queueWaitMs: started.getTime() - before.queuedAt.getTime() } },
+      auditPayload: { workerId: this.workerId, attempt: before.attempts + 1 },
+    });
+    if (!run) return;
+    let casesDone = 0;
+    const heartbeat = setInterval(() => void this.repository.heartbeat(run.id, this.clock.now(), casesDone).catch(() => undefined), HEARTBEAT_MS);
+    const workDir = resolve(join(this.config.dataDir, 'work', `${run.id}-${run.attempts}`));
+    try {
+      const t0 = Date.now();
+      const submission = await this.submissions.findById(run.submissionId);
+      if (!submission) throw new Error(`submission ${run.submissionId} is gone`);
+      const version = await this.benchmarks.requireVersion(run.benchmarkVersionId);
+      const cohortVersion = await this.cohorts.requireVersion(version.cohortVersionId);
+      await fs.mkdir(workDir, { recursive: true, mode: 0o700 });
+      const modelFile = join(workDir, 'model.onnx');
+      await this.storage.downloadToFile('submissions', submission.objectKey, modelFile);
+      const casesFile = this.cohorts.fileOf(cohortVersion, 'inputs', `${run.split}/cases.jsonl`);
+      const cases = (await this.storage.getBuffer('inputs', casesFile.key))
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .map((l) => JSON.parse(l) as { caseId: string; inputs: Record<string, unknown> });
+      const prepareMs = Date.now() - t0;
+      await this.evaluation.transition({ runId: run.id, from: [RunStatus.Preparing], to: RunStatus.Running, patch: { heartbeatAt: this.clock.now(), timings: { ...run.timings, prepareMs } } });
+
+      const def = version.definition;
+      const limits = sandboxLimitsFor(version);
+      const predictions: RunPredictionEntity[] = [];
+      const sandboxTimings = { sandboxCreateMs: 0, sandboxStartMs: 0, sandboxWaitMs: 0, sandboxRemoveMs: 0, sandboxTotalMs: 0 };
+      const logs: string[] = [];
+      let imageId = '';
+      let runtime = '';
+      try {
+        for (let offset = 0, batch = 1; offset < cases.length; offset += def.limits.resources.batchSize, batch++) {
+          const batchCases = cases.slice(offset, offset + def.limits.resources.batchSize);
+          const outcome = await this.runner.invoke({
+            mode: 'predict',
+            workDir: join(workDir, `batch-${batch}`),
+            modelFile,
+            modelManifest: submission.manifest,
+            batch: { benchmark: def.slug, task: def.task, interface: def.interface, cases: batchCases },
+            limits,
+            ...(opts.gpus ? { gpus: opts.gpus } : {}),
+            labels: { [LABEL_RUN]: run.id },
+          });
+          imageId = outcome.imageId;
+          runtime = outcome.runtime;
+          const t = outcome.result.timings;
+          sandboxTimings.sandboxCreateMs += t.createMs;
+          sandboxTimings.sandboxStartMs += t.startMs;
+          sandboxTimings.sandboxWaitMs += t.waitMs;
+          sandboxTimings.sandboxRemoveMs += t.removeMs;
+          sandboxTimings.sandboxTotalMs += t.totalMs;
+          logs.push(outcome.result.logs);
+          if (outcome.result.exitCode === null && !outcome.result.timedOut) throw new Error('the sandbox container produced no exit code');
+          const fault = classifySandboxResult(outcome.result, limits);
+          if (fault) throw fault;
+          if (outcome.output === null) throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}: /output/predictions.jsonl is missing, not a regular file, or over the output cap`);
+          const parsed = parseBinaryPredictionsJsonl(outcome.output);
+          if (!parsed.ok) {
+            const first = parsed.error.issues[0];
+            throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}, ${first ? `line ${first.line}: ${first.message}` : parsed.error.message}`);
+          }
+          const expected = new Set(batchCases.map((c) => c.caseId));
+          const unknown = parsed.value.filter((p) => !expected.has(p.caseId));
+          if (unknown.length > 0) {
+            throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}: ${unknown.length} prediction(s) for cases not in this batch (first: '${unknown[0]?.caseId}')`);
+          }
+          for (const p of parsed.value) predictions.push({ runId: run.id, caseId: p.caseId, prediction: { probability: p.probability } });
+          casesDone = Math.min(cases.length, offset + batchCases.length);
+          await this.repository.heartbeat(run.id, this.clock.now(), casesDone);
+        }
+        const have = new Set(predictions.map((p) => p.caseId));
+        const missing = cases.filter((c) => !have.has(c.caseId));
+        if (missing.length > 0) {
+          throw new VendorFault(FailureReason.MissingPredictions, `${missing.length} of ${cases.length} case(s) have no prediction (first: '${missing[0]?.caseId}'); a case without a prediction is a failure, never dropped`);
+        }
+      } catch (error) {
+        if (error instanceof VendorFault) {
+          await this.evaluation.fail(run.id, [RunStatus.Running], error.reason, error.detail, {
+            logs: capLogs(logs),
+            runnerImageId: imageId || null,
+            sandboxRuntime: runtime || null,
+            timings: { ...run.timings, prepareMs, ...sandboxTimings },
+          });
+          this.logger.log(`run ${run.id} failed: ${error.reason}: ${error.detail}`);
+          return;
+        }
+        throw error;
+      }
+      await this.evaluation.transition(
+        {
+          runId: run.id,
+          from: [RunStatus.Running],
+          to: RunStatus.Scoring,
+          patch: { casesDone: cases.length, heartbeatAt: this.clock.now(), logs: capLogs(logs), runnerImageId: imageId, sandboxRuntime: runtime, timings: { ...run.timings, prepareMs, ...sandboxTimings } },
+        },
+        async (tx) => {
+          await this.repository.deletePredictions(tx, run.id);
+          await this.repository.insertPredictions(tx, predictions);
+        },
+      );
+      await this.evaluation.enqueueScore(run.id);
+    } catch (error) {
+      await this.handleInternalFault(run, error);
+    } finally {
+      clearInterval(heartbeat);
+      await fs.rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Assay's own fault: hand the run back to the queue (Bull retries the job) or, past the attempts, fail it as internal. */
+  private async handleInternalFault(run: RunEntity, error: unknown): Promise<void> {
+    const message = error instanceof Error ? error.message : String(error);
+    this.logger.error(`run ${run.id} attempt ${run.attempts}: internal fault: ${error instanceof Error ? error.stack : message}`);
+    if (run.attempts < MAX_RUN_ATTEMPTS) {
+      const back = await this.evaluation.transition({ runId: run.id, from: [RunStatus.Preparing, RunStatus.Running], to: RunStatus.Queued, auditPayload: { internalFault: message.slice(0, 500) } });
+      if (back) throw error;
+      return;
+    }
+    await this.evaluation.fail(run.id, [RunStatus.Preparing, RunStatus.Running, RunStatus.Queued], FailureReason.Internal, `Assay could not complete this run after ${run.attempts} attempts (not the vendor's fault)`);
+  }
+
+  /** Step 2: score against the truth (read here, never mounted anywhere), store results, rebuild the leaderboard. */
+  async score(payload: RunJobPayload): Promise<void> {
+    const run = await this.evaluation.requireRun(payload.runId);
+    if (run.status !== RunStatus.Scoring) return;
+    const t0 = Date.now();
+    const version = await this.benchmarks.requireVersion(run.benchmarkVersionId);
+    const cohortVersion = await this.cohorts.requireVersion(version.cohortVersionId);
+    const truthFile = this.cohorts.fileOf(cohortVersion, 'truth', `${run.split}/labels.csv`);
+    const truth = parseTruthCsv((await this.storage.getBuffer('truth', truthFile.key)).toString('utf8'));
+    if (!truth.ok) throw new Error(`truth file ${truthFile.key} is invalid: ${truth.error.message}`);
+    const rows = await this.repository.findPredictions(run.id);
+    const aligned = alignPredictions(
+      truth.value.map((t) => t.caseId),
+      rows.map((r) => ({ caseId: r.caseId, probability: Number(r.prediction['probability']) })),
+    );
+    if (!aligned.ok) {
+      await this.evaluation.fail(run.id, [RunStatus.Scoring], FailureReason.MissingPredictions, `${aligned.missing.length} case(s) have no prediction, ${aligned.unknown.length} prediction(s) name unknown cases`);
+      return;
+    }
+    const labelById = new Map(truth.value.map((t) => [t.caseId, t.label]));
+    const labels = aligned.caseIds.map((id) => labelById.get(id) as number);
+    const report = scoreBinary({ labels, scores: aligned.probabilities, threshold: version.definition.metrics.threshold });
+    const scoringMs = Date.now() - t0;
+    const finished = await this.evaluation.transition(
+      {
+        runId: run.id,
+        from: [RunStatus.Scoring],
+        to: RunStatus.Succeeded,
+        patch: { metricCodeVersion: METRIC_CODE_VERSION, timings: { ...run.timings, scoringMs, totalMs: Date.now() - run.queuedAt.getTime() } },
+        auditPayload: { primary: version.definition.metrics.primary, value: report.metrics[version.definition.metrics.primary as keyof typeof report.metrics]?.value ?? null },
+      },
+      async (tx) => {
+        await this.repository.insertResult(tx, {
+          runId: run.id,
+          n: report.n,
+          metrics: report.metrics,
+          details: { nPositive: report.nPositive, nNegative: report.nNegative, threshold: report.threshold, confusion: report.confusion, metricCodeVersion: report.metricCodeVersion },
+        });
+      },
+    );
+    if (!finished) return;
+    await this.leaderboards.materialize(version.id, run.phase);
+    await this.startNextPhase(run, version);
+  }
+
+  /** Pre-flight: a submission goes on to the next phase (sample → held-out test) only after passing the one before. */
+  private async startNextPhase(run: RunEntity, version: BenchmarkVersionEntity): Promise<void> {
+    const phases = version.definition.phases;
+    const next = phases[phases.findIndex((p) => p.name === run.phase) + 1];
+    if (!next) return;
+    const submission = await this.submissions.findById(run.submissionId);
+    if (!submission) return;
+    const nextRun = await this.evaluation.createRunAndCommit({ submission, version, phase: next.name, actorUserId: null });
+    await this.evaluation.enqueueExecute(nextRun, version);
+  }
+}
+
+function capLogs(parts: string[]): string {
+  const text = parts.join('\n');
+  return text.length > RUN_LOG_BYTES ? `${text.slice(0, RUN_LOG_BYTES / 2)}\n[… ${text.length - RUN_LOG_BYTES} bytes cut …]\n${text.slice(-RUN_LOG_BYTES / 2)}` : text;
+}

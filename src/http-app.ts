@@ -1,0 +1,42 @@
+import { INestApplication, Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { json } from 'express';
+import { ApiModule } from './api.module';
+import { CatalogueService } from './benchmarks/catalogue.service';
+import { createValidationPipe } from './common/validation-pipe';
+import type { AppConfig } from './config/config.schema';
+import { Database } from './database/database.module';
+import { StorageService } from './storage/storage.service';
+
+export interface HttpAppOptions {
+  /** Load the shipped catalogue (cohorts/, benchmarks/) at start. */
+  loadCatalogue: boolean;
+}
+
+/** Builds the HTTP API (used by src/main.ts and by the e2e tests). */
+export async function createHttpApp(config: AppConfig, options: HttpAppOptions): Promise<INestApplication> {
+  const app = await NestFactory.create(ApiModule.forRoot(config), { logger: loggerLevels(config.logLevel), bodyParser: false });
+  app.use(json({ limit: '60mb' }));
+  app.useGlobalPipes(createValidationPipe());
+  app.enableShutdownHooks();
+  const db = app.get(Database);
+  const pending = await db.dataSource.showMigrations();
+  if (pending) throw new Error('the database has pending migrations: run `node dist/src/cli/main.js migrate` (npm run migration:run) first');
+  await app.get(StorageService).connect();
+  if (options.loadCatalogue) await app.get(CatalogueService).load();
+  const doc = new DocumentBuilder()
+    .setTitle('Assay API')
+    .setDescription('Testing and benchmarking facility for cancer-imaging AI: cohorts, benchmarks, sandboxed submissions, runs, leaderboards and the audit log. Authenticate with `Authorization: Bearer <token>`.')
+    .setVersion('0.1.0')
+    .addBearerAuth()
+    .build();
+  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs/openapi.json' });
+  new Logger('Assay').log('HTTP API ready');
+  return app;
+}
+
+export function loggerLevels(level: AppConfig['logLevel']): ('error' | 'warn' | 'log' | 'debug' | 'verbose')[] {
+  const all = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
+  return all.slice(0, all.indexOf(level) + 1);
+}

@@ -1,0 +1,50 @@
+import { Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
+import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
+import { Role } from '../auth/auth.entity';
+import { SubmissionResponse } from './submissions.dto';
+import { SubmissionsService } from './submissions.service';
+
+@ApiTags('submissions')
+@ApiBearerAuth()
+@Controller('api/submissions')
+export class SubmissionsController {
+  constructor(private readonly submissions: SubmissionsService) {}
+
+  @Post()
+  @HttpCode(201)
+  @Roles(Role.Vendor)
+  @ApiConsumes('multipart/form-data')
+  @ApiOperation({
+    summary: 'Submit an ONNX model (streamed, sha256-pinned, size-limited); it is checked in the sandbox before runs start',
+    description: 'Answers 201 with status accepted (or validating if the check takes longer than the API waits), 422 with the reason when the model does not fit.',
+  })
+  @ApiBody({
+    schema: {
+      type: 'object',
+      required: ['benchmark', 'manifest', 'model'],
+      properties: {
+        benchmark: { type: 'string', example: 'wdbc-malignancy' },
+        manifest: { type: 'string', description: 'JSON: {"name","version","inputs":{"features":"<tensor>"},"outputs":{"probability":"<tensor>"}}' },
+        model: { type: 'string', format: 'binary', description: 'model.onnx (send the text fields first)' },
+      },
+    },
+  })
+  upload(@CurrentPrincipal() principal: Principal, @Req() req: Request): Promise<SubmissionResponse> {
+    return this.submissions.uploadOnnx(principal, req);
+  }
+
+  @Get()
+  @Roles(Role.Vendor, Role.Evaluator, Role.Admin)
+  @ApiOperation({ summary: "Vendors: their organisation's submissions; evaluators and admins: all" })
+  list(@CurrentPrincipal() principal: Principal): Promise<SubmissionResponse[]> {
+    return this.submissions.listForPrincipal(principal);
+  }
+
+  @Get(':id')
+  @Roles(Role.Vendor, Role.Evaluator, Role.Admin)
+  get(@CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string): Promise<SubmissionResponse> {
+    return this.submissions.getForPrincipal(principal, id);
+  }
+}

@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { BenchmarksModule } from '../benchmarks/benchmarks.module';
+import { EvaluationCoreModule } from '../evaluation/evaluation-core.module';
+import { SubmissionsController } from './submissions.controller';
+import { SubmissionsRepository } from './submissions.repository';
+import { SubmissionsService } from './submissions.service';
+
+@Module({
+  imports: [BenchmarksModule, EvaluationCoreModule],
+  providers: [SubmissionsRepository, SubmissionsService],
+  controllers: [SubmissionsController],
+  exports: [SubmissionsRepository, SubmissionsService],
+})
+export class SubmissionsModule {}

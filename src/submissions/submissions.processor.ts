@@ -1,0 +1,101 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { promises as fs } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { AuditService } from '../audit/audit.service';
+import { BenchmarksService } from '../benchmarks/benchmarks.service';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config.schema';
+import { Database } from '../database/database.module';
+import { classifySandboxResult, sandboxLimitsFor } from '../evaluation/evaluation.processor';
+import { EvaluationService } from '../evaluation/evaluation.service';
+import type { SubmissionJobPayload } from '../queue/queue.payloads';
+import { OnnxRunnerService } from '../sandbox/onnx-runner.service';
+import { LABEL_RUN } from '../sandbox/sandbox-profile';
+import { StorageService } from '../storage/storage.service';
+import { SubmissionsRepository } from './submissions.repository';
+
+interface CheckReport {
+  ok: boolean;
+  problems?: string[];
+  model?: unknown;
+}
+
+/**
+ * Checks a submitted model inside the sandbox (it must load in onnxruntime and fit the interface) before any run
+ * starts. On success the submission is accepted and its first phase is queued.
+ */
+@Injectable()
+export class SubmissionChecker {
+  private readonly logger = new Logger('SubmissionChecker');
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly repository: SubmissionsRepository,
+    private readonly benchmarks: BenchmarksService,
+    private readonly storage: StorageService,
+    private readonly runner: OnnxRunnerService,
+    private readonly evaluation: EvaluationService,
+    private readonly db: Database,
+    private readonly audit: AuditService,
+  ) {}
+
+  async check(payload: SubmissionJobPayload): Promise<void> {
+    const submission = await this.repository.findById(payload.submissionId);
+    if (!submission || submission.status !== 'validating') return;
+    const version = await this.benchmarks.requireVersion(submission.benchmarkVersionId);
+    const def = version.definition;
+    const workDir = resolve(join(this.config.dataDir, 'work', `check-${submission.id}`));
+    await fs.rm(workDir, { recursive: true, force: true });
+    await fs.mkdir(workDir, { recursive: true, mode: 0o700 });
+    let verdict: { ok: boolean; reason: string | null; report: Record<string, unknown> };
+    try {
+      const modelFile = join(workDir, 'model.onnx');
+      await this.storage.downloadToFile('submissions', submission.objectKey, modelFile);
+      const limits = { ...sandboxLimitsFor(version), timeoutMs: Math.min(120_000, def.limits.resources.timeoutSeconds * 1000) };
+      const outcome = await this.runner.invoke({
+        mode: 'check',
+        workDir: join(workDir, 'sandbox'),
+        modelFile,
+        modelManifest: submission.manifest,
+        batch: { benchmark: def.slug, task: def.task, interface: def.interface, cases: [] },
+        limits,
+        labels: { [LABEL_RUN]: `check-${submission.id}` },
+      });
+      let report: CheckReport | null = null;
+      try {
+        report = outcome.output ? (JSON.parse(outcome.output) as CheckReport) : null;
+      } catch {
+        report = null;
+      }
+      const fault = classifySandboxResult(outcome.result, limits);
+      if (report) {
+        verdict = { ok: report.ok === true, reason: report.ok ? null : (report.problems ?? []).join('; ') || 'the model failed its check', report: { ...submission.checkReport, sandbox: report } };
+      } else if (fault && fault.reason !== 'exit_nonzero') {
+        verdict = { ok: false, reason: `loading the model ${fault.detail}`, report: { ...submission.checkReport } };
+      } else if (outcome.result.exitCode === null) {
+        throw new Error('the check container produced no exit code');
+      } else {
+        verdict = { ok: false, reason: `the model could not be checked (${fault?.detail ?? 'no check report'})`, report: { ...submission.checkReport } };
+      }
+    } finally {
+      await fs.rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+    const firstPhase = def.phases[0];
+    const run = await this.db.transaction(async (tx) => {
+      const locked = await this.repository.lockForUpdate(tx, submission.id);
+      if (!locked || locked.status !== 'validating') return null;
+      await this.repository.update(tx, submission.id, { status: verdict.ok ? 'accepted' : 'rejected', rejectionReason: verdict.reason, checkReport: verdict.report });
+      await this.audit.record(tx, {
+        actorUserId: null,
+        action: verdict.ok ? 'submission.accepted' : 'submission.rejected',
+        entityType: 'submission',
+        entityId: submission.id,
+        payload: verdict.ok ? {} : { reason: verdict.reason },
+      });
+      if (!verdict.ok || !firstPhase) return null;
+      return this.evaluation.createRun(tx, { submission, version, phase: firstPhase.name, actorUserId: null });
+    });
+    this.logger.log(`submission ${submission.id}: ${verdict.ok ? 'accepted' : `rejected (${verdict.reason})`}`);
+    if (run) await this.evaluation.enqueueExecute(run, version);
+  }
+}

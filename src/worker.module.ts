@@ -1,0 +1,41 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { AuditModule } from './audit/audit.module';
+import { BenchmarksModule } from './benchmarks/benchmarks.module';
+import { ConfigModule } from './config/config.module';
+import type { AppConfig } from './config/config.schema';
+import { DatabaseModule } from './database/database.module';
+import { EvaluationCoreModule } from './evaluation/evaluation-core.module';
+import { RunExecutor } from './evaluation/evaluation.processor';
+import { RunRecoveryService } from './evaluation/run-recovery.service';
+import { HealthModule } from './health/health.module';
+import { LeaderboardsModule } from './leaderboards/leaderboards.module';
+import { QueueModule } from './queue/queue.module';
+import { SandboxModule } from './sandbox/sandbox.module';
+import { StorageModule } from './storage/storage.module';
+import { SubmissionChecker } from './submissions/submissions.processor';
+import { SubmissionsModule } from './submissions/submissions.module';
+import { WorkerService } from './worker.service';
+
+/** The worker: queue consumers with Docker and onnxruntime; no HTTP. */
+@Module({})
+export class WorkerModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: WorkerModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        DatabaseModule,
+        StorageModule,
+        QueueModule,
+        AuditModule,
+        BenchmarksModule,
+        SubmissionsModule,
+        EvaluationCoreModule,
+        LeaderboardsModule,
+        HealthModule,
+        SandboxModule,
+      ],
+      providers: [RunExecutor, SubmissionChecker, RunRecoveryService, WorkerService],
+    };
+  }
+}

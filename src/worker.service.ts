@@ -1,0 +1,100 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import type { Job } from 'bull';
+import { hostname } from 'node:os';
+import { Clock } from './common/clock';
+import { APP_CONFIG } from './config/config.module';
+import type { AppConfig } from './config/config.schema';
+import { RunExecutor } from './evaluation/evaluation.processor';
+import { RunRecoveryService } from './evaluation/run-recovery.service';
+import { WorkerCapabilities } from './health/health.entity';
+import { HealthService, WORKER_HEARTBEAT_MS } from './health/health.service';
+import { JobRegistry } from './queue/job-registry';
+import { DEFAULT_QUEUE, JobName, QueueName } from './queue/queue.constants';
+import { parsePayload } from './queue/queue.payloads';
+import { QueueService } from './queue/queue.service';
+import { DockerSandboxAdapter } from './sandbox/docker-sandbox.adapter';
+import { detectGpus, GpuPool } from './sandbox/gpu-inventory';
+import { OnnxRunnerService } from './sandbox/onnx-runner.service';
+import { workerIdOf } from './sandbox/sandbox.module';
+import { SubmissionChecker } from './submissions/submissions.processor';
+
+/** Consumes the queues this host can serve, advertises its capabilities, and recovers abandoned runs. */
+@Injectable()
+export class WorkerService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Worker');
+  private readonly registry = new JobRegistry();
+  private timers: NodeJS.Timeout[] = [];
+  readonly id: string;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly queue: QueueService,
+    private readonly sandbox: DockerSandboxAdapter,
+    private readonly runner: OnnxRunnerService,
+    private readonly executor: RunExecutor,
+    private readonly checker: SubmissionChecker,
+    private readonly recovery: RunRecoveryService,
+    private readonly health: HealthService,
+    private readonly clock: Clock,
+  ) {
+    this.id = workerIdOf(config);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    // Fail fast with a clear message: no engine, no runner image, or a weak profile in production.
+    const engine = await this.sandbox.info().catch((error: unknown) => {
+      throw new Error(`worker cannot reach the Docker engine at ${this.config.sandbox.dockerSocket}: ${(error as Error).message} (run scripts/setup-docker.sh)`);
+    });
+    const { runtime, imageId } = await this.runner.resolveRuntime();
+    await this.sandbox.reapOrphans();
+    const gpus = await detectGpus(this.config.worker.gpus);
+    this.logger.log(gpus.note);
+    const pool = new GpuPool(gpus.devices.map((d) => d.id));
+
+    this.registry.register(JobName.CheckSubmission, (p) => this.checker.check(p));
+    this.registry.register(JobName.ExecuteRun, (p) => this.executor.execute(p));
+    this.registry.register(JobName.ScoreRun, (p) => this.executor.score(p));
+    this.registry.assertComplete();
+
+    const consumed: QueueName[] = [];
+    const concurrency = this.config.worker.concurrency;
+    const handle = (name: JobName) => async (job: Job) => this.registry.get(name)(parsePayload(name, job.data), { attempt: job.attemptsMade + 1, jobId: String(job.id) });
+    for (const name of Object.values(JobName)) {
+      const queueName = DEFAULT_QUEUE[name];
+      void this.queue.queue(queueName).process(name, queueName === QueueName.Scoring ? Math.max(2, concurrency) : concurrency, handle(name));
+      if (!consumed.includes(queueName)) consumed.push(queueName);
+    }
+    if (gpus.devices.length > 0) {
+      // One job per device: concurrency equals the number of GPUs, and each job holds its device until it ends.
+      void this.queue.queue(QueueName.SandboxGpu).process(JobName.ExecuteRun, gpus.devices.length, async (job: Job) => {
+        const device = pool.acquire();
+        if (device === null) throw new Error('no free GPU although the queue concurrency equals the device count');
+        try {
+          await this.executor.execute(parsePayload(JobName.ExecuteRun, job.data), { gpus: { deviceIds: [device] } });
+        } finally {
+          pool.release(device);
+        }
+      });
+      consumed.push(QueueName.SandboxGpu);
+    }
+
+    const capabilities: WorkerCapabilities = {
+      docker: { ok: true, version: engine.serverVersion, runtimes: engine.runtimes },
+      sandboxRuntime: runtime,
+      gpus: gpus.devices,
+      queues: consumed,
+      runnerImage: { ref: this.config.sandbox.runnerImage, id: imageId },
+    };
+    const now = this.clock.now();
+    await this.health.registerWorker({ id: this.id, hostname: hostname(), capabilities, startedAt: now, heartbeatAt: now });
+    this.timers.push(setInterval(() => void this.health.touchWorker(this.id).catch(() => undefined), WORKER_HEARTBEAT_MS));
+    await this.recovery.sweep();
+    this.timers.push(setInterval(() => void this.recovery.sweep().catch((e: unknown) => this.logger.error(`recovery sweep: ${String(e)}`)), Math.max(5_000, this.config.worker.runStaleMs / 2)));
+    this.logger.log(`worker ${this.id} consuming ${consumed.join(', ')} with ${runtime} (runner image ${imageId.slice(0, 19)})`);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+  }
+}
