@@ -1,4 +1,6 @@
-import { ConfigValidationError, loadConfig } from './config.schema';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigValidationError, DEFAULT_RUNNER_IMAGE, loadConfig } from './config.schema';
 
 describe('loadConfig', () => {
   it('returns embedded defaults when the environment is empty', () => {
@@ -26,5 +28,12 @@ describe('loadConfig', () => {
       expect(problems).toMatch(/DATABASE_URL/);
       expect(problems).toMatch(/ASSAY_WORKER_GPUS/);
     }
+  });
+});
+
+describe('DEFAULT_RUNNER_IMAGE', () => {
+  it('names the version that scripts/build-images.sh builds', () => {
+    const version = readFileSync(join(__dirname, '../../sandbox-images/onnx-runner/VERSION'), 'utf8').trim();
+    expect(DEFAULT_RUNNER_IMAGE).toBe(`assay/onnx-runner:${version}`);
   });
 });

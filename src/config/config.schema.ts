@@ -1,6 +1,9 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 
+/** Must match sandbox-images/onnx-runner/VERSION (a unit test checks it); the worker then pins the image ID. */
+export const DEFAULT_RUNNER_IMAGE = 'assay/onnx-runner:1.0.0';
+
 const toInt = ({ value }: { value: unknown }): unknown => (value === undefined || value === '' ? undefined : Number(value));
 const toBool = ({ value }: { value: unknown }): unknown =>
   value === undefined || value === '' ? undefined : ['1', 'true', 'yes'].includes(String(value).toLowerCase());
@@ -109,7 +112,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     sandbox: {
       runtime: (parsed.ASSAY_SANDBOX_RUNTIME as AppConfig['sandbox']['runtime'] | undefined) ?? 'auto',
       allowWeakProfile: parsed.ASSAY_ALLOW_WEAK_SANDBOX ?? false,
-      runnerImage: parsed.ASSAY_RUNNER_IMAGE ?? 'assay/onnx-runner:latest',
+      runnerImage: parsed.ASSAY_RUNNER_IMAGE ?? DEFAULT_RUNNER_IMAGE,
       dockerSocket: parsed.ASSAY_DOCKER_SOCKET ?? '/var/run/docker.sock',
     },
     worker: {

@@ -158,21 +158,36 @@ export class StorageService implements OnModuleDestroy {
     await client.putObject(this.bucketName(bucket), key, data, data.length, { 'Content-Type': contentType });
   }
 
-  /** Streams into the store while hashing and counting; past limitBytes the upload is aborted and nothing stays. */
+  /**
+   * Streams into the store while hashing and counting; past limitBytes (or on a source error) the upload is stopped
+   * and nothing stays. The body is ended rather than destroyed so the client's upload promise always settles; the
+   * truncated object is then removed.
+   */
   async putStream(bucket: BucketName, key: string, source: Readable, limitBytes: number): Promise<{ sha256: string; bytes: number }> {
     assertValidKey(bucket, key);
     const client = await this.connect();
     const limiter = new HashingLimiter(limitBytes);
     const body = new PassThrough();
-    const upload = client.putObject(this.bucketName(bucket), key, body);
+    let failure: unknown = null;
+    const stop = (error: unknown): void => {
+      if (failure) return;
+      failure = error;
+      source.unpipe(limiter);
+      limiter.unpipe(body);
+      body.end();
+    };
+    source.on('error', stop);
+    limiter.on('error', stop);
+    source.pipe(limiter).pipe(body);
     try {
-      await Promise.all([pipeline(source, limiter, body), upload]);
+      await client.putObject(this.bucketName(bucket), key, body);
     } catch (error) {
-      body.destroy();
-      await upload.catch(() => undefined);
+      stop(error);
+    }
+    if (failure) {
       await this.remove(bucket, key).catch(() => undefined);
       await client.removeIncompleteUpload(this.bucketName(bucket), key).catch(() => undefined);
-      throw error;
+      throw failure;
     }
     return { sha256: limiter.digest(), bytes: limiter.bytes };
   }

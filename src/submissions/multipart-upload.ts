@@ -61,12 +61,14 @@ export function receiveMultipart<T>(
       }
       const collector = new CollectingStream();
       stream.pipe(collector);
-      stream.on('limit', () => collector.destroy(new DomainError(ErrorCode.PayloadTooLarge, `file '${opts.fileField}' exceeds ${opts.maxFileBytes} bytes`, [{ field: opts.fileField, problem: `larger than ${opts.maxFileBytes} bytes` }])));
+      stream.on('limit', () => collector.destroy(new DomainError(ErrorCode.PayloadTooLarge, `${opts.fileField} exceeds the upload limit of ${opts.maxFileBytes} bytes`, [{ field: opts.fileField, problem: `larger than ${opts.maxFileBytes} bytes` }])));
       pending = opts.store(collector).then(
         (stored) => {
           file = { field: name, filename: info.filename ?? "", stored, collected: collector.buffer() };
         },
         (error: unknown) => {
+          // Let busboy read past this part so the request can end and be answered.
+          stream.unpipe(collector);
           stream.resume();
           fail(error);
         },

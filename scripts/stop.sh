@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Stops the API and worker started by scripts/demo.sh.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+STATE=${ASSAY_DATA_DIR:-$ROOT/.assay}
+for p in worker main; do
+  f="$STATE/run/$p.pid"
+  if [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; then kill "$(cat "$f")"; say "stopped $p"; fi
+  rm -f "$f"
+done

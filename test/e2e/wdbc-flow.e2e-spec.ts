@@ -1,0 +1,236 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApiError, AssayClient } from '../../src/cli/api-client';
+import { buildReferenceModels, BuildReferenceModelsResult } from '../../scripts/reference-models/build';
+import { predictProbability } from '../../scripts/reference-models/logistic-regression';
+import { parseCohortCsv } from '../../scripts/reference-models/wdbc-csv';
+import { MANIFEST, nanModel, rawScoreModel, wrongWidthModel } from '../support/onnx-models';
+import { eventually, startTestStack, TestStack } from '../support/test-stack';
+
+jest.setTimeout(120_000);
+
+const BENCHMARK = 'wdbc-malignancy';
+const ROOT = join(__dirname, '..', '..');
+
+interface Submission {
+  id: string;
+  status: string;
+  sha256: string;
+  rejectionReason: string | null;
+  runs: { id: string; phase: string; status: string; failureReason: string | null; failureDetail: string | null; casesTotal: number; casesDone: number }[];
+}
+
+/** Independent AUROC: the fraction of (positive, negative) pairs ranked correctly, ties ½ (O(n²), no shared code). */
+function pairCountAuroc(labels: number[], scores: number[]): number {
+  let num = 0;
+  let pairs = 0;
+  labels.forEach((yi, i) => {
+    if (yi !== 1) return;
+    labels.forEach((yj, j) => {
+      if (yj !== 0) return;
+      pairs++;
+      const si = scores[i] as number;
+      const sj = scores[j] as number;
+      num += si > sj ? 1 : si === sj ? 0.5 : 0;
+    });
+  });
+  return num / pairs;
+}
+
+async function expectApiError(promise: Promise<unknown>, status: number, message: RegExp): Promise<ApiError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(ApiError);
+    const e = error as ApiError;
+    expect({ status: e.status, message: e.message }).toEqual({ status, message: expect.stringMatching(message) });
+    return e;
+  }
+  throw new Error(`expected HTTP ${status}`);
+}
+
+describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox)', () => {
+  let stack: TestStack;
+  let vendorA: AssayClient;
+  let vendorB: AssayClient;
+  let models: BuildReferenceModelsResult;
+  let work: string;
+
+  const upload = (client: AssayClient, file: string, manifest: string, benchmark = BENCHMARK): Promise<Submission> =>
+    client.uploadMultipart<Submission>('/api/submissions', { fields: { benchmark, manifest }, fileField: 'model', filePath: file });
+
+  beforeAll(async () => {
+    stack = await startTestStack({ worker: true, env: { ASSAY_MAX_MODEL_BYTES: String(2 * 1024 * 1024) } });
+    vendorA = (await stack.vendor('Vendor A')).client;
+    vendorB = (await stack.vendor('Vendor B')).client;
+    work = mkdtempSync(join(tmpdir(), 'assay-e2e-'));
+    const sample = await vendorA.get<string>(`/api/benchmarks/${BENCHMARK}/sample-data`);
+    writeFileSync(join(work, 'sample.csv'), sample);
+    models = await buildReferenceModels({ sampleCsv: join(work, 'sample.csv'), outDir: join(work, 'models') });
+  });
+
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('runs a vendor’s ONNX model through pre-flight and the held-out split, and ranks it with the right AUROC', async () => {
+    const submitted = await upload(vendorA, models.logreg.modelPath, JSON.stringify(models.logreg.manifest));
+    expect(submitted.status).toBe('accepted');
+    expect(submitted.sha256).toMatch(/^[0-9a-f]{64}$/);
+
+    const done = await eventually(
+      () => vendorA.get<Submission>(`/api/submissions/${submitted.id}`),
+      (s) => s.runs.some((r) => r.phase === 'test' && ['succeeded', 'failed'].includes(r.status)),
+    );
+    expect(done.runs.map((r) => [r.phase, r.status])).toEqual([
+      ['sample', 'succeeded'],
+      ['test', 'succeeded'],
+    ]);
+    const testRun = done.runs.find((r) => r.phase === 'test') as Submission['runs'][number];
+    expect(testRun.casesDone).toBe(testRun.casesTotal);
+
+    // Independent check: our own probabilities from the fitted parameters and the labels from the source CSV.
+    const evaluator = await stack.user('evaluator');
+    const cases = await evaluator.get<{ caseId: string; prediction: { probability: number } }[]>(`/api/runs/${testRun.id}/cases`);
+    const cohort = new Map(parseCohortCsv(readFileSync(join(ROOT, 'cohorts/wdbc/wdbc.csv'), 'utf8')).map((c) => [c.caseId, c]));
+    expect(cases).toHaveLength(549);
+    const labels: number[] = [];
+    const ours: number[] = [];
+    for (const c of cases) {
+      const row = cohort.get(c.caseId);
+      if (!row) throw new Error(`unknown case ${c.caseId}`);
+      const p = predictProbability(models.logreg.fit, row.features);
+      expect(Math.abs(c.prediction.probability - p)).toBeLessThan(1e-5); // float32 inference in the sandbox
+      labels.push(row.label);
+      ours.push(p);
+    }
+    const expected = pairCountAuroc(labels, ours);
+    const run = await evaluator.get<{ metrics: Record<string, { value: number; ci: [number, number] }>; pins: Record<string, string> }>(`/api/runs/${testRun.id}`);
+    expect(run.metrics.auroc?.value).toBeCloseTo(expected, 4);
+    expect(run.metrics.auroc?.ci[0]).toBeLessThanOrEqual(run.metrics.auroc?.value as number);
+    expect(run.pins).toMatchObject({ modelSha256: submitted.sha256, sandboxRuntime: expect.stringMatching(/^runs?c$/), metricCodeVersion: expect.any(String) });
+
+    const board = await vendorB.get<{ rows: { rank: number; organisation: string; metrics: Record<string, { value: number; ci: [number, number] | null }> }[] }>(`/api/benchmarks/${BENCHMARK}/leaderboard?phase=test`);
+    expect(board.rows[0]).toMatchObject({ rank: 1, organisation: 'Vendor A' });
+    expect(Math.abs((board.rows[0]?.metrics.auroc?.value as number) - expected)).toBeLessThanOrEqual(5e-5); // rounded to 4 places
+    for (const name of ['auprc', 'sensitivity', 'specificity', 'balanced_accuracy', 'brier']) expect(board.rows[0]?.metrics[name]?.value).toEqual(expect.any(Number));
+  });
+
+  it('ranks a second vendor and shows held-out runs to vendors without logs or per-case feedback', async () => {
+    const submitted = await upload(vendorB, models.baseline.modelPath, JSON.stringify(models.baseline.manifest));
+    const done = await eventually(
+      () => vendorB.get<Submission>(`/api/submissions/${submitted.id}`),
+      (s) => s.runs.some((r) => r.phase === 'test' && ['succeeded', 'failed'].includes(r.status)),
+    );
+    const sampleRun = done.runs.find((r) => r.phase === 'sample') as Submission['runs'][number];
+    const testRun = done.runs.find((r) => r.phase === 'test') as Submission['runs'][number];
+    expect(testRun.status).toBe('succeeded');
+    await expect(vendorB.get(`/api/runs/${sampleRun.id}/cases`)).resolves.toHaveLength(20);
+    await expectApiError(vendorB.get(`/api/runs/${testRun.id}/cases`), 403, /no per-case feedback on held-out cases/);
+    await expectApiError(vendorB.get(`/api/runs/${testRun.id}/logs`), 403, /held-out/);
+    // Vendor A cannot see vendor B's submission or runs, and learns nothing about their existence.
+    await expectApiError(vendorA.get(`/api/submissions/${submitted.id}`), 404, /not found/);
+    await expectApiError(vendorA.get(`/api/runs/${testRun.id}`), 404, /not found/);
+
+    const board = await vendorA.get<{ rows: { rank: number; organisation: string }[] }>(`/api/benchmarks/${BENCHMARK}/leaderboard?phase=test`);
+    expect(board.rows.map((r) => [r.rank, r.organisation])).toEqual([
+      [1, 'Vendor A'],
+      [2, 'Vendor B'],
+    ]);
+  });
+
+  it('streams run progress as server-sent events until the run ends', async () => {
+    const mine = await vendorA.get<Submission[]>('/api/submissions');
+    const run = mine[0]?.runs[0];
+    if (!run) throw new Error('no run');
+    const events: string[] = [];
+    const last = await vendorA.followRun(run.id, (e) => events.push(e.status));
+    expect(last.status).toBe('succeeded');
+    expect(events.length).toBeGreaterThan(0);
+  });
+
+  it('fails a run whose predictions are outside [0, 1], naming the first bad line, and does not go on to the held-out split', async () => {
+    const file = join(work, 'raw.onnx');
+    writeFileSync(file, rawScoreModel());
+    const submitted = await upload(vendorA, file, MANIFEST('raw-scores'));
+    const done = await eventually(
+      () => vendorA.get<Submission>(`/api/submissions/${submitted.id}`),
+      (s) => s.runs.some((r) => ['succeeded', 'failed'].includes(r.status)),
+    );
+    expect(done.runs).toHaveLength(1);
+    expect(done.runs[0]).toMatchObject({ phase: 'sample', status: 'failed', failureReason: 'invalid_output', failureDetail: expect.stringMatching(/line 1: .*outside \[0, 1\]/) });
+  });
+
+  it('fails a run whose predictions are NaN as invalid output', async () => {
+    const file = join(work, 'nan.onnx');
+    writeFileSync(file, nanModel());
+    const submitted = await upload(vendorA, file, MANIFEST('nan-scores'));
+    const done = await eventually(
+      () => vendorA.get<Submission>(`/api/submissions/${submitted.id}`),
+      (s) => s.runs.some((r) => ['succeeded', 'failed'].includes(r.status)),
+    );
+    expect(done.runs[0]).toMatchObject({ status: 'failed', failureReason: 'invalid_output', failureDetail: expect.stringMatching(/line 1:/) });
+  });
+
+  describe('bad requests get a 4xx naming the field and the problem, and leave nothing behind', () => {
+    it('refuses a missing or unknown token', async () => {
+      await expectApiError(new AssayClient(stack.baseUrl).get('/api/submissions'), 401, /missing Authorization header/);
+      await expectApiError(new AssayClient(stack.baseUrl, 'assay_not-a-real-token').get('/api/submissions'), 401, /unknown or revoked/);
+    });
+
+    it('refuses the wrong role', async () => {
+      const regulator = await stack.user('regulator');
+      await expectApiError(upload(regulator, models.logreg.modelPath, JSON.stringify(models.logreg.manifest)), 403, /role 'regulator' may not/);
+      await expectApiError(vendorA.post('/api/organisations', { name: 'x' }), 403, /role 'vendor' may not/);
+    });
+
+    it('rejects a file that is not an ONNX model', async () => {
+      const file = join(work, 'not-a-model.onnx');
+      writeFileSync(file, 'this is plain text, not a protobuf');
+      await expectApiError(upload(vendorA, file, MANIFEST('text')), 422, /model: not an ONNX model/);
+    });
+
+    it('rejects wrong tensor names and shapes, naming them', async () => {
+      await expectApiError(upload(vendorA, models.logreg.modelPath, MANIFEST('bad-name', { input: 'x' })), 422, /manifest\.inputs\.features: the model has no input 'x'/);
+      await expectApiError(upload(vendorA, models.logreg.modelPath, MANIFEST('bad-out', { output: 'logits' })), 422, /no output 'logits'/);
+      const file = join(work, 'wide.onnx');
+      writeFileSync(file, wrongWidthModel(31));
+      await expectApiError(upload(vendorA, file, MANIFEST('wide')), 422, /input 'input': last dimension 31, expected 30/);
+    });
+
+    it('rejects an oversized upload', async () => {
+      const file = join(work, 'big.onnx');
+      writeFileSync(file, Buffer.alloc(3 * 1024 * 1024, 1));
+      await expectApiError(upload(vendorA, file, MANIFEST('big')), 413, /model exceeds the upload limit/);
+    });
+
+    it('rejects an unknown benchmark and a malformed manifest', async () => {
+      await expectApiError(upload(vendorA, models.logreg.modelPath, JSON.stringify(models.logreg.manifest), 'no-such-benchmark'), 404, /unknown benchmark 'no-such-benchmark'/);
+      await expectApiError(upload(vendorA, models.logreg.modelPath, '{"name": '), 400, /manifest: is not valid JSON/);
+      await expectApiError(upload(vendorA, models.logreg.modelPath, JSON.stringify({ name: 'x' })), 400, /manifest\.version/);
+    });
+
+    it('rejects a request that is not multipart', async () => {
+      await expectApiError(vendorA.post('/api/submissions', { model: 'x' }), 415, /multipart\/form-data/);
+    });
+
+    it('left no staged upload and no submission row behind for any rejected request', async () => {
+      const evaluator = await stack.user('evaluator');
+      const all = await evaluator.get<{ name: string; status: string }[]>('/api/submissions');
+      expect(all.map((s) => s.name).sort()).toEqual(['nan-scores@1.0.0', 'raw-scores@1.0.0', 'wdbc-baseline@1.0.0', 'wdbc-logreg@1.0.0']);
+      const storage = stack.api.get((await import('../../src/storage/storage.service')).StorageService);
+      const client = await storage.connect();
+      const staged: string[] = [];
+      for await (const item of client.listObjectsV2(storage.bucketName('submissions'), 'staging/', true)) staged.push((item as { name: string }).name);
+      expect(staged).toEqual([]);
+    });
+  });
+
+  it('keeps an audit chain over every change, which verifies', async () => {
+    const regulator = await stack.user('regulator');
+    const verification = await regulator.get<{ ok: boolean; entries: number }>('/api/audit/verify');
+    expect(verification.ok).toBe(true);
+    expect(verification.entries).toBeGreaterThan(20);
+  });
+});
