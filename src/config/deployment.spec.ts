@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { EnvSchema, loadConfig } from './config.schema';
+import { getMetadataStorage } from 'class-validator';
+
+const ROOT = join(__dirname, '../..');
+
+interface ComposeService {
+  command?: string[];
+  environment?: Record<string, string>;
+  depends_on?: Record<string, unknown>;
+}
+
+/** docker-compose.yml cannot run on a registry-less host; this checks that it parses and fits the code. */
+describe('docker-compose.yml', () => {
+  const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, ComposeService> };
+  const known = new Set(getMetadataStorage().getTargetValidationMetadatas(EnvSchema, '', true, false).map((m) => m.propertyName));
+
+  it('names every service the code needs', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['api', 'migrate', 'minio', 'postgres', 'redis', 'worker']);
+  });
+
+  it('starts the API, the worker and the migration with the compiled entrypoints', () => {
+    expect(compose.services.api?.command).toEqual(['node', 'dist/src/main.js']);
+    expect(compose.services.worker?.command).toEqual(['node', 'dist/src/worker.js']);
+    expect(compose.services.migrate?.command).toEqual(['node', 'dist/src/cli/main.js', 'migrate']);
+  });
+
+  it.each(['api', 'worker', 'migrate'])('gives %s only variables the config schema knows, and a config that validates', (name) => {
+    const env = compose.services[name]?.environment ?? {};
+    const unknown = Object.keys(env).filter((k) => !known.has(k));
+    expect(unknown).toEqual([]);
+    const config = loadConfig(env);
+    expect(config.storage.endpoint).toBe('http://minio:9000');
+    expect(config.database.url).toContain('@postgres:5432/');
+    expect(config.redis.url).toBe('redis://redis:6379');
+    expect(config.mode).toBe('production');
+  });
+
+  it('gives the worker the Docker socket and the API none', () => {
+    const raw = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
+    expect(raw).toMatch(/\/var\/run\/docker\.sock:\/var\/run\/docker\.sock/);
+    expect(JSON.stringify(compose.services.api)).not.toMatch(/docker\.sock/);
+  });
+});
