@@ -1,7 +1,7 @@
 import type { INestApplication, INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,9 @@ import { QueueService } from '../../src/queue/queue.service';
 import { WorkerModule } from '../../src/worker.module';
 import { createTestDatabase } from './test-database';
 import { TEST_REDIS_URL } from './test-env';
+
+/** The repository root, whether this runs from source (test/support) or compiled (dist/test/support). */
+export const REPO_ROOT = existsSync(join(__dirname, '..', '..', 'package.json')) ? join(__dirname, '..', '..') : join(__dirname, '..', '..', '..');
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -44,8 +47,10 @@ export interface TestStack {
  * Redis queue prefix, its own embedded S3 server on a free port, the HTTP API on an ephemeral port, and (optionally)
  * a worker in the same process, which runs real sandboxes on the local Docker engine.
  */
-export async function startTestStack(options: { worker: boolean; env?: Record<string, string> } = { worker: true }): Promise<TestStack> {
-  const db = await createTestDatabase();
+export async function startTestStack(
+  options: { worker: boolean; env?: Record<string, string>; database?: { url: string; drop: () => Promise<void> } } = { worker: true },
+): Promise<TestStack> {
+  const db = options.database ?? (await createTestDatabase());
   const dataDir = mkdtempSync(join(tmpdir(), 'assay-test-'));
   const config = loadConfig({
     ASSAY_MODE: 'test',
@@ -54,7 +59,7 @@ export async function startTestStack(options: { worker: boolean; env?: Record<st
     ASSAY_QUEUE_PREFIX: `assaytest${randomBytes(4).toString('hex')}`,
     ASSAY_S3_EMBEDDED_PORT: String(await freePort()),
     ASSAY_DATA_DIR: dataDir,
-    ASSAY_CATALOGUE_DIR: join(__dirname, '..', '..'),
+    ASSAY_CATALOGUE_DIR: REPO_ROOT,
     ASSAY_WORKER_ID: `test-${randomBytes(4).toString('hex')}`,
     ASSAY_WORKER_GPUS: 'none',
     ASSAY_LOG_LEVEL: 'warn',
