@@ -2,9 +2,13 @@
 # Builds the sandbox images without a container registry:
 #   assay/base:bookworm           debootstrap (minbase) of Debian bookworm from the mirror apt already uses
 #   assay/onnx-runner:<VERSION>   base + the host's node binary + runner + onnxruntime-node (this platform only)
+#   assay/python-base:bookworm    debootstrap (minbase) + python3-minimal + python3-numpy (vendor-stack example base)
+#   assay/example-wdbc-python:1   sandbox-images/examples/wdbc-python (an honest vendor container)
+#   assay/attack-<name>:1         sandbox-images/attacks/<name>.sh, one image per attack (test/integration/attacks)
 # Idempotent: each image carries a label org.assay.version=<hash of its inputs>; an image whose label matches is
 # skipped. Needs root (debootstrap) and a running dockerd (scripts/setup-docker.sh).
-# Options: --force rebuilds both; BASE_IMAGE=<ref> builds the runner on another base (e.g. debian:bookworm-slim).
+# Options: --force rebuilds all; --no-extras builds only the base and the runner (no python base, example or
+# attack images); BASE_IMAGE=<ref> builds the runner on another base (e.g. debian:bookworm-slim).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,8 +20,18 @@ RUNNER_VERSION=$(tr -d ' \n' <"$RUNNER_DIR/VERSION")
 RUNNER_TAG=assay/onnx-runner:$RUNNER_VERSION
 # libstdc++6/libgcc-s1: node and libonnxruntime link against them (apt pulls them in too; named to be explicit).
 BASE_INCLUDE=libstdc++6,libgcc-s1
+PY_BASE_TAG=assay/python-base:$SUITE
+# python3-numpy pulls python3 and libblas3/liblapack3; the example vendor image needs nothing else.
+PY_BASE_INCLUDE=python3-minimal,python3-numpy
 FORCE=0
-[ "${1:-}" = "--force" ] && FORCE=1
+EXTRAS=1
+for arg in "$@"; do
+  case "$arg" in
+    --force) FORCE=1 ;;
+    --no-extras) EXTRAS=0 ;;
+    *) printf '[build-images] ERROR: unknown option %s\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 
 step() { printf '[build-images] %s\n' "$*"; }
 fail() { printf '[build-images] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -35,7 +49,11 @@ apt_mirror() {
 }
 
 # ---- base image ----------------------------------------------------------------------------------------------
-build_base() {
+build_base() { debootstrap_image "$BASE_TAG" "$BASE_INCLUDE"; }
+
+# debootstrap_image <tag> <comma-separated packages>: minbase + packages, docker-imported under <tag>.
+debootstrap_image() {
+  local BASE_TAG=$1 BASE_INCLUDE=$2
   local mirror version t0 dir
   mirror=$(apt_mirror)
   version=$(printf 'debootstrap minbase %s include=%s' "$SUITE" "$BASE_INCLUDE" | sha256sum | cut -c1-16)
@@ -129,7 +147,46 @@ build_runner() {
   step "built $RUNNER_TAG in $(( ($(now_ms) - t0) / 1000 )) s ($(docker image inspect --format '{{.Size}}' "$RUNNER_TAG" | awk '{printf "%.0f MB", $1/1e6}'))"
 }
 
+# ---- context images (example vendor image, attack images) ------------------------------------------------------
+# context_image <tag> <context dir> <base ref> [build-arg ...]: docker build of a small context; the version is the
+# hash of the context's files, the build args and the base image id, so an unchanged image costs one inspect.
+context_image() {
+  local tag=$1 ctx=$2 base=$3
+  shift 3
+  local base_id version t0 args=()
+  base_id=$(docker image inspect --format '{{.Id}}' "$base" 2>/dev/null) || fail "base image $base not found"
+  version=$( { (cd "$ctx" && find . -type f | LC_ALL=C sort | xargs sha256sum); echo "base $base_id"; printf 'arg %s\n' "$@"; } | sha256sum | cut -c1-16)
+  if [ "$FORCE" -eq 0 ] && [ "$(label_of "$tag")" = "$version" ]; then
+    step "$tag up to date, skipped"
+    return
+  fi
+  for a in "$@"; do args+=(--build-arg "$a"); done
+  t0=$(now_ms)
+  local builder_env=()
+  docker buildx version >/dev/null 2>&1 || builder_env=(DOCKER_BUILDKIT=0)
+  env "${builder_env[@]}" docker build -q --network none --build-arg "BASE_IMAGE=$base" "${args[@]}" \
+    --label "org.assay.version=$version" -t "$tag" "$ctx" >/tmp/assay-context-build.log 2>&1 ||
+    fail "docker build of $tag failed; see /tmp/assay-context-build.log"
+  step "built $tag in $(( $(now_ms) - t0 )) ms"
+}
+
+build_extras() {
+  debootstrap_image "$PY_BASE_TAG" "$PY_BASE_INCLUDE"
+  context_image assay/example-wdbc-python:1 "$ROOT/sandbox-images/examples/wdbc-python" "$PY_BASE_TAG"
+  local f name
+  for f in "$ROOT"/sandbox-images/attacks/*.sh; do
+    name=$(basename "$f" .sh)
+    # root-user: the same attack kit with USER 0, for the intake's runs_as_root check.
+    if [ "$name" = root-user ]; then
+      context_image "assay/attack-$name:1" "$ROOT/sandbox-images/attacks" "$BASE_TAG" "ATTACK=$name" "RUN_AS=0:0"
+    else
+      context_image "assay/attack-$name:1" "$ROOT/sandbox-images/attacks" "$BASE_TAG" "ATTACK=$name"
+    fi
+  done
+}
+
 T0=$(now_ms)
 [ "$BASE_IMAGE" = "$BASE_TAG" ] && build_base
 build_runner
-step "done in $(( ($(now_ms) - T0) / 1000 )) s: $BASE_IMAGE, $RUNNER_TAG"
+[ "$EXTRAS" -eq 1 ] && [ "$BASE_IMAGE" = "$BASE_TAG" ] && build_extras
+step "done in $(( ($(now_ms) - T0) / 1000 )) s"
