@@ -23,8 +23,10 @@ ensure_node_modules() {
   local stamp="$ROOT/node_modules/.assay-lock.sha256" want
   want=$(sha256sum "$ROOT/package-lock.json" | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then say "node_modules up to date"; return; fi
-  say "installing npm dependencies (npm ci)"
-  (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+  # npm install, not npm ci: npm 11 writes lockfiles that list only this platform's optional binaries (@swc/core,
+  # msgpackr), which npm ci then refuses (npm/cli#4828); npm install honours the locked versions all the same.
+  say "installing npm dependencies (npm install from package-lock.json)"
+  (cd "$ROOT" && npm install --no-audit --no-fund --loglevel=error)
   echo "$want" >"$stamp"
 }
 
