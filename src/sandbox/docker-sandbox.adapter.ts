@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import Docker from 'dockerode';
 import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import {
   outputBytesUsed,
@@ -11,7 +12,7 @@ import {
   type PreparedOutputDir,
 } from './output-dir';
 import { CappedLog } from './capped-log';
-import { buildContainerCreateOptions, LABEL_RUN, LABEL_SANDBOX, LABEL_WORKER } from './sandbox-profile';
+import { buildContainerCreateOptions, effectiveRuntime, LABEL_RUN, LABEL_SANDBOX, LABEL_WORKER } from './sandbox-profile';
 import type { SandboxEngineInfo, SandboxImageInfo, SandboxResult, SandboxRunSpec } from './sandbox.types';
 
 export const DOCKER_SANDBOX_CONFIG = Symbol('DOCKER_SANDBOX_CONFIG');
@@ -98,6 +99,56 @@ export class DockerSandboxAdapter {
   }
 
   /**
+   * True when the engine already holds this image ID (a sha256 config digest from the intake): the same upload
+   * twice is recognised and loaded once. Only an ID counts, never a tag a vendor could have chosen.
+   */
+  async isImageLoaded(imageId: string): Promise<boolean> {
+    if (!/^sha256:[0-9a-f]{64}$/.test(imageId)) throw new Error(`not an image ID: ${imageId}`);
+    const found = await this.inspectImage(imageId);
+    return found !== null && found.id === imageId;
+  }
+
+  /**
+   * `docker load` of a tarball the intake accepted (inspectImageTarball). Returns the image ID that pins every
+   * run of it, and any tags the archive applied. Throws when the engine reports an error or names no image.
+   */
+  async loadImage(tarballPath: string): Promise<{ imageId: string; tags: string[] }> {
+    const response = (await this.docker.loadImage(createReadStream(tarballPath), { quiet: true })) as NodeJS.ReadableStream;
+    const text = await readCappedStream(response, 1 << 20);
+    const ids: string[] = [];
+    const tags: string[] = [];
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      let msg: { stream?: string; error?: string; errorDetail?: { message?: string } };
+      try {
+        msg = JSON.parse(line) as typeof msg;
+      } catch {
+        continue;
+      }
+      if (msg.error || msg.errorDetail) throw new Error(`docker load failed: ${msg.error ?? msg.errorDetail?.message ?? 'unknown error'}`);
+      const s = msg.stream ?? '';
+      const id = /Loaded image ID: (sha256:[0-9a-f]{64})/.exec(s);
+      const tag = /Loaded image: (\S+)/.exec(s);
+      if (id?.[1]) ids.push(id[1]);
+      else if (tag?.[1]) tags.push(tag[1]);
+    }
+    let imageId = ids[0];
+    if (!imageId && tags[0]) imageId = (await this.inspectImage(tags[0]))?.id;
+    if (!imageId) throw new Error(`docker load named no image: ${text.slice(0, 500)}`);
+    if (new Set(ids).size > 1) throw new Error(`docker load loaded more than one image: ${ids.join(', ')}`);
+    return { imageId, tags };
+  }
+
+  /** Removes an image by ID (and its tags). Absent already is fine. */
+  async removeImage(imageId: string): Promise<void> {
+    try {
+      await this.docker.getImage(imageId).remove({ force: true });
+    } catch (err) {
+      if (statusCode(err) !== 404) throw err;
+    }
+  }
+
+  /**
    * Runs one container to completion. Never throws for what the container does (exit code, timeout, OOM, output
    * or log caps are in the result); throws only when Docker itself fails, after removing what it created.
    * The caller owns spec.outputDir: call releaseOutputDir() afterwards, in a finally, also when this throws.
@@ -106,7 +157,7 @@ export class DockerSandboxAdapter {
     const t0 = Date.now();
     const runLabel = spec.labels?.[LABEL_RUN] ?? randomUUID();
     const options = buildContainerCreateOptions(spec, { runLabel, workerId: this.config.workerId });
-    const output = await prepareOutputDir(spec.outputDir, spec.limits.outputBytes, this.outputCapMode);
+    const output = await prepareOutputDir(spec.outputDir, spec.limits.outputBytes, this.outputCapMode, spec.user);
     const timings = { createMs: 0, startMs: 0, waitMs: 0, removeMs: 0, totalMs: 0 };
     let container: Docker.Container | undefined;
     let timedOut = false;
@@ -163,7 +214,7 @@ export class DockerSandboxAdapter {
       const state = (await c.inspect()).State;
       exitCode = typeof state.ExitCode === 'number' ? state.ExitCode : null;
       oomKilled = state.OOMKilled === true;
-      if (!oomKilled && spec.runtime === 'runsc' && exitCode === EXIT_CODE_SIGKILL && !timedOut && !pollExceeded) {
+      if (!oomKilled && effectiveRuntime(spec) === 'runsc' && exitCode === EXIT_CODE_SIGKILL && !timedOut && !pollExceeded) {
         // Measured here (Debian gVisor 20221219, Docker 20.10): under load, about 1 in 5 runsc containers killed for
         // memory exit 137 with State.OOMKilled false (never under runc). Nobody here sent the SIGKILL, so take it
         // for the OOM killer; the cost is that a sandboxed process SIGKILLing itself under runsc reads as OOM too.
@@ -193,7 +244,7 @@ export class DockerSandboxAdapter {
       logs: logs.text(),
       logsTruncated: logs.truncated,
       timings,
-      runtime: spec.runtime,
+      runtime: effectiveRuntime(spec),
     };
   }
 
@@ -243,6 +294,20 @@ function demux(stream: Readable, log: CappedLog): Promise<void> {
     stream.on('end', () => resolve());
     stream.on('close', () => resolve());
     stream.on('error', () => resolve());
+  });
+}
+
+function readCappedStream(stream: NodeJS.ReadableStream, cap: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (c: Buffer | string) => {
+      const b = Buffer.isBuffer(c) ? c : Buffer.from(c);
+      if (size < cap) chunks.push(b.subarray(0, cap - size));
+      size += b.length;
+    });
+    stream.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    stream.on('error', reject);
   });
 }
 

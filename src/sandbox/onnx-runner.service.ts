@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { DockerSandboxAdapter } from './docker-sandbox.adapter';
+import { readCapped } from './output-dir';
 import type { SandboxLimits, SandboxResult, SandboxRuntime } from './sandbox.types';
 
 export interface BatchManifest {
@@ -109,24 +110,5 @@ export class OnnxRunnerService {
     const file = join(output, inv.mode === 'check' ? 'check.json' : 'predictions.jsonl');
     const text = await readCapped(file, inv.limits.outputBytes);
     return { result, output: text, imageId, runtime };
-  }
-}
-
-/** Reads a file the sandbox wrote without following links it may have planted. */
-async function readCapped(path: string, capBytes: number): Promise<string | null> {
-  let handle: fs.FileHandle;
-  try {
-    const st = await fs.lstat(path);
-    if (!st.isFile()) return null;
-    handle = await fs.open(path, fs.constants?.O_RDONLY ?? 0);
-  } catch {
-    return null;
-  }
-  try {
-    const st = await handle.stat();
-    if (st.size > capBytes) return null;
-    return (await handle.readFile()).toString('utf8');
-  } finally {
-    await handle.close();
   }
 }

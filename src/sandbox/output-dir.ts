@@ -24,7 +24,12 @@ export interface PreparedOutputDir {
  * - 'poll' (not root, cannot mount): a plain directory writable by the sandbox user; the adapter measures it while
  *   the container runs and kills it past the cap. Weaker: a fast writer can overshoot by one poll interval.
  */
-export async function prepareOutputDir(dir: string, capBytes: number, mode: OutputCapMode): Promise<PreparedOutputDir> {
+export async function prepareOutputDir(
+  dir: string,
+  capBytes: number,
+  mode: OutputCapMode,
+  owner: { uid: number; gid: number } = { uid: SANDBOX_UID, gid: SANDBOX_GID },
+): Promise<PreparedOutputDir> {
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   if ((await fs.readdir(dir)).length > 0) throw new Error(`output dir ${dir} is not empty`);
   if (mode === 'tmpfs') {
@@ -33,13 +38,13 @@ export async function prepareOutputDir(dir: string, capBytes: number, mode: Outp
         '-t',
         'tmpfs',
         '-o',
-        `size=${capBytes},nr_inodes=${OUTPUT_MAX_INODES},mode=0700,uid=${SANDBOX_UID},gid=${SANDBOX_GID},nosuid,nodev,noexec`,
+        `size=${capBytes},nr_inodes=${OUTPUT_MAX_INODES},mode=0700,uid=${owner.uid},gid=${owner.gid},nosuid,nodev,noexec`,
         'tmpfs',
         dir,
       ]);
     }
   } else if (process.getuid?.() === 0) {
-    await fs.chown(dir, SANDBOX_UID, SANDBOX_GID);
+    await fs.chown(dir, owner.uid, owner.gid);
   } else {
     // Without root the sandbox user can only write here if everyone can; the dir's parent should be private.
     await fs.chmod(dir, 0o777);
@@ -141,4 +146,33 @@ async function treeBytes(dir: string): Promise<number> {
     }
   }
   return total;
+}
+
+/** Reads a file the sandbox wrote without following links it may have planted; null when absent, not a regular file or over capBytes. */
+export async function readCapped(path: string, capBytes: number): Promise<string | null> {
+  let handle: fs.FileHandle;
+  try {
+    const st = await fs.lstat(path);
+    if (!st.isFile()) return null;
+    // O_NOFOLLOW: a link swapped in between lstat and open is refused, not followed.
+    handle = await fs.open(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch {
+    return null;
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile() || st.size > capBytes) return null;
+    return (await handle.readFile()).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+export type OutputFileKind = 'absent' | 'file' | 'not_a_file';
+
+/** What the sandbox left at a path, by lstat (never following a link); call before releaseOutputDir drops links. */
+export async function outputFileKind(path: string): Promise<OutputFileKind> {
+  const st = await fs.lstat(path).catch(() => null);
+  if (!st) return 'absent';
+  return st.isFile() ? 'file' : 'not_a_file';
 }

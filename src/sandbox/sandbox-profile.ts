@@ -65,6 +65,34 @@ export function validateRunSpec(spec: SandboxRunSpec): void {
   if (spec.gpus && spec.gpus.deviceIds.length === 0) {
     throw new SandboxSpecError('gpus.deviceIds must name at least one device; leave gpus out for a CPU run');
   }
+  if (spec.user) {
+    const { uid, gid } = spec.user;
+    // Never root, never the root group, whatever the image declared.
+    if (!Number.isSafeInteger(uid) || uid <= 0 || !Number.isSafeInteger(gid) || gid <= 0) {
+      throw new SandboxSpecError(`user must be a non-root numeric uid:gid, got ${uid}:${gid}`);
+    }
+  }
+  if (spec.workingDir !== undefined && !posix.isAbsolute(spec.workingDir)) {
+    throw new SandboxSpecError(`workingDir must be absolute: ${spec.workingDir}`);
+  }
+}
+
+/**
+ * Shapes a GPU run: exactly one device, and runc, since Debian's runsc lacks nvproxy (`runsc --help` lists no
+ * nvproxy flag for 20221219). The caller must still have the operator's leave to run weaker isolation for GPUs.
+ */
+export function gpuRunSpec(spec: SandboxRunSpec, deviceId: string): SandboxRunSpec {
+  if (!/^[A-Za-z0-9-]+$/.test(deviceId)) throw new SandboxSpecError(`invalid GPU device id: ${deviceId}`);
+  return { ...spec, runtime: 'runc', gpus: { deviceIds: [deviceId] } };
+}
+
+/** The runtime a spec really gets: runc whenever GPUs are requested (no nvproxy in this runsc). */
+export function effectiveRuntime(spec: SandboxRunSpec): SandboxRunSpec['runtime'] {
+  return spec.gpus ? 'runc' : spec.runtime;
+}
+
+export function userOf(spec: SandboxRunSpec): string {
+  return spec.user ? `${spec.user.uid}:${spec.user.gid}` : SANDBOX_USER;
 }
 
 export function buildContainerCreateOptions(spec: SandboxRunSpec, ctx: SandboxProfileContext): ContainerCreateOptions {
@@ -74,8 +102,8 @@ export function buildContainerCreateOptions(spec: SandboxRunSpec, ctx: SandboxPr
     Image: spec.image,
     ...(spec.cmd ? { Cmd: spec.cmd } : {}),
     Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
-    User: SANDBOX_USER,
-    WorkingDir: '/tmp',
+    User: userOf(spec),
+    WorkingDir: spec.workingDir ?? '/tmp',
     Labels: {
       ...spec.labels,
       // Set last: a caller's labels cannot hide a container from the reaper.
@@ -90,7 +118,8 @@ export function buildContainerCreateOptions(spec: SandboxRunSpec, ctx: SandboxPr
     AttachStdout: true,
     AttachStderr: true,
     HostConfig: {
-      Runtime: spec.runtime,
+      // Forced to runc for GPU runs: Debian 12's gVisor (20221219) has no nvproxy, a GPU cannot reach runsc.
+      Runtime: effectiveRuntime(spec),
       NetworkMode: 'none',
       ReadonlyRootfs: true,
       CapDrop: ['ALL'],

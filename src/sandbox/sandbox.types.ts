@@ -37,6 +37,10 @@ export interface SandboxRunSpec {
   runtime: SandboxRuntime;
   gpus?: { deviceIds: string[] };
   labels?: Record<string, string>;
+  /** Numeric non-root identity to run as (a vendor image's own USER, resolved at intake). Default 65534:65534. */
+  user?: { uid: number; gid: number };
+  /** Working directory; default /tmp. Vendor images keep their own WORKDIR. */
+  workingDir?: string;
 }
 
 export interface SandboxTimings {

@@ -1,0 +1,72 @@
+import { execFileSync } from 'node:child_process';
+import { buildContainerCreateOptions, gpuRunSpec, SandboxSpecError } from './sandbox-profile';
+import type { SandboxRunSpec } from './sandbox.types';
+
+const ctx = { runLabel: 'run-1', workerId: 'w-1' };
+const base: SandboxRunSpec = {
+  image: 'sha256:' + 'a'.repeat(64),
+  mounts: [],
+  outputDir: '/tmp/out',
+  runtime: 'runsc',
+  limits: { memoryBytes: 1 << 30, nanoCpus: 1e9, pidsLimit: 256, timeoutMs: 1000, outputBytes: 1 << 20, logBytes: 1 << 16, tmpBytes: 1 << 20 },
+};
+
+describe('GPU run shape', () => {
+  it('requests exactly one NVIDIA device with the gpu capability and forces runc', () => {
+    const o = buildContainerCreateOptions(gpuRunSpec(base, '3'), ctx);
+    expect(o.HostConfig?.DeviceRequests).toEqual([{ Driver: 'nvidia', DeviceIDs: ['3'], Capabilities: [['gpu']] }]);
+    expect(o.HostConfig?.DeviceRequests?.[0]?.DeviceIDs).toHaveLength(1);
+    expect(o.HostConfig?.Runtime).toBe('runc');
+    // The rest of the hardening is unchanged for GPU runs.
+    expect(o.HostConfig).toMatchObject({ NetworkMode: 'none', ReadonlyRootfs: true, CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges:true'] });
+  });
+
+  it('forces runc even when a spec with gpus asks for runsc', () => {
+    const o = buildContainerCreateOptions({ ...base, gpus: { deviceIds: ['GPU-1'] } }, ctx);
+    expect(o.HostConfig?.Runtime).toBe('runc');
+  });
+
+  it('keeps runsc and requests no device for a CPU run', () => {
+    const o = buildContainerCreateOptions(base, ctx);
+    expect(o.HostConfig?.Runtime).toBe('runsc');
+    expect(o.HostConfig?.DeviceRequests).toBeUndefined();
+  });
+
+  it('refuses a device id that is not a single index or UUID', () => {
+    expect(() => gpuRunSpec(base, '0,1')).toThrow(SandboxSpecError);
+    expect(() => gpuRunSpec(base, '../x')).toThrow(SandboxSpecError);
+  });
+
+  it("documents why: this host's runsc has no nvproxy", () => {
+    let help = '';
+    try {
+      help = execFileSync('runsc', ['help', 'flags'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      help = String((err as { stdout?: string }).stdout ?? '');
+    }
+    if (help) expect(help).not.toMatch(/nvproxy/);
+  });
+});
+
+describe('vendor user in the profile', () => {
+  it('runs as the given numeric non-root user and working dir', () => {
+    const o = buildContainerCreateOptions({ ...base, user: { uid: 10001, gid: 10002 }, workingDir: '/app' }, ctx);
+    expect(o.User).toBe('10001:10002');
+    expect(o.WorkingDir).toBe('/app');
+  });
+
+  it.each([
+    [{ uid: 0, gid: 10 }],
+    [{ uid: 10, gid: 0 }],
+    [{ uid: -1, gid: 10 }],
+    [{ uid: 1.5, gid: 10 }],
+  ])('refuses %p', (user) => {
+    expect(() => buildContainerCreateOptions({ ...base, user }, ctx)).toThrow(SandboxSpecError);
+  });
+
+  it('defaults to 65534:65534 and /tmp', () => {
+    const o = buildContainerCreateOptions(base, ctx);
+    expect(o.User).toBe('65534:65534');
+    expect(o.WorkingDir).toBe('/tmp');
+  });
+});
