@@ -48,5 +48,6 @@ describe('validateBenchmarkDefinition', () => {
 
   it('says which tasks cannot run yet', () => {
     expect(problemsOf({ ...shipped(), task: 'segmentation' })).toContainEqual(expect.stringMatching(/^task: segmentation cannot be run yet/));
+    expect(problemsOf({ ...shipped(), task: 'survival' })).toContainEqual(expect.stringMatching(/^metrics.primary: unknown metric 'auroc'/));
   });
 });

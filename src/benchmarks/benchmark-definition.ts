@@ -18,10 +18,17 @@ import {
 /** Task types; only those listed in SUPPORTED_TASKS can be run today. */
 export const TASK_TYPES = ['binary-classification', 'multiclass-classification', 'segmentation', 'detection', 'survival'] as const;
 export type TaskType = (typeof TASK_TYPES)[number];
-export const SUPPORTED_TASKS: readonly TaskType[] = ['binary-classification'];
+export const SUPPORTED_TASKS: readonly TaskType[] = ['binary-classification', 'survival'];
 
 export const METRICS_BY_TASK: Partial<Record<TaskType, readonly string[]>> = {
   'binary-classification': ['auroc', 'auprc', 'brier', 'sensitivity', 'specificity', 'balanced_accuracy', 'ppv', 'npv'],
+  survival: ['c_index_harrell', 'c_index_uno'],
+};
+
+/** The prediction field each task's output writes (DESIGN.md: probability for binary, risk for survival). */
+export const OUTPUT_FIELD_BY_TASK: Partial<Record<TaskType, 'probability' | 'risk'>> = {
+  'binary-classification': 'probability',
+  survival: 'risk',
 };
 
 export class InterfaceInputDto {
@@ -33,7 +40,8 @@ export class InterfaceInputDto {
 
 export class InterfaceOutputDto {
   @Matches(/^[a-z][a-z0-9_]{0,39}$/, { message: 'name must be lower-case letters, digits and _' }) name!: string;
-  @IsIn(['probability']) kind!: 'probability';
+  /** probability: in [0, 1]; risk: any finite number, higher = worse. */
+  @IsIn(['probability', 'risk']) kind!: 'probability' | 'risk';
 }
 
 export class AlgorithmInterfaceDto {
@@ -48,15 +56,32 @@ export class CohortRefDto {
 export class MetricsSpecDto {
   @IsString() primary!: string;
   @IsArray() @ArrayUnique() @IsString({ each: true }) secondary!: string[];
-  /** Locked operating threshold: a case is positive iff probability >= threshold. */
-  @IsNumber() @Min(0) @Max(1) threshold!: number;
+  /** Locked operating threshold (binary): a case is positive iff probability >= threshold. */
+  @IsOptional() @IsNumber() @Min(0) @Max(1) threshold?: number;
+  /** Truncation time for Uno's C (survival), in the cohort's time unit; default the largest event time. */
+  @IsOptional() @IsNumber() @Min(0) tau?: number;
+}
+
+export class RobustnessSpecDto {
+  /** Bootstrap replicates over cases for the rank distribution (challengeR uses 1000). */
+  @IsInt() @Min(100) @Max(20_000) replicates!: number;
+  @IsInt() @Min(0) @Max(2 ** 31 - 1) seed!: number;
+}
+
+export class SubgroupsSpecDto {
+  /** Case metadata attributes of the cohort to break every metric down by. */
+  @IsArray() @IsString({ each: true }) attributes!: string[];
+  /** Subgroups with fewer cases are shown as "n < minSize", never with a value. */
+  @IsInt() @Min(1) minSize!: number;
 }
 
 export class RankingSpecDto {
-  @IsIn(['aggregate-then-rank']) method!: 'aggregate-then-rank';
+  /** challengeR's schemes; for aggregate metrics (AUROC, C-index) "cases" are bootstrap-resampled, not ranked one by one. */
+  @IsIn(['aggregate-then-rank', 'rank-then-aggregate', 'test-then-rank']) method!: 'aggregate-then-rank' | 'rank-then-aggregate' | 'test-then-rank';
   @IsIn(['min']) ties!: 'min';
   /** Which of a vendor's submissions stands for it on the leaderboard. */
   @IsIn(['best', 'latest']) perVendor!: 'best' | 'latest';
+  @IsOptional() @ValidateNested() @Type(() => RobustnessSpecDto) robustness?: RobustnessSpecDto;
 }
 
 export class PhaseSpecDto {
@@ -93,6 +118,7 @@ export class BenchmarkDefinitionDto {
   @ValidateNested() @Type(() => RankingSpecDto) ranking!: RankingSpecDto;
   @IsArray() @ArrayMinSize(1) @ValidateNested({ each: true }) @Type(() => PhaseSpecDto) phases!: PhaseSpecDto[];
   @ValidateNested() @Type(() => LimitsSpecDto) limits!: LimitsSpecDto;
+  @IsOptional() @ValidateNested() @Type(() => SubgroupsSpecDto) subgroups?: SubgroupsSpecDto;
   /** Decimal places of public scores. */
   @IsOptional() @IsInt() @Min(0) @Max(10) precision?: number;
 }

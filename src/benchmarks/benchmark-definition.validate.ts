@@ -2,7 +2,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { DomainError, ErrorCode, FieldProblem } from '../common/domain-error';
 import { flattenValidationErrors } from '../common/validation';
-import { BenchmarkDefinitionDto, METRICS_BY_TASK, SUPPORTED_TASKS } from './benchmark-definition';
+import { BenchmarkDefinitionDto, METRICS_BY_TASK, OUTPUT_FIELD_BY_TASK, SUPPORTED_TASKS } from './benchmark-definition';
 
 /** Validates a benchmark definition field by field, including the rules that span fields. */
 export function validateBenchmarkDefinition(raw: unknown): BenchmarkDefinitionDto {
@@ -45,13 +45,16 @@ function crossFieldProblems(dto: BenchmarkDefinitionDto): FieldProblem[] {
     if (names.has(p.name)) problems.push({ field: `phases.${i}.name`, problem: `duplicate phase name '${p.name}'` });
     names.add(p.name);
   });
-  if (dto.task === 'binary-classification') {
-    if (dto.interface.outputs.length !== 1 || dto.interface.outputs[0]?.name !== 'probability') {
-      problems.push({ field: 'interface.outputs', problem: "binary classification has exactly one output named 'probability'" });
-    }
-    if (dto.interface.inputs.length !== 1) {
-      problems.push({ field: 'interface.inputs', problem: 'binary classification over tabular features takes exactly one vector input' });
-    }
+  const field = OUTPUT_FIELD_BY_TASK[dto.task];
+  const output = dto.interface.outputs[0];
+  if (dto.interface.outputs.length !== 1 || output?.name !== field || output?.kind !== field) {
+    problems.push({ field: 'interface.outputs', problem: `${dto.task} has exactly one output named '${field}' of kind '${field}'` });
+  }
+  if (dto.interface.inputs.length !== 1) {
+    problems.push({ field: 'interface.inputs', problem: `${dto.task} over tabular features takes exactly one vector input` });
+  }
+  if (dto.task === 'binary-classification' && dto.metrics.threshold === undefined) {
+    problems.push({ field: 'metrics.threshold', problem: 'binary classification needs a locked operating threshold' });
   }
   if (dto.limits.resources.gpus > 0 && dto.limits.resources.gpus !== 1) {
     problems.push({ field: 'limits.resources.gpus', problem: 'at most one GPU per run is supported' });

@@ -1,7 +1,7 @@
 import { parse } from 'csv-parse/sync';
 import { Type } from 'class-transformer';
 import { plainToInstance } from 'class-transformer';
-import { IsArray, IsIn, IsInt, IsString, Matches, Max, MaxLength, Min, ValidateNested, validateSync } from 'class-validator';
+import { IsArray, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateBy, ValidateIf, ValidateNested, validateSync } from 'class-validator';
 import { DomainError, ErrorCode, FieldProblem } from '../common/domain-error';
 import { sha256Hex } from '../common/hashing';
 import { mulberry32, seededShuffle } from '../common/seeded-random';
@@ -13,14 +13,50 @@ export class LabelSpecDto {
   @IsString() positive!: string;
   @IsString() negative!: string;
 }
+export class TimeSpecDto {
+  @IsString() column!: string;
+  @IsIn(['days', 'months', 'years']) unit!: 'days' | 'months' | 'years';
+}
+export class EventSpecDto {
+  @IsString() column!: string;
+  /** Cell value meaning the event (e.g. death) happened. */
+  @IsString() eventValue!: string;
+  /** Cell value meaning the case was censored. */
+  @IsString() censoredValue!: string;
+}
 export class InputSpecDto {
   @Matches(/^[a-z][a-z0-9_]{0,39}$/) name!: string;
-  /** 'rest' = every column that is not the id, the label or metadata, in file order. */
-  @IsIn(['rest']) columns!: 'rest';
+  /** 'rest' = every column that is not the id, the outcome or metadata, in file order; or an explicit list. */
+  @ValidateBy({
+    name: 'isColumnsSpec',
+    validator: {
+      validate: (v: unknown) => v === 'rest' || (Array.isArray(v) && v.length > 0 && v.every((c) => typeof c === 'string')),
+      defaultMessage: () => "columns must be 'rest' or a non-empty list of column names",
+    },
+  })
+  columns!: 'rest' | string[];
 }
 export class SplitSpecDto {
   @IsInt() @Min(0) @Max(2 ** 31 - 1) seed!: number;
   @IsInt() @Min(2) sampleSize!: number;
+}
+export class SubgroupBinDto {
+  /** Upper bound (exclusive); the last bin has none. */
+  @IsOptional() @IsNumber() lt?: number;
+  @IsString() label!: string;
+}
+/** A subgroup attribute derived from a column: copied, mapped, or binned; missing cells get `missing`. */
+export class SubgroupRuleDto {
+  @Matches(/^[a-z][a-z0-9_]{0,39}$/) name!: string;
+  @IsString() column!: string;
+  @IsOptional() @IsObject() map?: Record<string, string>;
+  @IsOptional() @IsArray() @ValidateNested({ each: true }) @Type(() => SubgroupBinDto) bins?: SubgroupBinDto[];
+  @IsOptional() @IsString() missing?: string;
+}
+export class MissingSpecDto {
+  /** Cells equal to one of these are missing: features become null (NaN in ONNX tensors), never imputed here. */
+  @IsArray() @IsString({ each: true }) tokens!: string[];
+  @IsString() @MaxLength(2000) note!: string;
 }
 /** cohorts/<slug>/cohort.yaml, or the descriptor part of POST /api/cohorts. */
 export class CohortDescriptorDto {
@@ -28,28 +64,45 @@ export class CohortDescriptorDto {
   @IsString() @MaxLength(200) title!: string;
   @IsString() @MaxLength(10_000) description!: string;
   @IsString() @MaxLength(5_000) attribution!: string;
-  @IsIn(['tabular-binary']) format!: 'tabular-binary';
+  @IsIn(['tabular-binary', 'tabular-survival']) format!: 'tabular-binary' | 'tabular-survival';
   @IsString() source!: string;
-  @IsString() idColumn!: string;
-  @ValidateNested() @Type(() => LabelSpecDto) label!: LabelSpecDto;
+  /** Column holding case ids; null = generated from the row order as `<idPrefix>-0001`. */
+  @IsOptional() @IsString() idColumn?: string | null;
+  @IsOptional() @Matches(/^[A-Z][A-Z0-9]{0,15}$/) idPrefix?: string;
+  @ValidateIf((o: CohortDescriptorDto) => o.format === 'tabular-binary') @ValidateNested() @Type(() => LabelSpecDto) label?: LabelSpecDto;
+  @ValidateIf((o: CohortDescriptorDto) => o.format === 'tabular-survival') @ValidateNested() @Type(() => TimeSpecDto) time?: TimeSpecDto;
+  @ValidateIf((o: CohortDescriptorDto) => o.format === 'tabular-survival') @ValidateNested() @Type(() => EventSpecDto) event?: EventSpecDto;
   @ValidateNested() @Type(() => InputSpecDto) input!: InputSpecDto;
+  @IsOptional() @ValidateNested() @Type(() => MissingSpecDto) missing?: MissingSpecDto;
+  /** Columns kept only as case metadata (never given to algorithms). */
   @IsArray() @IsString({ each: true }) metadataColumns!: string[];
+  @IsOptional() @IsArray() @ValidateNested({ each: true }) @Type(() => SubgroupRuleDto) subgroups?: SubgroupRuleDto[];
   @ValidateNested() @Type(() => SplitSpecDto) split!: SplitSpecDto;
 }
 
 export function validateCohortDescriptor(raw: unknown): CohortDescriptorDto {
   const dto = plainToInstance(CohortDescriptorDto, raw ?? {});
   const problems = flattenValidationErrors(validateSync(dto, { whitelist: true, forbidNonWhitelisted: true }));
+  if (problems.length === 0) {
+    if (dto.format === 'tabular-binary' && !dto.idColumn) problems.push({ field: 'idColumn', problem: 'required for tabular-binary' });
+    if (!dto.idColumn && !dto.idPrefix) problems.push({ field: 'idPrefix', problem: 'required when idColumn is null (ids are generated)' });
+  }
   if (problems.length > 0) {
     throw new DomainError(ErrorCode.ValidationFailed, `invalid cohort descriptor: ${problems.map((p) => `${p.field}: ${p.problem}`).join('; ')}`, problems);
   }
   return dto;
 }
 
+/** Binary: label 1 = positive. Survival: time (in the descriptor's unit) and event 1 = happened, 0 = censored. */
+export type CaseOutcome = { kind: 'binary'; label: 0 | 1 } | { kind: 'survival'; time: number; event: 0 | 1 };
+
 export interface PlannedCase {
   caseId: string;
+  outcome: CaseOutcome;
+  /** The stratum of the split: the binary label, or the survival event indicator. */
   label: 0 | 1;
-  features: number[];
+  /** null = missing (the cohort's missing-value tokens). */
+  features: (number | null)[];
   metadata: Record<string, string>;
   split: SplitName;
 }
@@ -83,13 +136,16 @@ export function planTabularIngest(descriptor: CohortDescriptorDto, csv: Buffer):
     if (i < 0) problems.push({ field: `${descriptor.source}:1`, problem: `header has no column '${name}'` });
     return i;
   };
-  const idIdx = index(descriptor.idColumn);
-  const labelIdx = index(descriptor.label.column);
+  const survival = descriptor.format === 'tabular-survival';
+  const idIdx = descriptor.idColumn ? index(descriptor.idColumn) : -1;
+  const outcomeIdx = survival ? [index(descriptor.time?.column ?? ''), index(descriptor.event?.column ?? '')] : [index(descriptor.label?.column ?? '')];
   const metaIdx = descriptor.metadataColumns.map(index);
-  const reserved = new Set([idIdx, labelIdx, ...metaIdx]);
-  const featureIdx = header.map((_, i) => i).filter((i) => !reserved.has(i));
+  const ruleIdx = (descriptor.subgroups ?? []).map((r) => index(r.column));
+  const reserved = new Set([idIdx, ...outcomeIdx, ...metaIdx]);
+  const featureIdx = Array.isArray(descriptor.input.columns) ? descriptor.input.columns.map(index) : header.map((_, i) => i).filter((i) => !reserved.has(i));
   if (problems.length > 0) throw invalid(descriptor, problems, problems.length);
   if (featureIdx.length === 0) throw invalid(descriptor, [{ field: `${descriptor.source}:1`, problem: 'no feature columns' }], 1);
+  const missing = new Set(descriptor.missing?.tokens ?? []);
 
   const seen = new Map<string, number>();
   const cases: Omit<PlannedCase, 'split'>[] = [];
@@ -104,26 +160,24 @@ export function planTabularIngest(descriptor: CohortDescriptorDto, csv: Buffer):
       note(line, `has ${row.length} columns, the header has ${header.length}`);
       return;
     }
-    const caseId = row[idIdx] ?? '';
+    const caseId = idIdx >= 0 ? (row[idIdx] ?? '') : `${descriptor.idPrefix}-${String(r + 1).padStart(4, '0')}`;
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(caseId)) note(line, `case id '${caseId}' must be 1-100 letters, digits, . _ -`);
     const firstLine = seen.get(caseId);
     if (firstLine !== undefined) note(line, `duplicate case id '${caseId}' (first on line ${firstLine})`);
     seen.set(caseId, firstLine ?? line);
-    const rawLabel = row[labelIdx] ?? '';
-    let label: 0 | 1 = 0;
-    if (rawLabel === '') note(line, `missing label in '${descriptor.label.column}'`);
-    else if (rawLabel === descriptor.label.positive) label = 1;
-    else if (rawLabel !== descriptor.label.negative) {
-      note(line, `unknown label '${rawLabel}' (expected ${descriptor.label.positive} or ${descriptor.label.negative})`);
-    }
+    const outcome = survival ? survivalOutcome(descriptor, row, outcomeIdx, (p) => note(line, p)) : binaryOutcome(descriptor, row, outcomeIdx[0] as number, (p) => note(line, p));
     const features = featureIdx.map((i) => {
       const text = row[i] ?? '';
+      if (missing.has(text)) return null;
       const value = text === '' ? Number.NaN : Number(text);
-      if (!Number.isFinite(value)) note(line, `column '${header[i]}': '${text}' is not a number`);
+      if (!Number.isFinite(value)) note(line, `column '${header[i]}': '${text}' is not a number${missing.size > 0 ? ` nor a missing-value token (${[...missing].join(', ')})` : ''}`);
       return value;
     });
-    const metadata = Object.fromEntries(descriptor.metadataColumns.map((name, k) => [name, row[metaIdx[k] as number] ?? '']));
-    cases.push({ caseId, label, features, metadata });
+    const metadata: Record<string, string> = Object.fromEntries(descriptor.metadataColumns.map((name, k) => [name, row[metaIdx[k] as number] ?? '']));
+    (descriptor.subgroups ?? []).forEach((rule, k) => {
+      metadata[rule.name] = deriveSubgroup(rule, row[ruleIdx[k] as number] ?? '', missing);
+    });
+    cases.push({ caseId, outcome, label: outcome.kind === 'binary' ? outcome.label : outcome.event, features, metadata });
   });
   if (cases.length === 0 && total === 0) note(2, 'no cases');
   if (total > 0) throw invalid(descriptor, problems, total);
@@ -132,9 +186,45 @@ export function planTabularIngest(descriptor: CohortDescriptorDto, csv: Buffer):
     throw invalid(descriptor, [{ field: 'split.sampleSize', problem: `must be smaller than the number of cases (${counted})` }], 1);
   }
   const split = stratifiedSplit(cases, descriptor.split.seed, descriptor.split.sampleSize);
-  const counts: IngestPlan['counts'] = { sample: { positive: 0, negative: 0 }, test: { positive: 0, negative: 0 } };
-  for (const c of split) counts[c.split][c.label === 1 ? 'positive' : 'negative']! += 1;
+  const [one, zero] = survival ? ['event', 'censored'] : ['positive', 'negative'];
+  const counts: IngestPlan['counts'] = { sample: { [one as string]: 0, [zero as string]: 0 }, test: { [one as string]: 0, [zero as string]: 0 } };
+  for (const c of split) counts[c.split][(c.label === 1 ? one : zero) as string]! += 1;
   return { featureColumns: featureIdx.map((i) => header[i] as string), cases: split, counts, sourceSha256: sha256Hex(csv) };
+}
+
+function binaryOutcome(descriptor: CohortDescriptorDto, row: string[], labelIdx: number, note: (problem: string) => void): CaseOutcome {
+  const spec = descriptor.label as LabelSpecDto;
+  const raw = row[labelIdx] ?? '';
+  if (raw === '') note(`missing label in '${spec.column}'`);
+  else if (raw === spec.positive) return { kind: 'binary', label: 1 };
+  else if (raw !== spec.negative) note(`unknown label '${raw}' (expected ${spec.positive} or ${spec.negative})`);
+  return { kind: 'binary', label: 0 };
+}
+
+function survivalOutcome(descriptor: CohortDescriptorDto, row: string[], idx: number[], note: (problem: string) => void): CaseOutcome {
+  const time = descriptor.time as TimeSpecDto;
+  const event = descriptor.event as EventSpecDto;
+  const rawTime = row[idx[0] as number] ?? '';
+  const t = Number(rawTime);
+  if (rawTime === '' || !Number.isFinite(t) || t < 0) note(`column '${time.column}': '${rawTime}' is not a non-negative time`);
+  const rawEvent = row[idx[1] as number] ?? '';
+  if (rawEvent !== event.eventValue && rawEvent !== event.censoredValue) {
+    note(`column '${event.column}': '${rawEvent}' is neither the event value '${event.eventValue}' nor the censored value '${event.censoredValue}'`);
+  }
+  return { kind: 'survival', time: t, event: rawEvent === event.eventValue ? 1 : 0 };
+}
+
+/** Copies, maps or bins one cell into a subgroup label; unmapped values and missing cells are named, not dropped. */
+export function deriveSubgroup(rule: SubgroupRuleDto, cell: string, missingTokens: ReadonlySet<string>): string {
+  if (cell === '' || missingTokens.has(cell)) return rule.missing ?? 'unknown';
+  if (rule.map) return rule.map[cell] ?? `other (${cell})`;
+  if (rule.bins) {
+    const v = Number(cell);
+    if (!Number.isFinite(v)) return rule.missing ?? 'unknown';
+    const bin = rule.bins.find((b) => b.lt === undefined || v < b.lt);
+    return bin?.label ?? rule.missing ?? 'unknown';
+  }
+  return cell;
 }
 
 function invalid(descriptor: CohortDescriptorDto, problems: FieldProblem[], total: number): DomainError {

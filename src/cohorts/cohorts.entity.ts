@@ -26,6 +26,10 @@ export interface CohortVersionManifest {
   task: string;
   split: { seed: number; sampleSize: number; stratifiedBy: string; counts: Record<SplitName, Record<string, number>> };
   inputSchema: { name: string; kind: string; length: number; dtype: string; columns: string[] }[];
+  /** Subgroup attributes every case carries in its metadata. */
+  subgroups?: string[];
+  /** How missing values were handled (features become null; NaN in ONNX tensors). */
+  missing?: { tokens: string[]; note: string; cases: number };
   files: CohortFileRecord[];
   source: { file: string; sha256: string };
 }

@@ -29,6 +29,14 @@ export function cohortKeys(slug: string, sourceSha256: string, seed: number): {
   };
 }
 
+/** Truth as the scorer reads it: `case_id,label` (1 = positive) or `case_id,time,event` (1 = event, 0 = censored). */
+function truthCsv(cases: IngestPlan['cases']): string {
+  const survival = cases[0]?.outcome.kind === 'survival';
+  const header = survival ? 'case_id,time,event' : 'case_id,label';
+  const rows = cases.map((c) => (c.outcome.kind === 'survival' ? `${c.caseId},${c.outcome.time},${c.outcome.event}` : `${c.caseId},${c.outcome.label}`));
+  return `${header}\n${rows.join('\n')}\n`;
+}
+
 @Injectable()
 export class CohortsService {
   private readonly logger = new Logger('CohortsService');
@@ -51,8 +59,15 @@ export class CohortsService {
     const manifest: CohortVersionManifest = {
       cohort: descriptor.slug,
       format: descriptor.format,
-      task: 'binary-classification',
-      split: { seed: descriptor.split.seed, sampleSize: descriptor.split.sampleSize, stratifiedBy: descriptor.label.column, counts: plan.counts },
+      task: descriptor.format === 'tabular-survival' ? 'survival' : 'binary-classification',
+      split: {
+        seed: descriptor.split.seed,
+        sampleSize: descriptor.split.sampleSize,
+        stratifiedBy: descriptor.format === 'tabular-survival' ? (descriptor.event?.column ?? 'event') : (descriptor.label?.column ?? 'label'),
+        counts: plan.counts,
+      },
+      subgroups: (descriptor.subgroups ?? []).map((r) => r.name),
+      ...(descriptor.missing ? { missing: { tokens: descriptor.missing.tokens, note: descriptor.missing.note, cases: plan.cases.filter((c) => c.features.some((f) => f === null)).length } } : {}),
       inputSchema: [{ name: descriptor.input.name, kind: 'vector', length: plan.featureColumns.length, dtype: 'float32', columns: plan.featureColumns }],
       files: files.map((f) => ({ bucket: f.bucket, key: f.key, sha256: sha256Hex(f.body), bytes: f.body.length })),
       source: { file: descriptor.source, sha256: plan.sourceSha256 },
@@ -110,10 +125,12 @@ export class CohortsService {
     for (const split of ['sample', 'test'] as const) {
       const cases = plan.cases.filter((c) => c.split === split);
       add('inputs', keys.cases(split), cases.map((c) => JSON.stringify({ caseId: c.caseId, inputs: { [descriptor.input.name]: c.features } })).join('\n') + '\n', 'application/x-ndjson');
-      add('truth', keys.labels(split), 'case_id,label\n' + cases.map((c) => `${c.caseId},${c.label}`).join('\n') + '\n', 'text/csv');
+      add('truth', keys.labels(split), truthCsv(cases), 'text/csv');
     }
     const sample = plan.cases.filter((c) => c.split === 'sample');
-    add('inputs', keys.sampleCsv, ['case_id,label,' + plan.featureColumns.join(','), ...sample.map((c) => [c.caseId, c.label, ...c.features].join(','))].join('\n') + '\n', 'text/csv');
+    const outcomeHeader = descriptor.format === 'tabular-survival' ? 'case_id,time,event' : 'case_id,label';
+    const outcomeCells = (c: IngestPlan['cases'][number]): (string | number)[] => (c.outcome.kind === 'survival' ? [c.caseId, c.outcome.time, c.outcome.event] : [c.caseId, c.outcome.label]);
+    add('inputs', keys.sampleCsv, [`${outcomeHeader},${plan.featureColumns.join(',')}`, ...sample.map((c) => [...outcomeCells(c), ...c.features.map((f) => (f === null ? 'NA' : f))].join(','))].join('\n') + '\n', 'text/csv');
     return out;
   }
 

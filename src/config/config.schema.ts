@@ -2,7 +2,7 @@ import { plainToInstance, Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 
 /** Must match sandbox-images/onnx-runner/VERSION (a unit test checks it); the worker then pins the image ID. */
-export const DEFAULT_RUNNER_IMAGE = 'assay/onnx-runner:1.0.0';
+export const DEFAULT_RUNNER_IMAGE = 'assay/onnx-runner:1.1.0';
 
 const toInt = ({ value }: { value: unknown }): unknown => (value === undefined || value === '' ? undefined : Number(value));
 const toBool = ({ value }: { value: unknown }): unknown =>

@@ -61,7 +61,7 @@ export class EvaluationService {
       failureReason: null,
       failureDetail: null,
       attempts: 0,
-      casesTotal: (casesTotal?.positive ?? 0) + (casesTotal?.negative ?? 0),
+      casesTotal: Object.values(casesTotal ?? {}).reduce((a, b) => a + b, 0),
       casesDone: 0,
       modelSha256: input.submission.sha256,
       cohortContentHash: cohortVersion.contentHash,

@@ -58,9 +58,9 @@ function validateInterface(iface) {
       throw new RunnerError(`unsupported interface input ${JSON.stringify(inp)}: the ONNX runner takes vector inputs with an integer length`);
     }
   }
-  const probs = iface.outputs.filter((o) => isObject(o) && o.kind === 'probability');
-  if (probs.length !== 1 || iface.outputs.length !== 1) {
-    throw new RunnerError('the ONNX runner supports exactly one output of kind "probability"');
+  const outs = iface.outputs.filter((o) => isObject(o) && (o.kind === 'probability' || o.kind === 'risk') && typeof o.name === 'string');
+  if (outs.length !== 1 || iface.outputs.length !== 1) {
+    throw new RunnerError('the ONNX runner supports exactly one output, of kind "probability" or "risk"');
   }
   return iface;
 }
@@ -325,19 +325,21 @@ function caseVector(c, inp) {
   if (!Array.isArray(v) || v.length !== inp.length) {
     throw new RunnerError(`case '${c.caseId}': input '${inp.name}' must be an array of ${inp.length} numbers`);
   }
-  for (const x of v) {
-    if (typeof x !== 'number' || !Number.isFinite(x)) throw new RunnerError(`case '${c.caseId}': input '${inp.name}' has a non-finite value`);
-  }
-  return v;
+  // null = a missing value in the cohort (its README says which); the model sees NaN and must handle it.
+  return v.map((x) => {
+    if (x === null) return NaN;
+    if (typeof x !== 'number' || !Number.isFinite(x)) throw new RunnerError(`case '${c.caseId}': input '${inp.name}' has a value that is neither a finite number nor null`);
+    return x;
+  });
 }
 
-function probabilities(tensor, n, onnxName) {
+function outputValues(tensor, n, onnxName, kind) {
   const dims = tensor.dims;
   const data = tensor.data;
   let width;
   if (dims.length === 1 && dims[0] === n) width = 1;
-  else if (dims.length === 2 && dims[0] === n && (dims[1] === 1 || dims[1] === 2)) width = dims[1];
-  else throw new RunnerError(`output '${onnxName}' has shape [${dims.join(', ')}]; expected [${n}], [${n}, 1] or [${n}, 2]`);
+  else if (dims.length === 2 && dims[0] === n && (dims[1] === 1 || (kind === 'probability' && dims[1] === 2))) width = dims[1];
+  else throw new RunnerError(`output '${onnxName}' has shape [${dims.join(', ')}]; expected [${n}], [${n}, 1]${kind === 'probability' ? ` or [${n}, 2]` : ''}`);
   const out = new Array(n);
   // [N, 2] is (negative, positive): the positive class is column 1.
   for (let i = 0; i < n; i++) out[i] = Number(data[i * width + (width - 1)]);
@@ -384,8 +386,9 @@ async function runPredict() {
     } catch (err) {
       throw new RunnerError(`inference failed on cases ${start}..${start + chunk.length - 1}: ${firstLine(err)}`);
     }
-    const probs = probabilities(result[outName], chunk.length, outName);
-    chunk.forEach((c, i) => lines.push(JSON.stringify({ caseId: c.caseId, probability: probs[i] })));
+    const field = iface.outputs[0].name;
+    const values = outputValues(result[outName], chunk.length, outName, iface.outputs[0].kind);
+    chunk.forEach((c, i) => lines.push(JSON.stringify({ caseId: c.caseId, [field]: values[i] })));
   }
   writeOutput('predictions.jsonl', lines.length ? lines.join('\n') + '\n' : '');
   process.stderr.write(`runner: predicted ${cases.length} case(s) in ${Date.now() - started} ms\n`);
