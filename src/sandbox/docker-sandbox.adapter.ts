@@ -87,6 +87,8 @@ export class DockerSandboxAdapter {
         labels: i.Config?.Labels ?? {},
         sizeBytes: i.Size,
         created: i.Created,
+        user: i.Config?.User ?? '',
+        workingDir: i.Config?.WorkingDir ?? '',
       };
     } catch (err) {
       if (statusCode(err) === 404) return null;

@@ -84,4 +84,8 @@ export interface SandboxImageInfo {
   labels: Record<string, string>;
   sizeBytes: number;
   created: string;
+  /** Config.User as the image declares it ('' = root). */
+  user: string;
+  /** Config.WorkingDir ('' = /). */
+  workingDir: string;
 }
