@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { harrellC } from '../metrics/survival';
 import { EXIT_BAD_INPUT, ScoreIo, registerScoreCommand, runScore } from './score.command';
 
 const Y = [1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 1];
@@ -86,9 +87,75 @@ describe('score command', () => {
     expect(err.join('')).toMatch(/only positive \(1\) cases present/);
   });
 
-  it('says survival is not supported yet', () => {
-    expect(runScore({ task: 'survival', truth: 'x', predictions: 'y' }, io)).toBe(EXIT_BAD_INPUT);
-    expect(err.join('')).toMatch(/^not supported yet: survival .*supported tasks: binary/);
+  it('says segmentation is not supported yet', () => {
+    expect(runScore({ task: 'segmentation', truth: 'x', predictions: 'y' }, io)).toBe(EXIT_BAD_INPUT);
+    expect(err.join('')).toMatch(/^not supported yet: segmentation .*supported tasks: binary, survival/);
+  });
+
+  describe('survival task', () => {
+    // METRICS.md §5.1 toy data: Harrell 0.903226, Uno (τ = 25, scikit-survival) 0.925201.
+    const T = [5, 8, 8, 12, 15, 15, 20, 22, 30, 30];
+    const E = [1, 1, 0, 1, 1, 0, 0, 1, 1, 0];
+    const R = [0.9, 0.7, 0.6, 0.8, 0.4, 0.5, 0.3, 0.35, 0.1, 0.2];
+    const survTruth = (): string => write('s.csv', `case_id,time,event\n${T.map((t, i) => `S${i + 1},${t},${E[i]}`).join('\n')}\n`);
+    const risks = (name: string, r: readonly number[]): string =>
+      write(name, `${r.map((v, i) => JSON.stringify({ caseId: `S${i + 1}`, risk: v })).join('\n')}\n`);
+    type Report = {
+      task: string;
+      tau: number;
+      metrics: Record<string, { value: number; ci: number[]; method: string; B: number; seed: number; degenerate: number }>;
+      comparison?: Record<string, { difference: number; ci: number[]; p: number; p_holm: number; method: string }>;
+    };
+
+    it('prints c_index_harrell and c_index_uno with value, ci and method', () => {
+      expect(runScore({ task: 'survival', truth: survTruth(), predictions: risks('r.jsonl', R), tau: '25' }, io)).toBe(0);
+      const report = JSON.parse(out.join('')) as Report;
+      expect(report.task).toBe('survival');
+      expect(report.metrics['c_index_harrell']?.value).toBeCloseTo(0.903226, 6);
+      expect(report.metrics['c_index_uno']?.value).toBeCloseTo(0.925201, 6);
+      expect(report.metrics['c_index_uno']?.method).toContain('τ = 25 (given)');
+      expect(report.metrics['c_index_harrell']?.ci).toHaveLength(2);
+      expect(report.metrics['c_index_harrell']?.B).toBe(2000);
+    });
+
+    it('defaults τ to the largest event time and says so', () => {
+      runScore({ task: 'survival', truth: survTruth(), predictions: risks('r.jsonl', R) }, io);
+      const report = JSON.parse(out.join('')) as Report;
+      expect(report.tau).toBe(30);
+      expect(report.metrics['c_index_uno']?.method).toContain('default: the largest observed event time');
+    });
+
+    it('adds a paired comparison with Holm-adjusted p when --compare is given', () => {
+      const b = R.map((v, i) => (i % 2 === 0 ? v : 1 - v));
+      runScore({ task: 'survival', truth: survTruth(), predictions: risks('a.jsonl', R), compare: risks('b.jsonl', b) }, io);
+      const report = JSON.parse(out.join('')) as Report;
+      const h = report.comparison?.['c_index_harrell'];
+      expect(h?.difference).toBeCloseTo(0.903226 - harrellC({ time: T, event: E, risk: b }).cIndex, 6);
+      expect(h?.p_holm).toBeGreaterThanOrEqual(h?.p as number);
+      expect(h?.method).toContain('paired');
+    });
+
+    it('names the line of a bad truth row and of a bad prediction', () => {
+      const truth = write('bad.csv', 'case_id,time,event\nS1,5,1\nS2,-3,0\n');
+      expect(runScore({ task: 'survival', truth, predictions: risks('r.jsonl', R) }, io)).toBe(EXIT_BAD_INPUT);
+      expect(err.join('')).toBe(`error: ${truth}: line 3: time "-3" for case_id "S2" is not a finite number ≥ 0\n`);
+      err.length = 0;
+      const preds = write('p.jsonl', '{"caseId":"S1","risk":0.3}\n{"caseId":"S2","risk":"high"}\n');
+      expect(runScore({ task: 'survival', truth: survTruth(), predictions: preds }, io)).toBe(EXIT_BAD_INPUT);
+      expect(err.join('')).toBe(`error: ${preds}: line 2: risk is a string ("high"), expected a number (higher = worse)\n`);
+    });
+  });
+
+  it('binary --compare adds auroc by paired DeLong and the others by paired bootstrap', () => {
+    const B = [0.7, 0.9, 0.4, 0.5, 0.5, 0.2, 0.3, 0.2, 0.6, 0.8, 0.1, 0.45];
+    const b = write('b.jsonl', `${B.map((p, i) => JSON.stringify({ caseId: `C${i + 1}`, probability: p })).join('\n')}\n`);
+    expect(runScore({ task: 'binary', truth: truthCsv(), predictions: predsJsonl(), compare: b }, io)).toBe(0);
+    const report = JSON.parse(out.join('')) as { comparison: Record<string, { difference: number; p: number; p_holm: number; method: string }> };
+    expect(report.comparison['auroc']?.difference).toBeCloseTo(0.055556, 6);
+    expect(report.comparison['auroc']?.p).toBeCloseTo(0.649774, 6);
+    expect(report.comparison['auroc']?.method).toContain('paired DeLong');
+    expect(report.comparison['brier']?.method).toContain('paired stratified bootstrap');
+    expect(Object.values(report.comparison).every((c) => c.p_holm >= c.p)).toBe(true);
   });
 
   it('is wired into commander via registerScoreCommand', async () => {

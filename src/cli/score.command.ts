@@ -2,8 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { MetricInputError } from '../metrics/metrics.errors';
+import { compareBinary, compareSurvival } from '../metrics/comparison';
 import { alignPredictions, parseBinaryPredictionsJsonl, parseTruthCsv } from '../metrics/predictions';
 import { DEFAULT_THRESHOLD, scoreBinary } from '../metrics/score-report';
+import { parseRiskPredictionsJsonl, parseSurvivalTruthCsv } from '../metrics/survival-predictions';
+import { scoreSurvival } from '../metrics/survival-report';
 
 /** Exit code for unusable input (bad file, bad line, misaligned cases), distinct from 1 = internal failure. */
 export const EXIT_BAD_INPUT = 2;
@@ -13,6 +16,10 @@ export interface ScoreOptions {
   readonly truth: string;
   readonly predictions: string;
   readonly threshold?: string;
+  /** Second predictions file (model B) on the same cases: adds a paired comparison A − B. */
+  readonly compare?: string;
+  /** Survival only: Uno's C truncation time. */
+  readonly tau?: string;
 }
 
 export interface ScoreIo {
@@ -45,37 +52,80 @@ function listIds(ids: readonly string[]): string {
   return ids.length > 10 ? `${shown}, … (${ids.length} in total)` : shown;
 }
 
-const scoreBinaryTask: TaskScorer = (options, io) => {
-  const threshold = parseThreshold(options.threshold);
-  const truth = parseTruthCsv(readOrFail(io, 'truth', options.truth));
-  if (!truth.ok) throw new BadInput(`${options.truth}: ${truth.error.message}`);
-  const predictions = parseBinaryPredictionsJsonl(readOrFail(io, 'predictions', options.predictions));
-  if (!predictions.ok) throw new BadInput(`${options.predictions}: ${predictions.error.message}`);
+function alignOrFail(truthIds: readonly string[], caseIds: readonly string[], values: readonly number[], truthPath: string, predPath: string): number[] {
   const aligned = alignPredictions(
-    truth.value.map((r) => r.caseId),
-    predictions.value,
+    truthIds,
+    caseIds.map((caseId, i) => ({ caseId, probability: values[i] as number })),
   );
   if (!aligned.ok) {
     const parts: string[] = [];
     if (aligned.missing.length > 0) {
-      parts.push(`${aligned.missing.length} case(s) in ${options.truth} have no prediction: ${listIds(aligned.missing)}`);
+      parts.push(`${aligned.missing.length} case(s) in ${truthPath} have no prediction: ${listIds(aligned.missing)}`);
     }
     if (aligned.unknown.length > 0) {
-      parts.push(`${aligned.unknown.length} prediction(s) for cases not in ${options.truth}: ${listIds(aligned.unknown)}`);
+      parts.push(`${aligned.unknown.length} prediction(s) for cases not in ${truthPath}: ${listIds(aligned.unknown)}`);
     }
-    throw new BadInput(`${options.predictions}: ${parts.join('; ')}`);
+    throw new BadInput(`${predPath}: ${parts.join('; ')}`);
   }
-  return scoreBinary({ labels: truth.value.map((r) => r.label), scores: aligned.probabilities, threshold });
+  return aligned.probabilities;
+}
+
+function readBinaryScores(options: ScoreOptions, io: ScoreIo, truthIds: readonly string[], path: string): number[] {
+  const predictions = parseBinaryPredictionsJsonl(readOrFail(io, 'predictions', path));
+  if (!predictions.ok) throw new BadInput(`${path}: ${predictions.error.message}`);
+  return alignOrFail(truthIds, predictions.value.map((p) => p.caseId), predictions.value.map((p) => p.probability), options.truth, path);
+}
+
+const scoreBinaryTask: TaskScorer = (options, io) => {
+  const threshold = parseThreshold(options.threshold);
+  if (options.tau !== undefined) throw new BadInput('--tau applies to --task survival only');
+  const truth = parseTruthCsv(readOrFail(io, 'truth', options.truth));
+  if (!truth.ok) throw new BadInput(`${options.truth}: ${truth.error.message}`);
+  const ids = truth.value.map((r) => r.caseId);
+  const labels = truth.value.map((r) => r.label);
+  const scores = readBinaryScores(options, io, ids, options.predictions);
+  const report = scoreBinary({ labels, scores, threshold });
+  if (options.compare === undefined) return report;
+  const scoresB = readBinaryScores(options, io, ids, options.compare);
+  return { ...report, comparison: compareBinary({ labels, scoresA: scores, scoresB, threshold }) };
+};
+
+function parseTau(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const t = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(t) || t <= 0) throw new BadInput(`--tau must be a positive number, got "${raw}"`);
+  return t;
+}
+
+function readRisks(options: ScoreOptions, io: ScoreIo, truthIds: readonly string[], path: string): number[] {
+  const predictions = parseRiskPredictionsJsonl(readOrFail(io, 'predictions', path));
+  if (!predictions.ok) throw new BadInput(`${path}: ${predictions.error.message}`);
+  return alignOrFail(truthIds, predictions.value.map((p) => p.caseId), predictions.value.map((p) => p.risk), options.truth, path);
+}
+
+const scoreSurvivalTask: TaskScorer = (options, io) => {
+  if (options.threshold !== undefined) throw new BadInput('--threshold applies to --task binary only');
+  const tau = parseTau(options.tau);
+  const truth = parseSurvivalTruthCsv(readOrFail(io, 'truth', options.truth));
+  if (!truth.ok) throw new BadInput(`${options.truth}: ${truth.error.message}`);
+  const ids = truth.value.map((r) => r.caseId);
+  const time = truth.value.map((r) => r.time);
+  const event = truth.value.map((r) => r.event);
+  const risk = readRisks(options, io, ids, options.predictions);
+  const report = scoreSurvival({ time, event, risk, tau });
+  if (options.compare === undefined) return report;
+  const riskB = readRisks(options, io, ids, options.compare);
+  return { ...report, comparison: compareSurvival({ time, event, riskA: risk, riskB, tau: report.tau }) };
 };
 
 /** One entry per task; a new task (e.g. survival) is one more scorer here. */
 const TASK_SCORERS: Readonly<Record<string, TaskScorer>> = {
   binary: scoreBinaryTask,
+  survival: scoreSurvivalTask,
 };
 
 /** Tasks we know about but have not implemented, with where they are tracked. */
 const PLANNED_TASKS: Readonly<Record<string, string>> = {
-  survival: 'Harrell/Uno C, METRICS.md §5',
   segmentation: 'DSC/NSD/HD95, METRICS.md §2',
   detection: 'FROC/CPM, METRICS.md §3',
 };
@@ -115,9 +165,11 @@ export function registerScoreCommand(program: Command, io: ScoreIo = NODE_IO): v
     .command('score')
     .description('score a predictions file against a truth file and print the metric report as JSON')
     .addOption(new Option('--task <task>', 'task type').choices([...Object.keys(TASK_SCORERS), ...Object.keys(PLANNED_TASKS)]).makeOptionMandatory())
-    .requiredOption('--truth <path>', 'truth CSV with header case_id,label (1 = positive, 0 = negative)')
-    .requiredOption('--predictions <path>', 'JSONL, one {"caseId": "...", "probability": p} per line')
-    .option('--threshold <t>', `locked operating threshold, positive iff probability ≥ t (default ${DEFAULT_THRESHOLD})`)
+    .requiredOption('--truth <path>', 'truth CSV: binary case_id,label (1 = positive, 0 = negative); survival case_id,time,event (1 = death, 0 = censored)')
+    .requiredOption('--predictions <path>', 'JSONL, one {"caseId": "...", "probability": p} (binary) or {"caseId": "...", "risk": r} (survival, higher = worse) per line')
+    .option('--compare <path>', 'second predictions file (model B) on the same cases: adds "comparison" (A − B, paired, Holm-adjusted p)')
+    .option('--threshold <t>', `binary: locked operating threshold, positive iff probability ≥ t (default ${DEFAULT_THRESHOLD})`)
+    .option('--tau <t>', "survival: truncation time τ of Uno's C, pairs with T_i < τ (default: the largest observed event time)")
     .action((options: ScoreOptions) => {
       process.exitCode = runScore(options, io);
     });

@@ -191,7 +191,7 @@ export function pairedDelong(
 }
 
 /** Case indices sorted by descending score; shared by AP and its bootstrap. */
-function descendingOrder(scores: readonly number[]): number[] {
+export function descendingOrder(scores: readonly number[]): number[] {
   const order = Array.from({ length: scores.length }, (_, i) => i);
   order.sort((i, j) => (scores[j] as number) - (scores[i] as number));
   return order;
@@ -201,7 +201,7 @@ function descendingOrder(scores: readonly number[]): number[] {
  * Weighted average precision over a precomputed descending order; weights are bootstrap multiplicities (all 1 for the
  * point estimate). Tied scores form one threshold, as in sklearn's precision_recall_curve.
  */
-function weightedAveragePrecision(
+export function weightedAveragePrecision(
   order: readonly number[],
   scores: readonly number[],
   labels: readonly number[],

@@ -40,13 +40,13 @@ export interface BinaryPrediction {
   readonly probability: number;
 }
 
-function splitLines(text: string): string[] {
+export function splitLines(text: string): string[] {
   // Strip a UTF-8 BOM and tolerate CRLF files from spreadsheet exports.
   return text.replace(/^\uFEFF/, '').split(/\r?\n/);
 }
 
 /** Minimal RFC 4180 field splitter (quoted fields, doubled quotes); returns null on an unterminated quote. */
-function splitCsvLine(line: string): string[] | null {
+export function splitCsvLine(line: string): string[] | null {
   const fields: string[] = [];
   let field = '';
   let inQuotes = false;
@@ -123,7 +123,7 @@ export function parseTruthCsv(text: string): ParseResult<TruthRow[]> {
   return { ok: true, value: rows };
 }
 
-function describe(value: unknown): string {
+export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'string') return `a string (${JSON.stringify(value)})`;
   if (Array.isArray(value)) return 'an array';

@@ -13,10 +13,13 @@ import {
   splitByClass,
   stratifiedBootstrapCis,
 } from './binary-classification';
+import { type CiProvenance } from './bootstrap';
+import { type CalibrationReport, calibrationReport } from './calibration';
 import { MetricInputError } from './metrics.errors';
+import { aurocBootstrap, sensitivityAtSpecificity } from './weighted-binary';
 
 /** Pinned by every run; bump whenever any number this module produces could change. */
-export const METRIC_CODE_VERSION = 'assay-metrics/binary-1.0.0';
+export const METRIC_CODE_VERSION = 'assay-metrics/binary-1.1.0';
 
 export const BINARY_METRIC_NAMES = [
   'auroc',
@@ -53,6 +56,14 @@ export interface BinaryScoreReport {
   readonly threshold: number;
   readonly confusion: ConfusionMatrix;
   readonly metrics: Record<BinaryMetricName, MetricValue>;
+  /** Extra estimates that are not leaderboard metrics; `auroc.ci` stays the DeLong CI. */
+  readonly secondary?: {
+    readonly auroc_bootstrap: MetricValue & CiProvenance;
+    /** Threshold chosen post hoc on the test data: not the locked-threshold sensitivity. */
+    readonly sensitivity_at_specificity_0_8: MetricValue & CiProvenance & { readonly threshold: number };
+  };
+  /** Present when the scores are probabilities. */
+  readonly calibration?: CalibrationReport;
 }
 
 export interface ScoreBinaryInput {
@@ -67,7 +78,16 @@ export interface ScoreBinaryInput {
 export const DEFAULT_THRESHOLD = 0.5;
 
 const LOWER_IS_BETTER: ReadonlySet<string> = new Set(['brier', 'ece', 'log_loss', 'hd', 'hd95', 'masd', 'assd']);
-const HIGHER_IS_BETTER: ReadonlySet<string> = new Set<string>([...BINARY_METRIC_NAMES, 'dsc', 'iou', 'nsd', 'cpm', 'c_index']);
+const HIGHER_IS_BETTER: ReadonlySet<string> = new Set<string>([
+  ...BINARY_METRIC_NAMES,
+  'dsc',
+  'iou',
+  'nsd',
+  'cpm',
+  'c_index',
+  'c_index_harrell',
+  'c_index_uno',
+]);
 
 /** Ranking direction; unknown names throw so a leaderboard is never sorted the wrong way by default. */
 export function metricDirection(name: string): 'higher' | 'lower' {
@@ -110,6 +130,21 @@ export function scoreBinary(input: ScoreBinaryInput): BinaryScoreReport {
     brier = { value: null, ci: null, method: `${BRIER_METHOD}; not estimable: scores are not probabilities in [0, 1]` };
   }
 
+  const aurocBoot = aurocBootstrap(data, bootstrap);
+  const sensAtSpec = sensitivityAtSpecificity(data, { target: 0.8, ...bootstrap });
+  const secondary = {
+    auroc_bootstrap: { value: aurocBoot.value, ci: aurocBoot.ci, method: `${AUROC_METHOD}; CI: ${aurocBoot.method}`, B: aurocBoot.B, seed: aurocBoot.seed, degenerate: aurocBoot.degenerate },
+    sensitivity_at_specificity_0_8: {
+      value: sensAtSpec.value,
+      ci: sensAtSpec.ci,
+      method: sensAtSpec.method,
+      threshold: sensAtSpec.threshold,
+      B: sensAtSpec.B,
+      seed: sensAtSpec.seed,
+      degenerate: sensAtSpec.degenerate,
+    },
+  };
+
   return {
     task: 'binary',
     metricCodeVersion: METRIC_CODE_VERSION,
@@ -137,5 +172,7 @@ export function scoreBinary(input: ScoreBinaryInput): BinaryScoreReport {
       ppv: proportionMetric(counts.tp, counts.tp + counts.fp, 'TP/(TP+FP)'),
       npv: proportionMetric(counts.tn, counts.tn + counts.fn, 'TN/(TN+FN)'),
     },
+    secondary,
+    ...(isProbability ? { calibration: calibrationReport(input.labels, input.scores) } : {}),
   };
 }
