@@ -132,6 +132,8 @@ export function buildContainerCreateOptions(spec: SandboxRunSpec, ctx: SandboxPr
       MemorySwap: l.memoryBytes,
       NanoCpus: l.nanoCpus,
       Tmpfs: { '/tmp': `rw,noexec,nosuid,nodev,size=${l.tmpBytes}` },
+      // /dev/shm is the other writable scratch (Docker mounts it noexec,nosuid,nodev): same size as /tmp, not 64 MiB.
+      ShmSize: l.tmpBytes,
       Mounts: [
         ...spec.mounts.map((m) => ({
           Type: 'bind' as const,
