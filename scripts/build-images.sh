@@ -3,8 +3,9 @@
 #   assay/base:bookworm           debootstrap (minbase) of Debian bookworm from the mirror apt already uses
 #   assay/onnx-runner:<VERSION>   base + the host's node binary + runner + onnxruntime-node (this platform only)
 #   assay/python-base:bookworm    debootstrap (minbase) + python3-minimal + python3-numpy (vendor-stack example base)
-#   assay/example-wdbc-python:1   sandbox-images/examples/wdbc-python (an honest vendor container)
-#   assay/attack-<name>:1         sandbox-images/attacks/<name>.sh, one image per attack (test/integration/attacks)
+#   vendor-example/wdbc-python:1  sandbox-images/examples/wdbc-python (an honest vendor container; not under
+#                                 assay/, a namespace the image intake reserves for the facility's own images)
+#   assay-attack/<name>:1         sandbox-images/attacks/<name>.sh, one image per attack (test/integration/attacks)
 # Idempotent: each image carries a label org.assay.version=<hash of its inputs>; an image whose label matches is
 # skipped. Needs root (debootstrap) and a running dockerd (scripts/setup-docker.sh).
 # Options: --force rebuilds all; --no-extras builds only the base and the runner (no python base, example or
@@ -161,26 +162,32 @@ context_image() {
     return
   fi
   for a in "$@"; do args+=(--build-arg "$a"); done
+  local old_id
+  old_id=$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
   t0=$(now_ms)
   local builder_env=()
   docker buildx version >/dev/null 2>&1 || builder_env=(DOCKER_BUILDKIT=0)
   env "${builder_env[@]}" docker build -q --network none --build-arg "BASE_IMAGE=$base" "${args[@]}" \
     --label "org.assay.version=$version" -t "$tag" "$ctx" >/tmp/assay-context-build.log 2>&1 ||
     fail "docker build of $tag failed; see /tmp/assay-context-build.log"
+  # The previous build lost its tag: drop it unless something else still uses it (rmi refuses then).
+  if [ -n "$old_id" ] && [ "$old_id" != "$(docker image inspect --format '{{.Id}}' "$tag")" ]; then
+    docker rmi "$old_id" >/dev/null 2>&1 || true
+  fi
   step "built $tag in $(( $(now_ms) - t0 )) ms"
 }
 
 build_extras() {
   debootstrap_image "$PY_BASE_TAG" "$PY_BASE_INCLUDE"
-  context_image assay/example-wdbc-python:1 "$ROOT/sandbox-images/examples/wdbc-python" "$PY_BASE_TAG"
+  context_image vendor-example/wdbc-python:1 "$ROOT/sandbox-images/examples/wdbc-python" "$PY_BASE_TAG"
   local f name
   for f in "$ROOT"/sandbox-images/attacks/*.sh; do
     name=$(basename "$f" .sh)
     # root-user: the same attack kit with USER 0, for the intake's runs_as_root check.
     if [ "$name" = root-user ]; then
-      context_image "assay/attack-$name:1" "$ROOT/sandbox-images/attacks" "$BASE_TAG" "ATTACK=$name" "RUN_AS=0:0"
+      context_image "assay-attack/$name:1" "$ROOT/sandbox-images/attacks" "$BASE_TAG" "ATTACK=$name" "RUN_AS=0:0"
     else
-      context_image "assay/attack-$name:1" "$ROOT/sandbox-images/attacks" "$BASE_TAG" "ATTACK=$name"
+      context_image "assay-attack/$name:1" "$ROOT/sandbox-images/attacks" "$BASE_TAG" "ATTACK=$name"
     fi
   done
 }

@@ -94,6 +94,10 @@ describe('inspectImageTarball', () => {
     expect(await inspect({ user: 'ghost' })).toMatchObject({ ok: false, code: 'unresolvable_user' });
   });
 
+  it.each(['assay/onnx-runner:1.0.0', 'docker.io/assay/base:bookworm'])('rejects the facility tag %p as reserved_tag', async (tag) => {
+    expect(await inspect({ repoTags: [tag] })).toMatchObject({ ok: false, code: 'reserved_tag' });
+  });
+
   it('rejects an image with neither entrypoint nor cmd', async () => {
     expect(await inspect({ entrypoint: null, cmd: null })).toMatchObject({ ok: false, code: 'no_entrypoint' });
   });

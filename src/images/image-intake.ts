@@ -17,7 +17,8 @@ export type ImageIntakeCode =
   | 'no_entrypoint'
   | 'path_traversal'
   | 'too_large'
-  | 'decompression_bomb';
+  | 'decompression_bomb'
+  | 'reserved_tag';
 
 export interface ImageIntakeLimits {
   /** Cap on the sum of all layers' unpacked (inflated tar) bytes. */
@@ -66,6 +67,8 @@ export function hostArchitecture(arch: string = process.arch): string {
 }
 
 const DEFAULT_MAX_METADATA = 8 << 20;
+/** Tags a vendor archive may not carry (docker.io/ spelled out or not). */
+export const RESERVED_TAG = /^(docker\.io\/)?assay\//;
 const MAX_ACCOUNT_FILE = 256 << 10;
 // Slack for the outer .tar.gz: headers and JSON on top of the layers' own bytes.
 const OUTER_SLACK_BYTES = 64 << 20;
@@ -403,6 +406,9 @@ async function decide(state: ScanState, limits: ImageIntakeLimits): Promise<Insp
     throw new IntakeFailure('not_a_docker_archive', 'manifest.json entry lacks Config or Layers');
   }
   const layerPaths = strings(m.Layers).map((p) => resolveAlias(state, p));
+  // docker load applies the archive's tags: one naming a facility image would re-point it at the vendor's code.
+  const reserved = strings(m.RepoTags).find((t) => RESERVED_TAG.test(t));
+  if (reserved) throw new IntakeFailure('reserved_tag', `tag '${reserved}' is in a namespace reserved for the facility's own images; retag it`);
 
   if (state.firstProblem) {
     const { path, problem } = state.firstProblem;

@@ -23,8 +23,9 @@ import { appLayer, dockerSave, tar } from '../fixtures/images/tar-writer';
 
 const exec = promisify(execFile);
 const WORKER_ID = `attack-test-${process.pid}`;
-const EXAMPLE_IMAGE = 'assay/example-wdbc-python:1';
-const attackImage = (name: string): string => `assay/attack-${name}:1`;
+const EXAMPLE_IMAGE = 'vendor-example/wdbc-python:1';
+// Not under assay/: that namespace is reserved for the facility's images and refused at intake (reserved_tag).
+const attackImage = (name: string): string => `assay-attack/${name}:1`;
 const ATTACKS = [
   'network',
   'proc-snoop',
