@@ -170,8 +170,8 @@ function fixedRate(
   const s = sortBinary(input);
   const full = pick(s, new Float64Array(s.n).fill(1), options.target);
   const ci = bootstrapCi(
-    sortedStatistic(s, (sw) => pick(s, sw, options.target).value),
-    { n: s.n, strata: input.labels, replicates: options.replicates, seed: options.seed, interval: options.interval },
+    (sw) => pick(s, sw, options.target).value,
+    { n: s.n, strata: s.sortedLabels, replicates: options.replicates, seed: options.seed, interval: options.interval },
   );
   return {
     ...ci,
@@ -196,9 +196,10 @@ export function aurocBootstrap(
   options: { readonly replicates: number; readonly seed: number; readonly interval?: IntervalMethod },
 ): BootstrapCi {
   const s = sortBinary(input);
-  return bootstrapCi(sortedStatistic(s, (sw) => weightedAucSorted(s, sw)), {
+  // Units indexed by sorted position (strata = sorted labels): the walk then reads the multiplicities sequentially.
+  return bootstrapCi((sw) => weightedAucSorted(s, sw), {
     n: s.n,
-    strata: input.labels,
+    strata: s.sortedLabels,
     replicates: options.replicates,
     seed: options.seed,
     interval: options.interval,
