@@ -1,10 +1,10 @@
-import { Body, Controller, Get, HttpCode, Param, Post, StreamableFile } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, StreamableFile } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
 import { Role } from '../auth/auth.entity';
 import { CohortsService } from '../cohorts/cohorts.service';
 import { StorageService } from '../storage/storage.service';
-import { BenchmarkResponse, toBenchmarkResponse } from './benchmarks.dto';
+import { BenchmarkResponse, PhaseResponse, toBenchmarkResponse, UpdatePhaseDto } from './benchmarks.dto';
 import { BenchmarksService } from './benchmarks.service';
 
 const ANY_ROLE = [Role.Vendor, Role.Evaluator, Role.Regulator, Role.Admin];
@@ -40,6 +40,14 @@ export class BenchmarksController {
   async create(@CurrentPrincipal() actor: Principal, @Body() body: unknown): Promise<BenchmarkResponse & { created: boolean }> {
     const { version, created } = await this.benchmarks.upsertDefinition(actor, body, 'api');
     return { ...toBenchmarkResponse(await this.benchmarks.resolveCurrent(version.definition.slug)), created };
+  }
+
+  @Patch(':slug/phases/:phase')
+  @Roles(Role.Evaluator, Role.Admin)
+  @ApiOperation({ summary: 'Open or close a phase, release or hide its leaderboard (audited)' })
+  async updatePhase(@CurrentPrincipal() actor: Principal, @Param('slug') slug: string, @Param('phase') phase: string, @Body() body: UpdatePhaseDto): Promise<PhaseResponse> {
+    const p = await this.benchmarks.updatePhase(actor, slug, phase, body);
+    return { name: p.name, split: p.split, status: p.status, leaderboard: p.leaderboardVisibility };
   }
 
   @Get(':slug/sample-data')

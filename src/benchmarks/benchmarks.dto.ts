@@ -1,4 +1,5 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsIn, IsOptional } from 'class-validator';
 import type { BenchmarkDefinition } from './benchmark-definition';
 import type { ResolvedBenchmark } from './benchmarks.service';
 
@@ -28,3 +29,8 @@ export const toBenchmarkResponse = (r: ResolvedBenchmark): BenchmarkResponse => 
   definition: r.version.definition,
   phases: r.phases.map((p) => ({ name: p.name, split: p.split, status: p.status, leaderboard: p.leaderboardVisibility })),
 });
+
+export class UpdatePhaseDto {
+  @ApiPropertyOptional({ enum: ['open', 'closed'], description: 'closed: no new runs on this phase' }) @IsOptional() @IsIn(['open', 'closed']) status?: 'open' | 'closed';
+  @ApiPropertyOptional({ enum: ['public', 'hidden'], description: 'public releases the leaderboard to vendors and regulators' }) @IsOptional() @IsIn(['public', 'hidden']) leaderboard?: 'public' | 'hidden';
+}

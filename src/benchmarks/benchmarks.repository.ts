@@ -51,6 +51,10 @@ export class BenchmarksRepository {
     return this.db.manager().find(BenchmarkPhaseEntity, { where: { benchmarkVersionId } });
   }
 
+  async updatePhase(tx: EntityManager, id: string, patch: Partial<Pick<BenchmarkPhaseEntity, 'status' | 'leaderboardVisibility'>>): Promise<void> {
+    await tx.update(BenchmarkPhaseEntity, { id }, patch);
+  }
+
   findPhase(benchmarkVersionId: string, name: string): Promise<BenchmarkPhaseEntity | null> {
     return this.db.manager().findOneBy(BenchmarkPhaseEntity, { benchmarkVersionId, name });
   }

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/auth.decorators';
-import { notFound } from '../common/domain-error';
+import { DomainError, ErrorCode, notFound } from '../common/domain-error';
 import { sha256OfCanonical } from '../common/hashing';
 import { CohortsService } from '../cohorts/cohorts.service';
 import { Database } from '../database/database.module';
@@ -78,6 +78,19 @@ export class BenchmarksService {
     const version = await this.repository.findVersionById(id);
     if (!version) throw notFound('benchmark version', id);
     return version;
+  }
+
+  /** Evaluators open or close a phase and release or hide its leaderboard; every change is audited. */
+  async updatePhase(actor: Principal, slug: string, phaseName: string, patch: { status?: 'open' | 'closed'; leaderboard?: 'public' | 'hidden' }): Promise<BenchmarkPhaseEntity> {
+    const { version, phases } = await this.resolveCurrent(slug);
+    const phase = phases.find((p) => p.name === phaseName);
+    if (!phase) throw new DomainError(ErrorCode.NotFound, `benchmark '${slug}' has no phase '${phaseName}'`, [{ field: 'phase', problem: `one of ${phases.map((p) => p.name).join(', ')}` }]);
+    const change = { ...(patch.status ? { status: patch.status } : {}), ...(patch.leaderboard ? { leaderboardVisibility: patch.leaderboard } : {}) };
+    await this.db.transaction(async (tx) => {
+      await this.repository.updatePhase(tx, phase.id, change);
+      await this.audit.record(tx, { actorUserId: actor.userId, action: 'benchmark_phase.updated', entityType: 'benchmark_phase', entityId: phase.id, payload: { benchmark: slug, version: version.version, phase: phaseName, ...patch } });
+    });
+    return { ...phase, ...change };
   }
 
   findPhase(benchmarkVersionId: string, name: string): Promise<BenchmarkPhaseEntity | null> {

@@ -126,16 +126,20 @@ export interface LeaderboardView {
   phase: string;
   primaryMetric: string;
   ranking: string;
-  rows: { rank: number; organisation: string; submission: string; metrics: Record<string, { value: number | null; ci: [number, number] | null; method: string }> }[];
+  robustness?: { kendallTau: { median: number; q25: number; q75: number } | null; replicates: number; seed: number } | null;
+  rows: { rank: number; rankInterval?: [number, number] | null; organisation: string; submission: string; metrics: Record<string, { value: number | null; ci: [number, number] | null; method: string }> }[];
 }
 
 export function formatLeaderboard(board: LeaderboardView): string {
   const names = board.rows[0] ? Object.keys(board.rows[0].metrics) : [board.primaryMetric];
   const cell = (m: { value: number | null; ci: [number, number] | null } | undefined): string =>
     m?.value === null || m?.value === undefined ? 'n/a' : `${m.value.toFixed(3)}${m.ci ? ` [${m.ci[0].toFixed(3)}, ${m.ci[1].toFixed(3)}]` : ''}`;
-  const header = ['rank', 'organisation', 'submission', ...names];
-  const rows = board.rows.map((r) => [String(r.rank), r.organisation, r.submission, ...names.map((n) => cell(r.metrics[n]))]);
+  const header = ['rank', 'rank 95% CI', 'organisation', 'submission', ...names];
+  const interval = (r: LeaderboardView['rows'][number]): string => (r.rankInterval ? `[${r.rankInterval[0]}, ${r.rankInterval[1]}]` : '-');
+  const rows = board.rows.map((r) => [String(r.rank), interval(r), r.organisation, r.submission, ...names.map((n) => cell(r.metrics[n]))]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cols: string[]): string => cols.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
-  return [`${board.benchmark} — phase ${board.phase} — ranked by ${board.primaryMetric} (${board.ranking}); 95% CIs in brackets`, line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line), ''].join('\n');
+  const tau = board.robustness?.kendallTau;
+  const stability = tau ? `rank stability: bootstrap B=${board.robustness?.replicates} (seed ${board.robustness?.seed}), Kendall τ median ${tau.median.toFixed(3)} [IQR ${tau.q25.toFixed(3)}, ${tau.q75.toFixed(3)}]` : '';
+  return [`${board.benchmark} — phase ${board.phase} — ranked by ${board.primaryMetric} (${board.ranking}); 95% CIs in brackets`, line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line), stability, ''].join('\n');
 }

@@ -47,6 +47,11 @@ export class CohortsRepository {
     for (let i = 0; i < rows.length; i += 1000) await tx.insert(CohortCaseEntity, rows.slice(i, i + 1000));
   }
 
+  async findCaseMetadata(cohortVersionId: string, split: SplitName): Promise<Map<string, Record<string, string>>> {
+    const rows = await this.db.manager().find(CohortCaseEntity, { where: { cohortVersionId, split }, select: { caseId: true, metadata: true } });
+    return new Map(rows.map((r) => [r.caseId, r.metadata]));
+  }
+
   async findCaseIds(cohortVersionId: string, split: SplitName): Promise<string[]> {
     const rows = await this.db.manager().find(CohortCaseEntity, { where: { cohortVersionId, split }, select: { caseId: true }, order: { caseId: 'ASC' } });
     return rows.map((r) => r.caseId);

@@ -151,6 +151,11 @@ export class CohortsService {
     return this.repository.findCaseIds(cohortVersionId, split);
   }
 
+  /** Case id → subgroup metadata of one split (for subgroup tables; never given to algorithms). */
+  caseMetadata(cohortVersionId: string, split: SplitName): Promise<Map<string, Record<string, string>>> {
+    return this.repository.findCaseMetadata(cohortVersionId, split);
+  }
+
   listCohorts() {
     return this.repository.listCohorts();
   }

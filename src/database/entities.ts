@@ -4,7 +4,7 @@ import { BenchmarkEntity, BenchmarkPhaseEntity, BenchmarkVersionEntity } from '.
 import { CohortCaseEntity, CohortEntity, CohortVersionEntity } from '../cohorts/cohorts.entity';
 import { EvaluationResultEntity, RunEntity, RunPredictionEntity } from '../evaluation/evaluation.entity';
 import { WorkerEntity } from '../health/health.entity';
-import { LeaderboardEntryEntity } from '../leaderboards/leaderboards.entity';
+import { LeaderboardEntryEntity, LeaderboardSnapshotEntity } from '../leaderboards/leaderboards.entity';
 import { SubmissionEntity } from '../submissions/submissions.entity';
 
 export const ENTITIES = [
@@ -23,5 +23,6 @@ export const ENTITIES = [
   RunPredictionEntity,
   EvaluationResultEntity,
   LeaderboardEntryEntity,
+  LeaderboardSnapshotEntity,
   WorkerEntity,
 ];

@@ -8,8 +8,6 @@ import { CohortsService } from '../cohorts/cohorts.service';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { LeaderboardsService } from '../leaderboards/leaderboards.service';
-import { alignPredictions, parseBinaryPredictionsJsonl, parseTruthCsv } from '../metrics/predictions';
-import { METRIC_CODE_VERSION, scoreBinary } from '../metrics/score-report';
 import type { RunJobPayload } from '../queue/queue.payloads';
 import { OnnxRunnerService } from '../sandbox/onnx-runner.service';
 import { workerIdOf } from '../sandbox/sandbox.module';
@@ -20,6 +18,8 @@ import { SubmissionsRepository } from '../submissions/submissions.repository';
 import { FailureReason, RunEntity, RunPredictionEntity, RunStatus } from './evaluation.entity';
 import { EvaluationRepository } from './evaluation.repository';
 import { EvaluationService } from './evaluation.service';
+import { adapterFor } from './task-scoring';
+import type { SplitName } from '../cohorts/cohorts.entity';
 import { MAX_RUN_ATTEMPTS } from './run-state-machine';
 
 const HEARTBEAT_MS = 5_000;
@@ -114,6 +114,7 @@ export class RunExecutor {
       await this.evaluation.transition({ runId: run.id, from: [RunStatus.Preparing], to: RunStatus.Running, patch: { heartbeatAt: this.clock.now(), timings: { ...run.timings, prepareMs } } });
 
       const def = version.definition;
+      const adapter = adapterFor(def.task);
       const limits = sandboxLimitsFor(version);
       const predictions: RunPredictionEntity[] = [];
       const sandboxTimings = { sandboxCreateMs: 0, sandboxStartMs: 0, sandboxWaitMs: 0, sandboxRemoveMs: 0, sandboxTotalMs: 0 };
@@ -146,7 +147,7 @@ export class RunExecutor {
           const fault = classifySandboxResult(outcome.result, limits);
           if (fault) throw fault;
           if (outcome.output === null) throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}: /output/predictions.jsonl is missing, not a regular file, or over the output cap`);
-          const parsed = parseBinaryPredictionsJsonl(outcome.output);
+          const parsed = adapter.parsePredictions(outcome.output);
           if (!parsed.ok) {
             const first = parsed.error.issues[0];
             throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}, ${first ? `line ${first.line}: ${first.message}` : parsed.error.message}`);
@@ -156,7 +157,7 @@ export class RunExecutor {
           if (unknown.length > 0) {
             throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}: ${unknown.length} prediction(s) for cases not in this batch (first: '${unknown[0]?.caseId}')`);
           }
-          for (const p of parsed.value) predictions.push({ runId: run.id, caseId: p.caseId, prediction: { probability: p.probability } });
+          for (const p of parsed.value) predictions.push({ runId: run.id, caseId: p.caseId, prediction: { [adapter.field]: p.value } });
           casesDone = Math.min(cases.length, offset + batchCases.length);
           await this.repository.heartbeat(run.id, this.clock.now(), casesDone);
         }
@@ -219,35 +220,37 @@ export class RunExecutor {
     const version = await this.benchmarks.requireVersion(run.benchmarkVersionId);
     const cohortVersion = await this.cohorts.requireVersion(version.cohortVersionId);
     const truthFile = this.cohorts.fileOf(cohortVersion, 'truth', `${run.split}/labels.csv`);
-    const truth = parseTruthCsv((await this.storage.getBuffer('truth', truthFile.key)).toString('utf8'));
-    if (!truth.ok) throw new Error(`truth file ${truthFile.key} is invalid: ${truth.error.message}`);
+    const truthText = (await this.storage.getBuffer('truth', truthFile.key)).toString('utf8');
+    const adapter = adapterFor(version.definition.task);
     const rows = await this.repository.findPredictions(run.id);
-    const aligned = alignPredictions(
-      truth.value.map((t) => t.caseId),
-      rows.map((r) => ({ caseId: r.caseId, probability: Number(r.prediction['probability']) })),
-    );
-    if (!aligned.ok) {
-      await this.evaluation.fail(run.id, [RunStatus.Scoring], FailureReason.MissingPredictions, `${aligned.missing.length} case(s) have no prediction, ${aligned.unknown.length} prediction(s) name unknown cases`);
+    const predictions = new Map(rows.map((r) => [r.caseId, Number(r.prediction[adapter.field])]));
+    const metadata = await this.cohorts.caseMetadata(cohortVersion.id, run.split as SplitName);
+    const report = adapter.score({ truthText, predictions, definition: version.definition, metadata });
+    if ('missing' in report) {
+      await this.evaluation.fail(run.id, [RunStatus.Scoring], FailureReason.MissingPredictions, `${report.missing.length} case(s) have no prediction (first: '${report.missing[0]}')`);
       return;
     }
-    const labelById = new Map(truth.value.map((t) => [t.caseId, t.label]));
-    const labels = aligned.caseIds.map((id) => labelById.get(id) as number);
-    const report = scoreBinary({ labels, scores: aligned.probabilities, threshold: version.definition.metrics.threshold });
+    const known = new Set(metadata.keys());
+    const unknown = rows.filter((r) => !known.has(r.caseId));
+    if (unknown.length > 0) {
+      await this.evaluation.fail(run.id, [RunStatus.Scoring], FailureReason.InvalidOutput, `${unknown.length} prediction(s) name cases outside this split (first: '${unknown[0]?.caseId}')`);
+      return;
+    }
     const scoringMs = Date.now() - t0;
     const finished = await this.evaluation.transition(
       {
         runId: run.id,
         from: [RunStatus.Scoring],
         to: RunStatus.Succeeded,
-        patch: { metricCodeVersion: METRIC_CODE_VERSION, timings: { ...run.timings, scoringMs, totalMs: Date.now() - run.queuedAt.getTime() } },
-        auditPayload: { primary: version.definition.metrics.primary, value: report.metrics[version.definition.metrics.primary as keyof typeof report.metrics]?.value ?? null },
+        patch: { metricCodeVersion: report.metricCodeVersion, timings: { ...run.timings, scoringMs, totalMs: Date.now() - run.queuedAt.getTime() } },
+        auditPayload: { primary: version.definition.metrics.primary, value: report.metrics[version.definition.metrics.primary]?.value ?? null },
       },
       async (tx) => {
         await this.repository.insertResult(tx, {
           runId: run.id,
           n: report.n,
           metrics: report.metrics,
-          details: { nPositive: report.nPositive, nNegative: report.nNegative, threshold: report.threshold, confusion: report.confusion, metricCodeVersion: report.metricCodeVersion },
+          details: { ...report.details, metricCodeVersion: report.metricCodeVersion, subgroups: report.subgroups },
         });
       },
     );

@@ -12,6 +12,9 @@ export class LeaderboardRowResponse {
   @ApiProperty() submission!: string;
   @ApiProperty() submissionId!: string;
   @ApiProperty() evaluatedAt!: string;
+  @ApiProperty({ nullable: true, type: Number, description: 'Median rank over the bootstrap replicates' }) medianRank!: number | null;
+  @ApiProperty({ nullable: true, type: [Number], description: '95% bootstrap rank interval [best, worst]' }) rankInterval!: [number, number] | null;
+  @ApiProperty({ nullable: true, type: [Number], description: 'Share of replicates per rank (index 0 = rank 1)' }) rankShare!: number[] | null;
   @ApiProperty({ type: 'object', additionalProperties: { $ref: '#/components/schemas/LeaderboardMetricResponse' } }) metrics!: Record<string, LeaderboardMetricResponse>;
 }
 
@@ -25,5 +28,7 @@ export class LeaderboardResponse {
   @ApiProperty({ enum: ['higher', 'lower'] }) direction!: 'higher' | 'lower';
   @ApiProperty() ranking!: string;
   @ApiProperty() precision!: number;
+  @ApiProperty({ nullable: true, description: 'How stable the ranking is: bootstrap over cases, Kendall τ against the reported ranking' })
+  robustness!: { method: string; kendallTau: { median: number; q25: number; q75: number } | null; replicates: number; seed: number; degenerateReplicates: number } | null;
   @ApiProperty({ type: [LeaderboardRowResponse] }) rows!: LeaderboardRowResponse[];
 }

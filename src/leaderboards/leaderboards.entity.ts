@@ -16,4 +16,20 @@ export class LeaderboardEntryEntity {
   @Column({ type: 'double precision' }) primaryValue!: number;
   @Column({ type: 'jsonb' }) metrics!: Record<string, MetricValue>;
   @Column({ type: 'timestamptz' }) evaluatedAt!: Date;
+  /** Bootstrap robustness of the rank (null when the leaderboard has one entry). */
+  @Column({ type: 'double precision', nullable: true }) medianRank!: number | null;
+  /** 95% bootstrap rank interval [lo, hi]. */
+  @Column({ type: 'jsonb', nullable: true }) rankInterval!: [number, number] | null;
+  /** Share of replicates per rank (index 0 = rank 1): the blob plot's data. */
+  @Column({ type: 'jsonb', nullable: true }) rankShare!: number[] | null;
+}
+
+/** How a leaderboard was ranked and how stable the ranking is. */
+@Entity('leaderboard_snapshots')
+export class LeaderboardSnapshotEntity {
+  @PrimaryColumn({ type: 'uuid' }) benchmarkVersionId!: string;
+  @PrimaryColumn({ type: 'text' }) phase!: string;
+  @Column({ type: 'text' }) method!: string;
+  @Column({ type: 'jsonb' }) details!: { kendallTau: { median: number; q25: number; q75: number } | null; B: number; seed: number; degenerate: number; entries: number };
+  @Column({ type: 'timestamptz' }) computedAt!: Date;
 }

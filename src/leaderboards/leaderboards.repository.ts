@@ -3,7 +3,7 @@ import { EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { Database } from '../database/database.module';
 import type { MetricValue } from '../evaluation/evaluation.entity';
-import { LeaderboardEntryEntity } from './leaderboards.entity';
+import { LeaderboardEntryEntity, LeaderboardSnapshotEntity } from './leaderboards.entity';
 
 export interface FinishedEvaluationRow {
   runId: string;
@@ -42,6 +42,27 @@ export class LeaderboardsRepository {
   async replaceEntries(tx: EntityManager, benchmarkVersionId: string, phase: string, entries: LeaderboardEntryEntity[]): Promise<void> {
     await tx.delete(LeaderboardEntryEntity, { benchmarkVersionId, phase });
     if (entries.length > 0) await tx.insert(LeaderboardEntryEntity, entries as QueryDeepPartialEntity<LeaderboardEntryEntity>[]);
+  }
+
+  /** Predictions of several runs, as run id → case id → prediction object. */
+  async findPredictionsOfRuns(tx: EntityManager, runIds: string[]): Promise<Map<string, Map<string, Record<string, unknown>>>> {
+    const out = new Map<string, Map<string, Record<string, unknown>>>(runIds.map((id) => [id, new Map()]));
+    if (runIds.length === 0) return out;
+    const rows: { run_id: string; case_id: string; prediction: Record<string, unknown> }[] = await tx.query(
+      'SELECT run_id, case_id, prediction FROM run_predictions WHERE run_id = ANY($1::uuid[])',
+      [runIds],
+    );
+    for (const r of rows) out.get(r.run_id)?.set(r.case_id, r.prediction);
+    return out;
+  }
+
+  async replaceSnapshot(tx: EntityManager, snapshot: LeaderboardSnapshotEntity): Promise<void> {
+    await tx.delete(LeaderboardSnapshotEntity, { benchmarkVersionId: snapshot.benchmarkVersionId, phase: snapshot.phase });
+    await tx.insert(LeaderboardSnapshotEntity, snapshot as QueryDeepPartialEntity<LeaderboardSnapshotEntity>);
+  }
+
+  findSnapshot(benchmarkVersionId: string, phase: string): Promise<LeaderboardSnapshotEntity | null> {
+    return this.db.manager().findOneBy(LeaderboardSnapshotEntity, { benchmarkVersionId, phase });
   }
 
   findEntries(benchmarkVersionId: string, phase: string): Promise<LeaderboardEntryEntity[]> {

@@ -9,6 +9,12 @@ import { LeaderboardResponse } from './leaderboards.dto';
 import { LeaderboardEntryEntity } from './leaderboards.entity';
 import { LeaderboardsRepository } from './leaderboards.repository';
 import { onePerVendor, rankWithMinTies, roundTo } from './ranking';
+import { aggregateRankRobustness, perCaseRankRobustness, RankingData, RobustnessResult } from './rank-robustness';
+import { CohortsService } from '../cohorts/cohorts.service';
+import { StorageService } from '../storage/storage.service';
+import { OUTPUT_FIELD_BY_TASK } from '../benchmarks/benchmark-definition';
+import { parseTruthCsv } from '../metrics/predictions';
+import { parseSurvivalTruthCsv } from '../metrics/survival-predictions';
 
 @Injectable()
 export class LeaderboardsService {
@@ -16,21 +22,46 @@ export class LeaderboardsService {
     private readonly repository: LeaderboardsRepository,
     private readonly benchmarks: BenchmarksService,
     private readonly db: Database,
+    private readonly cohorts: CohortsService,
+    private readonly storage: StorageService,
   ) {}
 
-  /** Rebuilds one phase's leaderboard from finished evaluations (after each one); reads only read the result. */
+  /**
+   * Rebuilds one phase's leaderboard from finished evaluations (after each one); reads only read the result. Ranks
+   * with the benchmark's method and measures the ranking's robustness by a seeded bootstrap over cases.
+   */
   async materialize(benchmarkVersionId: string, phase: string): Promise<void> {
     const version = await this.benchmarks.requireVersion(benchmarkVersionId);
     const def = version.definition;
     const direction = metricDirection(def.metrics.primary);
+    const split = def.phases.find((p) => p.name === phase)?.split;
+    if (!split) throw new Error(`benchmark version ${benchmarkVersionId} has no phase ${phase}`);
+    const truth = await this.loadTruth(version.cohortVersionId, split);
+    const robustnessSpec = def.ranking.robustness ?? { replicates: 1000, seed: 20261123 };
     await this.db.transaction(async (tx) => {
       await this.repository.lockLeaderboard(tx, benchmarkVersionId, phase);
       const rows = (await this.repository.findFinishedEvaluations(tx, benchmarkVersionId, phase))
         .map((r) => ({ ...r, primary: r.metrics[def.metrics.primary]?.value ?? null }))
         .filter((r): r is typeof r & { primary: number } => typeof r.primary === 'number' && Number.isFinite(r.primary));
       const chosen = onePerVendor(rows, def.ranking.perVendor, direction);
-      const ranked = rankWithMinTies(chosen, (r) => r.primary, direction);
-      const entries: LeaderboardEntryEntity[] = ranked.map(({ item, rank }) => ({
+      const field = OUTPUT_FIELD_BY_TASK[def.task] ?? 'probability';
+      const byRun = await this.repository.findPredictionsOfRuns(tx, chosen.map((c) => c.runId));
+      const data: RankingData = {
+        task: def.task === 'survival' ? 'survival' : 'binary-classification',
+        metric: def.metrics.primary,
+        direction,
+        labels: truth.labels,
+        ...(truth.times ? { times: truth.times } : {}),
+        ...(def.metrics.threshold === undefined ? {} : { threshold: def.metrics.threshold }),
+        ...(def.metrics.tau === undefined ? {} : { tau: def.metrics.tau }),
+        predictions: chosen.map((c) => truth.caseIds.map((id) => Number(byRun.get(c.runId)?.get(id)?.[field] ?? Number.NaN))),
+      };
+      let robust: RobustnessResult | null = null;
+      if (chosen.length > 0 && data.predictions.every((row) => row.every(Number.isFinite))) {
+        robust = def.ranking.method === 'aggregate-then-rank' ? aggregateRankRobustness(data, robustnessSpec) : perCaseRankRobustness(data, def.ranking.method, robustnessSpec);
+      }
+      const ranks = robust?.rank ?? rankWithMinTies(chosen, (r) => r.primary, direction).map((r) => r.rank);
+      const entries: LeaderboardEntryEntity[] = chosen.map((item, s) => ({
         benchmarkVersionId,
         phase,
         submissionId: item.submissionId,
@@ -38,13 +69,38 @@ export class LeaderboardsService {
         organisationId: item.organisationId,
         organisationName: item.organisationName,
         submissionName: item.submissionName,
-        rank,
+        rank: ranks[s] as number,
         primaryValue: item.primary,
         metrics: item.metrics,
         evaluatedAt: item.evaluatedAt,
+        medianRank: robust && chosen.length > 1 ? (robust.medianRank[s] ?? null) : null,
+        rankInterval: robust && chosen.length > 1 ? (robust.rankInterval[s] ?? null) : null,
+        rankShare: robust && chosen.length > 1 ? (robust.rankShare[s] ?? null) : null,
       }));
       await this.repository.replaceEntries(tx, benchmarkVersionId, phase, entries);
+      await this.repository.replaceSnapshot(tx, {
+        benchmarkVersionId,
+        phase,
+        method: robust?.method ?? `${def.ranking.method} on ${def.metrics.primary}, ties "min"`,
+        details: { kendallTau: robust && chosen.length > 1 ? robust.kendallTau : null, B: robust?.B ?? 0, seed: robust?.seed ?? robustnessSpec.seed, degenerate: robust?.degenerate ?? 0, entries: chosen.length },
+        computedAt: new Date(),
+      });
     });
+  }
+
+  /** The split's truth in case order: labels (binary) or events and times (survival); read here, never mounted. */
+  private async loadTruth(cohortVersionId: string, split: string): Promise<{ caseIds: string[]; labels: number[]; times?: number[] }> {
+    const cohortVersion = await this.cohorts.requireVersion(cohortVersionId);
+    const file = this.cohorts.fileOf(cohortVersion, 'truth', `${split}/labels.csv`);
+    const text = (await this.storage.getBuffer('truth', file.key)).toString('utf8');
+    if (text.startsWith('case_id,time,event')) {
+      const parsed = parseSurvivalTruthCsv(text);
+      if (!parsed.ok) throw new Error(`truth ${file.key}: ${parsed.error.message}`);
+      return { caseIds: parsed.value.map((t) => t.caseId), labels: parsed.value.map((t) => t.event), times: parsed.value.map((t) => t.time) };
+    }
+    const parsed = parseTruthCsv(text);
+    if (!parsed.ok) throw new Error(`truth ${file.key}: ${parsed.error.message}`);
+    return { caseIds: parsed.value.map((t) => t.caseId), labels: parsed.value.map((t) => t.label) };
   }
 
   async read(principal: Principal, slug: string, phaseName: string): Promise<LeaderboardResponse> {
@@ -57,6 +113,7 @@ export class LeaderboardsService {
     const digits = def.precision ?? 4;
     const metricNames = [def.metrics.primary, ...def.metrics.secondary];
     const entries = await this.repository.findEntries(version.id, phase.name);
+    const snapshot = await this.repository.findSnapshot(version.id, phase.name);
     return {
       benchmark: slug,
       benchmarkVersion: version.version,
@@ -66,6 +123,9 @@ export class LeaderboardsService {
       primaryMetric: def.metrics.primary,
       direction: metricDirection(def.metrics.primary),
       ranking: `${def.ranking.method}, ties "${def.ranking.ties}", ${def.ranking.perVendor} submission per vendor`,
+      robustness: snapshot
+        ? { method: snapshot.method, kendallTau: snapshot.details.kendallTau, replicates: snapshot.details.B, seed: snapshot.details.seed, degenerateReplicates: snapshot.details.degenerate }
+        : null,
       precision: digits,
       rows: entries.map((e) => ({
         rank: e.rank,
@@ -73,6 +133,9 @@ export class LeaderboardsService {
         submission: e.submissionName,
         submissionId: e.submissionId,
         evaluatedAt: e.evaluatedAt.toISOString(),
+        medianRank: e.medianRank,
+        rankInterval: e.rankInterval,
+        rankShare: e.rankShare,
         metrics: Object.fromEntries(
           metricNames.map((name) => {
             const m = e.metrics[name];

@@ -140,6 +140,31 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
     ]);
   });
 
+  it('puts a bootstrap rank interval next to each rank, and lets an evaluator hide and release the leaderboard', async () => {
+    interface Board {
+      rows: { rank: number; rankInterval: [number, number] | null; rankShare: number[] | null }[];
+      robustness: { kendallTau: { median: number } | null; replicates: number } | null;
+    }
+    const board = await vendorA.get<Board>(`/api/benchmarks/${BENCHMARK}/leaderboard?phase=test`);
+    expect(board.robustness?.replicates).toBe(1000);
+    expect(board.robustness?.kendallTau?.median).toBeGreaterThan(0);
+    for (const row of board.rows) {
+      const [lo, hi] = row.rankInterval as [number, number];
+      expect(lo).toBeLessThanOrEqual(row.rank);
+      expect(hi).toBeGreaterThanOrEqual(row.rank);
+      expect((row.rankShare as number[]).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9);
+    }
+
+    const evaluator = await stack.user('evaluator');
+    await expectApiError(vendorA.json('PATCH', `/api/benchmarks/${BENCHMARK}/phases/test`, { leaderboard: 'hidden' }), 403, /role 'vendor' may not/);
+    await expectApiError(evaluator.json('PATCH', `/api/benchmarks/${BENCHMARK}/phases/test`, { leaderboard: 'secret' }), 400, /leaderboard must be one of/);
+    await evaluator.json('PATCH', `/api/benchmarks/${BENCHMARK}/phases/test`, { leaderboard: 'hidden' });
+    await expectApiError(vendorA.get(`/api/benchmarks/${BENCHMARK}/leaderboard?phase=test`), 404, /not found/);
+    await expect(evaluator.get<Board>(`/api/benchmarks/${BENCHMARK}/leaderboard?phase=test`)).resolves.toMatchObject({ rows: expect.any(Array) });
+    await evaluator.json('PATCH', `/api/benchmarks/${BENCHMARK}/phases/test`, { leaderboard: 'public' });
+    await expect(vendorA.get<Board>(`/api/benchmarks/${BENCHMARK}/leaderboard?phase=test`)).resolves.toMatchObject({ rows: expect.any(Array) });
+  });
+
   it('streams run progress as server-sent events until the run ends', async () => {
     const mine = await vendorA.get<Submission[]>('/api/submissions');
     const run = mine[0]?.runs[0];

@@ -55,3 +55,20 @@ export function wrongWidthModel(features = 31): Buffer {
 
 export const MANIFEST = (name: string, tensors: { input?: string; output?: string } = {}): string =>
   JSON.stringify({ name, version: '1.0.0', inputs: { features: tensors.input ?? 'input' }, outputs: { probability: tensors.output ?? 'probability' } });
+
+/** A linear risk score w·x with missing inputs (NaN) imputed as 0 inside the graph: IsNaN → Where → MatMul. */
+export function linearRiskModel(weights: number[]): Buffer {
+  const p = weights.length;
+  return encode(
+    [
+      { opType: 'IsNaN', input: ['input'], output: ['missing'] },
+      { opType: 'Where', input: ['missing', 'zero', 'input'], output: ['filled'] },
+      { opType: 'MatMul', input: ['filled', 'w'], output: ['risk'] },
+    ],
+    [f32('w', [p, 1], weights), f32('zero', [1], [0])],
+    { name: 'input', shape: ['batch', p] },
+    { name: 'risk', shape: ['batch', 1] },
+  );
+}
+
+export const RISK_MANIFEST = (name: string): string => JSON.stringify({ name, version: '1.0.0', inputs: { features: 'input' }, outputs: { risk: 'risk' } });

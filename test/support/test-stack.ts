@@ -102,14 +102,20 @@ export async function startTestStack(
   };
 }
 
+const RESET = Symbol('connection reset');
+const isReset = (e: unknown): boolean => (e as Error | undefined)?.name === 'TypeError' && /fetch failed/.test((e as Error).message) && /ECONNRESET|socket/i.test(String((e as { cause?: unknown }).cause));
+
 /** Polls until the predicate holds (or fails the test with what it last saw). */
 export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  let last: T = await read();
-  while (!done(last)) {
+  // The worker shares this process in tests: a long scoring step can hold the event loop past the server's
+  // keep-alive timeout, and a poll on the closed socket is reset. A poll is simply tried again.
+  const attempt = async (): Promise<T | typeof RESET> => read().catch((e: unknown) => (isReset(e) ? RESET : Promise.reject(e)));
+  let last = await attempt();
+  while (last === RESET || !done(last)) {
     if (Date.now() > deadline) throw new Error(`timed out; last value: ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, 150));
-    last = await read();
+    last = await attempt();
   }
   return last;
 }

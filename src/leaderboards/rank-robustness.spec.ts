@@ -1,0 +1,52 @@
+import { aggregateRankRobustness, perCaseRankRobustness, RankingData } from './rank-robustness';
+import { mulberry32 } from '../common/seeded-random';
+
+function synthetic(k: number, n: number, seed: number): RankingData {
+  const random = mulberry32(seed);
+  const labels = Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 1 : 0));
+  // Submission s separates the classes with strength decreasing in s.
+  const predictions = Array.from({ length: k }, (_, s) => labels.map((y) => Math.min(1, Math.max(0, 0.5 + (y ? 1 : -1) * (0.3 - 0.05 * s) + (random() - 0.5) * 0.6))));
+  return { task: 'binary-classification', metric: 'auroc', direction: 'higher', threshold: 0.5, labels, predictions };
+}
+
+describe('aggregateRankRobustness', () => {
+  it('ranks by the aggregate metric and puts each reported rank inside its bootstrap interval', () => {
+    const result = aggregateRankRobustness(synthetic(4, 300, 1), { replicates: 200, seed: 7 });
+    expect(result.rank).toEqual([1, 2, 3, 4]);
+    result.rank.forEach((r, s) => {
+      const [lo, hi] = result.rankInterval[s] as [number, number];
+      expect(lo).toBeLessThanOrEqual(r);
+      expect(hi).toBeGreaterThanOrEqual(r);
+    });
+    for (const share of result.rankShare) expect(share.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+    expect(result.kendallTau.median).toBeGreaterThan(0);
+    expect(result.kendallTau.median).toBeLessThanOrEqual(1);
+  });
+
+  it('is identical for the same seed and differs for another', () => {
+    const data = synthetic(3, 120, 2);
+    const a = aggregateRankRobustness(data, { replicates: 100, seed: 11 });
+    expect(aggregateRankRobustness(data, { replicates: 100, seed: 11 })).toEqual(a);
+    expect(aggregateRankRobustness(data, { replicates: 100, seed: 12 }).rankShare).not.toEqual(a.rankShare);
+  });
+
+  it('gives identical submissions a shared rank in every replicate', () => {
+    const data = synthetic(2, 90, 3);
+    data.predictions[1] = [...(data.predictions[0] as number[])];
+    const result = aggregateRankRobustness(data, { replicates: 50, seed: 1 });
+    expect(result.rank).toEqual([1, 1]);
+    expect(result.rankInterval).toEqual([
+      [1, 1],
+      [1, 1],
+    ]);
+  });
+});
+
+describe('perCaseRankRobustness', () => {
+  it('ranks by mean per-case rank of the squared error, and refuses survival', () => {
+    const result = perCaseRankRobustness(synthetic(3, 150, 4), 'rank-then-aggregate', { replicates: 100, seed: 3 });
+    expect(result.rank[0]).toBe(1);
+    expect(result.method).toMatch(/squared error/);
+    expect(() => perCaseRankRobustness({ ...synthetic(2, 10, 1), task: 'survival' }, 'test-then-rank', { replicates: 10, seed: 1 })).toThrow(/per-case metric/);
+  });
+});

@@ -1,0 +1,146 @@
+import { auroc, averagePrecision, brierScore, confusionAtThreshold } from '../metrics/binary-classification';
+import { forEachReplicate } from '../metrics/bootstrap';
+import { kendallTauB } from '../metrics/hypothesis-tests';
+import { rankMin, rankStability, rankSubmissions } from '../metrics/ranking';
+import { quantileType7 } from '../metrics/stats';
+import { harrellC, unoC } from '../metrics/survival';
+
+/** What a leaderboard ranks: per submission, its predictions on the same cases in the same order. */
+export interface RankingData {
+  task: 'binary-classification' | 'survival';
+  metric: string;
+  direction: 'higher' | 'lower';
+  threshold?: number;
+  tau?: number;
+  /** Binary: label per case; survival: event per case (the bootstrap stratum either way). */
+  labels: number[];
+  times?: number[];
+  /** predictions[s][c]: probability or risk of submission s on case c. */
+  predictions: number[][];
+}
+
+export interface RobustnessResult {
+  method: string;
+  /** Per submission, in input order. */
+  rank: number[];
+  value: number[];
+  medianRank: number[];
+  rankInterval: [number, number][];
+  /** rankShare[s][r-1] = share of bootstrap replicates in which submission s got rank r (blob plot data). */
+  rankShare: number[][];
+  kendallTau: { median: number; q25: number; q75: number };
+  B: number;
+  seed: number;
+  degenerate: number;
+}
+
+/** The aggregate metric on a multiset of case indices (a bootstrap replicate expanded from its multiplicities). */
+function statistic(data: RankingData, s: number, idx: readonly number[]): number {
+  const scores = idx.map((i) => data.predictions[s]?.[i] as number);
+  if (data.task === 'survival') {
+    const input = { time: idx.map((i) => data.times?.[i] as number), event: idx.map((i) => data.labels[i] as number), risk: scores };
+    return data.metric === 'c_index_uno' ? unoC(input, data.tau) : harrellC(input).cIndex;
+  }
+  const input = { labels: idx.map((i) => data.labels[i] as number), scores };
+  switch (data.metric) {
+    case 'auroc':
+      return auroc(input);
+    case 'auprc':
+      return averagePrecision(input);
+    case 'brier':
+      return brierScore(input);
+    default: {
+      const c = confusionAtThreshold(input, data.threshold ?? 0.5);
+      const sens = c.tp / (c.tp + c.fn);
+      const spec = c.tn / (c.tn + c.fp);
+      const byName: Record<string, number> = { sensitivity: sens, specificity: spec, balanced_accuracy: (sens + spec) / 2, ppv: c.tp / (c.tp + c.fp), npv: c.tn / (c.tn + c.fn) };
+      const v = byName[data.metric];
+      if (v === undefined) throw new Error(`no ranking statistic for metric '${data.metric}'`);
+      return v;
+    }
+  }
+}
+
+const orient = (v: number, direction: 'higher' | 'lower'): number => (direction === 'higher' ? v : -v);
+
+/**
+ * Ranks submissions on an aggregate metric (aggregate-then-rank, ties "min") and measures how stable that ranking is:
+ * bootstrap over cases stratified by outcome, the metric recomputed for every submission on each replicate (all
+ * submissions' values of a case move together), ranks re-derived; 95% rank interval (2.5th–97.5th percentile, type 7)
+ * and Kendall's τ-b between each replicate's ranking and the reported one (challengeR bootstrap + stability).
+ */
+export function aggregateRankRobustness(data: RankingData, options: { replicates: number; seed: number }): RobustnessResult {
+  const k = data.predictions.length;
+  const n = data.labels.length;
+  const all = Array.from({ length: n }, (_, i) => i);
+  const value = data.predictions.map((_, s) => statistic(data, s, all));
+  const rank = rankMin(value.map((v) => orient(v, data.direction)));
+  const ranks = Array.from({ length: k }, () => [] as number[]);
+  const counts = Array.from({ length: k }, () => new Array<number>(k).fill(0));
+  const taus: number[] = [];
+  let degenerate = 0;
+  forEachReplicate({ n, replicates: options.replicates, seed: options.seed, strata: data.labels }, (w) => {
+    const idx: number[] = [];
+    for (let i = 0; i < n; i++) for (let r = 0; r < (w[i] as number); r++) idx.push(i);
+    const vals = data.predictions.map((_, s) => statistic(data, s, idx));
+    if (vals.some((v) => !Number.isFinite(v))) {
+      degenerate++;
+      return;
+    }
+    const r = rankMin(vals.map((v) => orient(v, data.direction)));
+    r.forEach((rk, s) => {
+      ranks[s]?.push(rk);
+      (counts[s] as number[])[rk - 1]! += 1;
+    });
+    if (k > 1) {
+      const tau = kendallTauB(rank, r);
+      if (Number.isFinite(tau)) taus.push(tau);
+    }
+  });
+  return summarise({ method: `aggregate-then-rank on ${data.metric}`, rank, value, ranks, counts, taus, B: options.replicates, seed: options.seed, degenerate });
+}
+
+/**
+ * rank-then-aggregate and test-then-rank need a per-case metric; for binary classification that is the squared error
+ * (p − y)² (the per-case Brier term, lower is better). Robustness comes from the metrics module's rankStability.
+ */
+export function perCaseRankRobustness(data: RankingData, method: 'rank-then-aggregate' | 'test-then-rank', options: { replicates: number; seed: number }): RobustnessResult {
+  if (data.task !== 'binary-classification') throw new Error(`${method} needs a per-case metric; ${data.task} has none`);
+  const values = data.predictions.map((row) => row.map((p, c) => (p - (data.labels[c] as number)) ** 2));
+  const ranking = rankSubmissions({ values, direction: 'lower', method });
+  const stability = rankStability({ values, direction: 'lower', method, replicates: options.replicates, seed: options.seed });
+  const B = stability.B;
+  return {
+    method: `${ranking.description} (per-case metric: squared error (p − y)², lower is better)`,
+    rank: ranking.rank,
+    value: ranking.score,
+    medianRank: stability.medianRank,
+    rankInterval: stability.rankInterval,
+    rankShare: stability.rankCounts.map((row) => row.map((c) => c / B)),
+    kendallTau: { median: stability.kendallTau.median, q25: stability.kendallTau.q25, q75: stability.kendallTau.q75 },
+    B,
+    seed: stability.seed,
+    degenerate: stability.degenerate,
+  };
+}
+
+function summarise(input: { method: string; rank: number[]; value: number[]; ranks: number[][]; counts: number[][]; taus: number[]; B: number; seed: number; degenerate: number }): RobustnessResult {
+  const sortedTaus = [...input.taus].sort((a, b) => a - b);
+  const q = (p: number): number => (sortedTaus.length > 0 ? quantileType7(sortedTaus, p) : Number.NaN);
+  const used = input.B - input.degenerate;
+  return {
+    method: `${input.method}; bootstrap over cases stratified by outcome, B = ${input.B}, seed ${input.seed} (mulberry32), ranks ties "min", 95% rank interval = 2.5th–97.5th percentile (type 7), Kendall τ-b against the reported ranking`,
+    rank: input.rank,
+    value: input.value,
+    medianRank: input.ranks.map((r) => (r.length > 0 ? quantileType7([...r].sort((a, b) => a - b), 0.5) : Number.NaN)),
+    rankInterval: input.ranks.map((r) => {
+      const s = [...r].sort((a, b) => a - b);
+      return s.length > 0 ? [quantileType7(s, 0.025), quantileType7(s, 0.975)] : [Number.NaN, Number.NaN];
+    }),
+    rankShare: input.counts.map((row) => row.map((c) => (used > 0 ? c / used : 0))),
+    kendallTau: { median: q(0.5), q25: q(0.25), q75: q(0.75) },
+    B: input.B,
+    seed: input.seed,
+    degenerate: input.degenerate,
+  };
+}
