@@ -3,7 +3,7 @@ import { gzipSync } from 'node:zlib';
 import { appLayer, dockerSave, tar, type ImageSpec } from '../../test/fixtures/images/tar-writer';
 import { hostArchitecture, inspectImageTarball, type ImageIntakeLimits, type ImageIntakeResult } from './image-intake';
 
-const LIMITS: ImageIntakeLimits = { maxUnpackedBytes: 8 << 20, maxLayerCompressionRatio: 50, expectedArchitecture: 'amd64' };
+const LIMITS: ImageIntakeLimits = { maxUnpackedBytes: 8 << 20, maxLayerCompressionRatio: 50, expectedArchitecture: 'amd64', bombFloorBytes: 1 << 20 };
 
 /** Feeds the archive in small, odd-sized chunks so every boundary case of the reader is exercised. */
 function chunked(buf: Buffer, size = 777): Readable {
@@ -136,6 +136,16 @@ describe('inspectImageTarball', () => {
     const r = await inspect({ layers: [bomb], gzipLayers: [0] }, { ...LIMITS, maxLayerCompressionRatio: 1e6 });
     expect(r).toMatchObject({ ok: false, code: 'decompression_bomb' });
     if (!r.ok) expect(r.message).toContain('inflates past the 8388608-byte limit');
+  });
+
+  it('lets a small, highly compressible layer through under the default floor', async () => {
+    // Tar headers and end blocks are zeros: gzip shrinks this layer about 45x.
+    const dirs = tar(Array.from({ length: 20 }, (_, i) => ({ name: `d${i}/`, type: 'directory' as const })));
+    expect(dirs.length / gzipSync(dirs).length).toBeGreaterThan(20);
+    const strict = { ...LIMITS, maxLayerCompressionRatio: 20 };
+    expect(await inspect({ layers: [appLayer(), dirs], gzipLayers: [1] }, { ...strict, bombFloorBytes: 0 })).toMatchObject({ code: 'decompression_bomb' });
+    const r = await inspect({ layers: [appLayer(), dirs], gzipLayers: [1] }, { ...strict, bombFloorBytes: undefined });
+    expect(r.ok).toBe(true);
   });
 
   it('rejects plain layers that together pass the limit as too_large', async () => {

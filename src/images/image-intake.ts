@@ -29,6 +29,11 @@ export interface ImageIntakeLimits {
   expectedArchitecture: string;
   /** Cap on a JSON/metadata file (manifest, config) held in memory. Default 8 MiB. */
   maxMetadataBytes?: number;
+  /**
+   * A gzip stream may always inflate to this many bytes, whatever its ratio. Small layers are mostly tar headers
+   * and end blocks (zeros): a 150-byte gzip of a `RUN mkdir` layer inflates 50x and is no bomb. Default 16 MiB.
+   */
+  bombFloorBytes?: number;
 }
 
 export interface InspectedLayer {
@@ -67,6 +72,7 @@ export function hostArchitecture(arch: string = process.arch): string {
 }
 
 const DEFAULT_MAX_METADATA = 8 << 20;
+const DEFAULT_BOMB_FLOOR = 16 << 20;
 /** Tags a vendor archive may not carry (docker.io/ spelled out or not). */
 export const RESERVED_TAG = /^(docker\.io\/)?assay\//;
 const MAX_ACCOUNT_FILE = 256 << 10;
@@ -223,7 +229,7 @@ async function openOuter(
     for await (const c of gunzip as AsyncIterable<Buffer>) {
       inflated += c.length;
       if (inflated > maxOuter) throw new IntakeFailure('too_large', `the archive inflates past ${maxOuter} bytes`);
-      if (inflated > limits.maxLayerCompressionRatio * raw.consumed + (1 << 20)) {
+      if (inflated > Math.max(limits.maxLayerCompressionRatio * raw.consumed, limits.bombFloorBytes ?? DEFAULT_BOMB_FLOOR)) {
         throw new IntakeFailure('decompression_bomb', `the archive inflates more than ${limits.maxLayerCompressionRatio}x its compressed size`);
       }
       yield c;
@@ -293,7 +299,7 @@ async function scanLayer(hb: HashedBody, gz: boolean, entry: TarEntry, limits: I
     input.pipe(gunzip);
     stream = gunzip;
   }
-  const ratioCap = limits.maxLayerCompressionRatio * entry.size;
+  const ratioCap = Math.max(limits.maxLayerCompressionRatio * entry.size, limits.bombFloorBytes ?? DEFAULT_BOMB_FLOOR);
   async function* counted(): AsyncGenerator<Buffer> {
     for await (const c of stream) {
       result.unpackedBytes += c.length;
