@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { appLayer, dockerSave, tar, type ImageSpec } from '../../test/fixtures/images/tar-writer';
+import { appLayer, dockerSave, sha256, tar, type ImageSpec } from '../../test/fixtures/images/tar-writer';
 import { hostArchitecture, inspectImageTarball, type ImageIntakeLimits, type ImageIntakeResult } from './image-intake';
 
 const LIMITS: ImageIntakeLimits = { maxUnpackedBytes: 8 << 20, maxLayerCompressionRatio: 50, expectedArchitecture: 'amd64', bombFloorBytes: 1 << 20 };
@@ -39,6 +39,22 @@ describe('inspectImageTarball', () => {
     expect(r.image.layers[0]).toMatchObject({ compressed: false, unpackedBytes: layers[0]?.length });
     expect(r.image.layers[1]).toMatchObject({ compressed: true, unpackedBytes: layers[1]?.length });
     expect(r.image.unpackedBytes).toBe((layers[0]?.length ?? 0) + (layers[1]?.length ?? 0));
+  });
+
+  it('follows Docker 25+ links from <id>/layer.tar to the blob', async () => {
+    const layer = appLayer();
+    const hex = sha256(layer);
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { User: '10001', Cmd: ['/app/run.sh'] }, rootfs: { type: 'layers', diff_ids: [`sha256:${hex}`] } }));
+    const configHex = sha256(config);
+    const archive = tar([
+      { name: `blobs/sha256/${hex}`, body: layer },
+      { name: `blobs/sha256/${configHex}`, body: config },
+      { name: `${hex}/layer.tar`, type: 'symlink', linkname: `../blobs/sha256/${hex}` },
+      { name: `${configHex}.json`, type: 'symlink', linkname: `blobs/sha256/${configHex}` },
+      { name: 'manifest.json', body: JSON.stringify([{ Config: `${configHex}.json`, RepoTags: [], Layers: [`${hex}/layer.tar`] }]) },
+    ]);
+    const r = await inspect(archive);
+    expect(r.ok && r.image.configDigest).toBe(`sha256:${configHex}`);
   });
 
   it('accepts the archive gzipped as a whole (.tar.gz)', async () => {
