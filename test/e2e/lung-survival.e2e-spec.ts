@@ -14,14 +14,19 @@ interface Submission {
   runs: { id: string; phase: string; status: string; failureReason: string | null; failureDetail: string | null }[];
 }
 
-/** Independent Harrell's C (O(n²)): comparable pairs have the earlier time as an event; tied risks count ½. */
+/**
+ * Independent Harrell's C (O(n²)) in scikit-survival's concordance_index_censored convention, which the benchmark
+ * names: (i, j) is comparable when i died and T_i < T_j, or T_i = T_j and j was censored; tied risks count ½.
+ */
 function harrell(time: number[], event: number[], risk: number[]): number {
   let num = 0;
   let den = 0;
   for (let i = 0; i < time.length; i++) {
     if (event[i] !== 1) continue;
     for (let j = 0; j < time.length; j++) {
-      if (!((time[i] as number) < (time[j] as number))) continue;
+      const ti = time[i] as number;
+      const tj = time[j] as number;
+      if (!(ti < tj || (ti === tj && event[j] === 0 && i !== j))) continue;
       den++;
       num += (risk[i] as number) > (risk[j] as number) ? 1 : risk[i] === risk[j] ? 0.5 : 0;
     }

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { databaseUrl, TEMPLATE_DB, TEST_DB_PREFIX, TEST_PG_ADMIN_URL } from './test-env';
+import { databaseUrl, DB_PREFIX, runId, templateDb, TEST_PG_ADMIN_URL } from './test-env';
 
-/** A fresh, migrated database for one test file, cloned from the template. */
+/** A fresh, migrated database for one test file, cloned from this run's template. */
 export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `${TEST_DB_PREFIX}${randomBytes(6).toString('hex')}`;
+  const run = runId();
+  const name = `${DB_PREFIX}${run}_${randomBytes(4).toString('hex')}`;
   const admin = new Client({ connectionString: TEST_PG_ADMIN_URL });
   await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${TEMPLATE_DB}"`);
+  await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${templateDb(run)}"`);
   await admin.end();
   return {
     url: databaseUrl(name),
