@@ -210,21 +210,77 @@ export function bootstrapCi(
   const interval = options.interval ?? 'percentile';
   const estimate = statistic(new Float64Array(options.n).fill(1));
   const reps = bootstrapReplicates(options, statistic);
-  const base = { B: options.replicates, seed: options.seed, degenerate: reps.degenerate };
+  return finishCi(estimate, reps.values, reps.degenerate, interval, options, () => jackknifeValues(options.n, statistic));
+}
+
+/**
+ * Several statistics of the same replicates, computed together: `statistic(weights, out)` writes statistic j to
+ * out[j]. One draw loop and one weight vector serve them all (so shared per-replicate work is done once); each CI equals
+ * what bootstrapCi would return for statistic j alone with the same options.
+ */
+export function bootstrapCis(
+  count: number,
+  statistic: (weights: Float64Array, out: Float64Array) => void,
+  options: BootstrapOptions & { readonly interval?: IntervalMethod; readonly alpha?: number; readonly unit?: string },
+): BootstrapCi[] {
+  const interval = options.interval ?? 'percentile';
+  const out = new Float64Array(count);
+  statistic(new Float64Array(options.n).fill(1), out);
+  const estimates = Float64Array.from(out);
+  const values = Array.from({ length: count }, () => new Float64Array(options.replicates));
+  const degenerate = new Array<number>(count).fill(0);
+  forEachReplicate(options, (w, b) => {
+    statistic(w, out);
+    for (let j = 0; j < count; j++) {
+      const v = out[j] as number;
+      (values[j] as Float64Array)[b] = v;
+      if (Number.isNaN(v)) degenerate[j] = (degenerate[j] as number) + 1;
+    }
+  });
+  let jackknife: Float64Array[] | null = null;
+  const jackknifeOf = (j: number): Float64Array => {
+    if (jackknife === null) {
+      const all = Array.from({ length: count }, () => new Float64Array(options.n));
+      const w = new Float64Array(options.n).fill(1);
+      for (let i = 0; i < options.n; i++) {
+        w[i] = 0;
+        statistic(w, out);
+        for (let k = 0; k < count; k++) (all[k] as Float64Array)[i] = out[k] as number;
+        w[i] = 1;
+      }
+      jackknife = all;
+    }
+    return jackknife[j] as Float64Array;
+  };
+  return Array.from({ length: count }, (_, j) =>
+    finishCi(estimates[j] as number, values[j] as Float64Array, degenerate[j] as number, interval, options, () => jackknifeOf(j)),
+  );
+}
+
+function finishCi(
+  estimate: number,
+  values: Float64Array,
+  degenerate: number,
+  interval: IntervalMethod,
+  options: BootstrapOptions & { readonly alpha?: number; readonly unit?: string },
+  jackknife: () => Float64Array,
+): BootstrapCi {
+  const stratified = options.strata !== undefined;
+  const base = { B: options.replicates, seed: options.seed, degenerate };
   const describe = (m: IntervalMethod): string =>
-    describeBootstrap({ interval: m, replicates: options.replicates, seed: options.seed, stratified: reps.stratified, unit: options.unit });
+    describeBootstrap({ interval: m, replicates: options.replicates, seed: options.seed, stratified, unit: options.unit });
   if (interval === 'bca') {
-    const bca = bcaInterval({ estimate, replicates: reps.values, jackknife: jackknifeValues(options.n, statistic), alpha: options.alpha });
+    const bca = bcaInterval({ estimate, replicates: values, jackknife: jackknife(), alpha: options.alpha });
     if (typeof bca !== 'string') return { value: estimate, ci: bca.ci, method: describe('bca'), ...base };
     return {
       value: estimate,
-      ci: percentileInterval(reps.values, options.alpha),
+      ci: percentileInterval(values, options.alpha),
       method: `${describe('percentile')} (BCa undefined: ${bca})`,
       fallback: bca,
       ...base,
     };
   }
-  return { value: estimate, ci: percentileInterval(reps.values, options.alpha), method: describe('percentile'), ...base };
+  return { value: estimate, ci: percentileInterval(values, options.alpha), method: describe('percentile'), ...base };
 }
 
 export interface PairedBootstrapResult extends CiProvenance {

@@ -2,7 +2,7 @@
 import { type BootstrapSpec, DEFAULT_BOOTSTRAP } from './binary-classification';
 import { type CiProvenance } from './bootstrap';
 import { type MetricValue } from './score-report';
-import { type SurvivalInput, harrellC, harrellCWithCi, unoCWithCi } from './survival';
+import { type SurvivalInput, harrellAndUnoWithCi, harrellC } from './survival';
 
 export const SURVIVAL_METRIC_CODE_VERSION = 'assay-metrics/survival-1.0.0';
 
@@ -24,8 +24,8 @@ export interface SurvivalScoreReport {
 export function scoreSurvival(input: SurvivalInput & { readonly tau?: number; readonly bootstrap?: BootstrapSpec }): SurvivalScoreReport {
   const bootstrap = input.bootstrap ?? DEFAULT_BOOTSTRAP;
   const counts = harrellC(input);
-  const h = harrellCWithCi(input, bootstrap);
-  const u = unoCWithCi(input, { ...bootstrap, tau: input.tau });
+  // One replicate loop for both (the same patients are resampled for each: same seed, same B).
+  const { harrell: h, uno: u } = harrellAndUnoWithCi(input, { ...bootstrap, tau: input.tau });
   const nEvents = input.event.filter((e) => e === 1).length;
   const provenance = (c: CiProvenance): CiProvenance => ({ method: c.method, B: c.B, seed: c.seed, degenerate: c.degenerate });
   return {

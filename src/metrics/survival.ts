@@ -1,6 +1,6 @@
 // Survival discrimination (METRICS.md §5): Harrell's and Uno's concordance, weighted so the bootstrap engine can
 // resample patients. Risk: higher = worse (shorter survival). event: 1 = death, 0 = censored.
-import { bootstrapCi, type BootstrapCi, type IntervalMethod } from './bootstrap';
+import { bootstrapCi, bootstrapCis, type BootstrapCi, type IntervalMethod } from './bootstrap';
 import { MetricInputError } from './metrics.errors';
 
 export interface SurvivalInput {
@@ -48,16 +48,154 @@ function prepare(input: SurvivalInput): Int32Array {
 }
 
 /**
- * Σ over comparable pairs of w_i·w_j·pairWeight_i·[concordant + ½ tied], and the same without the indicator.
- * pairWeight is 1 (Harrell) or the IPCW factor of i (Uno). O(n²) over the pairs; fine for cohorts of thousands.
+ * Everything about a cohort that does not change between bootstrap replicates, built once per (input, order): time
+ * tie groups along `order`, and per case the range of risk ranks it is concordant with / tied with.
  */
-function concordanceSums(
+interface ConcordancePrep {
+  readonly n: number;
+  /** groupStart[g]..groupStart[g+1] = positions in `order` with equal time (deaths first). */
+  readonly groupStart: Int32Array;
+  /** Rank of each case in ascending risk (1-based, for the Fenwick tree). */
+  readonly riskRank: Int32Array;
+  /** Cases with risk rank < lo[i] have risk_i − risk_j > tol (concordant when i dies first). */
+  readonly lo: Int32Array;
+  /** Cases with risk rank in [lo[i], hi[i]) are tied with i (|risk_i − risk_j| ≤ tol). */
+  readonly hi: Int32Array;
+  /** Fenwick tree over risk ranks (scratch, reused by every replicate). */
+  readonly tree: Float64Array;
+  /** Per position in `order`: Σ w_j·[concordant + ½ tied] and Σ w_j over the comparable j of that case (scratch). */
+  readonly rowNum: Float64Array;
+  readonly rowDen: Float64Array;
+  /** Scratch for Ĝ and the IPCW factors. */
+  readonly g: Float64Array;
+  readonly ipcw: Float64Array;
+}
+
+function buildPrep(input: SurvivalInput, order: Int32Array): ConcordancePrep {
+  const { time, risk } = input;
+  const n = order.length;
+  const starts: number[] = [];
+  for (let a = 0; a < n; a++) {
+    if (a === 0 || (time[order[a] as number] as number) !== (time[order[a - 1] as number] as number)) starts.push(a);
+  }
+  starts.push(n);
+  const byRisk = Int32Array.from({ length: n }, (_, i) => i).sort((i, j) => (risk[i] as number) - (risk[j] as number) || i - j);
+  const sortedRisk = Float64Array.from(byRisk, (i) => risk[i] as number);
+  const riskRank = new Int32Array(n);
+  for (let k = 0; k < n; k++) riskRank[byRisk[k] as number] = k + 1;
+  const lo = new Int32Array(n);
+  const hi = new Int32Array(n);
+  // fl(r_i − x) is non-increasing in x, so "concordant" (Δ > tol) is a prefix of the risk order and
+  // "discordant" (Δ < −tol) a suffix; the same floating-point test as the pairwise definition decides the cut.
+  for (let i = 0; i < n; i++) {
+    const ri = risk[i] as number;
+    let a = 0;
+    let b = n;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      if (ri - (sortedRisk[mid] as number) > TIED_RISK_TOL) a = mid + 1;
+      else b = mid;
+    }
+    lo[i] = a;
+    b = n;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      if (ri - (sortedRisk[mid] as number) < -TIED_RISK_TOL) b = mid;
+      else a = mid + 1;
+    }
+    hi[i] = a;
+  }
+  return {
+    n,
+    groupStart: Int32Array.from(starts),
+    riskRank,
+    lo,
+    hi,
+    tree: new Float64Array(n + 1),
+    rowNum: new Float64Array(n),
+    rowDen: new Float64Array(n),
+    g: new Float64Array(n),
+    ipcw: new Float64Array(n),
+  };
+}
+
+const prepCache = new WeakMap<Int32Array, WeakMap<SurvivalInput, ConcordancePrep>>();
+
+function prepFor(input: SurvivalInput, order: Int32Array): ConcordancePrep {
+  let byInput = prepCache.get(order);
+  if (byInput === undefined) {
+    byInput = new WeakMap();
+    prepCache.set(order, byInput);
+  }
+  let prep = byInput.get(input);
+  if (prep === undefined || prep.n !== order.length) {
+    prep = buildPrep(input, order);
+    byInput.set(input, prep);
+  }
+  return prep;
+}
+
+/**
+ * Fills prep.rowNum[a] / prep.rowDen[a] for every death at position a of `order` with weight > 0: the weighted sums
+ * over the comparable j (later times, or censored at the same time) of [concordant + ½ tied] and of 1. O(n log n)
+ * with a Fenwick tree over risk ranks, sweeping time groups from the latest. With integer weights (bootstrap
+ * multiplicities) every partial sum is a multiple of ½ well below 2⁵³, so the rows equal the pairwise sums exactly.
+ */
+function concordanceRows(input: SurvivalInput, order: Int32Array, weights: Float64Array, prep: ConcordancePrep): void {
+  const { event } = input;
+  const { groupStart, riskRank, lo, hi, tree, rowNum, rowDen, n } = prep;
+  tree.fill(0);
+  let total = 0;
+  const prefix = (r: number): number => {
+    let s = 0;
+    for (let k = r; k > 0; k -= k & -k) s += tree[k] as number;
+    return s;
+  };
+  for (let g = groupStart.length - 2; g >= 0; g--) {
+    const from = groupStart[g] as number;
+    const to = groupStart[g + 1] as number;
+    // Censored cases at this time are comparable with the deaths at this time; deaths among themselves are not.
+    for (let a = from; a < to; a++) {
+      const j = order[a] as number;
+      if (event[j] === 1) continue;
+      const wj = weights[j] as number;
+      if (wj === 0) continue;
+      total += wj;
+      for (let k = riskRank[j] as number; k <= n; k += k & -k) tree[k] = (tree[k] as number) + wj;
+    }
+    for (let a = from; a < to; a++) {
+      const i = order[a] as number;
+      if (event[i] !== 1 || (weights[i] as number) === 0) continue;
+      const below = prefix(lo[i] as number);
+      const tied = prefix(hi[i] as number) - below;
+      rowNum[a] = below + 0.5 * tied;
+      rowDen[a] = total;
+    }
+    for (let a = from; a < to; a++) {
+      const j = order[a] as number;
+      if (event[j] !== 1) continue;
+      const wj = weights[j] as number;
+      if (wj === 0) continue;
+      total += wj;
+      for (let k = riskRank[j] as number; k <= n; k += k & -k) tree[k] = (tree[k] as number) + wj;
+    }
+  }
+}
+
+/**
+ * Σ over comparable pairs of w_i·w_j·pairWeight_i·[concordant + ½ tied], and the same without the indicator, from
+ * rows filled by concordanceRows. pairWeight is 1 (Harrell) or the IPCW factor of i (Uno). Summed over i in `order`,
+ * as the pairwise definition does.
+ */
+function sumRows(
   input: SurvivalInput,
   order: Int32Array,
   weights: Float64Array,
   pairWeight: Float64Array | null,
+  prep: ConcordancePrep,
 ): { num: number; den: number } {
-  const { time, event, risk } = input;
+  const { event } = input;
+  const { rowNum, rowDen } = prep;
   const n = order.length;
   let num = 0;
   let den = 0;
@@ -67,23 +205,8 @@ function concordanceSums(
     if (event[i] !== 1 || wi === 0) continue;
     const pw = pairWeight ? (pairWeight[i] as number) : 1;
     if (pw === 0) continue;
-    const ti = time[i] as number;
-    const ri = risk[i] as number;
-    let rowNum = 0;
-    let rowDen = 0;
-    for (let b = a + 1; b < n; b++) {
-      const j = order[b] as number;
-      const wj = weights[j] as number;
-      if (wj === 0) continue;
-      // Equal times: comparable only when j is censored (the censored one is taken to outlive the death).
-      if ((time[j] as number) === ti && event[j] === 1) continue;
-      const d = ri - (risk[j] as number);
-      rowDen += wj;
-      if (Math.abs(d) <= TIED_RISK_TOL) rowNum += 0.5 * wj;
-      else if (d > 0) rowNum += wj;
-    }
-    num += wi * pw * rowNum;
-    den += wi * pw * rowDen;
+    num += wi * pw * (rowNum[a] as number);
+    den += wi * pw * (rowDen[a] as number);
   }
   return { num, den };
 }
@@ -122,7 +245,13 @@ export function harrellC(input: SurvivalInput): ConcordanceCounts {
 
 /** Weighted Harrell's C (weights = patient multiplicities); NaN when no comparable pair has weight. */
 export function weightedHarrellC(input: SurvivalInput, order: Int32Array, weights: Float64Array): number {
-  const { num, den } = concordanceSums(input, order, weights, null);
+  const prep = prepFor(input, order);
+  concordanceRows(input, order, weights, prep);
+  return harrellFromRows(input, order, weights, prep);
+}
+
+function harrellFromRows(input: SurvivalInput, order: Int32Array, weights: Float64Array, prep: ConcordancePrep): number {
+  const { num, den } = sumRows(input, order, weights, null, prep);
   return den === 0 ? Number.NaN : num / den;
 }
 
@@ -131,12 +260,16 @@ export function weightedHarrellC(input: SurvivalInput, order: Int32Array, weight
  * at each distinct time t, Ĝ ×= 1 − c_t/(r_t − d_t), r_t = weight at risk (T ≥ t), d_t deaths, c_t censorings at t;
  * a factor with r_t − d_t = 0 is 1. Ĝ(T_i) includes the factor at T_i (right-continuous).
  */
-export function censoringSurvivalAt(input: SurvivalInput, order: Int32Array, weights: Float64Array): Float64Array {
+export function censoringSurvivalAt(
+  input: SurvivalInput,
+  order: Int32Array,
+  weights: Float64Array,
+  g: Float64Array = new Float64Array(order.length),
+): Float64Array {
   const { time, event } = input;
   const n = order.length;
   let atRisk = 0;
   for (let k = 0; k < n; k++) atRisk += weights[order[k] as number] as number;
-  const g = new Float64Array(n);
   let surv = 1;
   let k = 0;
   while (k < n) {
@@ -170,16 +303,37 @@ export function largestEventTime(input: SurvivalInput): number {
 
 /** Weighted Uno's C; NaN when Ĝ = 0 at an event time before τ or no comparable pair has weight. */
 export function weightedUnoC(input: SurvivalInput, order: Int32Array, weights: Float64Array, tau: number): number {
-  const g = censoringSurvivalAt(input, order, weights);
-  const ipcw = new Float64Array(order.length);
+  const prep = prepFor(input, order);
+  if (!unoIpcw(input, order, weights, tau, prep)) return Number.NaN;
+  concordanceRows(input, order, weights, prep);
+  return unoFromRows(input, order, weights, prep);
+}
+
+/** Fills prep.ipcw; false when Ĝ = 0 at a weighted event time before τ (Uno's C undefined). */
+function unoIpcw(input: SurvivalInput, order: Int32Array, weights: Float64Array, tau: number, prep: ConcordancePrep): boolean {
+  const g = censoringSurvivalAt(input, order, weights, prep.g);
+  const ipcw = prep.ipcw;
+  ipcw.fill(0);
   for (let i = 0; i < order.length; i++) {
     if (input.event[i] !== 1 || (weights[i] as number) === 0 || !((input.time[i] as number) < tau)) continue;
     const gi = g[i] as number;
-    if (gi === 0) return Number.NaN;
+    if (gi === 0) return false;
     ipcw[i] = 1 / (gi * gi);
   }
-  const { num, den } = concordanceSums(input, order, weights, ipcw);
+  return true;
+}
+
+function unoFromRows(input: SurvivalInput, order: Int32Array, weights: Float64Array, prep: ConcordancePrep): number {
+  const { num, den } = sumRows(input, order, weights, prep.ipcw, prep);
   return den === 0 ? Number.NaN : num / den;
+}
+
+/** Harrell's (out[0]) and Uno's (out[1]) C of one weight vector, sharing the concordance rows. */
+function harrellAndUno(input: SurvivalInput, order: Int32Array, weights: Float64Array, tau: number, out: Float64Array): void {
+  const prep = prepFor(input, order);
+  concordanceRows(input, order, weights, prep);
+  out[0] = harrellFromRows(input, order, weights, prep);
+  out[1] = unoIpcw(input, order, weights, tau, prep) ? unoFromRows(input, order, weights, prep) : Number.NaN;
 }
 
 export function unoC(input: SurvivalInput, tau?: number): number {
@@ -219,8 +373,36 @@ export function unoCWithCi(input: SurvivalInput, options: SurvivalCiOptions & { 
     seed: options.seed,
     interval: options.interval,
   });
-  const tauSource = options.tau === undefined ? 'default: the largest observed event time, so deaths at exactly τ are excluded' : 'given';
-  return { ...ci, tau, method: `${unoMethod(tau, tauSource)}; Ĝ re-estimated in each replicate; CI: ${ci.method}` };
+  return { ...ci, tau, method: unoCiMethod(tau, options.tau, ci.method) };
+}
+
+function unoCiMethod(tau: number, given: number | undefined, ciMethod: string): string {
+  const tauSource = given === undefined ? 'default: the largest observed event time, so deaths at exactly τ are excluded' : 'given';
+  return `${unoMethod(tau, tauSource)}; Ĝ re-estimated in each replicate; CI: ${ciMethod}`;
+}
+
+/**
+ * harrellCWithCi and unoCWithCi together (same seed and replicates, hence the same resampled patients): one replicate
+ * loop, the concordance rows computed once per replicate for both. Equal to calling the two separately.
+ */
+export function harrellAndUnoWithCi(
+  input: SurvivalInput,
+  options: SurvivalCiOptions & { readonly tau?: number },
+): { readonly harrell: BootstrapCi; readonly uno: BootstrapCi & { tau: number } } {
+  const order = prepare(input);
+  const tau = options.tau ?? largestEventTime(input);
+  unoC(input, tau);
+  const [h, u] = bootstrapCis(2, (w, out) => harrellAndUno(input, order, w, tau, out), {
+    n: order.length,
+    unit: 'patient',
+    replicates: options.replicates,
+    seed: options.seed,
+    interval: options.interval,
+  }) as [BootstrapCi, BootstrapCi];
+  return {
+    harrell: { ...h, method: `${HARRELL_METHOD}; CI: ${h.method}` },
+    uno: { ...u, tau, method: unoCiMethod(tau, options.tau, u.method) },
+  };
 }
 
 /** Sort order for weighted statistics: exported so callers computing several statistics sort once. */
