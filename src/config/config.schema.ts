@@ -27,6 +27,7 @@ export class EnvSchema {
   @IsOptional() @IsString() ASSAY_DATA_DIR?: string;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) ASSAY_MAX_MODEL_BYTES?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) ASSAY_MAX_IMAGE_BYTES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) ASSAY_MAX_IMAGE_UNPACKED_BYTES?: number;
   @IsOptional() @IsIn(['auto', 'runsc', 'runc']) ASSAY_SANDBOX_RUNTIME?: string;
   @IsOptional() @Transform(toBool) @IsBoolean() ASSAY_ALLOW_WEAK_SANDBOX?: boolean;
   @IsOptional() @IsString() ASSAY_RUNNER_IMAGE?: string;
@@ -57,7 +58,7 @@ export interface AppConfig {
   };
   dataDir: string;
   catalogueDir: string;
-  limits: { maxModelBytes: number; maxImageBytes: number };
+  limits: { maxModelBytes: number; maxImageBytes: number; maxImageUnpackedBytes: number };
   sandbox: {
     runtime: 'auto' | 'runsc' | 'runc';
     allowWeakProfile: boolean;
@@ -108,6 +109,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     limits: {
       maxModelBytes: parsed.ASSAY_MAX_MODEL_BYTES ?? 200 * 1024 * 1024,
       maxImageBytes: parsed.ASSAY_MAX_IMAGE_BYTES ?? 20 * 1024 * 1024 * 1024,
+      maxImageUnpackedBytes: parsed.ASSAY_MAX_IMAGE_UNPACKED_BYTES ?? 40 * 1024 * 1024 * 1024,
     },
     sandbox: {
       runtime: (parsed.ASSAY_SANDBOX_RUNTIME as AppConfig['sandbox']['runtime'] | undefined) ?? 'auto',

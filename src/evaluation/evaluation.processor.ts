@@ -9,7 +9,12 @@ import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { LeaderboardsService } from '../leaderboards/leaderboards.service';
 import type { RunJobPayload } from '../queue/queue.payloads';
-import { OnnxRunnerService } from '../sandbox/onnx-runner.service';
+import { BatchManifest, OnnxRunnerService } from '../sandbox/onnx-runner.service';
+import { DockerSandboxAdapter } from '../sandbox/docker-sandbox.adapter';
+import { runVendorBatch } from '../sandbox/container-run';
+import { admitImageTarball } from '../images/image-loader';
+import { hostArchitecture } from '../images/image-intake';
+import type { ContainerManifest, SubmissionEntity } from '../submissions/submissions.entity';
 import { workerIdOf } from '../sandbox/sandbox.module';
 import type { SandboxLimits, SandboxResult } from '../sandbox/sandbox.types';
 import { LABEL_RUN } from '../sandbox/sandbox-profile';
@@ -76,6 +81,7 @@ export class RunExecutor {
     private readonly runner: OnnxRunnerService,
     private readonly leaderboards: LeaderboardsService,
     private readonly clock: Clock,
+    private readonly sandbox: DockerSandboxAdapter,
   ) {
     this.workerId = workerIdOf(config);
   }
@@ -103,7 +109,8 @@ export class RunExecutor {
       const cohortVersion = await this.cohorts.requireVersion(version.cohortVersionId);
       await fs.mkdir(workDir, { recursive: true, mode: 0o700 });
       const modelFile = join(workDir, 'model.onnx');
-      await this.storage.downloadToFile('submissions', submission.objectKey, modelFile);
+      if (submission.kind === 'onnx') await this.storage.downloadToFile('submissions', submission.objectKey, modelFile);
+      else await this.ensureImageLoaded(submission, workDir);
       const casesFile = this.cohorts.fileOf(cohortVersion, 'inputs', `${run.split}/cases.jsonl`);
       const cases = (await this.storage.getBuffer('inputs', casesFile.key))
         .toString('utf8')
@@ -124,15 +131,15 @@ export class RunExecutor {
       try {
         for (let offset = 0, batch = 1; offset < cases.length; offset += def.limits.resources.batchSize, batch++) {
           const batchCases = cases.slice(offset, offset + def.limits.resources.batchSize);
-          const outcome = await this.runner.invoke({
-            mode: 'predict',
+          const outcome = await this.runBatch({
+            submission,
             workDir: join(workDir, `batch-${batch}`),
             modelFile,
-            modelManifest: submission.manifest,
             batch: { benchmark: def.slug, task: def.task, interface: def.interface, cases: batchCases },
+            batchNumber: batch,
             limits,
             ...(opts.gpus ? { gpus: opts.gpus } : {}),
-            labels: { [LABEL_RUN]: run.id },
+            runId: run.id,
           });
           imageId = outcome.imageId;
           runtime = outcome.runtime;
@@ -144,7 +151,7 @@ export class RunExecutor {
           sandboxTimings.sandboxTotalMs += t.totalMs;
           logs.push(outcome.result.logs);
           if (outcome.result.exitCode === null && !outcome.result.timedOut) throw new Error('the sandbox container produced no exit code');
-          const fault = classifySandboxResult(outcome.result, limits);
+          const fault = outcome.fault ?? classifySandboxResult(outcome.result, limits);
           if (fault) throw fault;
           if (outcome.output === null) throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}: /output/predictions.jsonl is missing, not a regular file, or over the output cap`);
           const parsed = adapter.parsePredictions(outcome.output);
@@ -198,6 +205,66 @@ export class RunExecutor {
       clearInterval(heartbeat);
       await fs.rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     }
+  }
+
+  /** One batch in the sandbox: the facility's ONNX runner, or the vendor's own image, under the same contract. */
+  private async runBatch(input: {
+    submission: SubmissionEntity;
+    workDir: string;
+    modelFile: string;
+    batch: BatchManifest;
+    batchNumber: number;
+    limits: SandboxLimits;
+    gpus?: { deviceIds: string[] };
+    runId: string;
+  }): Promise<{ result: SandboxResult; output: string | null; imageId: string; runtime: string; fault: VendorFault | null }> {
+    const labels = { [LABEL_RUN]: input.runId };
+    if (input.submission.kind === 'onnx') {
+      const o = await this.runner.invoke({ mode: 'predict', workDir: input.workDir, modelFile: input.modelFile, modelManifest: input.submission.manifest, batch: input.batch, limits: input.limits, ...(input.gpus ? { gpus: input.gpus } : {}), labels });
+      return { result: o.result, output: o.output, imageId: o.imageId, runtime: o.runtime, fault: null };
+    }
+    const image = (input.submission.manifest as ContainerManifest).image;
+    if (!image) throw new Error(`container submission ${input.submission.id} has no admitted image`);
+    const { runtime } = await this.runner.resolveRuntime();
+    const o = await runVendorBatch(this.sandbox, {
+      image: { imageId: image.imageId, runAs: image.runAs, workingDir: image.workingDir },
+      workDir: input.workDir,
+      batch: input.batch,
+      limits: input.limits,
+      runtime,
+      ...(input.gpus ? { gpus: input.gpus } : {}),
+      labels,
+    });
+    let fault: VendorFault | null = null;
+    const lastLine = o.result.logs.trim().split('\n').pop()?.slice(0, 300) ?? '';
+    switch (o.failure) {
+      case null:
+        break;
+      case 'exit_nonzero':
+        fault = new VendorFault(FailureReason.ExitNonzero, `batch ${input.batchNumber}: exit code ${o.result.exitCode}${lastLine ? `; last log line: ${lastLine}` : ''}`);
+        break;
+      case 'invalid_output':
+        fault = new VendorFault(FailureReason.InvalidOutput, `batch ${input.batchNumber}: /output/predictions.jsonl is ${o.predictionsFile === 'file' ? 'over the output cap' : `not a regular file (${o.predictionsFile})`}, or /output went past its cap`);
+        break;
+      case 'missing_predictions':
+        fault = new VendorFault(FailureReason.MissingPredictions, `batch ${input.batchNumber}: the container exited 0 without writing /output/predictions.jsonl`);
+        break;
+      default:
+        fault = classifySandboxResult(o.result, input.limits);
+    }
+    return { result: o.result, output: o.predictions, imageId: image.imageId, runtime, fault };
+  }
+
+  /** A worker on another host may not hold the image yet: the stored tarball goes through intake and load again. */
+  private async ensureImageLoaded(submission: SubmissionEntity, workDir: string): Promise<void> {
+    const image = (submission.manifest as ContainerManifest).image;
+    if (!image) throw new Error(`container submission ${submission.id} has no admitted image`);
+    if (await this.sandbox.isImageLoaded(image.imageId)) return;
+    const tarball = join(workDir, 'image.tar');
+    await this.storage.downloadToFile('submissions', submission.objectKey, tarball);
+    const admission = await admitImageTarball(this.sandbox, tarball, { maxUnpackedBytes: this.config.limits.maxImageUnpackedBytes, maxLayerCompressionRatio: 100, expectedArchitecture: hostArchitecture() });
+    await fs.rm(tarball, { force: true });
+    if (!admission.ok || admission.imageId !== image.imageId) throw new Error(`stored image of submission ${submission.id} no longer loads as ${image.imageId}`);
   }
 
   /** Assay's own fault: hand the run back to the queue (Bull retries the job) or, past the attempts, fail it as internal. */

@@ -127,6 +127,13 @@ export class EvaluationService {
     });
   }
 
+  /** Fails a run just created in the same transaction (queued → failed), with its audit entry. */
+  async failInTransaction(tx: EntityManager, run: RunEntity, reason: FailureReason, detail: string): Promise<void> {
+    assertTransition(run.status, RunStatus.Failed);
+    await this.repository.updateRun(tx, run.id, { status: RunStatus.Failed, failureReason: reason, failureDetail: detail.slice(0, 2000), finishedAt: this.clock.now() });
+    await this.audit.record(tx, { actorUserId: null, action: 'run.failed', entityType: 'run', entityId: run.id, payload: { from: run.status, to: RunStatus.Failed, reason } });
+  }
+
   async fail(runId: string, from: readonly RunStatus[], reason: FailureReason, detail: string, patch: Partial<RunEntity> = {}): Promise<RunEntity | null> {
     return this.transition({ runId, from, to: RunStatus.Failed, patch: { ...patch, failureReason: reason, failureDetail: detail.slice(0, 2000) } });
   }

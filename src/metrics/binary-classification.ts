@@ -1,6 +1,6 @@
 // Binary classification metrics (METRICS.md §4). Pure functions; labels are 0/1, 1 = positive.
 import { MetricInputError } from './metrics.errors';
-import { Z_975, createSeededRandomInt, midRanks, quantileType7, twoSidedNormalP, wilsonInterval } from './stats';
+import { Z_975, createSeededRandomInt, midRanks, quantileType7Typed, twoSidedNormalP, wilsonInterval } from './stats';
 
 export const AUROC_METHOD = 'Mann–Whitney U / (m·n) with ties counted ½ (mid-ranks)';
 export const DELONG_CI_METHOD = 'DeLong (Sun & Xu fast algorithm), Wald 95% CI clipped to [0,1]';
@@ -330,47 +330,93 @@ export function stratifiedBootstrapCis(
   }
   splitByClass(input);
   const { labels, scores, threshold } = input;
+  const N = labels.length;
   const posIdx: number[] = [];
   const negIdx: number[] = [];
   labels.forEach((y, i) => (y === 1 ? posIdx : negIdx).push(i));
-  const m = posIdx.length;
-  const n = negIdx.length;
+  const pos = Int32Array.from(posIdx);
+  const neg = Int32Array.from(negIdx);
+  const m = pos.length;
+  const n = neg.length;
   const isProbability = scores.every((p) => p >= 0 && p <= 1);
+  // Per case, once: score, label, the AP tie group (descending score, as weightedAveragePrecision walks it) and
+  // whether it counts towards TP / TN at the threshold.
   const order = descendingOrder(scores);
+  const groupOf = new Int32Array(N);
+  let groups = 0;
+  for (let k = 0; k < N; k++) {
+    const idx = order[k] as number;
+    groupOf[idx] = groups;
+    const next = order[k + 1];
+    if (next === undefined || scores[next] !== scores[idx]) groups++;
+  }
+  const s = Float64Array.from(scores);
+  const y = Float64Array.from(labels);
+  const hit = new Uint8Array(N);
+  for (let i = 0; i < N; i++) {
+    const si = s[i] as number;
+    hit[i] = (y[i] === 1 && si >= threshold) || (y[i] === 0 && si < threshold) ? 1 : 0;
+  }
+  const groupPos = new Float64Array(groups);
+  const groupNeg = new Float64Array(groups);
   const randomInt = createSeededRandomInt(spec.seed);
-  const weights = new Float64Array(labels.length);
-  const ba: number[] = [];
-  const ap: number[] = [];
-  const brier: number[] = [];
+  const weights = new Float64Array(N);
+  const ba = new Float64Array(spec.replicates);
+  const ap = new Float64Array(spec.replicates);
+  const brier = new Float64Array(spec.replicates);
   for (let b = 0; b < spec.replicates; b++) {
     weights.fill(0);
     for (let k = 0; k < m; k++) {
-      const i = posIdx[randomInt(m)] as number;
+      const i = pos[randomInt(m)] as number;
       weights[i] = (weights[i] as number) + 1;
     }
     for (let k = 0; k < n; k++) {
-      const i = negIdx[randomInt(n)] as number;
+      const i = neg[randomInt(n)] as number;
       weights[i] = (weights[i] as number) + 1;
     }
+    groupPos.fill(0);
+    groupNeg.fill(0);
     let tp = 0;
     let tn = 0;
     let sq = 0;
-    for (let i = 0; i < labels.length; i++) {
+    let totalPositive = 0;
+    for (let i = 0; i < N; i++) {
       const w = weights[i] as number;
       if (w === 0) continue;
-      const s = scores[i] as number;
-      const y = labels[i] as number;
-      if (y === 1 && s >= threshold) tp += w;
-      if (y === 0 && s < threshold) tn += w;
-      sq += w * (s - y) * (s - y);
+      const si = s[i] as number;
+      const yi = y[i] as number;
+      const g = groupOf[i] as number;
+      if (yi === 1) {
+        if (hit[i] === 1) tp += w;
+        totalPositive += w;
+        groupPos[g] = (groupPos[g] as number) + w;
+      } else {
+        if (hit[i] === 1) tn += w;
+        groupNeg[g] = (groupNeg[g] as number) + w;
+      }
+      sq += w * (si - yi) * (si - yi);
     }
-    ba.push((tp / m + tn / n) / 2);
-    ap.push(weightedAveragePrecision(order, scores, labels, weights));
-    brier.push(sq / (m + n));
+    ba[b] = (tp / m + tn / n) / 2;
+    // weightedAveragePrecision on the tie groups: multiplicities are integers, so the group sums are exact and the
+    // running TP/FP at each group end are the same numbers as in the per-case walk.
+    let tpRun = 0;
+    let fpRun = 0;
+    let prevTp = 0;
+    let apSum = 0;
+    for (let g = 0; g < groups; g++) {
+      tpRun += groupPos[g] as number;
+      fpRun += groupNeg[g] as number;
+      if (tpRun > prevTp) {
+        apSum += ((tpRun - prevTp) / totalPositive) * (tpRun / (tpRun + fpRun));
+        prevTp = tpRun;
+      }
+    }
+    ap[b] = Math.min(1, apSum);
+    brier[b] = sq / (m + n);
   }
-  const ci = (values: number[]): [number, number] => {
-    const sorted = values.sort((x, y) => x - y);
-    return [quantileType7(sorted, 0.025), quantileType7(sorted, 0.975)];
+  const ci = (values: Float64Array): [number, number] => {
+    const sorted = values.sort((x, z) => x - z);
+    return [quantileType7Typed(sorted, 0.025), quantileType7Typed(sorted, 0.975)];
   };
   return {
     balancedAccuracy: ci(ba),

@@ -16,7 +16,7 @@ import {
 import { type CiProvenance } from './bootstrap';
 import { type CalibrationReport, calibrationReport } from './calibration';
 import { MetricInputError } from './metrics.errors';
-import { aurocBootstrap, sensitivityAtSpecificity } from './weighted-binary';
+import { aurocAndSensitivityAtSpecificityBootstrap } from './weighted-binary';
 
 /** Pinned by every run; bump whenever any number this module produces could change. */
 export const METRIC_CODE_VERSION = 'assay-metrics/binary-1.1.0';
@@ -130,8 +130,8 @@ export function scoreBinary(input: ScoreBinaryInput): BinaryScoreReport {
     brier = { value: null, ci: null, method: `${BRIER_METHOD}; not estimable: scores are not probabilities in [0, 1]` };
   }
 
-  const aurocBoot = aurocBootstrap(data, bootstrap);
-  const sensAtSpec = sensitivityAtSpecificity(data, { target: 0.8, ...bootstrap });
+  // Same seed and strata, hence the same replicates: one loop serves both (equal to aurocBootstrap + sensitivityAtSpecificity).
+  const { auroc: aurocBoot, sensitivityAtSpecificity: sensAtSpec } = aurocAndSensitivityAtSpecificityBootstrap(data, { target: 0.8, ...bootstrap });
   const secondary = {
     auroc_bootstrap: { value: aurocBoot.value, ci: aurocBoot.ci, method: `${AUROC_METHOD}; CI: ${aurocBoot.method}`, B: aurocBoot.B, seed: aurocBoot.seed, degenerate: aurocBoot.degenerate },
     sensitivity_at_specificity_0_8: {

@@ -109,10 +109,12 @@ export function midRanks(values: readonly number[]): Float64Array {
  * Returns uniform integers in [0, bound).
  */
 export function createSeededRandomInt(seed: number): (bound: number) => number {
-  let state = seed >>> 0;
+  // State in a typed array: a uint32 closure variable would be re-boxed as a heap number on every draw.
+  const state = new Uint32Array([seed >>> 0]);
   return (bound: number): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
+    const next = ((state[0] as number) + 0x6d2b79f5) >>> 0;
+    state[0] = next;
+    let t = next;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     const u32 = (t ^ (t >>> 14)) >>> 0;

@@ -1,7 +1,7 @@
 // Binary metrics as weighted statistics (weights = bootstrap multiplicities), precomputed once per score vector so a
 // bootstrap replicate costs O(N): the scores are sorted once and every replicate walks the same tie groups.
 import { splitByClass, type BinaryInput } from './binary-classification';
-import { bootstrapCi, type BootstrapCi, type IntervalMethod, type WeightedStatistic } from './bootstrap';
+import { bootstrapCi, bootstrapCis, type BootstrapCi, type IntervalMethod, type WeightedStatistic } from './bootstrap';
 
 /** Cases in ascending score order with tie-group boundaries; built once, reused by every replicate. */
 export interface SortedBinary {
@@ -204,4 +204,101 @@ export function aurocBootstrap(
     seed: options.seed,
     interval: options.interval,
   });
+}
+
+/** Group index of every sorted position. */
+function groupOfPositions(s: SortedBinary): Int32Array {
+  const out = new Int32Array(s.n);
+  let start = 0;
+  for (let g = 0; g < s.groupEnd.length; g++) {
+    const end = s.groupEnd[g] as number;
+    out.fill(g, start, end);
+    start = end;
+  }
+  return out;
+}
+
+/**
+ * Weighted AUC (as weightedAucSorted) from per-tie-group class weights. With integer weights the group sums are exact,
+ * so this equals the per-position walk bit for bit.
+ */
+function aucFromGroups(groupPos: Float64Array, groupNeg: Float64Array): number {
+  let negBelow = 0;
+  let sum = 0;
+  let posTotal = 0;
+  for (let g = 0; g < groupPos.length; g++) {
+    const pos = groupPos[g] as number;
+    const neg = groupNeg[g] as number;
+    sum += pos * (negBelow + 0.5 * neg);
+    negBelow += neg;
+    posTotal += pos;
+  }
+  if (posTotal === 0 || negBelow === 0) return Number.NaN;
+  return sum / (posTotal * negBelow);
+}
+
+/** sensitivityAtSpecificitySorted(...).value from per-tie-group class weights (same walk, group sums exact). */
+function sensAtSpecFromGroups(groupPos: Float64Array, groupNeg: Float64Array, target: number): number {
+  const groups = groupPos.length;
+  let totalPos = 0;
+  let totalNeg = 0;
+  for (let g = 0; g < groups; g++) {
+    totalPos += groupPos[g] as number;
+    totalNeg += groupNeg[g] as number;
+  }
+  if (totalPos === 0 || totalNeg === 0) return Number.NaN;
+  let negBelow = 0;
+  let posBelow = 0;
+  for (let g = 0; g < groups; g++) {
+    if (negBelow / totalNeg >= target) return (totalPos - posBelow) / totalPos;
+    negBelow += groupNeg[g] as number;
+    posBelow += groupPos[g] as number;
+  }
+  return 0;
+}
+
+/**
+ * aurocBootstrap and sensitivityAtSpecificity together: both resample sorted positions within label strata with the
+ * same seed, so their replicates are the same multiplicity vectors; one draw loop and one pass building per-tie-group
+ * class weights serve both. Results equal the two separate calls.
+ */
+export function aurocAndSensitivityAtSpecificityBootstrap(
+  input: BinaryInput,
+  options: FixedRateOptions,
+): { readonly auroc: BootstrapCi; readonly sensitivityAtSpecificity: FixedRateResult } {
+  const s = sortBinary(input);
+  const full = sensitivityAtSpecificitySorted(s, new Float64Array(s.n).fill(1), options.target);
+  const groupOf = groupOfPositions(s);
+  const groups = s.groupEnd.length;
+  const groupPos = new Float64Array(groups);
+  const groupNeg = new Float64Array(groups);
+  const labels = s.sortedLabels;
+  const [auroc, sens] = bootstrapCis(
+    2,
+    (sw, out) => {
+      groupPos.fill(0);
+      groupNeg.fill(0);
+      for (let k = 0; k < sw.length; k++) {
+        const w = sw[k] as number;
+        if (w === 0) continue;
+        const g = groupOf[k] as number;
+        if (labels[k] === 1) groupPos[g] = (groupPos[g] as number) + w;
+        else groupNeg[g] = (groupNeg[g] as number) + w;
+      }
+      out[0] = aucFromGroups(groupPos, groupNeg);
+      out[1] = sensAtSpecFromGroups(groupPos, groupNeg, options.target);
+    },
+    { n: s.n, strata: s.sortedLabels, replicates: options.replicates, seed: options.seed, interval: options.interval },
+  ) as [BootstrapCi, BootstrapCi];
+  const what = `max sensitivity over thresholds with specificity ≥ ${options.target}`;
+  return {
+    auroc,
+    sensitivityAtSpecificity: {
+      ...sens,
+      threshold: full.threshold,
+      method:
+        `${what}, threshold chosen post hoc on the test data (positive iff score ≥ t), re-selected inside every ` +
+        `bootstrap replicate (as pROC ci.se); CI: ${sens.method}`,
+    },
+  };
 }

@@ -6,8 +6,17 @@ import { DomainError, ErrorCode } from '../common/domain-error';
 /** Keeps a copy of what streams through (bounded by the upload limit), for the static model check. */
 export class CollectingStream extends Transform {
   readonly chunks: Buffer[] = [];
+  private kept = 0;
+  /** Keeps at most `keepBytes` (the rest only streams through). */
+  constructor(private readonly keepBytes = Number.POSITIVE_INFINITY) {
+    super();
+  }
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    this.chunks.push(chunk);
+    if (this.kept < this.keepBytes) {
+      const part = chunk.subarray(0, Math.min(chunk.length, this.keepBytes - this.kept));
+      this.chunks.push(part);
+      this.kept += part.length;
+    }
     callback(null, chunk);
   }
   buffer(): Buffer {
@@ -28,7 +37,7 @@ const MAX_FIELD_BYTES = 64 * 1024;
  */
 export function receiveMultipart<T>(
   req: Request,
-  opts: { fileField: string; maxFileBytes: number; store: (stream: Readable) => Promise<T> },
+  opts: { fileField: string; maxFileBytes: number; collectBytes?: number; store: (stream: Readable) => Promise<T> },
 ): Promise<ReceivedUpload<T>> {
   const type = req.headers['content-type'] ?? '';
   if (!type.toLowerCase().startsWith('multipart/form-data')) {
@@ -59,7 +68,7 @@ export function receiveMultipart<T>(
         fail(new DomainError(ErrorCode.ValidationFailed, `unexpected file field '${name}'; the model goes in '${opts.fileField}'`, [{ field: name, problem: 'unexpected file field' }]));
         return;
       }
-      const collector = new CollectingStream();
+      const collector = new CollectingStream(opts.collectBytes);
       stream.pipe(collector);
       stream.on('limit', () => collector.destroy(new DomainError(ErrorCode.PayloadTooLarge, `${opts.fileField} exceeds the upload limit of ${opts.maxFileBytes} bytes`, [{ field: opts.fileField, problem: `larger than ${opts.maxFileBytes} bytes` }])));
       pending = opts.store(collector).then(

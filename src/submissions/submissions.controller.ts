@@ -35,6 +35,31 @@ export class SubmissionsController {
     return this.submissions.uploadOnnx(principal, req);
   }
 
+  @Post('container')
+  @HttpCode(201)
+  @Roles(Role.Vendor)
+  @ApiConsumes('multipart/form-data')
+  @ApiOperation({
+    summary: 'Submit a container image (`docker save` tarball, .tar or .tar.gz; streamed, sha256-pinned, size-limited)',
+    description: 'The worker inspects the tarball before loading it (non-root user, architecture, entrypoint, one image, no escaping layer paths, size and decompression limits); a rejected image answers 422 with the reason code.',
+  })
+  @ApiBody({
+    schema: {
+      type: 'object',
+      required: ['benchmark', 'name', 'version', 'image'],
+      properties: {
+        benchmark: { type: 'string', example: 'wdbc-malignancy' },
+        name: { type: 'string', example: 'acme-classifier' },
+        version: { type: 'string', example: '2.1.0' },
+        description: { type: 'string' },
+        image: { type: 'string', format: 'binary', description: 'the `docker save` tarball (send the text fields first)' },
+      },
+    },
+  })
+  uploadContainer(@CurrentPrincipal() principal: Principal, @Req() req: Request): Promise<SubmissionResponse> {
+    return this.submissions.uploadContainer(principal, req);
+  }
+
   @Get()
   @Roles(Role.Vendor, Role.Evaluator, Role.Admin)
   @ApiOperation({ summary: "Vendors: their organisation's submissions; evaluators and admins: all" })

@@ -12,6 +12,13 @@ export class OnnxManifestDto {
   @ApiProperty({ example: { probability: 'probability' }, description: 'benchmark output name → ONNX output tensor name' }) @IsObject() outputs!: Record<string, string>;
 }
 
+export class ImageUploadFieldsDto {
+  @Matches(/^[a-z0-9][a-z0-9-]{1,62}$/, { message: 'benchmark must be a benchmark slug' }) benchmark!: string;
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, { message: 'name must be 1-100 letters, digits, . _ -' }) name!: string;
+  @IsString() @Length(1, 50) version!: string;
+  @IsOptional() @IsString() @MaxLength(2000) description?: string;
+}
+
 export class UploadFieldsDto {
   @Matches(/^[a-z0-9][a-z0-9-]{1,62}$/, { message: 'benchmark must be a benchmark slug' }) benchmark!: string;
   @IsString() manifest!: string;

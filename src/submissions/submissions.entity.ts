@@ -11,6 +11,27 @@ export interface OnnxModelManifest {
   outputs: Record<string, string>;
 }
 
+/** What the intake found in a vendor's image; runs are pinned by `imageId` and run as `runAs`, never as root. */
+export interface ContainerImageInfo {
+  imageId: string;
+  tarballSha256: string;
+  runAs: { uid: number; gid: number };
+  workingDir: string;
+  architecture: string;
+  unpackedBytes: number;
+  repoTags: string[];
+}
+
+export interface ContainerManifest {
+  name: string;
+  version: string;
+  description?: string;
+  /** Set once the image passed intake. */
+  image?: ContainerImageInfo;
+}
+
+export type SubmissionManifest = OnnxModelManifest | ContainerManifest;
+
 @Entity('submissions')
 export class SubmissionEntity {
   @PrimaryGeneratedColumn('uuid') id!: string;
@@ -19,7 +40,7 @@ export class SubmissionEntity {
   @Column({ type: 'uuid' }) submittedBy!: string;
   @Column({ type: 'text' }) kind!: SubmissionKind;
   @Column({ type: 'text' }) name!: string;
-  @Column({ type: 'jsonb' }) manifest!: OnnxModelManifest;
+  @Column({ type: 'jsonb' }) manifest!: SubmissionManifest;
   /** Object key in the submissions bucket. */
   @Column({ type: 'text' }) objectKey!: string;
   /** sha256 of the uploaded file, computed while streaming. */

@@ -13,6 +13,12 @@ import { OnnxRunnerService } from '../sandbox/onnx-runner.service';
 import { LABEL_RUN } from '../sandbox/sandbox-profile';
 import { StorageService } from '../storage/storage.service';
 import { SubmissionsRepository } from './submissions.repository';
+import { ContainerImageInfo, SubmissionEntity, SubmissionManifest } from './submissions.entity';
+import type { BenchmarkVersionEntity } from '../benchmarks/benchmarks.entity';
+import { FailureReason } from '../evaluation/evaluation.entity';
+import { admitImageTarball } from '../images/image-loader';
+import { hostArchitecture } from '../images/image-intake';
+import { DockerSandboxAdapter } from '../sandbox/docker-sandbox.adapter';
 
 interface CheckReport {
   ok: boolean;
@@ -37,6 +43,7 @@ export class SubmissionChecker {
     private readonly evaluation: EvaluationService,
     private readonly db: Database,
     private readonly audit: AuditService,
+    private readonly sandbox: DockerSandboxAdapter,
   ) {}
 
   async check(payload: SubmissionJobPayload): Promise<void> {
@@ -47,7 +54,16 @@ export class SubmissionChecker {
     const workDir = resolve(join(this.config.dataDir, 'work', `check-${submission.id}`));
     await fs.rm(workDir, { recursive: true, force: true });
     await fs.mkdir(workDir, { recursive: true, mode: 0o700 });
-    let verdict: { ok: boolean; reason: string | null; report: Record<string, unknown> };
+    let verdict: { ok: boolean; reason: string | null; report: Record<string, unknown>; manifest?: SubmissionManifest; rejectedImage?: boolean };
+    if (submission.kind === 'container') {
+      try {
+        verdict = await this.checkContainer(submission, workDir);
+      } finally {
+        await fs.rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+      }
+      await this.settle(submission, version, verdict);
+      return;
+    }
     try {
       const modelFile = join(workDir, 'model.onnx');
       await this.storage.downloadToFile('submissions', submission.objectKey, modelFile);
@@ -80,11 +96,48 @@ export class SubmissionChecker {
     } finally {
       await fs.rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     }
+    await this.settle(submission, version, verdict);
+  }
+
+  /**
+   * Intake then load: the tarball is inspected as a stream before the engine sees it; an accepted image is loaded
+   * once and pinned by its ID. The tarball is downloaded from the object store because workers may run elsewhere.
+   */
+  private async checkContainer(submission: SubmissionEntity, workDir: string): Promise<{ ok: boolean; reason: string | null; report: Record<string, unknown>; manifest?: SubmissionManifest; rejectedImage?: boolean }> {
+    const tarball = join(workDir, 'image.tar');
+    await this.storage.downloadToFile('submissions', submission.objectKey, tarball);
+    const admission = await admitImageTarball(this.sandbox, tarball, {
+      maxUnpackedBytes: this.config.limits.maxImageUnpackedBytes,
+      maxLayerCompressionRatio: 100,
+      expectedArchitecture: hostArchitecture(),
+    });
+    if (!admission.ok) {
+      return { ok: false, reason: `${admission.code}: ${admission.message}`, report: { intake: { code: admission.code, message: admission.message } }, rejectedImage: true };
+    }
+    const image: ContainerImageInfo = {
+      imageId: admission.imageId,
+      tarballSha256: admission.tarballSha256,
+      runAs: admission.image.runAs,
+      workingDir: admission.image.workingDir,
+      architecture: admission.image.architecture,
+      unpackedBytes: admission.image.unpackedBytes,
+      repoTags: admission.image.repoTags,
+    };
+    return { ok: true, reason: null, report: { intake: { ...image, entrypoint: admission.image.entrypoint, cmd: admission.image.cmd, layers: admission.image.layers.length, loadMs: admission.loadMs, alreadyLoaded: admission.alreadyLoaded } }, manifest: { ...submission.manifest, image } };
+  }
+
+  /** Records the verdict; an accepted submission gets its first phase queued, a rejected image a failed run saying why. */
+  private async settle(
+    submission: SubmissionEntity,
+    version: BenchmarkVersionEntity,
+    verdict: { ok: boolean; reason: string | null; report: Record<string, unknown>; manifest?: SubmissionManifest; rejectedImage?: boolean },
+  ): Promise<void> {
+    const def = version.definition;
     const firstPhase = def.phases[0];
     const run = await this.db.transaction(async (tx) => {
       const locked = await this.repository.lockForUpdate(tx, submission.id);
       if (!locked || locked.status !== 'validating') return null;
-      await this.repository.update(tx, submission.id, { status: verdict.ok ? 'accepted' : 'rejected', rejectionReason: verdict.reason, checkReport: verdict.report });
+      await this.repository.update(tx, submission.id, { status: verdict.ok ? 'accepted' : 'rejected', rejectionReason: verdict.reason, checkReport: verdict.report, ...(verdict.manifest ? { manifest: verdict.manifest } : {}) });
       await this.audit.record(tx, {
         actorUserId: null,
         action: verdict.ok ? 'submission.accepted' : 'submission.rejected',
@@ -92,7 +145,15 @@ export class SubmissionChecker {
         entityId: submission.id,
         payload: verdict.ok ? {} : { reason: verdict.reason },
       });
-      if (!verdict.ok || !firstPhase) return null;
+      if (!firstPhase) return null;
+      if (!verdict.ok) {
+        if (verdict.rejectedImage) {
+          // The failure taxonomy names rejected images: the first phase's run records it for the vendor.
+          const failed = await this.evaluation.createRun(tx, { submission, version, phase: firstPhase.name, actorUserId: null });
+          await this.evaluation.failInTransaction(tx, failed, FailureReason.RejectedImage, verdict.reason ?? 'the image was rejected');
+        }
+        return null;
+      }
       return this.evaluation.createRun(tx, { submission, version, phase: firstPhase.name, actorUserId: null });
     });
     this.logger.log(`submission ${submission.id}: ${verdict.ok ? 'accepted' : `rejected (${verdict.reason})`}`);

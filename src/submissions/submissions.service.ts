@@ -17,8 +17,8 @@ import { EvaluationService } from '../evaluation/evaluation.service';
 import { SizeLimitExceededError, StorageService } from '../storage/storage.service';
 import { receiveMultipart } from './multipart-upload';
 import { inspectOnnx, interfaceProblems } from './onnx-inspect';
-import { OnnxManifestDto, SubmissionResponse, toRunSummary, toSubmissionResponse, UploadFieldsDto } from './submissions.dto';
-import { OnnxModelManifest, SubmissionEntity } from './submissions.entity';
+import { ImageUploadFieldsDto, OnnxManifestDto, SubmissionResponse, toRunSummary, toSubmissionResponse, UploadFieldsDto } from './submissions.dto';
+import { OnnxModelManifest, SubmissionEntity, SubmissionKind, SubmissionManifest } from './submissions.entity';
 import { SubmissionsRepository } from './submissions.repository';
 import { QueueService } from '../queue/queue.service';
 import { JobName } from '../queue/queue.constants';
@@ -46,23 +46,9 @@ export class SubmissionsService {
    * moves it to its content-addressed key and records the submission. Any failure removes the staged object.
    */
   async uploadOnnx(principal: Principal, req: Request): Promise<SubmissionResponse> {
-    if (principal.role !== Role.Vendor || !principal.organisationId) throw new DomainError(ErrorCode.Forbidden, 'only vendors submit algorithms');
-    const stagingKey = `staging/${randomUUID()}/model.onnx`;
-    let staged = false;
-    try {
-      const upload = await receiveMultipart(req, {
-        fileField: 'model',
-        maxFileBytes: this.config.limits.maxModelBytes,
-        store: async (stream) => {
-          staged = true;
-          return this.storage.putStream('submissions', stagingKey, stream, this.config.limits.maxModelBytes);
-        },
-      }).catch((error: unknown) => {
-        if (error instanceof SizeLimitExceededError) {
-          throw new DomainError(ErrorCode.PayloadTooLarge, `model exceeds the upload limit of ${error.limitBytes} bytes`, [{ field: 'model', problem: `larger than ${error.limitBytes} bytes` }]);
-        }
-        throw error;
-      });
+    const organisationId = this.requireVendor(principal);
+    return this.withStaging('model.onnx', async (stagingKey, staged) => {
+      const upload = await this.receive(req, 'model', this.config.limits.maxModelBytes, stagingKey, staged);
       const fields = plainToInstance(UploadFieldsDto, upload.fields);
       const problems = flattenValidationErrors(validateSync(fields, { whitelist: true }));
       if (!upload.file) problems.push({ field: 'model', problem: 'missing: attach model.onnx as the file field "model"' });
@@ -88,19 +74,8 @@ export class SubmissionsService {
         throw new DomainError(ErrorCode.ValidationFailed, problems.map((p) => `${p.field}: ${p.problem}`).join('; '), problems);
       }
       const file = upload.file;
-      let target: ResolvedBenchmark;
-      try {
-        target = await this.benchmarks.resolveCurrent(fields.benchmark);
-      } catch {
-        throw new DomainError(ErrorCode.NotFound, `unknown benchmark '${fields.benchmark}'`, [{ field: 'benchmark', problem: 'no such benchmark' }]);
-      }
+      const target = await this.resolveTarget(fields.benchmark, organisationId, file.stored.bytes, 'model');
       const definition = target.version.definition;
-      if (file.stored.bytes > definition.limits.modelBytes) {
-        throw new DomainError(ErrorCode.PayloadTooLarge, `model is ${file.stored.bytes} bytes; ${definition.slug} accepts at most ${definition.limits.modelBytes}`, [{ field: 'model', problem: 'larger than the benchmark allows' }]);
-      }
-      if (!target.phases.some((p) => p.status === 'open')) throw new DomainError(ErrorCode.Conflict, `benchmark '${definition.slug}' has no open phase`);
-      await this.enforceLimits(principal.organisationId, target);
-
       let inspection;
       try {
         inspection = inspectOnnx(file.collected);
@@ -112,42 +87,137 @@ export class SubmissionsService {
       if (fit.length > 0) {
         throw new DomainError(ErrorCode.InvalidModel, `the model does not fit ${definition.slug}: ${fit.join('; ')}`, fit.map((problem) => ({ field: 'model', problem })));
       }
-
-      const objectKey = `submissions/${file.stored.sha256}/model.onnx`;
-      if (!(await this.storage.exists('submissions', objectKey))) await this.storage.copy('submissions', stagingKey, objectKey);
-      const submission = await this.db.transaction(async (tx) => {
-        const row = await this.repository.insert(tx, {
-          benchmarkVersionId: target.version.id,
-          organisationId: principal.organisationId as string,
-          submittedBy: principal.userId,
-          kind: 'onnx',
-          name: `${manifest.name}@${manifest.version}`,
-          manifest: modelManifest,
-          objectKey,
-          sha256: file.stored.sha256,
-          sizeBytes: String(file.stored.bytes),
-          status: 'validating',
-          rejectionReason: null,
-          checkReport: { static: inspection },
-        });
-        await this.audit.record(tx, {
-          actorUserId: principal.userId,
-          action: 'submission.received',
-          entityType: 'submission',
-          entityId: row.id,
-          payload: { benchmark: definition.slug, benchmarkVersion: target.version.version, sha256: row.sha256, bytes: file.stored.bytes, name: row.name },
-        });
-        return row;
+      return this.record(principal, {
+        target,
+        kind: 'onnx',
+        stagingKey,
+        objectKey: `submissions/${file.stored.sha256}/model.onnx`,
+        stored: file.stored,
+        manifest: modelManifest,
+        checkReport: { static: inspection },
+        field: 'model',
       });
-      await this.queue.enqueue({ name: JobName.CheckSubmission, payload: { submissionId: submission.id }, jobId: `${submission.id}:check` });
-      const settled = await this.waitWhileValidating(submission.id);
-      if (settled.status === 'rejected') {
-        throw new DomainError(ErrorCode.InvalidModel, `submission ${settled.id} rejected: ${settled.rejectionReason ?? 'the model failed its check'}`, [{ field: 'model', problem: settled.rejectionReason ?? 'failed its check' }]);
-      }
-      return this.toResponse(settled, principal);
+    });
+  }
+
+  /**
+   * A vendor's container image as a `docker save` tarball (.tar or .tar.gz), streamed to the object store with its
+   * sha256 computed on the way. The worker inspects and loads it before any run (intake); a rejected image names why.
+   */
+  async uploadContainer(principal: Principal, req: Request): Promise<SubmissionResponse> {
+    const organisationId = this.requireVendor(principal);
+    return this.withStaging('image.tar', async (stagingKey, staged) => {
+      const upload = await this.receive(req, 'image', this.config.limits.maxImageBytes, stagingKey, staged);
+      const fields = plainToInstance(ImageUploadFieldsDto, upload.fields);
+      const problems = flattenValidationErrors(validateSync(fields, { whitelist: true }));
+      if (!upload.file) problems.push({ field: 'image', problem: 'missing: attach the `docker save` tarball as the file field "image"' });
+      if (problems.length > 0 || !upload.file) throw new DomainError(ErrorCode.ValidationFailed, problems.map((p) => `${p.field}: ${p.problem}`).join('; '), problems);
+      const file = upload.file;
+      const head = file.collected.subarray(0, 262);
+      const gzip = head[0] === 0x1f && head[1] === 0x8b;
+      const tar = head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar';
+      if (!gzip && !tar) throw new DomainError(ErrorCode.InvalidModel, 'image: not a tar or gzip archive (expected the output of `docker save`)', [{ field: 'image', problem: 'not a tar or gzip archive' }]);
+      const target = await this.resolveTarget(fields.benchmark, organisationId, file.stored.bytes, 'image');
+      return this.record(principal, {
+        target,
+        kind: 'container',
+        stagingKey,
+        objectKey: `submissions/${file.stored.sha256}/image.tar${gzip ? '.gz' : ''}`,
+        stored: file.stored,
+        manifest: { name: fields.name, version: fields.version, ...(fields.description ? { description: fields.description } : {}) },
+        checkReport: null,
+        field: 'image',
+      });
+    });
+  }
+
+  private requireVendor(principal: Principal): string {
+    if (principal.role !== Role.Vendor || !principal.organisationId) throw new DomainError(ErrorCode.Forbidden, 'only vendors submit algorithms');
+    return principal.organisationId;
+  }
+
+  /** Runs the upload with a unique staging key and always removes the staged object afterwards. */
+  private async withStaging<T>(fileName: string, work: (stagingKey: string, staged: { value: boolean }) => Promise<T>): Promise<T> {
+    const stagingKey = `staging/${randomUUID()}/${fileName}`;
+    const staged = { value: false };
+    try {
+      return await work(stagingKey, staged);
     } finally {
-      if (staged) await this.storage.remove('submissions', stagingKey).catch(() => undefined);
+      if (staged.value) await this.storage.remove('submissions', stagingKey).catch(() => undefined);
     }
+  }
+
+  private receive(req: Request, field: string, limit: number, stagingKey: string, staged: { value: boolean }) {
+    return receiveMultipart(req, {
+      fileField: field,
+      maxFileBytes: limit,
+      // Only the first 1 MiB is kept in memory for a container tarball (its header is all the API looks at).
+      collectBytes: field === 'image' ? 1024 * 1024 : limit,
+      store: async (stream) => {
+        staged.value = true;
+        return this.storage.putStream('submissions', stagingKey, stream, limit);
+      },
+    }).catch((error: unknown) => {
+      if (error instanceof SizeLimitExceededError) {
+        throw new DomainError(ErrorCode.PayloadTooLarge, `${field} exceeds the upload limit of ${error.limitBytes} bytes`, [{ field, problem: `larger than ${error.limitBytes} bytes` }]);
+      }
+      throw error;
+    });
+  }
+
+  private async resolveTarget(slug: string, organisationId: string, bytes: number, field: string): Promise<ResolvedBenchmark> {
+    let target: ResolvedBenchmark;
+    try {
+      target = await this.benchmarks.resolveCurrent(slug);
+    } catch {
+      throw new DomainError(ErrorCode.NotFound, `unknown benchmark '${slug}'`, [{ field: 'benchmark', problem: 'no such benchmark' }]);
+    }
+    const definition = target.version.definition;
+    if (field === 'model' && bytes > definition.limits.modelBytes) {
+      throw new DomainError(ErrorCode.PayloadTooLarge, `model is ${bytes} bytes; ${definition.slug} accepts at most ${definition.limits.modelBytes}`, [{ field, problem: 'larger than the benchmark allows' }]);
+    }
+    if (!target.phases.some((p) => p.status === 'open')) throw new DomainError(ErrorCode.Conflict, `benchmark '${definition.slug}' has no open phase`);
+    await this.enforceLimits(organisationId, target);
+    return target;
+  }
+
+  /** Moves the staged file to its content-addressed key (once), records the submission, queues its check, waits for it. */
+  private async record(
+    principal: Principal,
+    input: { target: ResolvedBenchmark; kind: SubmissionKind; stagingKey: string; objectKey: string; stored: { sha256: string; bytes: number }; manifest: SubmissionManifest; checkReport: Record<string, unknown> | null; field: string },
+  ): Promise<SubmissionResponse> {
+    const { target } = input;
+    if (!(await this.storage.exists('submissions', input.objectKey))) await this.storage.copy('submissions', input.stagingKey, input.objectKey);
+    const submission = await this.db.transaction(async (tx) => {
+      const row = await this.repository.insert(tx, {
+        benchmarkVersionId: target.version.id,
+        organisationId: principal.organisationId as string,
+        submittedBy: principal.userId,
+        kind: input.kind,
+        name: `${input.manifest.name}@${input.manifest.version}`,
+        manifest: input.manifest,
+        objectKey: input.objectKey,
+        sha256: input.stored.sha256,
+        sizeBytes: String(input.stored.bytes),
+        status: 'validating',
+        rejectionReason: null,
+        checkReport: input.checkReport,
+      });
+      await this.audit.record(tx, {
+        actorUserId: principal.userId,
+        action: 'submission.received',
+        entityType: 'submission',
+        entityId: row.id,
+        payload: { benchmark: target.version.definition.slug, benchmarkVersion: target.version.version, kind: input.kind, sha256: row.sha256, bytes: input.stored.bytes, name: row.name },
+      });
+      return row;
+    });
+    await this.queue.enqueue({ name: JobName.CheckSubmission, payload: { submissionId: submission.id }, jobId: `${submission.id}:check` });
+    const settled = await this.waitWhileValidating(submission.id);
+    if (settled.status === 'rejected') {
+      throw new DomainError(ErrorCode.InvalidModel, `submission ${settled.id} rejected: ${settled.rejectionReason ?? 'it failed its check'}`, [{ field: input.field, problem: settled.rejectionReason ?? 'failed its check' }]);
+    }
+    return this.toResponse(settled, principal);
   }
 
   private async enforceLimits(organisationId: string, target: ResolvedBenchmark): Promise<void> {
