@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AuthService } from '../../src/auth/auth.service';
@@ -14,13 +15,16 @@ const say = (line: string): void => void process.stdout.write(`${line}\n`);
 interface Vendor {
   org: string;
   email: string;
-  model: 'logreg' | 'baseline';
+  /** An ONNX reference model, or the example vendor container image (sandbox-images/examples/wdbc-python). */
+  model: 'logreg' | 'baseline' | 'container';
 }
 
 const VENDORS: Vendor[] = [
   { org: 'Demo Vendor A (logistic regression)', email: 'vendor-a@demo.assay.local', model: 'logreg' },
   { org: 'Demo Vendor B (one-feature baseline)', email: 'vendor-b@demo.assay.local', model: 'baseline' },
+  { org: 'Demo Vendor C (python container)', email: 'vendor-c@demo.assay.local', model: 'container' },
 ];
+const EXAMPLE_IMAGE = 'vendor-example/wdbc-python:1';
 
 async function ensureVendor(admin: AssayClient, v: Vendor): Promise<string> {
   let org = (await admin.get<{ id: string; name: string }[]>('/api/organisations')).find((o) => o.name === v.org);
@@ -60,15 +64,16 @@ async function main(): Promise<void> {
   const models = await buildReferenceModels({ sampleCsv, outDir: join(stateDir, 'demo', 'models') });
   say(`fitted two reference models on the ${BENCHMARK} sample split (${sampleCsv})`);
 
+  const imageTarball = join(stateDir, 'demo', 'wdbc-python.tar');
+  execFileSync('docker', ['save', '-o', imageTarball, EXAMPLE_IMAGE]);
   for (const v of vendors) {
-    const built = models[v.model];
-    say(`\n${v.org}: submitting ${built.manifest.name}@${built.manifest.version}`);
+    const upload: { path: string; label: string; fields: Record<string, string>; fileField: string; filePath: string } =
+      v.model === 'container'
+        ? { path: '/api/submissions/container', label: `container image ${EXAMPLE_IMAGE} (docker save)`, fields: { benchmark: BENCHMARK, name: 'wdbc-python', version: '1.0.0' }, fileField: 'image', filePath: imageTarball }
+        : { path: '/api/submissions', label: `ONNX model ${models[v.model].manifest.name}@${models[v.model].manifest.version}`, fields: { benchmark: BENCHMARK, manifest: JSON.stringify(models[v.model].manifest) }, fileField: 'model', filePath: models[v.model].modelPath };
+    say(`\n${v.org}: submitting its ${upload.label}`);
     try {
-      const submission = await v.client.uploadMultipart<{ id: string; status: string; sha256: string }>('/api/submissions', {
-        fields: { benchmark: BENCHMARK, manifest: JSON.stringify(built.manifest) },
-        fileField: 'model',
-        filePath: built.modelPath,
-      });
+      const submission = await v.client.uploadMultipart<{ id: string; status: string; sha256: string }>(upload.path, { fields: upload.fields, fileField: upload.fileField, filePath: upload.filePath });
       say(`  submission ${submission.id} ${submission.status} (sha256 ${submission.sha256.slice(0, 12)}); sample pre-flight, then the held-out test split:`);
       await followSubmission(v.client, submission.id, say);
     } catch (error) {

@@ -35,20 +35,21 @@ export function registerVendorCommands(program: Command): void {
     .option('--no-follow', 'do not wait for the runs')
     .action(async (opts: ApiOptions & { benchmark: string; model: string; manifest: string; follow: boolean }) => {
       const client = clientOf(opts);
-      const bar = new SingleBar({ format: 'upload [{bar}] {percentage}% {value}/{total} bytes', hideCursor: true });
-      let started = false;
-      const submission = await client.uploadMultipart<{ id: string; status: string; runs: { id: string }[] }>('/api/submissions', {
-        fields: { benchmark: opts.benchmark, manifest: readFileSync(opts.manifest, 'utf8') },
-        fileField: 'model',
-        filePath: opts.model,
-        onProgress: (sent, total) => {
-          if (!started) {
-            bar.start(total, 0);
-            started = true;
-          }
-          bar.update(sent);
-        },
-      }).finally(() => bar.stop());
+      const submission = await uploadWithProgress(client, '/api/submissions', { benchmark: opts.benchmark, manifest: readFileSync(opts.manifest, 'utf8') }, 'model', opts.model);
+      process.stdout.write(`submission ${submission.id}: ${submission.status}\n`);
+      if (opts.follow) await followSubmission(client, submission.id);
+    });
+
+  withApi(program.command('submit-image'))
+    .description('upload a container image (`docker save` tarball, .tar or .tar.gz) with a progress bar, then follow its runs')
+    .requiredOption('--benchmark <slug>', 'benchmark slug')
+    .requiredOption('--image <path>', 'the tarball: docker save -o image.tar <your image>')
+    .requiredOption('--name <name>', 'algorithm name')
+    .requiredOption('--version <version>', 'algorithm version')
+    .option('--no-follow', 'do not wait for the runs')
+    .action(async (opts: ApiOptions & { benchmark: string; image: string; name: string; version: string; follow: boolean }) => {
+      const client = clientOf(opts);
+      const submission = await uploadWithProgress(client, '/api/submissions/container', { benchmark: opts.benchmark, name: opts.name, version: opts.version }, 'image', opts.image);
       process.stdout.write(`submission ${submission.id}: ${submission.status}\n`);
       if (opts.follow) await followSubmission(client, submission.id);
     });
@@ -77,6 +78,28 @@ export function registerVendorCommands(program: Command): void {
       writeFileSync(opts.out, csv);
       process.stdout.write(`wrote ${opts.out}\n`);
     });
+}
+
+/** A streamed multipart upload with a progress bar in bytes (then the API's check, which may take a moment). */
+async function uploadWithProgress(client: AssayClient, path: string, fields: Record<string, string>, fileField: string, filePath: string): Promise<{ id: string; status: string }> {
+  const bar = new SingleBar({ format: 'upload [{bar}] {percentage}% {value}/{total} bytes | {stage}', hideCursor: true });
+  let started = false;
+  try {
+    return await client.uploadMultipart<{ id: string; status: string }>(path, {
+      fields,
+      fileField,
+      filePath,
+      onProgress: (sent, total) => {
+        if (!started) {
+          bar.start(total, 0, { stage: 'sending' });
+          started = true;
+        }
+        bar.update(sent, { stage: sent >= total ? 'checking in the sandbox' : 'sending' });
+      },
+    });
+  } finally {
+    bar.stop();
+  }
 }
 
 export async function followSubmission(client: AssayClient, submissionId: string, log: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<void> {

@@ -11,6 +11,7 @@ import { CasePredictionResponse, RunDetailResponse } from './evaluation.dto';
 import { RunEntity } from './evaluation.entity';
 import { EvaluationRepository } from './evaluation.repository';
 import { EvaluationService } from './evaluation.service';
+import { BenchmarksService } from '../benchmarks/benchmarks.service';
 import { TERMINAL_STATUSES } from './run-state-machine';
 
 const READERS = [Role.Vendor, Role.Evaluator, Role.Admin];
@@ -24,6 +25,7 @@ export class EvaluationController {
     private readonly repository: EvaluationRepository,
     private readonly submissions: SubmissionsService,
     private readonly clock: Clock,
+    private readonly benchmarks: BenchmarksService,
   ) {}
 
   private async accessibleRun(principal: Principal, id: string): Promise<RunEntity> {
@@ -42,8 +44,9 @@ export class EvaluationController {
     const run = await this.accessibleRun(principal, id);
     const result = await this.evaluation.findResult(run.id);
     const showDetail = this.evaluation.mayShowDetail(principal, run);
+    const waitingForGpuWorker = await this.evaluation.waitingForGpuWorker(await this.benchmarks.requireVersion(run.benchmarkVersionId));
     return {
-      ...toRunSummary(run, { showDetail }, this.clock.now()),
+      ...toRunSummary(run, { showDetail, waitingForGpuWorker }, this.clock.now()),
       submissionId: run.submissionId,
       split: run.split,
       attempts: run.attempts,

@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
+import { BenchmarksModule } from '../benchmarks/benchmarks.module';
 import { SubmissionsModule } from '../submissions/submissions.module';
 import { EvaluationCoreModule } from './evaluation-core.module';
 import { EvaluationController } from './evaluation.controller';
 
-@Module({ imports: [EvaluationCoreModule, SubmissionsModule], controllers: [EvaluationController] })
+@Module({ imports: [EvaluationCoreModule, SubmissionsModule, BenchmarksModule], controllers: [EvaluationController] })
 export class EvaluationModule {}

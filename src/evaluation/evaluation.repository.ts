@@ -42,6 +42,14 @@ export class EvaluationRepository {
     return this.db.manager().find(RunEntity, { where: { status: In([RunStatus.Queued]) } });
   }
 
+  async countLiveGpuWorkers(since: Date): Promise<number> {
+    const rows: { n: number }[] = await this.db.manager().query(
+      `SELECT count(*)::int AS n FROM workers WHERE heartbeat_at > $1 AND jsonb_array_length(capabilities->'gpus') > 0`,
+      [since],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
   async heartbeat(id: string, at: Date, casesDone?: number): Promise<void> {
     await this.db.manager().update(RunEntity, { id }, casesDone === undefined ? { heartbeatAt: at } : { heartbeatAt: at, casesDone });
   }

@@ -138,6 +138,12 @@ export class EvaluationService {
     return this.transition({ runId, from, to: RunStatus.Failed, patch: { ...patch, failureReason: reason, failureDetail: detail.slice(0, 2000) } });
   }
 
+  /** True when the benchmark needs a GPU and no worker with one has shown a sign of life in the last 30 s. */
+  async waitingForGpuWorker(version: BenchmarkVersionEntity): Promise<boolean> {
+    if (version.definition.limits.resources.gpus === 0) return false;
+    return (await this.repository.countLiveGpuWorkers(new Date(this.clock.now().getTime() - 30_000))) === 0;
+  }
+
   async requireRun(id: string): Promise<RunEntity> {
     const run = await this.repository.findRun(id);
     if (!run) throw notFound('run', id);

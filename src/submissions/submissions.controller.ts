@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nes
 import type { Request } from 'express';
 import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
 import { Role } from '../auth/auth.entity';
-import { SubmissionResponse } from './submissions.dto';
+import { QuotaResponse, SubmissionResponse } from './submissions.dto';
 import { SubmissionsService } from './submissions.service';
 
 @ApiTags('submissions')
@@ -65,6 +65,13 @@ export class SubmissionsController {
   @ApiOperation({ summary: "Vendors: their organisation's submissions; evaluators and admins: all" })
   list(@CurrentPrincipal() principal: Principal): Promise<SubmissionResponse[]> {
     return this.submissions.listForPrincipal(principal);
+  }
+
+  @Get('quota/:benchmark')
+  @Roles(Role.Vendor)
+  @ApiOperation({ summary: "Your organisation's submissions against a benchmark's limits (Assay's own failures are shown but not counted)" })
+  quota(@CurrentPrincipal() principal: Principal, @Param('benchmark') benchmark: string): Promise<QuotaResponse> {
+    return this.submissions.quota(principal, benchmark);
   }
 
   @Get(':id')

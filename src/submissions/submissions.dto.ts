@@ -51,12 +51,16 @@ export class SubmissionResponse {
   @ApiProperty({ type: [RunSummaryResponse] }) runs!: RunSummaryResponse[];
 }
 
-export function toRunSummary(run: RunEntity, opts: { showDetail: boolean }, now: Date): RunSummaryResponse {
+/**
+ * `waitingForGpuWorker`: the benchmark needs a GPU and no live worker has one; a queued run then shows status
+ * `waiting_for_gpu_worker` (it stays queued: it neither fails nor runs on a CPU).
+ */
+export function toRunSummary(run: RunEntity, opts: { showDetail: boolean; waitingForGpuWorker?: boolean }, now: Date): RunSummaryResponse {
   const end = run.finishedAt ?? (run.startedAt ? now : null);
   return {
     id: run.id,
     phase: run.phase,
-    status: run.status,
+    status: run.status === 'queued' && opts.waitingForGpuWorker ? 'waiting_for_gpu_worker' : run.status,
     failureReason: run.failureReason,
     failureDetail: opts.showDetail ? run.failureDetail : null,
     casesTotal: run.casesTotal,
@@ -81,4 +85,16 @@ export function toSubmissionResponse(s: SubmissionEntity, benchmark: string, run
     createdAt: s.createdAt.toISOString(),
     runs,
   };
+}
+
+export class QuotaCountResponse {
+  @ApiProperty({ description: 'Submissions that count against the limit' }) counted!: number;
+  @ApiProperty({ description: "Submissions with a run that failed through Assay's fault (internal): kept, shown, not counted" }) assayFaults!: number;
+}
+
+export class QuotaResponse {
+  @ApiProperty() benchmark!: string;
+  @ApiProperty() limits!: { perDay: number; total: number };
+  @ApiProperty({ type: QuotaCountResponse }) total!: QuotaCountResponse;
+  @ApiProperty({ type: QuotaCountResponse }) last24h!: QuotaCountResponse;
 }

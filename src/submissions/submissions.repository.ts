@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { EntityManager, In, MoreThan } from 'typeorm';
+import { EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { Database } from '../database/database.module';
 import { SubmissionEntity } from './submissions.entity';
@@ -36,13 +36,19 @@ export class SubmissionsRepository {
     return this.db.manager().find(SubmissionEntity, { where: { status: 'validating' } });
   }
 
-  /** Submissions that count against the limits: everything not rejected. */
-  countCounting(input: { organisationId: string; benchmarkVersionIds: string[]; since?: Date }): Promise<number> {
-    return this.db.manager().countBy(SubmissionEntity, {
-      organisationId: input.organisationId,
-      benchmarkVersionId: In(input.benchmarkVersionIds),
-      status: In(['validating', 'accepted']),
-      ...(input.since ? { createdAt: MoreThan(input.since) } : {}),
-    });
+  /**
+   * Submissions of an organisation to a benchmark since a time, split by whether they count against its limits: a
+   * submission one of whose runs failed for an internal reason (Assay's fault) does not count; everything else does,
+   * a rejection at the in-sandbox check included (the vendor's fault).
+   */
+  async countForLimits(input: { organisationId: string; benchmarkVersionIds: string[]; since?: Date }): Promise<{ counted: number; assayFaults: number }> {
+    const rows: { counted: number; assay_faults: number }[] = await this.db.manager().query(
+      `SELECT count(*) FILTER (WHERE NOT faulted)::int AS counted, count(*) FILTER (WHERE faulted)::int AS assay_faults
+         FROM (SELECT EXISTS (SELECT 1 FROM runs r WHERE r.submission_id = s.id AND r.failure_reason = 'internal') AS faulted
+                 FROM submissions s
+                WHERE s.organisation_id = $1 AND s.benchmark_version_id = ANY($2::uuid[]) AND ($3::timestamptz IS NULL OR s.created_at > $3)) t`,
+      [input.organisationId, input.benchmarkVersionIds, input.since ?? null],
+    );
+    return { counted: rows[0]?.counted ?? 0, assayFaults: rows[0]?.assay_faults ?? 0 };
   }
 }

@@ -17,7 +17,7 @@ import { EvaluationService } from '../evaluation/evaluation.service';
 import { SizeLimitExceededError, StorageService } from '../storage/storage.service';
 import { receiveMultipart } from './multipart-upload';
 import { inspectOnnx, interfaceProblems } from './onnx-inspect';
-import { ImageUploadFieldsDto, OnnxManifestDto, SubmissionResponse, toRunSummary, toSubmissionResponse, UploadFieldsDto } from './submissions.dto';
+import { ImageUploadFieldsDto, OnnxManifestDto, QuotaResponse, SubmissionResponse, toRunSummary, toSubmissionResponse, UploadFieldsDto } from './submissions.dto';
 import { OnnxModelManifest, SubmissionEntity, SubmissionKind, SubmissionManifest } from './submissions.entity';
 import { SubmissionsRepository } from './submissions.repository';
 import { QueueService } from '../queue/queue.service';
@@ -221,16 +221,27 @@ export class SubmissionsService {
   }
 
   private async enforceLimits(organisationId: string, target: ResolvedBenchmark): Promise<void> {
+    const quota = await this.quotaOf(organisationId, target);
+    if (quota.total.counted >= quota.limits.total) {
+      throw new DomainError(ErrorCode.TooManyRequests, `submission limit reached: ${quota.total.counted} of ${quota.limits.total} in total for this benchmark (${quota.total.assayFaults} more failed through Assay's fault and do not count)`);
+    }
+    if (quota.last24h.counted >= quota.limits.perDay) {
+      throw new DomainError(ErrorCode.TooManyRequests, `submission limit reached: ${quota.last24h.counted} of ${quota.limits.perDay} in the last 24 hours (${quota.last24h.assayFaults} more failed through Assay's fault and do not count)`);
+    }
+  }
+
+  private async quotaOf(organisationId: string, target: ResolvedBenchmark): Promise<QuotaResponse> {
     const limits = target.version.definition.limits;
     const versionIds = [target.version.id];
-    const total = await this.repository.countCounting({ organisationId, benchmarkVersionIds: versionIds });
-    if (total >= limits.submissionsTotal) {
-      throw new DomainError(ErrorCode.TooManyRequests, `submission limit reached: ${total} of ${limits.submissionsTotal} in total for this benchmark`);
-    }
-    const today = await this.repository.countCounting({ organisationId, benchmarkVersionIds: versionIds, since: new Date(this.clock.now().getTime() - DAY_MS) });
-    if (today >= limits.submissionsPerDay) {
-      throw new DomainError(ErrorCode.TooManyRequests, `submission limit reached: ${today} of ${limits.submissionsPerDay} in the last 24 hours`);
-    }
+    const total = await this.repository.countForLimits({ organisationId, benchmarkVersionIds: versionIds });
+    const last24h = await this.repository.countForLimits({ organisationId, benchmarkVersionIds: versionIds, since: new Date(this.clock.now().getTime() - DAY_MS) });
+    return { benchmark: target.version.definition.slug, limits: { perDay: limits.submissionsPerDay, total: limits.submissionsTotal }, total, last24h };
+  }
+
+  /** A vendor's standing against a benchmark's limits: what counts, and what failed through Assay's fault. */
+  async quota(principal: Principal, slug: string): Promise<QuotaResponse> {
+    const organisationId = this.requireVendor(principal);
+    return this.quotaOf(organisationId, await this.benchmarks.resolveCurrent(slug));
   }
 
   /** The sandbox check normally answers in about a second; past the configured wait the API answers 'validating'. */
@@ -266,10 +277,11 @@ export class SubmissionsService {
     const version = await this.benchmarks.requireVersion(s.benchmarkVersionId);
     const runs = await this.evaluation.runsOfSubmission(s.id);
     const now = this.clock.now();
+    const waiting = await this.evaluation.waitingForGpuWorker(version);
     return toSubmissionResponse(
       s,
       version.definition.slug,
-      runs.map((r) => toRunSummary(r, { showDetail: this.evaluation.mayShowDetail(principal, r) }, now)),
+      runs.map((r) => toRunSummary(r, { showDetail: this.evaluation.mayShowDetail(principal, r), waitingForGpuWorker: waiting }, now)),
     );
   }
 }

@@ -252,6 +252,43 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
     });
   });
 
+  it('lets an evaluator create a benchmark through the API, rejecting a bad definition field by field', async () => {
+    const evaluator = await stack.user('evaluator');
+    const shipped = (await evaluator.get<{ definition: Record<string, unknown> }>(`/api/benchmarks/${BENCHMARK}`)).definition;
+    const { cohort, ...rest } = shipped as { cohort: { slug: string } } & Record<string, unknown>;
+    const gpuDefinition = {
+      ...rest,
+      cohort: { slug: cohort.slug },
+      slug: 'wdbc-gpu',
+      title: 'WDBC on a GPU worker',
+      limits: { ...(rest.limits as Record<string, unknown>), resources: { ...((rest.limits as Record<string, unknown>).resources as Record<string, unknown>), gpus: 1 } },
+    };
+    const bad = await expectApiError(evaluator.post('/api/benchmarks', { ...gpuDefinition, task: 'astrology', metrics: { primary: 'auroc', secondary: [], threshold: 7 } }), 400, /task: .*metrics\.threshold/);
+    expect((bad.body as { problems: { field: string }[] }).problems.map((p) => p.field)).toEqual(expect.arrayContaining(['task', 'metrics.threshold']));
+    await expectApiError(vendorA.post('/api/benchmarks', gpuDefinition), 403, /role 'vendor' may not/);
+    const created = await evaluator.post<{ slug: string; version: number; created: boolean }>('/api/benchmarks', gpuDefinition);
+    expect(created).toMatchObject({ slug: 'wdbc-gpu', version: 1, created: true });
+    await expect(evaluator.post('/api/benchmarks', gpuDefinition)).resolves.toMatchObject({ version: 1, created: false });
+
+    // No worker here has a GPU: the run waits, visibly, instead of failing or running on the CPU.
+    const submitted = await upload(vendorB, models.logreg.modelPath, JSON.stringify(models.logreg.manifest), 'wdbc-gpu');
+    expect(submitted.status).toBe('accepted');
+    const waiting = await eventually(
+      () => vendorB.get<Submission>(`/api/submissions/${submitted.id}`),
+      (s) => s.runs.length > 0,
+    );
+    expect(waiting.runs[0]?.status).toBe('waiting_for_gpu_worker');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await vendorB.get<Submission>(`/api/submissions/${submitted.id}`)).runs[0]?.status).toBe('waiting_for_gpu_worker');
+  });
+
+  it('shows a vendor its standing against the submission limits', async () => {
+    const quota = await vendorA.get<{ limits: { perDay: number; total: number }; total: { counted: number; assayFaults: number }; last24h: { counted: number } }>(`/api/submissions/quota/${BENCHMARK}`);
+    expect(quota.limits).toEqual({ perDay: 10, total: 100 });
+    expect(quota.total).toEqual({ counted: 3, assayFaults: 0 });
+    expect(quota.last24h.counted).toBe(3);
+  });
+
   it('keeps an audit chain over every change, which verifies', async () => {
     const regulator = await stack.user('regulator');
     const verification = await regulator.get<{ ok: boolean; entries: number }>('/api/audit/verify');
