@@ -350,13 +350,12 @@ export function stratifiedBootstrapCis(
     const next = order[k + 1];
     if (next === undefined || scores[next] !== scores[idx]) groups++;
   }
-  const s = Float64Array.from(scores);
-  const y = Float64Array.from(labels);
-  const hit = new Uint8Array(N);
-  for (let i = 0; i < N; i++) {
-    const si = s[i] as number;
-    hit[i] = (y[i] === 1 && si >= threshold) || (y[i] === 0 && si < threshold) ? 1 : 0;
-  }
+  // d = s − y per case (the Brier residual); per drawn slot of each stratum: the case's AP group and TP/TN hit.
+  const d = Float64Array.from(scores, (p, i) => p - (labels[i] as number));
+  const posGroup = Int32Array.from(pos, (i) => groupOf[i] as number);
+  const negGroup = Int32Array.from(neg, (i) => groupOf[i] as number);
+  const posHit = Uint8Array.from(pos, (i) => ((scores[i] as number) >= threshold ? 1 : 0));
+  const negHit = Uint8Array.from(neg, (i) => ((scores[i] as number) < threshold ? 1 : 0));
   const groupPos = new Float64Array(groups);
   const groupNeg = new Float64Array(groups);
   const randomInt = createSeededRandomInt(spec.seed);
@@ -366,36 +365,37 @@ export function stratifiedBootstrapCis(
   const brier = new Float64Array(spec.replicates);
   for (let b = 0; b < spec.replicates; b++) {
     weights.fill(0);
-    for (let k = 0; k < m; k++) {
-      const i = pos[randomInt(m)] as number;
-      weights[i] = (weights[i] as number) + 1;
-    }
-    for (let k = 0; k < n; k++) {
-      const i = neg[randomInt(n)] as number;
-      weights[i] = (weights[i] as number) + 1;
-    }
     groupPos.fill(0);
     groupNeg.fill(0);
+    // TP/TN counts and the per-group class weights are integer sums, exact in any order, so they are taken at draw time.
     let tp = 0;
     let tn = 0;
-    let sq = 0;
-    let totalPositive = 0;
-    for (let i = 0; i < N; i++) {
-      const w = weights[i] as number;
-      if (w === 0) continue;
-      const si = s[i] as number;
-      const yi = y[i] as number;
-      const g = groupOf[i] as number;
-      if (yi === 1) {
-        if (hit[i] === 1) tp += w;
-        totalPositive += w;
-        groupPos[g] = (groupPos[g] as number) + w;
-      } else {
-        if (hit[i] === 1) tn += w;
-        groupNeg[g] = (groupNeg[g] as number) + w;
-      }
-      sq += w * (si - yi) * (si - yi);
+    for (let k = 0; k < m; k++) {
+      const r = randomInt(m);
+      const i = pos[r] as number;
+      weights[i] = (weights[i] as number) + 1;
+      const g = posGroup[r] as number;
+      groupPos[g] = (groupPos[g] as number) + 1;
+      tp += posHit[r] as number;
     }
+    for (let k = 0; k < n; k++) {
+      const r = randomInt(n);
+      const i = neg[r] as number;
+      weights[i] = (weights[i] as number) + 1;
+      const g = negGroup[r] as number;
+      groupNeg[g] = (groupNeg[g] as number) + 1;
+      tn += negHit[r] as number;
+    }
+    // Σ w·(s − y)² is not integer: summed in case order, as before.
+    let sq = 0;
+    if (isProbability) {
+      for (let i = 0; i < N; i++) {
+        const w = weights[i] as number;
+        if (w !== 0) sq += w * (d[i] as number) * (d[i] as number);
+      }
+    }
+    // Σ multiplicities of positives: exactly m in a stratified replicate.
+    const totalPositive = m;
     ba[b] = (tp / m + tn / n) / 2;
     // weightedAveragePrecision on the tie groups: multiplicities are integers, so the group sums are exact and the
     // running TP/FP at each group end are the same numbers as in the per-case walk.
