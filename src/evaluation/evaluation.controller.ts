@@ -38,8 +38,8 @@ export class EvaluationController {
   }
 
   @Get(':id')
-  @Roles(...READERS)
-  @ApiOperation({ summary: 'Status, progress, pins, timings and (once succeeded) metrics of a run' })
+  @Roles(...READERS, Role.Regulator)
+  @ApiOperation({ summary: 'Status, progress, pins, timings and (once succeeded) metrics, calibration and subgroup tables of a run' })
   async get(@CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string): Promise<RunDetailResponse> {
     const run = await this.accessibleRun(principal, id);
     const result = await this.evaluation.findResult(run.id);

@@ -32,3 +32,19 @@ export class LeaderboardResponse {
   robustness!: { method: string; kendallTau: { median: number; q25: number; q75: number } | null; replicates: number; seed: number; degenerateReplicates: number } | null;
   @ApiProperty({ type: [LeaderboardRowResponse] }) rows!: LeaderboardRowResponse[];
 }
+
+export class ComparedEntryResponse {
+  @ApiProperty() submissionId!: string;
+  @ApiProperty() submission!: string;
+  @ApiProperty() organisation!: string;
+}
+
+export class ComparisonResponse {
+  @ApiProperty() benchmark!: string;
+  @ApiProperty() phase!: string;
+  @ApiProperty({ description: 'Number of paired cases' }) n!: number;
+  @ApiProperty({ type: ComparedEntryResponse }) a!: ComparedEntryResponse;
+  @ApiProperty({ type: ComparedEntryResponse }) b!: ComparedEntryResponse;
+  @ApiProperty({ example: 'A − B' }) difference!: string;
+  @ApiProperty({ description: 'Per metric: difference, 95% CI, p, Holm-adjusted p and the method' }) comparison!: Record<string, unknown>;
+}

@@ -5,7 +5,9 @@ import { BenchmarksService } from '../benchmarks/benchmarks.service';
 import { DomainError, ErrorCode, notFound } from '../common/domain-error';
 import { Database } from '../database/database.module';
 import { metricDirection } from '../metrics/score-report';
-import { LeaderboardResponse } from './leaderboards.dto';
+import { ComparisonResponse, LeaderboardResponse } from './leaderboards.dto';
+import { compareBinary, compareSurvival } from '../metrics/comparison';
+import { wilcoxonSignedRank } from '../metrics/hypothesis-tests';
 import { LeaderboardEntryEntity } from './leaderboards.entity';
 import { LeaderboardsRepository } from './leaderboards.repository';
 import { onePerVendor, rankWithMinTies, roundTo } from './ranking';
@@ -101,6 +103,42 @@ export class LeaderboardsService {
     const parsed = parseTruthCsv(text);
     if (!parsed.ok) throw new Error(`truth ${file.key}: ${parsed.error.message}`);
     return { caseIds: parsed.value.map((t) => t.caseId), labels: parsed.value.map((t) => t.label) };
+  }
+
+  /**
+   * Paired comparison of two leaderboard entries on the same held-out cases: AUROC by paired DeLong, the other
+   * metrics by a paired bootstrap (survival: both C-indices), Holm across metrics; for binary tasks also a per-case
+   * Wilcoxon signed-rank test on the squared errors. Evaluators and regulators only (it reads per-case results).
+   */
+  async compare(slug: string, phaseName: string, submissionA: string, submissionB: string): Promise<ComparisonResponse> {
+    const { version } = await this.benchmarks.resolveCurrent(slug);
+    const def = version.definition;
+    const entries = await this.repository.findEntries(version.id, phaseName);
+    const pick = (id: string, field: string): LeaderboardEntryEntity => {
+      const e = entries.find((x) => x.submissionId === id);
+      if (!e) throw new DomainError(ErrorCode.NotFound, `submission '${id}' is not on the ${slug} ${phaseName} leaderboard`, [{ field, problem: 'not on this leaderboard' }]);
+      return e;
+    };
+    const a = pick(submissionA, 'a');
+    const b = pick(submissionB, 'b');
+    if (a.submissionId === b.submissionId) throw new DomainError(ErrorCode.ValidationFailed, 'b: same as a (compare two different submissions)', [{ field: 'b', problem: 'same as a' }]);
+    const split = def.phases.find((p) => p.name === phaseName)?.split ?? 'test';
+    const truth = await this.loadTruth(version.cohortVersionId, split);
+    const field = OUTPUT_FIELD_BY_TASK[def.task] ?? 'probability';
+    const byRun = await this.repository.findPredictionsOfRuns(this.db.manager(), [a.runId, b.runId]);
+    const series = (runId: string): number[] => truth.caseIds.map((id) => Number(byRun.get(runId)?.get(id)?.[field]));
+    const pa = series(a.runId);
+    const pb = series(b.runId);
+    let comparison: Record<string, unknown>;
+    if (def.task === 'survival') {
+      comparison = compareSurvival({ time: truth.times as number[], event: truth.labels, riskA: pa, riskB: pb, ...(def.metrics.tau === undefined ? {} : { tau: def.metrics.tau }) });
+    } else {
+      comparison = compareBinary({ labels: truth.labels, scoresA: pa, scoresB: pb, threshold: def.metrics.threshold ?? 0.5 });
+      const se = (p: number[]): number[] => p.map((v, i) => (v - (truth.labels[i] as number)) ** 2);
+      const w = wilcoxonSignedRank(se(pa), se(pb));
+      comparison.per_case_squared_error = { statistic: w.statistic, p: w.pValue, method: `${w.method}; per-case squared error (p − y)², A vs B` };
+    }
+    return { benchmark: slug, phase: phaseName, n: truth.caseIds.length, a: { submissionId: a.submissionId, submission: a.submissionName, organisation: a.organisationName }, b: { submissionId: b.submissionId, submission: b.submissionName, organisation: b.organisationName }, difference: 'A − B', comparison };
   }
 
   async read(principal: Principal, slug: string, phaseName: string): Promise<LeaderboardResponse> {

@@ -140,6 +140,25 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
     ]);
   });
 
+  it('compares two entries paired on the same held-out cases for a regulator, and refuses vendors', async () => {
+    const regulator = await stack.user('regulator');
+    const board = await regulator.get<{ rows: { submissionId: string; organisation: string }[] }>(`/api/benchmarks/${BENCHMARK}/leaderboard?phase=test`);
+    const a = board.rows.find((r) => r.organisation === 'Vendor A')?.submissionId as string;
+    const b = board.rows.find((r) => r.organisation === 'Vendor B')?.submissionId as string;
+    const result = await regulator.get<{ n: number; comparison: Record<string, { difference: number; ci: [number, number] | null; p: number | null; p_holm?: number | null; method: string }> }>(
+      `/api/benchmarks/${BENCHMARK}/leaderboard/compare?phase=test&a=${a}&b=${b}`,
+    );
+    expect(result.n).toBe(549);
+    const auroc = result.comparison.auroc as { difference: number; ci: [number, number]; p: number; p_holm: number; method: string };
+    expect(auroc.method).toMatch(/DeLong/);
+    expect(auroc.ci[0]).toBeLessThanOrEqual(auroc.difference);
+    expect(auroc.ci[1]).toBeGreaterThanOrEqual(auroc.difference);
+    expect(auroc.p_holm).toBeGreaterThanOrEqual(auroc.p);
+    expect(result.comparison.per_case_squared_error?.method).toMatch(/Wilcoxon signed-rank/);
+    await expectApiError(vendorA.get(`/api/benchmarks/${BENCHMARK}/leaderboard/compare?a=${a}&b=${b}`), 403, /role 'vendor' may not/);
+    await expectApiError(regulator.get(`/api/benchmarks/${BENCHMARK}/leaderboard/compare?a=${a}&b=${a}`), 400, /same as a/);
+  });
+
   it('puts a bootstrap rank interval next to each rank, and lets an evaluator hide and release the leaderboard', async () => {
     interface Board {
       rows: { rank: number; rankInterval: [number, number] | null; rankShare: number[] | null }[];
