@@ -148,11 +148,15 @@ function checkPredictionRecord(record: unknown): string | null {
   return null;
 }
 
-/** Lines of {"caseId": "...", "probability": p}; unknown extra fields are allowed and ignored. */
-export function parseBinaryPredictionsJsonl(text: string): ParseResult<BinaryPrediction[]> {
+/**
+ * The one JSONL reader for every task: each non-empty line one JSON object with a `caseId`; `check` names what is
+ * wrong with a record (or null), `build` takes the checked record apart. Every bad line is reported with its number,
+ * duplicates name the line of the first, and an empty file is an error, never an empty result.
+ */
+export function parsePredictionsJsonl<T>(text: string, check: (record: unknown) => string | null, build: (record: object, caseId: string) => T): ParseResult<T[]> {
   const lines = splitLines(text);
   const issues: InputIssue[] = [];
-  const predictions: BinaryPrediction[] = [];
+  const out: T[] = [];
   const firstSeen = new Map<string, number>();
   for (let i = 0; i < lines.length; i++) {
     const raw = (lines[i] as string).trim();
@@ -165,29 +169,28 @@ export function parseBinaryPredictionsJsonl(text: string): ParseResult<BinaryPre
       issues.push({ line: lineNo, message: `invalid JSON (${e instanceof Error ? e.message : String(e)})` });
       continue;
     }
-    const problem = checkPredictionRecord(record);
+    const problem = check(record);
     if (problem !== null) {
       issues.push({ line: lineNo, message: problem });
       continue;
     }
     const caseId = Reflect.get(record as object, 'caseId') as string;
-    const probability = Reflect.get(record as object, 'probability') as number;
     const seen = firstSeen.get(caseId);
     if (seen !== undefined) {
       issues.push({ line: lineNo, message: `duplicate caseId "${caseId}" (first on line ${seen})` });
       continue;
     }
     firstSeen.set(caseId, lineNo);
-    predictions.push({ caseId, probability });
+    out.push(build(record as object, caseId));
   }
   if (issues.length > 0) return { ok: false, error: new ScoringInputError('INVALID_PREDICTIONS', issues) };
-  if (predictions.length === 0) {
-    return {
-      ok: false,
-      error: new ScoringInputError('INVALID_PREDICTIONS', [{ line: 1, message: 'no predictions in file' }]),
-    };
-  }
-  return { ok: true, value: predictions };
+  if (out.length === 0) return { ok: false, error: new ScoringInputError('INVALID_PREDICTIONS', [{ line: 1, message: 'no predictions in file' }]) };
+  return { ok: true, value: out };
+}
+
+/** Lines of {"caseId": "...", "probability": p}; unknown extra fields are allowed and ignored. */
+export function parseBinaryPredictionsJsonl(text: string): ParseResult<BinaryPrediction[]> {
+  return parsePredictionsJsonl(text, checkPredictionRecord, (record, caseId) => ({ caseId, probability: Reflect.get(record, 'probability') as number }));
 }
 
 export type AlignmentResult =

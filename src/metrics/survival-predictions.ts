@@ -1,5 +1,5 @@
 // Parsing of survival truth (case_id,time,event) and risk predictions ({"caseId", "risk"}); errors name the line.
-import { type InputIssue, type ParseResult, ScoringInputError, describe, splitCsvLine, splitLines } from './predictions';
+import { type InputIssue, type ParseResult, ScoringInputError, describe, parsePredictionsJsonl, splitCsvLine, splitLines } from './predictions';
 
 export interface SurvivalTruthRow {
   readonly caseId: string;
@@ -88,36 +88,5 @@ function checkRiskRecord(record: unknown): string | null {
 
 /** Lines of {"caseId": "...", "risk": r}; extra fields ignored. */
 export function parseRiskPredictionsJsonl(text: string): ParseResult<RiskPrediction[]> {
-  const lines = splitLines(text);
-  const issues: InputIssue[] = [];
-  const out: RiskPrediction[] = [];
-  const firstSeen = new Map<string, number>();
-  for (let i = 0; i < lines.length; i++) {
-    const raw = (lines[i] as string).trim();
-    if (raw === '') continue;
-    const lineNo = i + 1;
-    let record: unknown;
-    try {
-      record = JSON.parse(raw);
-    } catch (e) {
-      issues.push({ line: lineNo, message: `invalid JSON (${e instanceof Error ? e.message : String(e)})` });
-      continue;
-    }
-    const problem = checkRiskRecord(record);
-    if (problem !== null) {
-      issues.push({ line: lineNo, message: problem });
-      continue;
-    }
-    const caseId = Reflect.get(record as object, 'caseId') as string;
-    const seen = firstSeen.get(caseId);
-    if (seen !== undefined) {
-      issues.push({ line: lineNo, message: `duplicate caseId "${caseId}" (first on line ${seen})` });
-      continue;
-    }
-    firstSeen.set(caseId, lineNo);
-    out.push({ caseId, risk: Reflect.get(record as object, 'risk') as number });
-  }
-  if (issues.length > 0) return { ok: false, error: new ScoringInputError('INVALID_PREDICTIONS', issues) };
-  if (out.length === 0) return { ok: false, error: new ScoringInputError('INVALID_PREDICTIONS', [{ line: 1, message: 'no predictions in file' }]) };
-  return { ok: true, value: out };
+  return parsePredictionsJsonl(text, checkRiskRecord, (record, caseId) => ({ caseId, risk: Reflect.get(record, 'risk') as number }));
 }
