@@ -42,6 +42,32 @@ describe('aggregateRankRobustness', () => {
   });
 });
 
+describe('aggregateRankRobustness fast paths', () => {
+  it('gives the same rank distribution from case multiplicities as from expanded replicates (AUROC)', () => {
+    const data = synthetic(3, 150, 5);
+    const fast = aggregateRankRobustness(data, { replicates: 200, seed: 9 });
+    const slow = aggregateRankRobustness(data, { replicates: 200, seed: 9, expand: true });
+    expect(fast.rankShare).toEqual(slow.rankShare);
+    expect(fast.rankInterval).toEqual(slow.rankInterval);
+    expect(fast.kendallTau).toEqual(slow.kendallTau);
+  });
+
+  it('does the same for Harrell’s and Uno’s C', () => {
+    const random = mulberry32(4);
+    const n = 80;
+    const times = Array.from({ length: n }, () => Math.ceil(random() * 50));
+    const labels = Array.from({ length: n }, () => (random() < 0.7 ? 1 : 0));
+    const predictions = [0, 1, 2].map((s) => times.map((t) => -t + (random() - 0.5) * 20 * (s + 1)));
+    for (const metric of ['c_index_harrell', 'c_index_uno']) {
+      const data: RankingData = { task: 'survival', metric, direction: 'higher', labels, times, predictions };
+      const fast = aggregateRankRobustness(data, { replicates: 100, seed: 2 });
+      const slow = aggregateRankRobustness(data, { replicates: 100, seed: 2, expand: true });
+      expect(fast.rankShare).toEqual(slow.rankShare);
+      expect(fast.rank).toEqual(slow.rank);
+    }
+  });
+});
+
 describe('perCaseRankRobustness', () => {
   it('ranks by mean per-case rank of the squared error, and refuses survival', () => {
     const result = perCaseRankRobustness(synthetic(3, 150, 4), 'rank-then-aggregate', { replicates: 100, seed: 3 });

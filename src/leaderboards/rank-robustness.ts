@@ -3,7 +3,8 @@ import { forEachReplicate } from '../metrics/bootstrap';
 import { kendallTauB } from '../metrics/hypothesis-tests';
 import { rankMin, rankStability, rankSubmissions } from '../metrics/ranking';
 import { quantileType7 } from '../metrics/stats';
-import { harrellC, unoC } from '../metrics/survival';
+import { harrellC, largestEventTime, survivalOrder, unoC, weightedHarrellC, weightedUnoC } from '../metrics/survival';
+import { sortBinary, toSortedWeights, weightedAucSorted } from '../metrics/weighted-binary';
 
 /** What a leaderboard ranks: per submission, its predictions on the same cases in the same order. */
 export interface RankingData {
@@ -64,25 +65,58 @@ function statistic(data: RankingData, s: number, idx: readonly number[]): number
 const orient = (v: number, direction: 'higher' | 'lower'): number => (direction === 'higher' ? v : -v);
 
 /**
+ * For the usual primary metrics, a replicate's value straight from its case multiplicities, with the sorting done
+ * once per submission (the metrics module's weighted statistics; same values as expanding the replicate). Other
+ * metrics expand the replicate into case indices.
+ */
+function weightedStatistics(data: RankingData): ((w: Float64Array) => number)[] | null {
+  if (data.task === 'binary-classification' && data.metric === 'auroc') {
+    return data.predictions.map((scores) => {
+      const sorted = sortBinary({ labels: data.labels, scores });
+      const buffer = new Float64Array(data.labels.length);
+      return (w: Float64Array) => weightedAucSorted(sorted, toSortedWeights(sorted, w, buffer));
+    });
+  }
+  if (data.task === 'survival' && (data.metric === 'c_index_harrell' || data.metric === 'c_index_uno')) {
+    return data.predictions.map((risk) => {
+      const input = { time: data.times as number[], event: data.labels, risk };
+      const order = survivalOrder(input);
+      const tau = data.tau ?? largestEventTime(input);
+      return data.metric === 'c_index_uno' ? (w: Float64Array) => weightedUnoC(input, order, w, tau) : (w: Float64Array) => weightedHarrellC(input, order, w);
+    });
+  }
+  return null;
+}
+
+/**
  * Ranks submissions on an aggregate metric (aggregate-then-rank, ties "min") and measures how stable that ranking is:
  * bootstrap over cases stratified by outcome, the metric recomputed for every submission on each replicate (all
  * submissions' values of a case move together), ranks re-derived; 95% rank interval (2.5th–97.5th percentile, type 7)
  * and Kendall's τ-b between each replicate's ranking and the reported one (challengeR bootstrap + stability).
  */
-export function aggregateRankRobustness(data: RankingData, options: { replicates: number; seed: number }): RobustnessResult {
+export function aggregateRankRobustness(
+  data: RankingData,
+  /** expand: recompute each replicate on expanded case indices (the reference path the fast one is tested against). */
+  options: { replicates: number; seed: number; expand?: boolean },
+): RobustnessResult {
   const k = data.predictions.length;
   const n = data.labels.length;
   const all = Array.from({ length: n }, (_, i) => i);
   const value = data.predictions.map((_, s) => statistic(data, s, all));
+  const weighted = options.expand ? null : weightedStatistics(data);
   const rank = rankMin(value.map((v) => orient(v, data.direction)));
   const ranks = Array.from({ length: k }, () => [] as number[]);
   const counts = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   const taus: number[] = [];
   let degenerate = 0;
   forEachReplicate({ n, replicates: options.replicates, seed: options.seed, strata: data.labels }, (w) => {
-    const idx: number[] = [];
-    for (let i = 0; i < n; i++) for (let r = 0; r < (w[i] as number); r++) idx.push(i);
-    const vals = data.predictions.map((_, s) => statistic(data, s, idx));
+    let vals: number[];
+    if (weighted) vals = weighted.map((f) => f(w));
+    else {
+      const idx: number[] = [];
+      for (let i = 0; i < n; i++) for (let r = 0; r < (w[i] as number); r++) idx.push(i);
+      vals = data.predictions.map((_, s) => statistic(data, s, idx));
+    }
     if (vals.some((v) => !Number.isFinite(v))) {
       degenerate++;
       return;
