@@ -87,7 +87,7 @@ async function main(): Promise<void> {
         add(`${r.phase}: sandbox start`, t.sandboxStartMs);
         add(`${r.phase}: sandbox run (node + ORT load + inference)`, t.sandboxWaitMs);
         add(`${r.phase}: sandbox remove`, t.sandboxRemoveMs);
-        add(`${r.phase}: scoring (metrics + 2000-replicate bootstrap CIs + leaderboard)`, t.scoringMs);
+        add(`${r.phase}: scoring (metrics, 2000-replicate bootstrap CIs, calibration)`, t.scoringMs);
         add(`${r.phase}: run total (queued → succeeded)`, t.totalMs);
       }
     }
