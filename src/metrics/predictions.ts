@@ -69,23 +69,23 @@ export function splitCsvLine(line: string): string[] | null {
   return fields.map((f) => f.trim());
 }
 
-export function parseTruthCsv(text: string): ParseResult<TruthRow[]> {
-  const fail = (issues: InputIssue[]): ParseResult<TruthRow[]> => ({
-    ok: false,
-    error: new ScoringInputError('INVALID_TRUTH', issues),
-  });
+/**
+ * The one truth-table reader for every task: a header naming `case_id` and the task's columns, then one row per case.
+ * `build` turns a row's cells into the task's record or says what is wrong with them (a string). Every bad row is
+ * reported with its line number; duplicates name the line of the first; no rows is an error.
+ */
+export function parseTruthTable<T>(text: string, columns: readonly string[], build: (cells: Record<string, string>, caseId: string) => T | string): ParseResult<T[]> {
+  const fail = (issues: InputIssue[]): ParseResult<T[]> => ({ ok: false, error: new ScoringInputError('INVALID_TRUTH', issues) });
+  const expected = `"${['case_id', ...columns].join(',')}"`;
   const lines = splitLines(text);
   const headerIndex = lines.findIndex((l) => l.trim() !== '');
-  if (headerIndex < 0) return fail([{ line: 1, message: 'file is empty; expected a header "case_id,label"' }]);
+  if (headerIndex < 0) return fail([{ line: 1, message: `file is empty; expected a header ${expected}` }]);
   const header = splitCsvLine(lines[headerIndex] as string) ?? [];
-  const idCol = header.indexOf('case_id');
-  const labelCol = header.indexOf('label');
-  if (idCol < 0 || labelCol < 0) {
-    const missing = [idCol < 0 ? 'case_id' : null, labelCol < 0 ? 'label' : null].filter((c) => c !== null).join(', ');
-    return fail([{ line: headerIndex + 1, message: `header is missing column(s) ${missing}; expected "case_id,label"` }]);
-  }
+  const index = ['case_id', ...columns].map((c) => [c, header.indexOf(c)] as const);
+  const missing = index.filter(([, i]) => i < 0).map(([c]) => c);
+  if (missing.length > 0) return fail([{ line: headerIndex + 1, message: `header is missing column(s) ${missing.join(', ')}; expected ${expected}` }]);
   const issues: InputIssue[] = [];
-  const rows: TruthRow[] = [];
+  const rows: T[] = [];
   const firstSeen = new Map<string, number>();
   for (let i = headerIndex + 1; i < lines.length; i++) {
     const raw = lines[i] as string;
@@ -96,12 +96,18 @@ export function parseTruthCsv(text: string): ParseResult<TruthRow[]> {
       issues.push({ line: lineNo, message: 'unterminated quoted field' });
       continue;
     }
-    const caseId = fields[idCol];
-    const labelText = fields[labelCol];
-    if (caseId === undefined || labelText === undefined) {
+    const cells: Record<string, string> = {};
+    let short = false;
+    for (const [name, col] of index) {
+      const v = fields[col];
+      if (v === undefined) short = true;
+      else cells[name] = v;
+    }
+    if (short) {
       issues.push({ line: lineNo, message: `expected ${header.length} columns, found ${fields.length}` });
       continue;
     }
+    const caseId = cells['case_id'] as string;
     if (caseId === '') {
       issues.push({ line: lineNo, message: 'case_id is empty' });
       continue;
@@ -112,15 +118,22 @@ export function parseTruthCsv(text: string): ParseResult<TruthRow[]> {
       continue;
     }
     firstSeen.set(caseId, lineNo);
-    if (labelText !== '0' && labelText !== '1') {
-      issues.push({ line: lineNo, message: `label "${labelText}" for case_id "${caseId}" is not 0 or 1` });
-      continue;
-    }
-    rows.push({ caseId, label: labelText === '1' ? 1 : 0 });
+    const row = build(cells, caseId);
+    if (typeof row === 'string') issues.push({ line: lineNo, message: row });
+    else rows.push(row);
   }
   if (issues.length > 0) return fail(issues);
   if (rows.length === 0) return fail([{ line: headerIndex + 1, message: 'no cases after the header' }]);
   return { ok: true, value: rows };
+}
+
+/** `case_id,label` with label 1 = positive, 0 = negative. */
+export function parseTruthCsv(text: string): ParseResult<TruthRow[]> {
+  return parseTruthTable(text, ['label'], (cells, caseId): TruthRow | string => {
+    const label = cells['label'];
+    if (label !== '0' && label !== '1') return `label "${label}" for case_id "${caseId}" is not 0 or 1`;
+    return { caseId, label: label === '1' ? 1 : 0 };
+  });
 }
 
 export function describe(value: unknown): string {

@@ -1,5 +1,5 @@
 // Parsing of survival truth (case_id,time,event) and risk predictions ({"caseId", "risk"}); errors name the line.
-import { type InputIssue, type ParseResult, ScoringInputError, describe, parsePredictionsJsonl, splitCsvLine, splitLines } from './predictions';
+import { type ParseResult, describe, parsePredictionsJsonl, parseTruthTable } from './predictions';
 
 export interface SurvivalTruthRow {
   readonly caseId: string;
@@ -15,62 +15,16 @@ export interface RiskPrediction {
   readonly risk: number;
 }
 
+/** `case_id,time,event` with event 1 = death, 0 = censored, time a finite number ≥ 0. */
 export function parseSurvivalTruthCsv(text: string): ParseResult<SurvivalTruthRow[]> {
-  const fail = (issues: InputIssue[]): ParseResult<SurvivalTruthRow[]> => ({ ok: false, error: new ScoringInputError('INVALID_TRUTH', issues) });
-  const lines = splitLines(text);
-  const headerIndex = lines.findIndex((l) => l.trim() !== '');
-  if (headerIndex < 0) return fail([{ line: 1, message: 'file is empty; expected a header "case_id,time,event"' }]);
-  const header = splitCsvLine(lines[headerIndex] as string) ?? [];
-  const cols = { id: header.indexOf('case_id'), time: header.indexOf('time'), event: header.indexOf('event') };
-  const missingCols = Object.entries({ case_id: cols.id, time: cols.time, event: cols.event })
-    .filter(([, i]) => i < 0)
-    .map(([name]) => name);
-  if (missingCols.length > 0) {
-    return fail([{ line: headerIndex + 1, message: `header is missing column(s) ${missingCols.join(', ')}; expected "case_id,time,event"` }]);
-  }
-  const issues: InputIssue[] = [];
-  const rows: SurvivalTruthRow[] = [];
-  const firstSeen = new Map<string, number>();
-  for (let i = headerIndex + 1; i < lines.length; i++) {
-    const raw = lines[i] as string;
-    if (raw.trim() === '') continue;
-    const lineNo = i + 1;
-    const fields = splitCsvLine(raw);
-    if (fields === null) {
-      issues.push({ line: lineNo, message: 'unterminated quoted field' });
-      continue;
-    }
-    const caseId = fields[cols.id];
-    const timeText = fields[cols.time];
-    const eventText = fields[cols.event];
-    if (caseId === undefined || timeText === undefined || eventText === undefined) {
-      issues.push({ line: lineNo, message: `expected ${header.length} columns, found ${fields.length}` });
-      continue;
-    }
-    if (caseId === '') {
-      issues.push({ line: lineNo, message: 'case_id is empty' });
-      continue;
-    }
-    const seen = firstSeen.get(caseId);
-    if (seen !== undefined) {
-      issues.push({ line: lineNo, message: `duplicate case_id "${caseId}" (first on line ${seen})` });
-      continue;
-    }
-    firstSeen.set(caseId, lineNo);
+  return parseTruthTable(text, ['time', 'event'], (cells, caseId): SurvivalTruthRow | string => {
+    const timeText = cells['time'] as string;
+    const eventText = cells['event'];
     const time = Number(timeText);
-    if (timeText === '' || !Number.isFinite(time) || time < 0) {
-      issues.push({ line: lineNo, message: `time "${timeText}" for case_id "${caseId}" is not a finite number ≥ 0` });
-      continue;
-    }
-    if (eventText !== '0' && eventText !== '1') {
-      issues.push({ line: lineNo, message: `event "${eventText}" for case_id "${caseId}" is not 1 (death) or 0 (censored)` });
-      continue;
-    }
-    rows.push({ caseId, time, event: eventText === '1' ? 1 : 0 });
-  }
-  if (issues.length > 0) return fail(issues);
-  if (rows.length === 0) return fail([{ line: headerIndex + 1, message: 'no cases after the header' }]);
-  return { ok: true, value: rows };
+    if (timeText === '' || !Number.isFinite(time) || time < 0) return `time "${timeText}" for case_id "${caseId}" is not a finite number ≥ 0`;
+    if (eventText !== '0' && eventText !== '1') return `event "${eventText}" for case_id "${caseId}" is not 1 (death) or 0 (censored)`;
+    return { caseId, time, event: eventText === '1' ? 1 : 0 };
+  });
 }
 
 function checkRiskRecord(record: unknown): string | null {
