@@ -42,6 +42,13 @@ describe('validateBenchmarkDefinition', () => {
     expect(problems).toContainEqual(expect.stringMatching(/^phases\.2\.name: duplicate phase name/));
   });
 
+  it('accepts the shipped lung-survival definition and refuses per-case ranking for survival', () => {
+    const lung = parse(readFileSync(join(__dirname, '../../benchmarks/lung-survival/benchmark.yaml'), 'utf8')) as Record<string, unknown>;
+    expect(problemsOf(lung)).toEqual([]);
+    const ranking = { ...(lung.ranking as Record<string, unknown>), method: 'rank-then-aggregate' };
+    expect(problemsOf({ ...lung, ranking })).toContainEqual(expect.stringMatching(/^ranking.method: rank-then-aggregate ranks on a per-case metric/));
+  });
+
   it('rejects fields the schema does not know', () => {
     expect(problemsOf({ ...shipped(), secretSauce: true })).toContainEqual(expect.stringMatching(/^secretSauce:/));
   });

@@ -56,6 +56,9 @@ function crossFieldProblems(dto: BenchmarkDefinitionDto): FieldProblem[] {
   if (dto.task === 'binary-classification' && dto.metrics.threshold === undefined) {
     problems.push({ field: 'metrics.threshold', problem: 'binary classification needs a locked operating threshold' });
   }
+  if (dto.ranking.method !== 'aggregate-then-rank' && dto.task !== 'binary-classification') {
+    problems.push({ field: 'ranking.method', problem: `${dto.ranking.method} ranks on a per-case metric, which ${dto.task} does not have; use aggregate-then-rank` });
+  }
   if (dto.limits.resources.gpus > 0 && dto.limits.resources.gpus !== 1) {
     problems.push({ field: 'limits.resources.gpus', problem: 'at most one GPU per run is supported' });
   }
