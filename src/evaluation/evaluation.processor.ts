@@ -11,7 +11,8 @@ import { LeaderboardsService } from '../leaderboards/leaderboards.service';
 import type { RunJobPayload } from '../queue/queue.payloads';
 import { BatchManifest, OnnxRunnerService } from '../sandbox/onnx-runner.service';
 import { DockerSandboxAdapter } from '../sandbox/docker-sandbox.adapter';
-import { runVendorBatch } from '../sandbox/container-run';
+import { classifySandboxOutcome, runVendorBatch } from '../sandbox/container-run';
+import { RUN_LOG_BYTES, sandboxFault, sandboxLimitsFor, VendorFault } from './sandbox-faults';
 import { admitImageTarball } from '../images/image-loader';
 import { hostArchitecture } from '../images/image-intake';
 import type { ContainerManifest, SubmissionEntity } from '../submissions/submissions.entity';
@@ -28,42 +29,6 @@ import type { SplitName } from '../cohorts/cohorts.entity';
 import { MAX_RUN_ATTEMPTS } from './run-state-machine';
 
 const HEARTBEAT_MS = 5_000;
-const RUN_LOG_BYTES = 64 * 1024;
-
-/** A vendor-caused failure: recorded on the run, never retried, never thrown to the queue. */
-export class VendorFault extends Error {
-  constructor(
-    readonly reason: FailureReason,
-    readonly detail: string,
-  ) {
-    super(`${reason}: ${detail}`);
-  }
-}
-
-export function sandboxLimitsFor(version: BenchmarkVersionEntity): SandboxLimits {
-  const r = version.definition.limits.resources;
-  return {
-    memoryBytes: r.memoryMiB * 1024 * 1024,
-    nanoCpus: Math.round(r.cpus * 1e9),
-    // gVisor's own threads count against the pids cgroup (ENVIRONMENT.md); 256 leaves room for them and ORT's pool.
-    pidsLimit: 256,
-    timeoutMs: r.timeoutSeconds * 1000,
-    outputBytes: r.outputBytes,
-    logBytes: RUN_LOG_BYTES,
-    tmpBytes: 64 * 1024 * 1024,
-  };
-}
-
-/** Maps what the container did to the failure taxonomy; null when it exited cleanly. */
-export function classifySandboxResult(result: SandboxResult, limits: SandboxLimits): VendorFault | null {
-  const lastLine = result.logs.trim().split('\n').pop()?.slice(0, 300) ?? '';
-  if (result.timedOut) return new VendorFault(FailureReason.Timeout, `exceeded the time limit of ${Math.round(limits.timeoutMs / 1000)} s`);
-  if (result.oomKilled) return new VendorFault(FailureReason.OutOfMemory, `exceeded the memory limit of ${Math.round(limits.memoryBytes / 1048576)} MiB`);
-  if (result.outputExceeded) return new VendorFault(FailureReason.InvalidOutput, `wrote more than the output cap of ${limits.outputBytes} bytes`);
-  if (result.exitCode === null) return null;
-  if (result.exitCode !== 0) return new VendorFault(FailureReason.ExitNonzero, `exit code ${result.exitCode}${lastLine ? `; last log line: ${lastLine}` : ''}`);
-  return null;
-}
 
 @Injectable()
 export class RunExecutor {
@@ -151,9 +116,9 @@ export class RunExecutor {
           sandboxTimings.sandboxTotalMs += t.totalMs;
           logs.push(outcome.result.logs);
           if (outcome.result.exitCode === null && !outcome.result.timedOut) throw new Error('the sandbox container produced no exit code');
-          const fault = outcome.fault ?? classifySandboxResult(outcome.result, limits);
-          if (fault) throw fault;
-          if (outcome.output === null) throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}: /output/predictions.jsonl is missing, not a regular file, or over the output cap`);
+          if (outcome.fault) throw outcome.fault;
+          // classifySandboxOutcome reports a missing or unreadable predictions file; this is Assay's invariant.
+          if (outcome.output === null) throw new Error(`batch ${batch}: no sandbox fault, yet no predictions were read`);
           const parsed = adapter.parsePredictions(outcome.output);
           if (!parsed.ok) {
             const first = parsed.error.issues[0];
@@ -221,7 +186,9 @@ export class RunExecutor {
     const labels = { [LABEL_RUN]: input.runId };
     if (input.submission.kind === 'onnx') {
       const o = await this.runner.invoke({ mode: 'predict', workDir: input.workDir, modelFile: input.modelFile, modelManifest: input.submission.manifest, batch: input.batch, limits: input.limits, ...(input.gpus ? { gpus: input.gpus } : {}), labels });
-      return { result: o.result, output: o.output, imageId: o.imageId, runtime: o.runtime, fault: null };
+      // The runner reads predictions without following links; a missing or unreadable file is invalid output.
+      const code = classifySandboxOutcome(o.result, 'file', o.output);
+      return { result: o.result, output: o.output, imageId: o.imageId, runtime: o.runtime, fault: code ? sandboxFault(code, { result: o.result, limits: input.limits, batch: input.batchNumber }) : null };
     }
     const image = (input.submission.manifest as ContainerManifest).image;
     if (!image) throw new Error(`container submission ${input.submission.id} has no admitted image`);
@@ -235,23 +202,7 @@ export class RunExecutor {
       ...(input.gpus ? { gpus: input.gpus } : {}),
       labels,
     });
-    let fault: VendorFault | null = null;
-    const lastLine = o.result.logs.trim().split('\n').pop()?.slice(0, 300) ?? '';
-    switch (o.failure) {
-      case null:
-        break;
-      case 'exit_nonzero':
-        fault = new VendorFault(FailureReason.ExitNonzero, `batch ${input.batchNumber}: exit code ${o.result.exitCode}${lastLine ? `; last log line: ${lastLine}` : ''}`);
-        break;
-      case 'invalid_output':
-        fault = new VendorFault(FailureReason.InvalidOutput, `batch ${input.batchNumber}: /output/predictions.jsonl is ${o.predictionsFile === 'file' ? 'over the output cap' : `not a regular file (${o.predictionsFile})`}, or /output went past its cap`);
-        break;
-      case 'missing_predictions':
-        fault = new VendorFault(FailureReason.MissingPredictions, `batch ${input.batchNumber}: the container exited 0 without writing /output/predictions.jsonl`);
-        break;
-      default:
-        fault = classifySandboxResult(o.result, input.limits);
-    }
+    const fault = o.failure ? sandboxFault(o.failure, { result: o.result, limits: input.limits, batch: input.batchNumber, predictionsFile: o.predictionsFile }) : null;
     return { result: o.result, output: o.predictions, imageId: image.imageId, runtime, fault };
   }
 

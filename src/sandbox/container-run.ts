@@ -71,13 +71,20 @@ export async function writeBatchInput(inputDir: string, batch: BatchManifest, ca
   await fs.writeFile(join(inputDir, 'manifest.json'), JSON.stringify(batch), { mode: 0o644 });
 }
 
-/** Maps what the sandbox reported to a run failure code; the first that applies wins. */
-export function classifySandboxOutcome(result: SandboxResult, predictionsFile: OutputFileKind, predictions: string | null): SandboxFailureCode | null {
+/** How the container ended, before its output is looked at: the limit it hit, a non-zero exit, or null (exit 0). */
+export function classifyContainerExit(result: SandboxResult): 'timeout' | 'out_of_memory' | 'invalid_output' | 'exit_nonzero' | null {
   if (result.timedOut) return 'timeout';
   if (result.oomKilled) return 'out_of_memory';
   // Truncated output is never scored, whatever the exit code.
   if (result.outputExceeded) return 'invalid_output';
   if (result.exitCode !== 0) return 'exit_nonzero';
+  return null;
+}
+
+/** Maps what the sandbox reported to a run failure code; the first that applies wins. */
+export function classifySandboxOutcome(result: SandboxResult, predictionsFile: OutputFileKind, predictions: string | null): SandboxFailureCode | null {
+  const exit = classifyContainerExit(result);
+  if (exit) return exit;
   if (predictionsFile === 'not_a_file') return 'invalid_output';
   if (predictionsFile === 'absent') return 'missing_predictions';
   if (predictions === null) return 'invalid_output';

@@ -6,7 +6,8 @@ import { BenchmarksService } from '../benchmarks/benchmarks.service';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { Database } from '../database/database.module';
-import { classifySandboxResult, sandboxLimitsFor } from '../evaluation/evaluation.processor';
+import { sandboxFault, sandboxLimitsFor } from '../evaluation/sandbox-faults';
+import { classifyContainerExit } from '../sandbox/container-run';
 import { EvaluationService } from '../evaluation/evaluation.service';
 import type { SubmissionJobPayload } from '../queue/queue.payloads';
 import { OnnxRunnerService } from '../sandbox/onnx-runner.service';
@@ -83,7 +84,8 @@ export class SubmissionChecker {
       } catch {
         report = null;
       }
-      const fault = classifySandboxResult(outcome.result, limits);
+      const exit = classifyContainerExit(outcome.result);
+      const fault = exit ? sandboxFault(exit, { result: outcome.result, limits }) : null;
       if (report) {
         verdict = { ok: report.ok === true, reason: report.ok ? null : (report.problems ?? []).join('; ') || 'the model failed its check', report: { ...submission.checkReport, sandbox: report } };
       } else if (fault && fault.reason !== 'exit_nonzero') {
