@@ -24,6 +24,16 @@ export interface TransitionInput {
   auditPayload?: Record<string, unknown>;
 }
 
+/** The execution job of a run's current attempt, on the GPU queue when the benchmark needs a GPU. */
+function executeJob(run: RunEntity, version: BenchmarkVersionEntity): { name: JobName.ExecuteRun; payload: { runId: string }; jobId: string; queue: QueueName } {
+  return {
+    name: JobName.ExecuteRun,
+    payload: { runId: run.id },
+    jobId: `${run.id}:execute:${run.attempts}`,
+    queue: version.definition.limits.resources.gpus > 0 ? QueueName.SandboxGpu : QueueName.SandboxCpu,
+  };
+}
+
 @Injectable()
 export class EvaluationService {
   constructor(
@@ -78,24 +88,12 @@ export class EvaluationService {
 
   /** Queues the execution step; benchmarks that need a GPU go to the GPU queue, which only GPU workers consume. */
   async enqueueExecute(run: RunEntity, version: BenchmarkVersionEntity): Promise<void> {
-    const needsGpu = version.definition.limits.resources.gpus > 0;
-    await this.queue.enqueue({
-      name: JobName.ExecuteRun,
-      payload: { runId: run.id },
-      jobId: `${run.id}:execute:${run.attempts}`,
-      queue: needsGpu ? QueueName.SandboxGpu : QueueName.SandboxCpu,
-    });
+    await this.queue.enqueue(executeJob(run, version));
   }
 
   /** Re-queues the execution job of a queued run when Redis has no live job for it (returns whether it did). */
   async ensureExecuteQueued(run: RunEntity, version: BenchmarkVersionEntity): Promise<boolean> {
-    const needsGpu = version.definition.limits.resources.gpus > 0;
-    return this.queue.ensureQueued({
-      name: JobName.ExecuteRun,
-      payload: { runId: run.id },
-      jobId: `${run.id}:execute:${run.attempts}`,
-      queue: needsGpu ? QueueName.SandboxGpu : QueueName.SandboxCpu,
-    });
+    return this.queue.ensureQueued(executeJob(run, version));
   }
 
   async enqueueScore(runId: string): Promise<void> {

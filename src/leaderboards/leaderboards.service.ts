@@ -10,7 +10,8 @@ import { compareBinary, compareSurvival } from '../metrics/comparison';
 import { wilcoxonSignedRank } from '../metrics/hypothesis-tests';
 import { LeaderboardEntryEntity } from './leaderboards.entity';
 import { LeaderboardsRepository } from './leaderboards.repository';
-import { onePerVendor, rankWithMinTies, roundTo } from './ranking';
+import { onePerVendor, roundTo } from './ranking';
+import { rankMin } from '../metrics/ranking';
 import { aggregateRankRobustness, perCaseRankRobustness, RankingData, RobustnessResult } from './rank-robustness';
 import { CohortsService } from '../cohorts/cohorts.service';
 import { StorageService } from '../storage/storage.service';
@@ -62,7 +63,7 @@ export class LeaderboardsService {
       if (chosen.length > 0 && data.predictions.every((row) => row.every(Number.isFinite))) {
         robust = def.ranking.method === 'aggregate-then-rank' ? aggregateRankRobustness(data, robustnessSpec) : perCaseRankRobustness(data, def.ranking.method, robustnessSpec);
       }
-      const ranks = robust?.rank ?? rankWithMinTies(chosen, (r) => r.primary, direction).map((r) => r.rank);
+      const ranks = robust?.rank ?? rankMin(chosen.map((r) => (direction === 'higher' ? r.primary : -r.primary)));
       const entries: LeaderboardEntryEntity[] = chosen.map((item, s) => ({
         benchmarkVersionId,
         phase,

@@ -1,19 +1,3 @@
-/**
- * Aggregate-then-rank with ties "min" (challengeR aggregateThenRank(ties.method = "min")): equal values share the
- * best rank of their group, the next distinct value skips (1, 2, 2, 4).
- */
-export function rankWithMinTies<T>(items: readonly T[], value: (item: T) => number, direction: 'higher' | 'lower'): { item: T; rank: number }[] {
-  const better = (a: number, b: number): number => (direction === 'higher' ? b - a : a - b);
-  const sorted = items.slice().sort((a, b) => better(value(a), value(b)));
-  const out: { item: T; rank: number }[] = [];
-  sorted.forEach((item, i) => {
-    const prev = out[i - 1];
-    const rank = prev && value(prev.item) === value(item) ? prev.rank : i + 1;
-    out.push({ item, rank });
-  });
-  return out;
-}
-
 /** One entry per vendor: its best by the primary metric, or its latest. */
 export function onePerVendor<T extends { organisationId: string; evaluatedAt: Date; primary: number }>(rows: readonly T[], rule: 'best' | 'latest', direction: 'higher' | 'lower'): T[] {
   const chosen = new Map<string, T>();

@@ -1,6 +1,6 @@
 // Binary classification metrics (METRICS.md §4). Pure functions; labels are 0/1, 1 = positive.
 import { MetricInputError } from './metrics.errors';
-import { Z_975, createSeededRandomInt, midRanks, quantileType7Typed, twoSidedNormalP, wilsonInterval } from './stats';
+import { Z_975, createSeededRandomInt, midRanks, quantileType7, twoSidedNormalP, wilsonInterval } from './stats';
 
 export const AUROC_METHOD = 'Mann–Whitney U / (m·n) with ties counted ½ (mid-ranks)';
 export const DELONG_CI_METHOD = 'DeLong (Sun & Xu fast algorithm), Wald 95% CI clipped to [0,1]';
@@ -416,7 +416,7 @@ export function stratifiedBootstrapCis(
   }
   const ci = (values: Float64Array): [number, number] => {
     const sorted = values.sort((x, z) => x - z);
-    return [quantileType7Typed(sorted, 0.025), quantileType7Typed(sorted, 0.975)];
+    return [quantileType7(sorted, 0.025), quantileType7(sorted, 0.975)];
   };
   return {
     balancedAccuracy: ci(ba),

@@ -2,7 +2,7 @@
 // (patients), so a statistic is written once as a weighted computation and serves the point estimate (all weights 1),
 // the bootstrap (multiplicities) and the jackknife (one weight 0).
 import { MetricInputError } from './metrics.errors';
-import { createSeededRandomInt, normalCdf, normalQuantile, quantileType7Typed } from './stats';
+import { createSeededRandomInt, normalCdf, normalQuantile, quantileType7 } from './stats';
 
 /** A statistic of weighted units; return NaN when it is undefined on this replicate (e.g. one class absent). */
 export type WeightedStatistic = (weights: Float64Array) => number;
@@ -114,7 +114,7 @@ export function definedSorted(values: Float64Array): Float64Array {
 export function percentileInterval(values: Float64Array, alpha = 0.05): [number, number] | null {
   const sorted = definedSorted(values);
   if (sorted.length < 2) return null;
-  return [quantileType7Typed(sorted, alpha / 2), quantileType7Typed(sorted, 1 - alpha / 2)];
+  return [quantileType7(sorted, alpha / 2), quantileType7(sorted, 1 - alpha / 2)];
 }
 
 /** Leave-one-unit-out jackknife values θ̂_(i) of a weighted statistic. O(n) statistic calls. */
@@ -181,7 +181,7 @@ export function bcaInterval(args: {
   const alpha1 = adjust(normalQuantile(alpha / 2));
   const alpha2 = adjust(normalQuantile(1 - alpha / 2));
   if (!Number.isFinite(alpha1) || !Number.isFinite(alpha2)) return 'adjusted levels not finite';
-  return { z0, acceleration, alpha1, alpha2, ci: [quantileType7Typed(sorted, alpha1), quantileType7Typed(sorted, alpha2)] };
+  return { z0, acceleration, alpha1, alpha2, ci: [quantileType7(sorted, alpha1), quantileType7(sorted, alpha2)] };
 }
 
 export function describeBootstrap(args: {

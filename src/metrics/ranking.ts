@@ -3,7 +3,7 @@
 import { forEachReplicate } from './bootstrap';
 import { holmAdjust, kendallTauB, wilcoxonSignedRank } from './hypothesis-tests';
 import { MetricInputError } from './metrics.errors';
-import { quantileType7Typed } from './stats';
+import { quantileType7 } from './stats';
 
 export type Direction = 'higher' | 'lower';
 export type RankingMethod = 'aggregate-then-rank' | 'rank-then-aggregate' | 'test-then-rank';
@@ -277,14 +277,14 @@ export function rankStability(
   const rankInterval: [number, number][] = [];
   for (const r of allRanks) {
     r.sort();
-    medianRank.push(quantileType7Typed(r, 0.5));
-    rankInterval.push([quantileType7Typed(r, 0.025), quantileType7Typed(r, 0.975)]);
+    medianRank.push(quantileType7(r, 0.5));
+    rankInterval.push([quantileType7(r, 0.025), quantileType7(r, 0.975)]);
   }
   return {
     rankCounts: counts,
     medianRank,
     rankInterval,
-    kendallTau: { median: quantileType7Typed(sortedTau, 0.5), q25: quantileType7Typed(sortedTau, 0.25), q75: quantileType7Typed(sortedTau, 0.75), values: taus },
+    kendallTau: { median: quantileType7(sortedTau, 0.5), q25: quantileType7(sortedTau, 0.25), q75: quantileType7(sortedTau, 0.75), values: taus },
     B,
     seed: input.seed,
     degenerate,

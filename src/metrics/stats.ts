@@ -73,8 +73,8 @@ export function wilsonInterval(k: number, n: number, z: number = Z_975): [number
   return [k === 0 ? 0 : Math.max(0, centre - half), k === n ? 1 : Math.min(1, centre + half)];
 }
 
-/** Quantile of an ascending-sorted array, R type 7 / numpy "linear" definition. */
-export function quantileType7(sorted: readonly number[], prob: number): number {
+/** Quantile of an ascending-sorted array (plain or typed), R type 7 / numpy "linear" definition. */
+export function quantileType7(sorted: ArrayLike<number>, prob: number): number {
   const n = sorted.length;
   if (n === 0) return Number.NaN;
   const h = (n - 1) * prob;
@@ -167,14 +167,3 @@ export function normalQuantile(p: number): number {
   return x - u / (1 + (x * u) / 2);
 }
 
-/** Quantile type 7 of an ascending-sorted typed array (same definition as quantileType7). */
-export function quantileType7Typed(sorted: Float64Array, prob: number): number {
-  const n = sorted.length;
-  if (n === 0) return Number.NaN;
-  const h = (n - 1) * prob;
-  const lo = Math.floor(h);
-  const hi = Math.min(lo + 1, n - 1);
-  const a = sorted[lo] as number;
-  const b = sorted[hi] as number;
-  return a + (h - lo) * (b - a);
-}

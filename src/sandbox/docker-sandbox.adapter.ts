@@ -9,7 +9,6 @@ import {
   prepareOutputDir,
   releaseOutputDir,
   type OutputCapMode,
-  type PreparedOutputDir,
 } from './output-dir';
 import { CappedLog } from './capped-log';
 import { buildContainerCreateOptions, effectiveRuntime, LABEL_RUN, LABEL_SANDBOX, LABEL_WORKER } from './sandbox-profile';

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import type { Request } from 'express';
@@ -27,8 +27,6 @@ const DAY_MS = 24 * 3600 * 1000;
 
 @Injectable()
 export class SubmissionsService {
-  private readonly logger = new Logger('SubmissionsService');
-
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly repository: SubmissionsRepository,
