@@ -37,7 +37,7 @@ describe('scoreBinary', () => {
 
   it('marks PPV not estimable (null, with reason) when nothing is called positive', () => {
     const r = scoreBinary({ labels: [1, 0, 1, 0], scores: [0.2, 0.1, 0.3, 0.4], threshold: 0.9 });
-    expect(r.metrics.ppv).toEqual({ value: null, ci: null, method: 'TP/(TP+FP); not estimable: denominator is 0' });
+    expect(r.metrics.ppv).toEqual({ value: null, ci: null, method: 'TP/(TP+FP); not estimable: denominator is 0', counts: { numerator: 0, denominator: 0 } });
     expect(r.metrics.sensitivity.value).toBe(0);
   });
 

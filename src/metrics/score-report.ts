@@ -37,7 +37,13 @@ export interface MetricValue {
   /** null = not estimable on this data (reason in method), never a placeholder 0 or 1. */
   readonly value: number | null;
   readonly ci: [number, number] | null;
+  /** Data-free description of the estimator and its CI: never counts, so it can be shown wherever the value is. */
   readonly method: string;
+  /**
+   * Numerator and denominator of a proportion (e.g. TP and TP+FN). Counts of held-out cases identify labels, so they
+   * live here, apart from the method, and are shown only where full precision is (evaluators, admins, granted regulators).
+   */
+  readonly counts?: { readonly numerator: number; readonly denominator: number };
 }
 
 export interface ConfusionMatrix {
@@ -98,8 +104,8 @@ export function metricDirection(name: string): 'higher' | 'lower' {
 
 function proportionMetric(k: number, n: number, what: string): MetricValue {
   const p = proportionWithWilson(k, n);
-  if (p.value === null) return { value: null, ci: null, method: `${what}; not estimable: denominator is 0` };
-  return { value: p.value, ci: p.ci, method: `${what} = ${k}/${n}, ${WILSON_METHOD}` };
+  if (p.value === null) return { value: null, ci: null, method: `${what}; not estimable: denominator is 0`, counts: { numerator: k, denominator: n } };
+  return { value: p.value, ci: p.ci, method: `${what}, ${WILSON_METHOD}`, counts: { numerator: k, denominator: n } };
 }
 
 export function scoreBinary(input: ScoreBinaryInput): BinaryScoreReport {

@@ -16,11 +16,12 @@ export const HARRELL_METHOD =
   "Harrell's C: pair (i, j) comparable if δ_i = 1 and (T_i < T_j, or T_i = T_j with δ_j = 0); concordant if risk_i > risk_j, " +
   'tied risk (|Δ| ≤ 1e-8) counts ½; pairs with tied event times are not comparable (scikit-survival concordance_index_censored)';
 
-export function unoMethod(tau: number, tauSource: string): string {
+/** τ is printed only when the benchmark gave it: the default is a held-out event time, which stays in the `tau` field. */
+export function unoMethod(tau: number | null, tauSource: string): string {
   return (
     `Uno's C (Uno et al. 2011) with IPCW weights Ĝ(T_i)⁻², Ĝ = Kaplan–Meier of the censoring distribution with deaths at t ` +
     `removed from the censoring risk set at t, evaluated right-continuously at T_i (scikit-survival concordance_index_ipcw, ` +
-    `train = test); pairs as Harrell's, restricted to T_i < τ; τ = ${tau} (${tauSource}); tied risk ½`
+    `train = test); pairs as Harrell's, restricted to T_i < τ; τ = ${tau === null ? '' : `${tau} `}(${tauSource}); tied risk ½`
   );
 }
 
@@ -378,7 +379,7 @@ export function unoCWithCi(input: SurvivalInput, options: SurvivalCiOptions & { 
 
 function unoCiMethod(tau: number, given: number | undefined, ciMethod: string): string {
   const tauSource = given === undefined ? 'default: the largest observed event time, so deaths at exactly τ are excluded' : 'given';
-  return `${unoMethod(tau, tauSource)}; Ĝ re-estimated in each replicate; CI: ${ciMethod}`;
+  return `${unoMethod(given === undefined ? null : tau, tauSource)}; Ĝ re-estimated in each replicate; CI: ${ciMethod}`;
 }
 
 /**
