@@ -106,6 +106,17 @@ export class LimitsSpecDto {
   @ValidateNested() @Type(() => ResourceLimitsDto) resources!: ResourceLimitsDto;
 }
 
+/**
+ * Held-out feedback (docs/held-out-feedback.md): 'round' shows scores rounded to `precision`; 'ladder' is Blum &
+ * Hardt's Ladder (ICML 2015) with step η = `step` on the primary metric; 'ladder-parameter-free' its variant whose
+ * step is one standard error of the paired per-case losses (needs a per-case loss: brier).
+ */
+export class FeedbackSpecDto {
+  @IsIn(['round', 'ladder', 'ladder-parameter-free']) mechanism!: 'round' | 'ladder' | 'ladder-parameter-free';
+  /** η, in the primary metric's unit; required for 'ladder'. */
+  @IsOptional() @IsNumber() @Min(0.0001) @Max(0.5) step?: number;
+}
+
 /** The schema of benchmarks/<slug>/benchmark.yaml and of POST /api/benchmarks. */
 export class BenchmarkDefinitionDto {
   @Matches(/^[a-z0-9][a-z0-9-]{1,62}$/, { message: 'slug must be lower-case letters, digits and -' }) slug!: string;
@@ -121,6 +132,7 @@ export class BenchmarkDefinitionDto {
   @IsOptional() @ValidateNested() @Type(() => SubgroupsSpecDto) subgroups?: SubgroupsSpecDto;
   /** Decimal places of public scores. */
   @IsOptional() @IsInt() @Min(0) @Max(10) precision?: number;
+  @IsOptional() @ValidateNested() @Type(() => FeedbackSpecDto) feedback?: FeedbackSpecDto;
 }
 
 export type BenchmarkDefinition = BenchmarkDefinitionDto & { cohort: CohortRefDto & { contentHash?: string } };

@@ -59,6 +59,11 @@ function crossFieldProblems(dto: BenchmarkDefinitionDto): FieldProblem[] {
   if (dto.ranking.method !== 'aggregate-then-rank' && dto.task !== 'binary-classification') {
     problems.push({ field: 'ranking.method', problem: `${dto.ranking.method} ranks on a per-case metric, which ${dto.task} does not have; use aggregate-then-rank` });
   }
+  if (dto.feedback?.mechanism === 'ladder' && dto.feedback.step === undefined) problems.push({ field: 'feedback.step', problem: "the ladder needs a step η (e.g. 0.01)" });
+  if (dto.feedback && dto.feedback.mechanism !== 'ladder' && dto.feedback.step !== undefined) problems.push({ field: 'feedback.step', problem: `only the fixed-step ladder takes a step, not '${dto.feedback.mechanism}'` });
+  if (dto.feedback?.mechanism === 'ladder-parameter-free' && dto.metrics.primary !== 'brier') {
+    problems.push({ field: 'feedback.mechanism', problem: `the parameter-free ladder needs a per-case loss as primary metric (brier), not '${dto.metrics.primary}'` });
+  }
   if (dto.limits.resources.gpus > 0 && dto.limits.resources.gpus !== 1) {
     problems.push({ field: 'limits.resources.gpus', problem: 'at most one GPU per run is supported' });
   }

@@ -13,6 +13,7 @@ import { EvaluationRepository } from './evaluation.repository';
 import { EvaluationService } from './evaluation.service';
 import { BenchmarksService } from '../benchmarks/benchmarks.service';
 import { TERMINAL_STATUSES } from './run-state-machine';
+import { LeaderboardsService } from '../leaderboards/leaderboards.service';
 
 const READERS = [Role.Vendor, Role.Evaluator, Role.Admin];
 
@@ -26,6 +27,7 @@ export class EvaluationController {
     private readonly submissions: SubmissionsService,
     private readonly clock: Clock,
     private readonly benchmarks: BenchmarksService,
+    private readonly leaderboards: LeaderboardsService,
   ) {}
 
   private async accessibleRun(principal: Principal, id: string): Promise<RunEntity> {
@@ -44,6 +46,8 @@ export class EvaluationController {
     const run = await this.accessibleRun(principal, id);
     const result = await this.evaluation.findResult(run.id);
     const showDetail = this.evaluation.mayShowDetail(principal, run);
+    // Held-out scores go through the same feedback rules as the public leaderboard (rounding, release, Ladder).
+    const scores = await this.leaderboards.runScoresFor(principal, run, result?.metrics ?? null);
     const waitingForGpuWorker = await this.evaluation.waitingForGpuWorker(await this.benchmarks.requireVersion(run.benchmarkVersionId));
     return {
       ...toRunSummary(run, { showDetail, waitingForGpuWorker }, this.clock.now()),
@@ -59,7 +63,8 @@ export class EvaluationController {
         sandboxRuntime: run.sandboxRuntime,
       },
       timings: run.timings as Record<string, number>,
-      metrics: result?.metrics ?? null,
+      metrics: scores.metrics,
+      feedback: scores.feedback,
       details: result && showDetail ? result.details : null,
     };
   }

@@ -1,8 +1,9 @@
 import { Module } from '@nestjs/common';
 import { BenchmarksModule } from '../benchmarks/benchmarks.module';
+import { LeaderboardsModule } from '../leaderboards/leaderboards.module';
 import { SubmissionsModule } from '../submissions/submissions.module';
 import { EvaluationCoreModule } from './evaluation-core.module';
 import { EvaluationController } from './evaluation.controller';
 
-@Module({ imports: [EvaluationCoreModule, SubmissionsModule, BenchmarksModule], controllers: [EvaluationController] })
+@Module({ imports: [EvaluationCoreModule, SubmissionsModule, BenchmarksModule, LeaderboardsModule], controllers: [EvaluationController] })
 export class EvaluationModule {}

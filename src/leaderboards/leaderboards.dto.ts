@@ -3,7 +3,9 @@ import { ApiProperty } from '@nestjs/swagger';
 export class LeaderboardMetricResponse {
   @ApiProperty({ nullable: true, type: Number }) value!: number | null;
   @ApiProperty({ nullable: true, type: [Number], description: '95% confidence interval [lo, hi]' }) ci!: [number, number] | null;
-  @ApiProperty({ description: 'How the value and its interval were computed' }) method!: string;
+  @ApiProperty({ description: 'How the value and its interval were computed (never counts)' }) method!: string;
+  @ApiProperty({ required: false, description: 'Numerator and denominator of a proportion: full-precision readers only (evaluators, admins)' })
+  counts?: { numerator: number; denominator: number };
 }
 
 export class LeaderboardRowResponse {
@@ -28,6 +30,9 @@ export class LeaderboardResponse {
   @ApiProperty({ enum: ['higher', 'lower'] }) direction!: 'higher' | 'lower';
   @ApiProperty() ranking!: string;
   @ApiProperty() precision!: number;
+  @ApiProperty({ description: 'true: unrounded values with counts (evaluators, admins); false: the public view' }) fullPrecision!: boolean;
+  @ApiProperty({ description: "Held-out feedback: 'round' (rounded to precision) or the Ladder with its step (primary metric only)" })
+  feedback!: { mechanism: string; step: number | null };
   @ApiProperty({ nullable: true, description: 'How stable the ranking is: bootstrap over cases, Kendall τ against the reported ranking' })
   robustness!: { method: string; kendallTau: { median: number; q25: number; q75: number } | null; replicates: number; seed: number; degenerateReplicates: number } | null;
   @ApiProperty({ type: [LeaderboardRowResponse] }) rows!: LeaderboardRowResponse[];

@@ -14,6 +14,8 @@ export class LeaderboardEntryEntity {
   /** 1-based; ties share the lowest rank ("min"). */
   @Column({ type: 'int' }) rank!: number;
   @Column({ type: 'double precision' }) primaryValue!: number;
+  /** The primary as the public sees it under the Ladder (the vendor's ladder value); null = no ladder on this phase. */
+  @Column({ type: 'double precision', nullable: true }) shownPrimary!: number | null;
   @Column({ type: 'jsonb' }) metrics!: Record<string, MetricValue>;
   @Column({ type: 'timestamptz' }) evaluatedAt!: Date;
   /** Bootstrap robustness of the rank (null when the leaderboard has one entry). */

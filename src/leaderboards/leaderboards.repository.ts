@@ -3,7 +3,15 @@ import { EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { Database } from '../database/database.module';
 import type { MetricValue } from '../evaluation/evaluation.entity';
+import type { LadderState, RunFeedbackRecord } from './held-out-feedback';
 import { LeaderboardEntryEntity, LeaderboardSnapshotEntity } from './leaderboards.entity';
+
+export interface LadderKey {
+  benchmarkVersionId: string;
+  phase: string;
+  organisationId: string;
+  metric: string;
+}
 
 export interface FinishedEvaluationRow {
   runId: string;
@@ -28,7 +36,8 @@ export class LeaderboardsRepository {
          JOIN evaluation_results e ON e.run_id = r.id
          JOIN submissions s ON s.id = r.submission_id
          JOIN organisations o ON o.id = s.organisation_id
-        WHERE r.benchmark_version_id = $1 AND r.phase = $2 AND r.status = 'succeeded'`,
+        WHERE r.benchmark_version_id = $1 AND r.phase = $2 AND r.status = 'succeeded'
+        ORDER BY e.created_at, r.id`,
       [benchmarkVersionId, phase],
     );
     return rows.map((r) => ({ runId: r.run_id, submissionId: r.submission_id, submissionName: r.submission_name, organisationId: r.organisation_id, organisationName: r.organisation_name, metrics: r.metrics, evaluatedAt: new Date(r.evaluated_at) }));
@@ -54,6 +63,58 @@ export class LeaderboardsRepository {
     );
     for (const r of rows) out.get(r.run_id)?.set(r.case_id, r.prediction);
     return out;
+  }
+
+  /** The vendor's ladder row, created empty (R_0) when missing, then locked FOR UPDATE until commit. */
+  async lockLadder(tx: EntityManager, key: LadderKey): Promise<LadderState | null> {
+    const args = [key.benchmarkVersionId, key.phase, key.organisationId, key.metric];
+    await tx.query('INSERT INTO ladder_states (benchmark_version_id, phase, organisation_id, metric) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', args);
+    const rows: { shown_value: number | null; leader_run_id: string | null }[] = await tx.query(
+      'SELECT shown_value, leader_run_id FROM ladder_states WHERE benchmark_version_id = $1 AND phase = $2 AND organisation_id = $3 AND metric = $4 FOR UPDATE',
+      args,
+    );
+    const row = rows[0];
+    return row && row.shown_value !== null && row.leader_run_id !== null ? { shown: row.shown_value, leaderRunId: row.leader_run_id } : null;
+  }
+
+  /** Writes one ladder round: the vendor's new state and what this run's vendor is told (once per run). */
+  async recordLadderRound(tx: EntityManager, key: LadderKey, round: { runId: string; mechanism: 'ladder' | 'ladder-parameter-free'; state: LadderState; improved: boolean; threshold: number }): Promise<void> {
+    await tx.query(
+      `UPDATE ladder_states SET shown_value = $5, leader_run_id = $6, rounds = rounds + 1, updated_at = now()
+        WHERE benchmark_version_id = $1 AND phase = $2 AND organisation_id = $3 AND metric = $4`,
+      [key.benchmarkVersionId, key.phase, key.organisationId, key.metric, round.state.shown, round.state.leaderRunId],
+    );
+    await tx.query('INSERT INTO held_out_feedback (run_id, mechanism, threshold, shown_value, improved) VALUES ($1, $2, $3, $4, $5)', [
+      round.runId,
+      round.mechanism,
+      round.threshold,
+      round.state.shown,
+      round.improved,
+    ]);
+  }
+
+  /** Runs among these that the ladder has already processed. */
+  async findRunsWithFeedback(tx: EntityManager, runIds: string[]): Promise<Set<string>> {
+    if (runIds.length === 0) return new Set();
+    const rows: { run_id: string }[] = await tx.query('SELECT run_id FROM held_out_feedback WHERE run_id = ANY($1::uuid[])', [runIds]);
+    return new Set(rows.map((r) => r.run_id));
+  }
+
+  async findRunFeedback(runId: string): Promise<RunFeedbackRecord | null> {
+    const rows: { mechanism: 'ladder' | 'ladder-parameter-free'; shown_value: number; improved: boolean }[] = await this.db
+      .manager()
+      .query('SELECT mechanism, shown_value, improved FROM held_out_feedback WHERE run_id = $1', [runId]);
+    const row = rows[0];
+    return row ? { mechanism: row.mechanism, shownValue: row.shown_value, improved: row.improved } : null;
+  }
+
+  /** Ladder states of one leaderboard by organisation (the leader run and the shown value). */
+  async findLadderStates(tx: EntityManager, benchmarkVersionId: string, phase: string, metric: string): Promise<Map<string, LadderState>> {
+    const rows: { organisation_id: string; shown_value: number | null; leader_run_id: string | null }[] = await tx.query(
+      'SELECT organisation_id, shown_value, leader_run_id FROM ladder_states WHERE benchmark_version_id = $1 AND phase = $2 AND metric = $3',
+      [benchmarkVersionId, phase, metric],
+    );
+    return new Map(rows.filter((r) => r.shown_value !== null && r.leader_run_id !== null).map((r) => [r.organisation_id, { shown: r.shown_value as number, leaderRunId: r.leader_run_id as string }]));
   }
 
   async replaceSnapshot(tx: EntityManager, snapshot: LeaderboardSnapshotEntity): Promise<void> {

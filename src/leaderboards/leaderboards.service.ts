@@ -5,12 +5,27 @@ import { BenchmarksService } from '../benchmarks/benchmarks.service';
 import { DomainError, ErrorCode, notFound } from '../common/domain-error';
 import { Database } from '../database/database.module';
 import { metricDirection } from '../metrics/score-report';
-import { ComparisonResponse, LeaderboardResponse } from './leaderboards.dto';
+import { ComparisonResponse, LeaderboardMetricResponse, LeaderboardResponse } from './leaderboards.dto';
 import { compareBinary, compareSurvival } from '../metrics/comparison';
 import { wilcoxonSignedRank } from '../metrics/hypothesis-tests';
 import { LeaderboardEntryEntity } from './leaderboards.entity';
 import { LeaderboardsRepository } from './leaderboards.repository';
-import { onePerVendor, roundTo } from './ranking';
+import { onePerVendor } from './ranking';
+import { EntityManager } from 'typeorm';
+import type { MetricValue } from '../metrics/score-report';
+import {
+  FeedbackMechanism,
+  feedbackSpec,
+  LADDER_SECONDARY_WITHHELD,
+  LadderOutcome,
+  ladderMethod,
+  ladderRound,
+  LadderState,
+  parameterFreeLadderRound,
+  publicMetric,
+  scoredRunView,
+  ScoredRunView,
+} from './held-out-feedback';
 import { rankMin } from '../metrics/ranking';
 import { aggregateRankRobustness, perCaseRankRobustness, RankingData, RobustnessResult } from './rank-robustness';
 import { CohortsService } from '../cohorts/cohorts.service';
@@ -41,12 +56,21 @@ export class LeaderboardsService {
     if (!split) throw new Error(`benchmark version ${benchmarkVersionId} has no phase ${phase}`);
     const truth = await this.loadTruth(version.cohortVersionId, split);
     const robustnessSpec = def.ranking.robustness ?? { replicates: 1000, seed: 20261123 };
+    const feedback = feedbackSpec(def);
+    // The Ladder governs held-out phases only: the sample split's labels are public anyway.
+    const ladder = split === 'test' && feedback.mechanism !== 'round';
     await this.db.transaction(async (tx) => {
       await this.repository.lockLeaderboard(tx, benchmarkVersionId, phase);
       const rows = (await this.repository.findFinishedEvaluations(tx, benchmarkVersionId, phase))
         .map((r) => ({ ...r, primary: r.metrics[def.metrics.primary]?.value ?? null }))
         .filter((r): r is typeof r & { primary: number } => typeof r.primary === 'number' && Number.isFinite(r.primary));
-      const chosen = onePerVendor(rows, def.ranking.perVendor, direction);
+      let ladderStates: Map<string, LadderState> | null = null;
+      if (ladder) {
+        await this.applyLadder(tx, { benchmarkVersionId, phase, metric: def.metrics.primary, direction, digits: def.precision ?? 4, spec: feedback, rows, truth, field: OUTPUT_FIELD_BY_TASK[def.task] ?? 'probability' });
+        ladderStates = await this.repository.findLadderStates(tx, benchmarkVersionId, phase, def.metrics.primary);
+      }
+      // Under the Ladder a vendor is represented by the submission that last moved its ladder.
+      const chosen = ladderStates ? rows.filter((r) => ladderStates?.get(r.organisationId)?.leaderRunId === r.runId) : onePerVendor(rows, def.ranking.perVendor, direction);
       const field = OUTPUT_FIELD_BY_TASK[def.task] ?? 'probability';
       const byRun = await this.repository.findPredictionsOfRuns(tx, chosen.map((c) => c.runId));
       const data: RankingData = {
@@ -63,7 +87,11 @@ export class LeaderboardsService {
       if (chosen.length > 0 && data.predictions.every((row) => row.every(Number.isFinite))) {
         robust = def.ranking.method === 'aggregate-then-rank' ? aggregateRankRobustness(data, robustnessSpec) : perCaseRankRobustness(data, def.ranking.method, robustnessSpec);
       }
-      const ranks = robust?.rank ?? rankMin(chosen.map((r) => (direction === 'higher' ? r.primary : -r.primary)));
+      const shown = (r: (typeof chosen)[number]): number | null => ladderStates?.get(r.organisationId)?.shown ?? null;
+      // Under the Ladder ranks follow the shown values, so the ranking reveals no more than they do.
+      const ranks = ladderStates
+        ? rankMin(chosen.map((r) => (direction === 'higher' ? 1 : -1) * (shown(r) as number)))
+        : (robust?.rank ?? rankMin(chosen.map((r) => (direction === 'higher' ? r.primary : -r.primary))));
       const entries: LeaderboardEntryEntity[] = chosen.map((item, s) => ({
         benchmarkVersionId,
         phase,
@@ -74,6 +102,7 @@ export class LeaderboardsService {
         submissionName: item.submissionName,
         rank: ranks[s] as number,
         primaryValue: item.primary,
+        shownPrimary: shown(item),
         metrics: item.metrics,
         evaluatedAt: item.evaluatedAt,
         medianRank: robust && chosen.length > 1 ? (robust.medianRank[s] ?? null) : null,
@@ -88,6 +117,69 @@ export class LeaderboardsService {
         details: { kendallTau: robust && chosen.length > 1 ? robust.kendallTau : null, B: robust?.B ?? 0, seed: robust?.seed ?? robustnessSpec.seed, degenerate: robust?.degenerate ?? 0, entries: chosen.length },
         computedAt: new Date(),
       });
+    });
+  }
+
+  /**
+   * Ladder rounds for the phase's finished runs that have had none, oldest result first: each locks its vendor's
+   * ladder row, compares, and records the new state and what the vendor is told, in the rebuild's transaction (so a
+   * crash leaves no half-applied round, and a rerun skips the runs already done).
+   */
+  private async applyLadder(
+    tx: EntityManager,
+    input: {
+      benchmarkVersionId: string;
+      phase: string;
+      metric: string;
+      direction: 'higher' | 'lower';
+      digits: number;
+      spec: { mechanism: FeedbackMechanism; step: number | null };
+      rows: { runId: string; organisationId: string; primary: number }[];
+      truth: { caseIds: string[]; labels: number[] };
+      field: string;
+    },
+  ): Promise<void> {
+    const done = await this.repository.findRunsWithFeedback(tx, input.rows.map((r) => r.runId));
+    for (const row of input.rows) {
+      if (done.has(row.runId)) continue;
+      const key = { benchmarkVersionId: input.benchmarkVersionId, phase: input.phase, organisationId: row.organisationId, metric: input.metric };
+      const previous = await this.repository.lockLadder(tx, key);
+      let outcome: LadderOutcome;
+      if (input.spec.mechanism === 'ladder') {
+        outcome = ladderRound({ previous, runId: row.runId, score: row.primary, direction: input.direction, step: input.spec.step as number });
+      } else {
+        // Parameter-free: per-case losses, (p − y)² (the schema allows it for brier only).
+        const ids = previous ? [row.runId, previous.leaderRunId] : [row.runId];
+        const byRun = await this.repository.findPredictionsOfRuns(tx, ids);
+        const losses = (runId: string): number[] => input.truth.caseIds.map((id, i) => (Number(byRun.get(runId)?.get(id)?.[input.field]) - (input.truth.labels[i] as number)) ** 2);
+        outcome = parameterFreeLadderRound({ previous, runId: row.runId, losses: losses(row.runId), leaderLosses: previous ? losses(previous.leaderRunId) : null, digits: input.digits });
+      }
+      await this.repository.recordLadderRound(tx, key, { runId: row.runId, mechanism: input.spec.mechanism === 'ladder' ? 'ladder' : 'ladder-parameter-free', state: outcome.next, improved: outcome.improved, threshold: outcome.threshold });
+    }
+  }
+
+  /**
+   * Whether a reader sees held-out scores at full precision with counts, CIs and rank robustness: evaluators and
+   * admins. The one place to extend for regulators holding a grant on the benchmark or submission.
+   */
+  async mayShowFullPrecision(principal: Principal, _scope: { benchmarkVersionId: string; submissionId?: string }): Promise<boolean> {
+    return principal.role === Role.Evaluator || principal.role === Role.Admin;
+  }
+
+  /**
+   * What the reader of a run sees of its scores (GET /api/runs/:id): the same rounding, release and Ladder rules as
+   * the public leaderboard (scoredRunView), from the persisted ladder round of this run.
+   */
+  async runScoresFor(principal: Principal, run: { id: string; submissionId: string; benchmarkVersionId: string; phase: string; split: string }, metrics: Record<string, MetricValue> | null): Promise<ScoredRunView> {
+    const version = await this.benchmarks.requireVersion(run.benchmarkVersionId);
+    const phase = await this.benchmarks.findPhase(run.benchmarkVersionId, run.phase);
+    return scoredRunView({
+      definition: version.definition,
+      split: run.split,
+      released: phase?.leaderboardVisibility === 'public',
+      fullPrecision: await this.mayShowFullPrecision(principal, { benchmarkVersionId: run.benchmarkVersionId, submissionId: run.submissionId }),
+      metrics,
+      record: await this.repository.findRunFeedback(run.id),
     });
   }
 
@@ -146,10 +238,23 @@ export class LeaderboardsService {
     const { version, phases } = await this.benchmarks.resolveCurrent(slug);
     const phase = phases.find((p) => p.name === phaseName);
     if (!phase) throw new DomainError(ErrorCode.NotFound, `benchmark '${slug}' has no phase '${phaseName}'`, [{ field: 'phase', problem: `one of ${phases.map((p) => p.name).join(', ')}` }]);
-    const privileged = principal.role === Role.Evaluator || principal.role === Role.Admin;
-    if (phase.leaderboardVisibility === 'hidden' && !privileged) throw notFound('leaderboard', `${slug}/${phaseName}`);
+    const full = await this.mayShowFullPrecision(principal, { benchmarkVersionId: version.id });
+    if (phase.leaderboardVisibility === 'hidden' && !full) throw notFound('leaderboard', `${slug}/${phaseName}`);
     const def = version.definition;
     const digits = def.precision ?? 4;
+    const heldOut = phase.split === 'test';
+    const feedback = feedbackSpec(def);
+    const ladder = heldOut && feedback.mechanism !== 'round';
+    // Under the Ladder the public sees each vendor's ladder value only: rank robustness and secondary metrics are
+    // further functions of the labels (docs/held-out-feedback.md).
+    const publicLadder = ladder && !full;
+    const metricOf = (e: LeaderboardEntryEntity, name: string): LeaderboardMetricResponse => {
+      const m = e.metrics[name];
+      if (full) return m ? { ...m } : { value: null, ci: null, method: 'not computed' };
+      if (!publicLadder) return publicMetric(m, digits, heldOut);
+      if (name === def.metrics.primary) return { value: e.shownPrimary, ci: null, method: ladderMethod(feedback.mechanism, feedback.step, name) };
+      return { value: null, ci: null, method: LADDER_SECONDARY_WITHHELD };
+    };
     const metricNames = [def.metrics.primary, ...def.metrics.secondary];
     const entries = await this.repository.findEntries(version.id, phase.name);
     const snapshot = await this.repository.findSnapshot(version.id, phase.name);
@@ -162,7 +267,9 @@ export class LeaderboardsService {
       primaryMetric: def.metrics.primary,
       direction: metricDirection(def.metrics.primary),
       ranking: `${def.ranking.method}, ties "${def.ranking.ties}", ${def.ranking.perVendor} submission per vendor`,
-      robustness: snapshot
+      fullPrecision: full,
+      feedback: { mechanism: ladder ? feedback.mechanism : 'round', step: ladder ? feedback.step : null },
+      robustness: snapshot && !publicLadder
         ? { method: snapshot.method, kendallTau: snapshot.details.kendallTau, replicates: snapshot.details.B, seed: snapshot.details.seed, degenerateReplicates: snapshot.details.degenerate }
         : null,
       precision: digits,
@@ -172,15 +279,10 @@ export class LeaderboardsService {
         submission: e.submissionName,
         submissionId: e.submissionId,
         evaluatedAt: e.evaluatedAt.toISOString(),
-        medianRank: e.medianRank,
-        rankInterval: e.rankInterval,
-        rankShare: e.rankShare,
-        metrics: Object.fromEntries(
-          metricNames.map((name) => {
-            const m = e.metrics[name];
-            return [name, { value: roundTo(m?.value ?? null, digits), ci: m?.ci ? [roundTo(m.ci[0], digits) as number, roundTo(m.ci[1], digits) as number] : null, method: m?.method ?? 'not computed' }];
-          }),
-        ),
+        medianRank: publicLadder ? null : e.medianRank,
+        rankInterval: publicLadder ? null : e.rankInterval,
+        rankShare: publicLadder ? null : e.rankShare,
+        metrics: Object.fromEntries(metricNames.map((name) => [name, metricOf(e, name)])),
       })),
     };
   }
