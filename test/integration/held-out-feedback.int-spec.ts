@@ -1,0 +1,161 @@
+// Held-out feedback on the real services: what GET /api/runs/:id and the leaderboard show a vendor, and the Ladder's
+// state in Postgres under concurrent rebuilds and across an API restart.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { parse } from 'yaml';
+import type { AssayClient } from '../../src/cli/api-client';
+import { createDataSource } from '../../src/database/data-source';
+import { LeaderboardsService } from '../../src/leaderboards/leaderboards.service';
+import { createTestDatabase } from '../support/test-database';
+import { REPO_ROOT, startTestStack, TestStack } from '../support/test-stack';
+
+jest.setTimeout(180_000);
+
+interface RunView {
+  metrics: Record<string, { value: number | null; ci: [number, number] | null; method: string; counts?: { numerator: number; denominator: number } }> | null;
+  feedback: { mechanism: string; state: string; step: number | null; improved: boolean | null };
+}
+
+/** Stored metrics as the scorer writes them (counts in their own field). */
+function storedMetrics(auroc: number): Record<string, unknown> {
+  return {
+    auroc: { value: auroc, ci: [auroc - 0.02, Math.min(1, auroc + 0.02)], method: 'Mann–Whitney U; CI: DeLong (Sun & Xu fast algorithm), Wald 95% CI clipped to [0,1]' },
+    auprc: { value: 0.912345678, ci: [0.88, 0.94], method: 'average precision; CI: stratified bootstrap' },
+    sensitivity: { value: 190 / 205, ci: [0.8853, 0.9548], method: 'TP/(TP+FN), Wilson score 95% CI', counts: { numerator: 190, denominator: 205 } },
+    specificity: { value: 320 / 344, ci: [0.9, 0.95], method: 'TN/(TN+FP), Wilson score 95% CI', counts: { numerator: 320, denominator: 344 } },
+    balanced_accuracy: { value: 0.93, ci: [0.91, 0.95], method: '(sensitivity + specificity)/2; CI: stratified bootstrap' },
+    brier: { value: 0.0412345678, ci: [0.031, 0.052], method: 'mean (p − y)²; CI: stratified bootstrap' },
+  };
+}
+
+describe('held-out feedback (real Postgres, API, object store)', () => {
+  let database: { url: string; drop: () => Promise<void> };
+  let stack: TestStack;
+  let ds: DataSource;
+  let evaluator: AssayClient;
+  let vendor: { client: AssayClient; organisationId: string; userId: string };
+  let ladderVersionId: string;
+  let n = 0;
+  const dataDir = mkdtempSync(join(tmpdir(), 'assay-feedback-'));
+
+  /** A succeeded held-out run with its result, as the worker leaves it (no sandbox needed to test the feedback path). */
+  async function scoredRun(versionId: string, auroc: number, at: Date): Promise<string> {
+    const [sub] = (await ds.query(
+      `INSERT INTO submissions (benchmark_version_id, organisation_id, submitted_by, kind, name, manifest, object_key, sha256, size_bytes, status)
+       VALUES ($1, $2, $3, 'onnx', $4, '{}', 'submissions/x', $5, 1, 'accepted') RETURNING id`,
+      [versionId, vendor.organisationId, vendor.userId, `probe-${++n}`, `${n}`.padStart(64, '0')],
+    )) as { id: string }[];
+    const [run] = (await ds.query(
+      `INSERT INTO runs (submission_id, benchmark_version_id, phase, split, status, cases_total, cases_done, model_sha256, cohort_content_hash, benchmark_content_hash, started_at, finished_at)
+       VALUES ($1, $2, 'test', 'test', 'succeeded', 549, 549, 'x', 'x', 'x', $3, $3) RETURNING id`,
+      [sub?.id, versionId, at],
+    )) as { id: string }[];
+    await ds.query('INSERT INTO evaluation_results (run_id, n, metrics, details, created_at) VALUES ($1, 549, $2, $3, $4)', [
+      run?.id,
+      JSON.stringify(storedMetrics(auroc)),
+      JSON.stringify({ confusion: { tp: 190, fn: 15, tn: 320, fp: 24 } }),
+      at,
+    ]);
+    return run?.id as string;
+  }
+
+  async function start(): Promise<void> {
+    // One database and one object-store directory across both API lifetimes.
+    stack = await startTestStack({ worker: false, database: { url: database.url, drop: async () => undefined }, env: { ASSAY_DATA_DIR: dataDir } });
+    const user = await stack.admin.post<{ id: string }>('/api/users', { email: `evaluator-${Date.now()}@test.local`, displayName: 'evaluator', role: 'evaluator' });
+    evaluator = stack.admin.withToken((await stack.admin.post<{ token: string }>(`/api/users/${user.id}/tokens`, { label: 'test' })).token);
+  }
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    await start();
+    ds = createDataSource(database.url);
+    await ds.initialize();
+    vendor = await stack.vendor('Prober Ltd');
+    const def = parse(readFileSync(join(REPO_ROOT, 'benchmarks', 'wdbc-malignancy', 'benchmark.yaml'), 'utf8')) as Record<string, unknown>;
+    const created = await evaluator.post<{ versionId?: string; id?: string }>('/api/benchmarks', {
+      ...def,
+      slug: 'wdbc-ladder',
+      phases: [
+        { name: 'sample', split: 'sample', leaderboard: 'public' },
+        { name: 'test', split: 'test', leaderboard: 'hidden' },
+      ],
+      feedback: { mechanism: 'ladder', step: 0.01 },
+    });
+    expect(created).toBeDefined();
+    const [row] = (await ds.query("SELECT v.id FROM benchmark_versions v JOIN benchmarks b ON b.id = v.benchmark_id WHERE b.slug = 'wdbc-ladder'")) as { id: string }[];
+    ladderVersionId = row?.id as string;
+  });
+
+  afterAll(async () => {
+    await ds?.destroy();
+    await stack?.close();
+    await database?.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('shows a vendor rounded scores without counts or Wilson CIs on a released held-out phase; evaluators see full precision', async () => {
+    const [wdbc] = (await ds.query("SELECT v.id FROM benchmark_versions v JOIN benchmarks b ON b.current_version_id = v.id WHERE b.slug = 'wdbc-malignancy'")) as { id: string }[];
+    const runId = await scoredRun(wdbc?.id as string, 0.987654321, new Date());
+    await stack.api.get(LeaderboardsService).materialize(wdbc?.id as string, 'test');
+    const seen = await vendor.client.get<RunView>(`/api/runs/${runId}`);
+    expect(seen.metrics?.auroc).toEqual({ value: 0.9877, ci: [0.9676, 1], method: expect.not.stringMatching(/\d+\/\d+/) });
+    expect(seen.metrics?.sensitivity).toEqual({ value: 0.9268, ci: null, method: expect.stringMatching(/withheld/) });
+    expect(seen.metrics?.brier?.value).toBe(0.0412);
+    expect(JSON.stringify(seen)).not.toMatch(/numerator|190\/205|confusion/);
+    const full = await evaluator.get<RunView>(`/api/runs/${runId}`);
+    expect(full.metrics?.auroc?.value).toBe(0.987654321);
+    expect(full.metrics?.sensitivity?.counts).toEqual({ numerator: 190, denominator: 205 });
+    const board = await vendor.client.get<{ rows: { metrics: RunView['metrics'] }[] }>('/api/benchmarks/wdbc-malignancy/leaderboard?phase=test');
+    expect(board.rows[0]?.metrics?.sensitivity).toEqual({ value: 0.9268, ci: null, method: expect.stringMatching(/withheld/) });
+    expect(JSON.stringify(board)).not.toMatch(/numerator|\d+\/\d+/);
+  });
+
+  it('applies each run to the vendor’s ladder exactly once under concurrent rebuilds, and shows nothing before release', async () => {
+    const scores = [0.8, 0.805, 0.8301, 0.835, 0.9, 0.85];
+    const t0 = Date.now() - 60_000;
+    const runs: string[] = [];
+    for (const [i, s] of scores.entries()) runs.push(await scoredRun(ladderVersionId, s, new Date(t0 + i * 1000)));
+    const service = stack.api.get(LeaderboardsService);
+    await Promise.all(Array.from({ length: 4 }, () => service.materialize(ladderVersionId, 'test')));
+    const rows = (await ds.query('SELECT run_id, shown_value, improved FROM held_out_feedback WHERE run_id = ANY($1::uuid[])', [runs])) as { run_id: string; shown_value: number; improved: boolean }[];
+    const byRun = new Map(rows.map((r) => [r.run_id, r]));
+    expect(runs.map((id) => byRun.get(id)?.shown_value)).toEqual([0.8, 0.8, 0.83, 0.83, 0.9, 0.9]);
+    expect(runs.map((id) => byRun.get(id)?.improved)).toEqual([true, false, true, false, true, false]);
+    const [state] = (await ds.query('SELECT shown_value, leader_run_id, rounds FROM ladder_states WHERE benchmark_version_id = $1', [ladderVersionId])) as { shown_value: number; leader_run_id: string; rounds: number }[];
+    expect(state).toEqual({ shown_value: 0.9, leader_run_id: runs[4], rounds: 6 });
+
+    const hidden = await vendor.client.get<RunView>(`/api/runs/${runs[1]}`);
+    expect(hidden).toMatchObject({ metrics: null, feedback: { mechanism: 'ladder', state: 'withheld' } });
+    await expect(vendor.client.get('/api/benchmarks/wdbc-ladder/leaderboard?phase=test')).rejects.toThrow(/HTTP 404/);
+  });
+
+  it('after release shows the ladder value only, on the run and the leaderboard, and keeps the state across an API restart', async () => {
+    await evaluator.json('PATCH', '/api/benchmarks/wdbc-ladder/phases/test', { leaderboard: 'public' });
+    const runs = (await ds.query('SELECT r.id FROM runs r JOIN evaluation_results e ON e.run_id = r.id WHERE r.benchmark_version_id = $1 ORDER BY e.created_at', [ladderVersionId])) as { id: string }[];
+    const view = await vendor.client.get<RunView>(`/api/runs/${runs[1]?.id}`);
+    expect(view).toEqual({ ...view, metrics: { auroc: { value: 0.8, ci: null, method: expect.stringMatching(/Ladder on auroc \(Blum & Hardt/) } }, feedback: { mechanism: 'ladder', state: 'shown', step: 0.01, improved: false } });
+    const board = await vendor.client.get<{ rows: { metrics: RunView['metrics']; rankInterval: unknown }[]; robustness: unknown; feedback: unknown }>('/api/benchmarks/wdbc-ladder/leaderboard?phase=test');
+    expect(board.feedback).toEqual({ mechanism: 'ladder', step: 0.01 });
+    expect(board.robustness).toBeNull();
+    expect(board.rows).toHaveLength(1);
+    expect(board.rows[0]?.metrics?.auroc?.value).toBe(0.9);
+    expect(board.rows[0]?.metrics?.sensitivity).toEqual({ value: null, ci: null, method: expect.stringMatching(/withheld/) });
+
+    // The API goes away and comes back on the same database: the ladder continues from its persisted state.
+    await stack.close();
+    await start();
+    // Same vendor user, a token minted by the new API (the client's base URL changed).
+    vendor = { ...vendor, client: stack.admin.withToken((await stack.admin.post<{ token: string }>(`/api/users/${vendor.userId}/tokens`, { label: 'after restart' })).token) };
+    const notEnough = await scoredRun(ladderVersionId, 0.905, new Date());
+    const enough = await scoredRun(ladderVersionId, 0.9213, new Date(Date.now() + 1000));
+    await stack.api.get(LeaderboardsService).materialize(ladderVersionId, 'test');
+    expect((await vendor.client.get<RunView>(`/api/runs/${notEnough}`)).metrics?.auroc?.value).toBe(0.9);
+    expect((await vendor.client.get<RunView>(`/api/runs/${enough}`)).metrics?.auroc?.value).toBe(0.92);
+    const full = await evaluator.get<{ rows: { metrics: RunView['metrics'] }[]; fullPrecision: boolean }>('/api/benchmarks/wdbc-ladder/leaderboard?phase=test');
+    expect(full.fullPrecision).toBe(true);
+    expect(full.rows[0]?.metrics?.auroc?.value).toBe(0.9213);
+  });
+});
