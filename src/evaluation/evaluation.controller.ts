@@ -65,7 +65,8 @@ export class EvaluationController {
       timings: run.timings as Record<string, number>,
       metrics: scores.metrics,
       feedback: scores.feedback,
-      details: result && showDetail ? result.details : null,
+      // Details hold the confusion counts and subgroup tables: on held-out runs, full-precision readers only.
+      details: result && showDetail && scores.feedback.mechanism === 'full' ? result.details : null,
     };
   }
 

@@ -156,6 +156,10 @@ export function scoredRunView(input: {
     const names = [primary, ...input.definition.metrics.secondary];
     return { metrics: Object.fromEntries(names.map((n) => [n, publicMetric(input.metrics?.[n], digits, true)])), feedback: { mechanism: 'round', state: 'shown', step: null, improved: null } };
   }
+  // A primary the scorer could not estimate never enters the ladder; its null says nothing about the labels.
+  if (!input.record && input.metrics[primary]?.value === null) {
+    return { metrics: { [primary]: { value: null, ci: null, method: input.metrics[primary]?.method ?? 'not computed' } }, feedback: { mechanism: spec.mechanism, state: 'shown', step: spec.step, improved: false } };
+  }
   if (!input.record) return withheld('pending');
   return {
     metrics: { [primary]: { value: input.record.shownValue, ci: null, method: ladderMethod(spec.mechanism, spec.step, primary) } },
