@@ -56,11 +56,11 @@ function sampleStd(xs: readonly number[]): number {
 }
 
 /**
- * The parameter-free Ladder (Blum & Hardt 2015, Section 5; the authors' Ladder.jl `FreeLadder`): the step is the
- * standard error of the paired per-case loss differences against the current leader, s/√n, i.e. a new submission
- * moves the ladder only when a one-sided paired t-test at one standard error says it is better. For the first
- * submission s is the standard deviation of its own per-case losses. Needs a per-case loss (lower is better); the
- * shown value is rounded to the benchmark's precision (`digits`), as every public score is.
+ * The parameter-free Ladder of the same paper: the step is the standard error of the paired per-case loss
+ * differences against the current leader, s/√n (a one-sided paired t-test at one standard error); for the first
+ * submission s is the standard deviation of its own per-case losses (as `FreeLadder` in the authors' Ladder.jl). The
+ * paper rounds the released loss to a multiple of 1/n; we round to the coarser of 1/n and the benchmark's precision.
+ * Needs a per-case loss (lower is better).
  */
 export function parameterFreeLadderRound(input: { previous: LadderState | null; runId: string; losses: readonly number[]; leaderLosses: readonly number[] | null; digits: number }): LadderOutcome {
   const n = input.losses.length;
@@ -69,7 +69,7 @@ export function parameterFreeLadderRound(input: { previous: LadderState | null; 
   const threshold = sampleStd(diffs) / Math.sqrt(n);
   const beats = input.previous === null || score < input.previous.shown - threshold;
   if (!beats) return { next: input.previous as LadderState, improved: false, threshold };
-  return { next: { shown: roundToStep(score, 10 ** -input.digits), leaderRunId: input.runId }, improved: true, threshold };
+  return { next: { shown: roundToStep(score, Math.max(1 / n, 10 ** -input.digits)), leaderRunId: input.runId }, improved: true, threshold };
 }
 
 /** A metric as the public and vendors see it on a held-out phase. */
