@@ -59,7 +59,8 @@ function sampleStd(xs: readonly number[]): number {
  * The parameter-free Ladder of the same paper: the step is the standard error of the paired per-case loss
  * differences against the current leader, s/√n (a one-sided paired t-test at one standard error); for the first
  * submission s is the standard deviation of its own per-case losses (as `FreeLadder` in the authors' Ladder.jl). The
- * paper rounds the released loss to a multiple of 1/n; we round to the coarser of 1/n and the benchmark's precision.
+ * paper rounds the released loss to a multiple of 1/n; we round to d = min(precision, round(log10 n)) decimals, the
+ * decimal grid nearest 1/n (Ladder.jl rounds to log10 n digits too), so shown values stay decimals.
  * Needs a per-case loss (lower is better).
  */
 export function parameterFreeLadderRound(input: { previous: LadderState | null; runId: string; losses: readonly number[]; leaderLosses: readonly number[] | null; digits: number }): LadderOutcome {
@@ -69,7 +70,7 @@ export function parameterFreeLadderRound(input: { previous: LadderState | null; 
   const threshold = sampleStd(diffs) / Math.sqrt(n);
   const beats = input.previous === null || score < input.previous.shown - threshold;
   if (!beats) return { next: input.previous as LadderState, improved: false, threshold };
-  return { next: { shown: roundToStep(score, Math.max(1 / n, 10 ** -input.digits)), leaderRunId: input.runId }, improved: true, threshold };
+  return { next: { shown: roundToStep(score, 10 ** -Math.min(input.digits, Math.round(Math.log10(n)))), leaderRunId: input.runId }, improved: true, threshold };
 }
 
 /** A metric as the public and vendors see it on a held-out phase. */

@@ -7,7 +7,11 @@ import { DataSource } from 'typeorm';
 import { parse } from 'yaml';
 import type { AssayClient } from '../../src/cli/api-client';
 import { createDataSource } from '../../src/database/data-source';
+import { CohortsService } from '../../src/cohorts/cohorts.service';
 import { LeaderboardsService } from '../../src/leaderboards/leaderboards.service';
+import { parseTruthCsv } from '../../src/metrics/predictions';
+import { scoreBinary } from '../../src/metrics/score-report';
+import { StorageService } from '../../src/storage/storage.service';
 import { createTestDatabase } from '../support/test-database';
 import { REPO_ROOT, startTestStack, TestStack } from '../support/test-stack';
 
@@ -41,7 +45,7 @@ describe('held-out feedback (real Postgres, API, object store)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'assay-feedback-'));
 
   /** A succeeded held-out run with its result, as the worker leaves it (no sandbox needed to test the feedback path). */
-  async function scoredRun(versionId: string, auroc: number, at: Date): Promise<string> {
+  async function scoredRun(versionId: string, auroc: number, at: Date, result?: { metrics: Record<string, unknown>; predictions: Map<string, number> }): Promise<string> {
     const [sub] = (await ds.query(
       `INSERT INTO submissions (benchmark_version_id, organisation_id, submitted_by, kind, name, manifest, object_key, sha256, size_bytes, status)
        VALUES ($1, $2, $3, 'onnx', $4, '{}', 'submissions/x', $5, 1, 'accepted') RETURNING id`,
@@ -54,10 +58,14 @@ describe('held-out feedback (real Postgres, API, object store)', () => {
     )) as { id: string }[];
     await ds.query('INSERT INTO evaluation_results (run_id, n, metrics, details, created_at) VALUES ($1, 549, $2, $3, $4)', [
       run?.id,
-      JSON.stringify(storedMetrics(auroc)),
+      JSON.stringify(result?.metrics ?? storedMetrics(auroc)),
       JSON.stringify({ confusion: { tp: 190, fn: 15, tn: 320, fp: 24 } }),
       at,
     ]);
+    if (result) {
+      const ids = [...result.predictions.keys()];
+      await ds.query('INSERT INTO run_predictions (run_id, case_id, prediction) SELECT $1, c, jsonb_build_object(\'probability\', p) FROM unnest($2::text[], $3::float8[]) AS t(c, p)', [run?.id, ids, ids.map((id) => result.predictions.get(id))]);
+    }
     return run?.id as string;
   }
 
@@ -157,5 +165,32 @@ describe('held-out feedback (real Postgres, API, object store)', () => {
     const full = await evaluator.get<{ rows: { metrics: RunView['metrics'] }[]; fullPrecision: boolean }>('/api/benchmarks/wdbc-ladder/leaderboard?phase=test');
     expect(full.fullPrecision).toBe(true);
     expect(full.rows[0]?.metrics?.auroc?.value).toBe(0.9213);
+  });
+
+  it('runs the parameter-free Ladder on per-case Brier losses from the stored predictions and the held-out truth', async () => {
+    const def = parse(readFileSync(join(REPO_ROOT, 'benchmarks', 'wdbc-malignancy', 'benchmark.yaml'), 'utf8')) as Record<string, unknown>;
+    await evaluator.post('/api/benchmarks', { ...def, slug: 'wdbc-free', metrics: { primary: 'brier', secondary: ['auroc'], threshold: 0.5 }, feedback: { mechanism: 'ladder-parameter-free' } });
+    const [row] = (await ds.query("SELECT v.id, v.cohort_version_id FROM benchmark_versions v JOIN benchmarks b ON b.id = v.benchmark_id WHERE b.slug = 'wdbc-free'")) as { id: string; cohort_version_id: string }[];
+    const cohorts = stack.api.get(CohortsService);
+    const file = cohorts.fileOf(await cohorts.requireVersion(row?.cohort_version_id as string), 'truth', 'test/labels.csv');
+    const truth = parseTruthCsv((await stack.api.get(StorageService).getBuffer('truth', file.key)).toString('utf8'));
+    if (!truth.ok) throw new Error('truth');
+    const labels = truth.value.map((t) => t.label);
+    const submit = (p: (y: number, i: number) => number, at: number): Promise<string> => {
+      const scores = labels.map(p);
+      const report = scoreBinary({ labels, scores, threshold: 0.5, bootstrap: { replicates: 200, seed: 1 } });
+      return scoredRun(row?.id as string, 0, new Date(Date.now() + at), { metrics: report.metrics, predictions: new Map(truth.value.map((t, i) => [t.caseId, scores[i] as number])) });
+    };
+    const first = await submit((y) => (y ? 0.8 : 0.2), 0); // Brier 0.04
+    const tiny = await submit((y, i) => (i === 0 ? 0.5 : y ? 0.8 : 0.2), 1000); // one case worse: no move
+    const better = await submit((y) => (y ? 0.9 : 0.1), 2000); // Brier 0.01 on every case
+    await stack.api.get(LeaderboardsService).materialize(row?.id as string, 'test');
+    const rows = (await ds.query('SELECT run_id, mechanism, shown_value, improved FROM held_out_feedback WHERE run_id = ANY($1::uuid[])', [[first, tiny, better]])) as { run_id: string; mechanism: string; shown_value: number; improved: boolean }[];
+    const byRun = new Map(rows.map((r) => [r.run_id, r]));
+    expect([first, tiny, better].map((id) => [byRun.get(id)?.mechanism, byRun.get(id)?.shown_value, byRun.get(id)?.improved])).toEqual([
+      ['ladder-parameter-free', 0.04, true],
+      ['ladder-parameter-free', 0.04, false],
+      ['ladder-parameter-free', 0.01, true], // 3 decimals for n = 549
+    ]);
   });
 });
