@@ -1,3 +1,4 @@
+import { validateBenchmarkDefinition } from '../benchmarks/benchmark-definition.validate';
 import { scoreBinary } from '../metrics/score-report';
 import { ladderRound, LadderState, parameterFreeLadderRound, publicMetric, roundToStep, scoredRunView } from './held-out-feedback';
 
@@ -92,5 +93,32 @@ describe('scoredRunView', () => {
     const view = scoredRunView({ definition: ladder, split: 'test', released: true, fullPrecision: false, metrics, record: { mechanism: 'ladder', shownValue: 0.78, improved: true } });
     expect(view.metrics).toEqual({ auroc: { value: 0.78, ci: null, method: expect.stringMatching(/Ladder.*Blum & Hardt/) } });
     expect(view.feedback).toEqual({ mechanism: 'ladder', state: 'shown', step: 0.01, improved: true });
+  });
+});
+
+describe('feedback in the benchmark schema', () => {
+  const base = (): Record<string, unknown> => ({
+    slug: 'x-bench',
+    title: 't',
+    description: 'd',
+    task: 'binary-classification',
+    cohort: { slug: 'wdbc' },
+    interface: { inputs: [{ name: 'features', kind: 'vector', length: 30, dtype: 'float32' }], outputs: [{ name: 'probability', kind: 'probability' }] },
+    metrics: { primary: 'auroc', secondary: ['brier'], threshold: 0.5 },
+    ranking: { method: 'aggregate-then-rank', ties: 'min', perVendor: 'best' },
+    phases: [{ name: 'test', split: 'test', leaderboard: 'public' }],
+    limits: { submissionsPerDay: 1, submissionsTotal: 5, modelBytes: 2048, resources: { cpus: 1, memoryMiB: 256, gpus: 0, timeoutSeconds: 60, batchSize: 10, outputBytes: 4096 } },
+  });
+
+  it('accepts a ladder with a step and the parameter-free ladder on brier', () => {
+    expect(validateBenchmarkDefinition({ ...base(), feedback: { mechanism: 'ladder', step: 0.01 } }).feedback).toEqual({ mechanism: 'ladder', step: 0.01 });
+    expect(() => validateBenchmarkDefinition({ ...base(), metrics: { primary: 'brier', secondary: [], threshold: 0.5 }, feedback: { mechanism: 'ladder-parameter-free' } })).not.toThrow();
+  });
+
+  it('names the field when the ladder has no step, a step it cannot use, or the parameter-free ladder has no per-case loss', () => {
+    expect(() => validateBenchmarkDefinition({ ...base(), feedback: { mechanism: 'ladder' } })).toThrow(/feedback\.step: the ladder needs a step/);
+    expect(() => validateBenchmarkDefinition({ ...base(), feedback: { mechanism: 'round', step: 0.1 } })).toThrow(/feedback\.step: only the fixed-step ladder/);
+    expect(() => validateBenchmarkDefinition({ ...base(), feedback: { mechanism: 'ladder-parameter-free' } })).toThrow(/feedback\.mechanism: the parameter-free ladder needs a per-case loss/);
+    expect(() => validateBenchmarkDefinition({ ...base(), feedback: { mechanism: 'ladder', step: 2 } })).toThrow(/feedback\.step/);
   });
 });
