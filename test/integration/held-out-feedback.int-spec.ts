@@ -41,6 +41,7 @@ describe('held-out feedback (real Postgres, API, object store)', () => {
   let evaluator: AssayClient;
   let vendor: { client: AssayClient; organisationId: string; userId: string };
   let ladderVersionId: string;
+  let vendorToken: string;
   let n = 0;
   const dataDir = mkdtempSync(join(tmpdir(), 'assay-feedback-'));
 
@@ -82,6 +83,7 @@ describe('held-out feedback (real Postgres, API, object store)', () => {
     ds = createDataSource(database.url);
     await ds.initialize();
     vendor = await stack.vendor('Prober Ltd');
+    vendorToken = (await stack.admin.post<{ token: string }>(`/api/users/${vendor.userId}/tokens`, { label: 'sse' })).token;
     const def = parse(readFileSync(join(REPO_ROOT, 'benchmarks', 'wdbc-malignancy', 'benchmark.yaml'), 'utf8')) as Record<string, unknown>;
     const created = await evaluator.post<{ versionId?: string; id?: string }>('/api/benchmarks', {
       ...def,
@@ -116,6 +118,16 @@ describe('held-out feedback (real Postgres, API, object store)', () => {
     const full = await evaluator.get<RunView>(`/api/runs/${runId}`);
     expect(full.metrics?.auroc?.value).toBe(0.987654321);
     expect(full.metrics?.sensitivity?.counts).toEqual({ numerator: 190, denominator: 205 });
+    // The other routes a vendor reaches carry no held-out scores at all.
+    const [sub] = (await ds.query('SELECT submission_id FROM runs WHERE id = $1', [runId])) as { submission_id: string }[];
+    const listed = JSON.stringify([await vendor.client.get(`/api/submissions/${sub?.submission_id}`), await vendor.client.get('/api/submissions'), await vendor.client.get('/api/submissions/quota/wdbc-malignancy')]);
+    expect(listed).not.toMatch(/auroc|brier|0\.98|numerator/);
+    const events = await fetch(`${stack.baseUrl}/api/runs/${runId}/events`, { headers: { Authorization: `Bearer ${vendorToken}` } }).then((r) => r.text());
+    expect(events).toMatch(/event: run/);
+    expect(events).not.toMatch(/auroc|brier|0\.98/);
+    await expect(vendor.client.get(`/api/runs/${runId}/cases`)).rejects.toThrow(/HTTP 403/);
+    await expect(vendor.client.get(`/api/runs/${runId}/logs`)).rejects.toThrow(/HTTP 403/);
+    await expect(vendor.client.get(`/api/benchmarks/wdbc-malignancy/leaderboard/compare?a=${sub?.submission_id}&b=${sub?.submission_id}`)).rejects.toThrow(/HTTP 403/);
     const board = await vendor.client.get<{ rows: { metrics: RunView['metrics'] }[] }>('/api/benchmarks/wdbc-malignancy/leaderboard?phase=test');
     expect(board.rows[0]?.metrics?.sensitivity).toEqual({ value: 0.9268, ci: null, method: expect.stringMatching(/withheld/) });
     expect(JSON.stringify(board)).not.toMatch(/numerator|\d+\/\d+/);
