@@ -170,7 +170,7 @@ describe('uploads hold against truncated bodies, hang-ups, slow clients, quotas 
     expect((await leftovers()).staging).toEqual([]);
   });
 
-  it('answers a streamed model 202 in validating, stored under its content address (bounded memory: parts, not the file)', async () => {
+  it('answers a streamed model of several parts 202 in validating, stored once under its content address', async () => {
     const big = join(work, 'big.onnx');
     writeFileSync(big, randomBytes(MAX_MODEL_BYTES - 1024));
     const submitted = await upload(vendor, big, 'streamed');
@@ -190,6 +190,43 @@ describe('uploads hold against truncated bodies, hang-ups, slow clients, quotas 
       message: expect.stringMatching(/manifest: is not valid JSON/),
     });
     await expectNothingLeft(before);
+  });
+
+  it('removes the content-addressed copy when the transaction fails after the copy (at commit), and answers 5xx with nothing accepted', async () => {
+    const before = await rows();
+    // A deferred constraint trigger fails the commit itself: the copy has been made, the row never lands.
+    await db().manager().query(`CREATE FUNCTION assay_test_fail_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected commit failure'; END $$`);
+    await db().manager().query(
+      `CREATE CONSTRAINT TRIGGER assay_test_fail_commit AFTER INSERT ON submissions DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.name = 'fail-commit@1.0.0') EXECUTE FUNCTION assay_test_fail_commit()`,
+    );
+    try {
+      const unique = join(work, 'unique.onnx');
+      writeFileSync(unique, randomBytes(4096));
+      await expect(upload(vendor, unique, 'fail-commit')).rejects.toMatchObject({ status: 500 });
+      await expectNothingLeft(before);
+    } finally {
+      await db().manager().query('DROP TRIGGER assay_test_fail_commit ON submissions');
+      await db().manager().query('DROP FUNCTION assay_test_fail_commit()');
+    }
+  });
+
+  it('keeps a content-addressed object another submission references when a later upload of the same bytes fails', async () => {
+    const before = await rows();
+    const shared = join(work, 'shared.onnx');
+    writeFileSync(shared, randomBytes(4096));
+    const first = await upload(vendor, shared, 'shared-first');
+    await db().manager().query(`CREATE FUNCTION assay_test_fail_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected commit failure'; END $$`);
+    await db().manager().query(
+      `CREATE CONSTRAINT TRIGGER assay_test_fail_commit AFTER INSERT ON submissions DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.name = 'fail-commit@1.0.0') EXECUTE FUNCTION assay_test_fail_commit()`,
+    );
+    try {
+      await expect(upload(vendor, shared, 'fail-commit')).rejects.toMatchObject({ status: 500 });
+    } finally {
+      await db().manager().query('DROP TRIGGER assay_test_fail_commit ON submissions');
+      await db().manager().query('DROP FUNCTION assay_test_fail_commit()');
+    }
+    await expect(storage().exists('submissions', `submissions/${first.sha256}/model.onnx`)).resolves.toBe(true);
+    await expectNothingLeft(before + 1);
   });
 
   describe('limits that hold', () => {
