@@ -14,6 +14,7 @@ import { LeaderboardsModule } from './leaderboards/leaderboards.module';
 import { QueueModule } from './queue/queue.module';
 import { StorageModule } from './storage/storage.module';
 import { SubmissionsModule } from './submissions/submissions.module';
+import { UploadSweepModule } from './submissions/upload-sweep.service';
 
 /** The HTTP API: no queue consumers, no Docker socket. */
 @Module({})
@@ -30,6 +31,7 @@ export class ApiModule {
         AuthModule,
         BenchmarksModule,
         SubmissionsModule,
+        UploadSweepModule,
         EvaluationModule,
         LeaderboardsModule,
         HealthModule,

@@ -3,6 +3,7 @@ import {
   ArrayMinSize,
   ArrayUnique,
   IsArray,
+  IsBoolean,
   IsIn,
   IsInt,
   IsNumber,
@@ -102,6 +103,8 @@ export class ResourceLimitsDto {
 export class LimitsSpecDto {
   @IsInt() @Min(1) submissionsPerDay!: number;
   @IsInt() @Min(1) submissionsTotal!: number;
+  /** When true, a new version of the benchmark starts every vendor's count afresh; by default all versions count. */
+  @IsOptional() @IsBoolean() resetOnNewVersion?: boolean;
   @IsInt() @Min(1024) modelBytes!: number;
   @ValidateNested() @Type(() => ResourceLimitsDto) resources!: ResourceLimitsDto;
 }

@@ -37,7 +37,7 @@ export function registerVendorCommands(program: Command): void {
       const client = clientOf(opts);
       const submission = await uploadWithProgress(client, '/api/submissions', { benchmark: opts.benchmark, manifest: readFileSync(opts.manifest, 'utf8') }, 'model', opts.model);
       process.stdout.write(`submission ${submission.id}: ${submission.status}\n`);
-      if (opts.follow) await followSubmission(client, submission.id);
+      if (opts.follow && (await followSubmission(client, submission.id)) === 'rejected') process.exitCode = 2;
     });
 
   withApi(program.command('submit-image'))
@@ -51,13 +51,15 @@ export function registerVendorCommands(program: Command): void {
       const client = clientOf(opts);
       const submission = await uploadWithProgress(client, '/api/submissions/container', { benchmark: opts.benchmark, name: opts.name, version: opts.version }, 'image', opts.image);
       process.stdout.write(`submission ${submission.id}: ${submission.status}\n`);
-      if (opts.follow) await followSubmission(client, submission.id);
+      if (opts.follow && (await followSubmission(client, submission.id)) === 'rejected') process.exitCode = 2;
     });
 
   withApi(program.command('watch'))
     .description('follow the runs of a submission until they finish')
     .argument('<submissionId>')
-    .action(async (id: string, opts: ApiOptions) => followSubmission(clientOf(opts), id));
+    .action(async (id: string, opts: ApiOptions) => {
+      if ((await followSubmission(clientOf(opts), id)) === 'rejected') process.exitCode = 2;
+    });
 
   withApi(program.command('leaderboard'))
     .description('print a benchmark leaderboard')
@@ -80,7 +82,7 @@ export function registerVendorCommands(program: Command): void {
     });
 }
 
-/** A streamed multipart upload with a progress bar in bytes (then the API's check, which may take a moment). */
+/** A streamed multipart upload with a progress bar in bytes; the API answers 202 `validating` once it is stored. */
 async function uploadWithProgress(client: AssayClient, path: string, fields: Record<string, string>, fileField: string, filePath: string): Promise<{ id: string; status: string }> {
   const bar = new SingleBar({ format: 'upload [{bar}] {percentage}% {value}/{total} bytes | {stage}', hideCursor: true });
   let started = false;
@@ -94,7 +96,7 @@ async function uploadWithProgress(client: AssayClient, path: string, fields: Rec
           bar.start(total, 0, { stage: 'sending' });
           started = true;
         }
-        bar.update(sent, { stage: sent >= total ? 'checking in the sandbox' : 'sending' });
+        bar.update(sent, { stage: sent >= total ? 'stored, waiting for the answer' : 'sending' });
       },
     });
   } finally {
@@ -102,21 +104,31 @@ async function uploadWithProgress(client: AssayClient, path: string, fields: Rec
   }
 }
 
-export async function followSubmission(client: AssayClient, submissionId: string, log: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<void> {
+/**
+ * Follows a submission from `validating` to the worker's verdict (printed once it is known: accepted, or rejected with
+ * its reason), then each of its runs with a progress bar. Returns the verdict.
+ */
+export async function followSubmission(client: AssayClient, submissionId: string, log: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<'accepted' | 'rejected'> {
   const seen = new Set<string>();
+  let shown = '';
   for (;;) {
     const s = await client.get<{ status: string; rejectionReason: string | null; runs: { id: string; phase: string; status: string }[] }>(`/api/submissions/${submissionId}`);
+    if (s.status !== shown) {
+      shown = s.status;
+      if (s.status === 'validating') log('validating: the worker checks the model before any run');
+      else if (s.status === 'accepted') log('accepted');
+    }
     if (s.status === 'rejected') {
       log(`rejected: ${s.rejectionReason ?? ''}`);
-      return;
+      return 'rejected';
     }
     const next = s.runs.find((r) => !seen.has(r.id));
     if (!next) {
       if (s.status === 'accepted' && s.runs.length > 0 && s.runs.every((r) => ['succeeded', 'failed', 'cancelled'].includes(r.status))) {
         const last = s.runs[s.runs.length - 1];
-        if (last && (last.status !== 'succeeded' || seen.size >= s.runs.length)) return;
+        if (last && (last.status !== 'succeeded' || seen.size >= s.runs.length)) return 'accepted';
       }
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, s.status === 'validating' ? 500 : 200));
       continue;
     }
     seen.add(next.id);
@@ -131,7 +143,7 @@ export async function followSubmission(client: AssayClient, submissionId: string
     });
     bar.stop();
     log(`  ${next.phase}: ${end.status}${end.failureReason ? ` (${end.failureReason}${end.failureDetail ? `: ${end.failureDetail}` : ''})` : ''}${end.durationMs !== null ? ` in ${end.durationMs} ms` : ''}`);
-    if (end.status !== 'succeeded') return;
+    if (end.status !== 'succeeded') return 'accepted';
     // A passed pre-flight queues the next phase; give it a moment to appear.
     const deadline = Date.now() + 5_000;
     while (Date.now() < deadline) {
@@ -140,7 +152,7 @@ export async function followSubmission(client: AssayClient, submissionId: string
       await new Promise((r) => setTimeout(r, 100));
     }
     const after = await client.get<{ runs: { id: string }[] }>(`/api/submissions/${submissionId}`);
-    if (after.runs.length <= seen.size) return;
+    if (after.runs.length <= seen.size) return 'accepted';
   }
 }
 

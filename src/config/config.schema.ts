@@ -37,7 +37,8 @@ export class EnvSchema {
   @IsOptional() @IsString() ASSAY_WORKER_ID?: string;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(64) ASSAY_WORKER_CONCURRENCY?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1000) ASSAY_RUN_STALE_MS?: number;
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0) ASSAY_SUBMISSION_CHECK_WAIT_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) ASSAY_UPLOAD_SWEEP_INTERVAL_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(60_000) ASSAY_UPLOAD_STALE_AFTER_MS?: number;
   @IsOptional() @IsString() ASSAY_CATALOGUE_DIR?: string;
   @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose']) ASSAY_LOG_LEVEL?: string;
 }
@@ -72,7 +73,8 @@ export interface AppConfig {
     /** A run whose worker has not written a heartbeat for this long (ms) is considered abandoned. */
     runStaleMs: number;
   };
-  api: { submissionCheckWaitMs: number };
+  /** The API's sweep of what failed uploads left (0: no sweep); objects younger than staleAfterMs are left alone. */
+  uploads: { sweepIntervalMs: number; staleAfterMs: number };
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 }
 
@@ -123,7 +125,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       concurrency: parsed.ASSAY_WORKER_CONCURRENCY ?? 2,
       runStaleMs: parsed.ASSAY_RUN_STALE_MS ?? 60_000,
     },
-    api: { submissionCheckWaitMs: parsed.ASSAY_SUBMISSION_CHECK_WAIT_MS ?? 60_000 },
+    uploads: { sweepIntervalMs: parsed.ASSAY_UPLOAD_SWEEP_INTERVAL_MS ?? 10 * 60_000, staleAfterMs: parsed.ASSAY_UPLOAD_STALE_AFTER_MS ?? 24 * 3600_000 },
     logLevel: (parsed.ASSAY_LOG_LEVEL as AppConfig['logLevel'] | undefined) ?? 'log',
   };
 }

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { PassThrough, Readable, Transform, TransformCallback } from 'node:stream';
@@ -10,6 +11,16 @@ import * as Minio from 'minio';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { assertValidKey, BUCKET_PREFIXES, BucketName } from './storage.keys';
+
+/** One part of a streamed upload: the most an upload holds in memory on its way to the store. */
+export const PART_BYTES = 5 * 1024 * 1024;
+
+/** A zero-byte upload: refused (the caller names the field). */
+export class EmptyUploadError extends Error {
+  constructor() {
+    super('the upload is empty (0 bytes)');
+  }
+}
 
 export class SizeLimitExceededError extends Error {
   constructor(readonly limitBytes: number) {
@@ -57,6 +68,29 @@ class NoResumeClient extends Minio.Client {
   }
 }
 
+type UploadReporter = (bucket: string, key: string, uploadId: string) => void;
+type InitiateHeaders = Parameters<Minio.Client['initiateNewMultipartUpload']>[2];
+
+/** Reports each multipart upload it starts, so a failed stream can be aborted by its id (S3 keeps parts otherwise). */
+class ReportingClient extends Minio.Client {
+  onUpload: UploadReporter = () => undefined;
+  override async initiateNewMultipartUpload(bucketName: string, objectName: string, headers: InitiateHeaders): Promise<string> {
+    const id = await super.initiateNewMultipartUpload(bucketName, objectName, headers);
+    this.onUpload(bucketName, objectName, id);
+    return id;
+  }
+}
+
+/** The same for the embedded store, which also never resumes. */
+class ReportingNoResumeClient extends NoResumeClient {
+  onUpload: UploadReporter = () => undefined;
+  override async initiateNewMultipartUpload(bucketName: string, objectName: string, headers: InitiateHeaders): Promise<string> {
+    const id = await super.initiateNewMultipartUpload(bucketName, objectName, headers);
+    this.onUpload(bucketName, objectName, id);
+    return id;
+  }
+}
+
 interface EmbeddedServer {
   close(): Promise<void>;
 }
@@ -91,8 +125,9 @@ export class StorageService implements OnModuleDestroy {
   private async start(): Promise<Minio.Client> {
     if (!this.config.storage.endpoint) await this.startEmbedded();
     const url = new URL(this.endpoint());
-    const ClientClass = this.config.storage.endpoint ? Minio.Client : NoResumeClient;
+    const ClientClass = this.config.storage.endpoint ? ReportingClient : ReportingNoResumeClient;
     const client = new ClientClass({
+      partSize: PART_BYTES,
       endPoint: url.hostname,
       port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
       useSSL: url.protocol === 'https:',
@@ -101,6 +136,7 @@ export class StorageService implements OnModuleDestroy {
       region: this.config.storage.region,
       pathStyle: true,
     });
+    client.onUpload = (b, k, id) => this.noteUploadId(b, k, id);
     for (const bucket of Object.keys(BUCKET_PREFIXES) as BucketName[]) {
       const name = this.bucketName(bucket);
       if (!(await client.bucketExists(name))) {
@@ -159,13 +195,13 @@ export class StorageService implements OnModuleDestroy {
   }
 
   /**
-   * Streams into the store while hashing and counting; past limitBytes (or on a source error) the upload is stopped
-   * and nothing stays. The body is ended rather than destroyed so the client's upload promise always settles; the
-   * truncated object is then removed.
+   * Streams into the store while hashing and counting, in parts of PART_BYTES (bounded memory whatever the size);
+   * past limitBytes, on a source error or when the source closes before its end, the upload is stopped and nothing
+   * stays. The body is ended rather than destroyed so the client's upload promise always settles; the truncated
+   * object (or the incomplete multipart upload) is then removed. An empty source is refused (EmptyUploadError).
    */
   async putStream(bucket: BucketName, key: string, source: Readable, limitBytes: number): Promise<{ sha256: string; bytes: number }> {
     assertValidKey(bucket, key);
-    const client = await this.connect();
     const limiter = new HashingLimiter(limitBytes);
     const body = new PassThrough();
     let failure: unknown = null;
@@ -175,21 +211,132 @@ export class StorageService implements OnModuleDestroy {
       source.unpipe(limiter);
       limiter.unpipe(body);
       body.end();
+      // Whatever the source still holds is read and dropped, so its producer is never stuck.
+      source.resume();
     };
+    // Listeners first: the source may fail while the store connects.
     source.on('error', stop);
     limiter.on('error', stop);
-    source.pipe(limiter).pipe(body);
+    let ended = false;
+    source.on('end', () => {
+      ended = true;
+    });
+    source.on('close', () => {
+      if (!source.readableEnded) stop(new Error('the upload stream closed before its end'));
+    });
+    if (source.errored) stop(source.errored);
+    else if (source.destroyed) stop(new Error('the upload stream closed before its end'));
+    else source.pipe(limiter).pipe(body);
+    this.activeKeys.add(key);
+    const bucketName = this.bucketName(bucket);
+    let uploadId: string | null = null;
     try {
-      await client.putObject(this.bucketName(bucket), key, body);
+      const client = await this.connect();
+      if (!failure) {
+        // A size hint above one part makes the client stream in parts instead of buffering the whole object.
+        const onUploadId = (id: string): void => {
+          uploadId = id;
+        };
+        this.uploadIdListeners.set(`${bucketName}/${key}`, onUploadId);
+        await client.putObject(bucketName, key, body, Math.max(limitBytes, PART_BYTES + 1));
+      }
     } catch (error) {
-      stop(error);
+      // An empty stream makes a multipart upload without parts, which the store refuses: say what really happened.
+      stop(!failure && ended && limiter.bytes === 0 ? new EmptyUploadError() : error);
+    } finally {
+      this.uploadIdListeners.delete(`${bucketName}/${key}`);
     }
-    if (failure) {
-      await this.remove(bucket, key).catch(() => undefined);
-      await client.removeIncompleteUpload(this.bucketName(bucket), key).catch(() => undefined);
-      throw failure;
+    try {
+      if (!failure && limiter.bytes === 0) failure = new EmptyUploadError();
+      if (failure) {
+        const client = await this.connect();
+        await client.removeObject(bucketName, key).catch(() => undefined);
+        if (uploadId) await this.abortMultipart(bucketName, key, uploadId);
+        throw failure;
+      }
+    } finally {
+      this.activeKeys.delete(key);
     }
     return { sha256: limiter.digest(), bytes: limiter.bytes };
+  }
+
+  /** Keys being written by this process now (the sweep leaves them alone). */
+  readonly activeKeys = new Set<string>();
+  private readonly uploadIdListeners = new Map<string, (uploadId: string) => void>();
+
+  /** Called by the client when it starts a multipart upload, so a failed upload can be aborted by its id. */
+  noteUploadId(bucketName: string, key: string, uploadId: string): void {
+    this.uploadIdListeners.get(`${bucketName}/${key}`)?.(uploadId);
+  }
+
+  /** Aborts an incomplete multipart upload; the embedded store has no abort call, so its part files are removed. */
+  private async abortMultipart(bucketName: string, key: string, uploadId: string): Promise<void> {
+    if (this.config.storage.endpoint) {
+      const client = await this.connect();
+      await client.abortMultipartUpload(bucketName, key, uploadId).catch((error: unknown) => this.logger.warn(`could not abort multipart upload of ${key}: ${String(error)}`));
+      return;
+    }
+    await rm(join(this.embeddedUploadsDir(bucketName), uploadId), { recursive: true, force: true });
+  }
+
+  /** Where the embedded s3rver keeps the parts of incomplete multipart uploads of a bucket (one folder per upload). */
+  embeddedUploadsDir(bucketName: string): string {
+    return resolve(join(this.config.dataDir, 's3', bucketName, '._S3rver_uploads'));
+  }
+
+  /**
+   * Incomplete multipart uploads under a prefix started before `olderThan`, and aborts them. On the embedded store
+   * (which implements neither listing nor aborting) the upload folders are read and removed directly.
+   */
+  async abortIncompleteUploads(bucket: BucketName, prefix: string, olderThan: Date): Promise<string[]> {
+    const bucketName = this.bucketName(bucket);
+    const client = await this.connect();
+    const aborted: string[] = [];
+    if (this.config.storage.endpoint) {
+      const found: { key: string; uploadId: string; initiated: Date }[] = [];
+      await new Promise<void>((done, failed) => {
+        const stream = client.listIncompleteUploads(bucketName, prefix, true);
+        stream.on('data', (u: { key: string; uploadId: string; initiated: Date }) => found.push(u));
+        stream.on('error', failed);
+        stream.on('end', () => done());
+      });
+      for (const u of found) {
+        if (u.initiated >= olderThan || this.activeKeys.has(u.key)) continue;
+        await client.abortMultipartUpload(bucketName, u.key, u.uploadId);
+        aborted.push(u.key);
+      }
+      return aborted;
+    }
+    const dir = this.embeddedUploadsDir(bucketName);
+    let entries: string[];
+    try {
+      entries = await readdir(dir);
+    } catch {
+      return aborted;
+    }
+    for (const uploadId of entries) {
+      const path = join(dir, uploadId);
+      const key = await readFile(join(path, 'key'), 'utf8').catch(() => null);
+      if (key !== null && (!key.startsWith(prefix) || this.activeKeys.has(key))) continue;
+      // The newest part counts: a slow upload in progress keeps writing parts.
+      const names = await readdir(path).catch(() => [] as string[]);
+      const times = await Promise.all([path, ...names.map((n) => join(path, n))].map((p) => stat(p).then((s) => s.mtimeMs).catch(() => 0)));
+      if (Math.max(...times) >= olderThan.getTime()) continue;
+      await rm(path, { recursive: true, force: true });
+      aborted.push(key ?? uploadId);
+    }
+    return aborted;
+  }
+
+  /** Objects under a prefix, with their last-modified time. */
+  async list(bucket: BucketName, prefix: string): Promise<{ key: string; lastModified: Date }[]> {
+    const client = await this.connect();
+    const out: { key: string; lastModified: Date }[] = [];
+    for await (const item of client.listObjectsV2(this.bucketName(bucket), prefix, true)) {
+      const o = item as { name?: string; lastModified?: Date };
+      if (o.name) out.push({ key: o.name, lastModified: o.lastModified ?? new Date(0) });
+    }
+    return out;
   }
 
   async getBuffer(bucket: BucketName, key: string): Promise<Buffer> {

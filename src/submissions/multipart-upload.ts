@@ -1,14 +1,13 @@
 import busboy from 'busboy';
 import type { Request } from 'express';
-import { Readable, Transform, TransformCallback } from 'node:stream';
+import { PassThrough, Readable, Transform, TransformCallback } from 'node:stream';
 import { DomainError, ErrorCode } from '../common/domain-error';
 
-/** Keeps a copy of what streams through (bounded by the upload limit), for the static model check. */
-export class CollectingStream extends Transform {
-  readonly chunks: Buffer[] = [];
+/** Keeps the first `keepBytes` that stream through (a file's magic bytes), and passes everything on. */
+export class HeadKeepingStream extends Transform {
+  private readonly chunks: Buffer[] = [];
   private kept = 0;
-  /** Keeps at most `keepBytes` (the rest only streams through). */
-  constructor(private readonly keepBytes = Number.POSITIVE_INFINITY) {
+  constructor(private readonly keepBytes: number) {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
@@ -19,25 +18,32 @@ export class CollectingStream extends Transform {
     }
     callback(null, chunk);
   }
-  buffer(): Buffer {
+  head(): Buffer {
     return Buffer.concat(this.chunks);
   }
 }
 
 export interface ReceivedUpload<T> {
   fields: Record<string, string>;
-  file: { field: string; filename: string; stored: T; collected: Buffer } | null;
+  file: { field: string; filename: string; stored: T; head: Buffer } | null;
 }
 
 const MAX_FIELD_BYTES = 64 * 1024;
+/** Only the head of the file stays in memory (magic bytes); the rest streams through. */
+const HEAD_BYTES = 512;
+
+const malformed = (message: string): DomainError => new DomainError(ErrorCode.ValidationFailed, `malformed multipart request: ${message}`, [{ field: 'body', problem: 'malformed multipart' }]);
+const aborted = (): DomainError => new DomainError(ErrorCode.ValidationFailed, 'upload aborted by the client before the body was complete', [{ field: 'body', problem: 'aborted' }]);
 
 /**
- * Streams a multipart request: the one file part goes straight to `store` (never buffered on disk by us), the text
- * fields are collected. Anything unexpected is a 4xx naming the field.
+ * Streams a multipart request: the one file part goes straight to `store` (bounded memory, never buffered whole),
+ * the text fields are collected. Anything unexpected is a 4xx naming the field. Every stream on the way has an
+ * error handler: a truncated body, a malformed part or a client that hangs up fails this request only (an unhandled
+ * 'error' event would end the process). The promise settles once, after `store` has settled.
  */
 export function receiveMultipart<T>(
   req: Request,
-  opts: { fileField: string; maxFileBytes: number; collectBytes?: number; store: (stream: Readable) => Promise<T> },
+  opts: { fileField: string; maxFileBytes: number; store: (stream: Readable) => Promise<T> },
 ): Promise<ReceivedUpload<T>> {
   const type = req.headers['content-type'] ?? '';
   if (!type.toLowerCase().startsWith('multipart/form-data')) {
@@ -48,54 +54,83 @@ export function receiveMultipart<T>(
     try {
       bb = busboy({ headers: req.headers, limits: { fields: 20, fieldSize: MAX_FIELD_BYTES, files: 1, fileSize: opts.maxFileBytes + 1, parts: 25 } });
     } catch (error) {
-      reject(new DomainError(ErrorCode.ValidationFailed, `malformed multipart request: ${(error as Error).message}`, [{ field: 'body', problem: 'malformed multipart' }]));
+      reject(malformed((error as Error).message));
       return;
     }
     const fields: Record<string, string> = {};
     let file: ReceivedUpload<T>['file'] = null;
     let pending: Promise<void> | null = null;
     let failure: unknown = null;
+    let settled = false;
+    /** The stream handed to `store`; ended with an error whenever the request fails mid-file. */
+    let body: PassThrough | null = null;
     const fail = (error: unknown): void => {
       failure ??= error;
+      // Whatever is mid-flight to the store stops now, so `store` settles (and removes what it wrote).
+      if (body && !body.writableEnded) body.destroy(error instanceof Error ? error : new Error(String(error)));
     };
+    const settle = async (): Promise<void> => {
+      if (settled) return;
+      settled = true;
+      if (pending) await pending;
+      if (failure) reject(failure);
+      else resolve({ fields, file });
+    };
+
     bb.on('field', (name, value, info) => {
       if (info.valueTruncated) fail(new DomainError(ErrorCode.PayloadTooLarge, `field '${name}' is larger than ${MAX_FIELD_BYTES} bytes`, [{ field: name, problem: 'too large' }]));
       fields[name] = value;
     });
     bb.on('file', (name, stream, info) => {
-      if (name !== opts.fileField) {
+      stream.on('error', (error: Error) => fail(malformed(error.message)));
+      if (name !== opts.fileField || failure) {
         stream.resume();
-        fail(new DomainError(ErrorCode.ValidationFailed, `unexpected file field '${name}'; the model goes in '${opts.fileField}'`, [{ field: name, problem: 'unexpected file field' }]));
+        fail(failure ?? new DomainError(ErrorCode.ValidationFailed, `unexpected file field '${name}'; the file goes in '${opts.fileField}'`, [{ field: name, problem: 'unexpected file field' }]));
         return;
       }
-      const collector = new CollectingStream(opts.collectBytes);
-      stream.pipe(collector);
-      stream.on('limit', () => collector.destroy(new DomainError(ErrorCode.PayloadTooLarge, `${opts.fileField} exceeds the upload limit of ${opts.maxFileBytes} bytes`, [{ field: opts.fileField, problem: `larger than ${opts.maxFileBytes} bytes` }])));
-      pending = opts.store(collector).then(
+      const head = new HeadKeepingStream(HEAD_BYTES);
+      body = new PassThrough();
+      const out = body;
+      // Errors are reported through `fail`; these handlers only keep them from being unhandled.
+      head.on('error', (error: Error) => fail(error));
+      out.on('error', () => undefined);
+      stream.on('limit', () => fail(new DomainError(ErrorCode.PayloadTooLarge, `${opts.fileField} exceeds the upload limit of ${opts.maxFileBytes} bytes`, [{ field: opts.fileField, problem: `larger than ${opts.maxFileBytes} bytes` }])));
+      stream.pipe(head).pipe(out);
+      pending = opts.store(out).then(
         (stored) => {
-          file = { field: name, filename: info.filename ?? "", stored, collected: collector.buffer() };
+          if (!failure) file = { field: name, filename: info.filename ?? '', stored, head: head.head() };
         },
         (error: unknown) => {
-          // Let busboy read past this part so the request can end and be answered.
-          stream.unpipe(collector);
-          stream.resume();
           fail(error);
         },
-      );
+      ).finally(() => {
+        // Let busboy read past this part so the request can end and be answered.
+        stream.unpipe(head);
+        stream.resume();
+      });
     });
     bb.on('filesLimit', () => fail(new DomainError(ErrorCode.ValidationFailed, 'only one file may be uploaded', [{ field: opts.fileField, problem: 'more than one file' }])));
     bb.on('partsLimit', () => fail(new DomainError(ErrorCode.ValidationFailed, 'too many multipart parts', [{ field: 'body', problem: 'too many parts' }])));
     bb.on('error', (error: Error) => {
-      fail(new DomainError(ErrorCode.ValidationFailed, `malformed multipart request: ${error.message}`, [{ field: 'body', problem: 'malformed multipart' }]));
+      fail(malformed(error.message));
+      req.unpipe(bb);
+      // Drain what the client still sends so the answer can be written.
+      req.resume();
       void settle();
     });
-    const settle = async (): Promise<void> => {
-      if (pending) await pending;
-      if (failure) reject(failure);
-      else resolve({ fields, file });
-    };
     bb.on('close', () => void settle());
-    req.on('aborted', () => fail(new DomainError(ErrorCode.ValidationFailed, 'upload aborted by the client', [{ field: 'body', problem: 'aborted' }])));
+    req.on('error', (error: Error) => {
+      fail(malformed(error.message));
+      void settle();
+    });
+    // A client that hangs up mid-body: busboy would wait for the rest forever.
+    req.on('close', () => {
+      if (req.complete) return;
+      fail(aborted());
+      req.unpipe(bb);
+      bb.destroy();
+      void settle();
+    });
     req.pipe(bb);
   });
 }

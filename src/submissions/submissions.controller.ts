@@ -13,12 +13,12 @@ export class SubmissionsController {
   constructor(private readonly submissions: SubmissionsService) {}
 
   @Post()
-  @HttpCode(201)
+  @HttpCode(202)
   @Roles(Role.Vendor)
   @ApiConsumes('multipart/form-data')
   @ApiOperation({
     summary: 'Submit an ONNX model (streamed, sha256-pinned, size-limited); it is checked in the sandbox before runs start',
-    description: 'Answers 201 with status accepted (or validating if the check takes longer than the API waits), 422 with the reason when the model does not fit.',
+    description: 'Answers 202 with the submission in `validating` once the file is stored and the check is queued; follow GET /api/submissions/:id until `accepted` or `rejected` (with the reason naming the field and the problem).',
   })
   @ApiBody({
     schema: {
@@ -36,12 +36,12 @@ export class SubmissionsController {
   }
 
   @Post('container')
-  @HttpCode(201)
+  @HttpCode(202)
   @Roles(Role.Vendor)
   @ApiConsumes('multipart/form-data')
   @ApiOperation({
     summary: 'Submit a container image (`docker save` tarball, .tar or .tar.gz; streamed, sha256-pinned, size-limited)',
-    description: 'The worker inspects the tarball before loading it (non-root user, architecture, entrypoint, one image, no escaping layer paths, size and decompression limits); a rejected image answers 422 with the reason code.',
+    description: 'The worker inspects the tarball before loading it (non-root user, architecture, entrypoint, one image, no escaping layer paths, size and decompression limits); answers 202 with the submission in `validating`; a rejected image shows its reason code on GET /api/submissions/:id.',
   })
   @ApiBody({
     schema: {

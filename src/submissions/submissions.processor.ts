@@ -14,7 +14,8 @@ import { OnnxRunnerService } from '../sandbox/onnx-runner.service';
 import { LABEL_RUN } from '../sandbox/sandbox-profile';
 import { StorageService } from '../storage/storage.service';
 import { SubmissionsRepository } from './submissions.repository';
-import { ContainerImageInfo, SubmissionEntity, SubmissionManifest } from './submissions.entity';
+import { ContainerImageInfo, OnnxModelManifest, SubmissionEntity, SubmissionManifest } from './submissions.entity';
+import { staticOnnxCheck } from './onnx-static-check';
 import type { BenchmarkVersionEntity } from '../benchmarks/benchmarks.entity';
 import { FailureReason } from '../evaluation/evaluation.entity';
 import { admitImageTarball } from '../images/image-loader';
@@ -52,6 +53,15 @@ export class SubmissionChecker {
     if (!submission || submission.status !== 'validating') return;
     const version = await this.benchmarks.requireVersion(submission.benchmarkVersionId);
     const def = version.definition;
+    if (submission.kind === 'onnx') {
+      // The static signature check (moved here from the upload request): a misfit is rejected before any sandbox.
+      const fit = staticOnnxCheck(await this.storage.getBuffer('submissions', submission.objectKey), submission.manifest as OnnxModelManifest, def.interface, def.slug);
+      submission.checkReport = { ...submission.checkReport, static: fit.inspection, ...(fit.ok ? {} : { problems: fit.problems }) };
+      if (!fit.ok) {
+        await this.settle(submission, version, { ok: false, reason: fit.reason, report: submission.checkReport });
+        return;
+      }
+    }
     const workDir = resolve(join(this.config.dataDir, 'work', `check-${submission.id}`));
     await fs.rm(workDir, { recursive: true, force: true });
     await fs.mkdir(workDir, { recursive: true, mode: 0o700 });

@@ -41,8 +41,8 @@ export class SubmissionsRepository {
    * submission one of whose runs failed for an internal reason (Assay's fault) does not count; everything else does,
    * a rejection at the in-sandbox check included (the vendor's fault).
    */
-  async countForLimits(input: { organisationId: string; benchmarkVersionIds: string[]; since?: Date }): Promise<{ counted: number; assayFaults: number }> {
-    const rows: { counted: number; assay_faults: number }[] = await this.db.manager().query(
+  async countForLimits(input: { organisationId: string; benchmarkVersionIds: string[]; since?: Date }, tx?: EntityManager): Promise<{ counted: number; assayFaults: number }> {
+    const rows: { counted: number; assay_faults: number }[] = await this.db.manager(tx).query(
       `SELECT count(*) FILTER (WHERE NOT faulted)::int AS counted, count(*) FILTER (WHERE faulted)::int AS assay_faults
          FROM (SELECT EXISTS (SELECT 1 FROM runs r WHERE r.submission_id = s.id AND r.failure_reason = 'internal') AS faulted
                  FROM submissions s
@@ -50,5 +50,15 @@ export class SubmissionsRepository {
       [input.organisationId, input.benchmarkVersionIds, input.since ?? null],
     );
     return { counted: rows[0]?.counted ?? 0, assayFaults: rows[0]?.assay_faults ?? 0 };
+  }
+
+  async versionIdsOfBenchmark(benchmarkId: string, tx?: EntityManager): Promise<string[]> {
+    const rows: { id: string }[] = await this.db.manager(tx).query('SELECT id FROM benchmark_versions WHERE benchmark_id = $1', [benchmarkId]);
+    return rows.map((r) => r.id);
+  }
+
+  async isObjectReferenced(tx: EntityManager, objectKey: string): Promise<boolean> {
+    const rows: unknown[] = await tx.query('SELECT 1 FROM submissions WHERE object_key = $1 LIMIT 1', [objectKey]);
+    return rows.length > 0;
   }
 }

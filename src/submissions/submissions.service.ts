@@ -1,8 +1,9 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import type { Request } from 'express';
 import { randomUUID } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/auth.decorators';
 import { Role } from '../auth/auth.entity';
@@ -14,9 +15,8 @@ import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { Database } from '../database/database.module';
 import { EvaluationService } from '../evaluation/evaluation.service';
-import { SizeLimitExceededError, StorageService } from '../storage/storage.service';
+import { EmptyUploadError, SizeLimitExceededError, StorageService } from '../storage/storage.service';
 import { receiveMultipart } from './multipart-upload';
-import { inspectOnnx, interfaceProblems } from './onnx-inspect';
 import { ImageUploadFieldsDto, OnnxManifestDto, QuotaResponse, SubmissionResponse, toRunSummary, toSubmissionResponse, UploadFieldsDto } from './submissions.dto';
 import { OnnxModelManifest, SubmissionEntity, SubmissionKind, SubmissionManifest } from './submissions.entity';
 import { SubmissionsRepository } from './submissions.repository';
@@ -25,8 +25,17 @@ import { JobName } from '../queue/queue.constants';
 
 const DAY_MS = 24 * 3600 * 1000;
 
+/** A transaction-scoped lock on a name (64-bit hash; a collision only serialises two unrelated uploads). */
+async function advisoryLock(tx: EntityManager, name: string): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [name]);
+}
+
+export const objectLockName = (objectKey: string): string => `object:${objectKey}`;
+
 @Injectable()
 export class SubmissionsService {
+  private readonly logger = new Logger('SubmissionsService');
+
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly repository: SubmissionsRepository,
@@ -40,13 +49,14 @@ export class SubmissionsService {
   ) {}
 
   /**
-   * Streams the model into a staging key while hashing it, checks fields, manifest and the model's signature, then
-   * moves it to its content-addressed key and records the submission. Any failure removes the staged object.
+   * Streams the model into a staging key while hashing it (bounded memory), checks the fields and the manifest, then
+   * records the submission as `validating` and queues its check; the worker checks the model (static signature, then
+   * in the sandbox) and the client follows the verdict. The staged object is always removed.
    */
   async uploadOnnx(principal: Principal, req: Request): Promise<SubmissionResponse> {
     const organisationId = this.requireVendor(principal);
-    return this.withStaging('model.onnx', async (stagingKey, staged) => {
-      const upload = await this.receive(req, 'model', this.config.limits.maxModelBytes, stagingKey, staged);
+    return this.withStaging('model.onnx', async (stagingKey) => {
+      const upload = await this.receive(req, 'model', this.config.limits.maxModelBytes, stagingKey);
       const fields = plainToInstance(UploadFieldsDto, upload.fields);
       const problems = flattenValidationErrors(validateSync(fields, { whitelist: true }));
       if (!upload.file) problems.push({ field: 'model', problem: 'missing: attach model.onnx as the file field "model"' });
@@ -72,28 +82,15 @@ export class SubmissionsService {
         throw new DomainError(ErrorCode.ValidationFailed, problems.map((p) => `${p.field}: ${p.problem}`).join('; '), problems);
       }
       const file = upload.file;
-      const target = await this.resolveTarget(fields.benchmark, organisationId, file.stored.bytes, 'model');
-      const definition = target.version.definition;
-      let inspection;
-      try {
-        inspection = inspectOnnx(file.collected);
-      } catch (error) {
-        throw new DomainError(ErrorCode.InvalidModel, `model: ${(error as Error).message}`, [{ field: 'model', problem: (error as Error).message }]);
-      }
+      const target = await this.resolveTarget(fields.benchmark, file.stored.bytes, 'model');
       const modelManifest: OnnxModelManifest = { name: manifest.name, version: manifest.version, inputs: manifest.inputs, outputs: manifest.outputs, ...(manifest.description ? { description: manifest.description } : {}) };
-      const fit = interfaceProblems(inspection, modelManifest, definition.interface);
-      if (fit.length > 0) {
-        throw new DomainError(ErrorCode.InvalidModel, `the model does not fit ${definition.slug}: ${fit.join('; ')}`, fit.map((problem) => ({ field: 'model', problem })));
-      }
-      return this.record(principal, {
+      return this.record(principal, organisationId, {
         target,
         kind: 'onnx',
         stagingKey,
         objectKey: `submissions/${file.stored.sha256}/model.onnx`,
         stored: file.stored,
         manifest: modelManifest,
-        checkReport: { static: inspection },
-        field: 'model',
       });
     });
   }
@@ -104,27 +101,25 @@ export class SubmissionsService {
    */
   async uploadContainer(principal: Principal, req: Request): Promise<SubmissionResponse> {
     const organisationId = this.requireVendor(principal);
-    return this.withStaging('image.tar', async (stagingKey, staged) => {
-      const upload = await this.receive(req, 'image', this.config.limits.maxImageBytes, stagingKey, staged);
+    return this.withStaging('image.tar', async (stagingKey) => {
+      const upload = await this.receive(req, 'image', this.config.limits.maxImageBytes, stagingKey);
       const fields = plainToInstance(ImageUploadFieldsDto, upload.fields);
       const problems = flattenValidationErrors(validateSync(fields, { whitelist: true }));
       if (!upload.file) problems.push({ field: 'image', problem: 'missing: attach the `docker save` tarball as the file field "image"' });
       if (problems.length > 0 || !upload.file) throw new DomainError(ErrorCode.ValidationFailed, problems.map((p) => `${p.field}: ${p.problem}`).join('; '), problems);
       const file = upload.file;
-      const head = file.collected.subarray(0, 262);
+      const head = file.head;
       const gzip = head[0] === 0x1f && head[1] === 0x8b;
       const tar = head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar';
       if (!gzip && !tar) throw new DomainError(ErrorCode.InvalidModel, 'image: not a tar or gzip archive (expected the output of `docker save`)', [{ field: 'image', problem: 'not a tar or gzip archive' }]);
-      const target = await this.resolveTarget(fields.benchmark, organisationId, file.stored.bytes, 'image');
-      return this.record(principal, {
+      const target = await this.resolveTarget(fields.benchmark, file.stored.bytes, 'image');
+      return this.record(principal, organisationId, {
         target,
         kind: 'container',
         stagingKey,
         objectKey: `submissions/${file.stored.sha256}/image.tar${gzip ? '.gz' : ''}`,
         stored: file.stored,
         manifest: { name: fields.name, version: fields.version, ...(fields.description ? { description: fields.description } : {}) },
-        checkReport: null,
-        field: 'image',
       });
     });
   }
@@ -134,36 +129,33 @@ export class SubmissionsService {
     return principal.organisationId;
   }
 
-  /** Runs the upload with a unique staging key and always removes the staged object afterwards. */
-  private async withStaging<T>(fileName: string, work: (stagingKey: string, staged: { value: boolean }) => Promise<T>): Promise<T> {
+  /** Runs the upload with a unique staging key and always removes the staged object afterwards (the sweep removes what a crash left). */
+  private async withStaging<T>(fileName: string, work: (stagingKey: string) => Promise<T>): Promise<T> {
     const stagingKey = `staging/${randomUUID()}/${fileName}`;
-    const staged = { value: false };
     try {
-      return await work(stagingKey, staged);
+      return await work(stagingKey);
     } finally {
-      if (staged.value) await this.storage.remove('submissions', stagingKey).catch(() => undefined);
+      await this.storage.remove('submissions', stagingKey).catch(() => undefined);
     }
   }
 
-  private receive(req: Request, field: string, limit: number, stagingKey: string, staged: { value: boolean }) {
+  private receive(req: Request, field: string, limit: number, stagingKey: string) {
     return receiveMultipart(req, {
       fileField: field,
       maxFileBytes: limit,
-      // Only the first 1 MiB is kept in memory for a container tarball (its header is all the API looks at).
-      collectBytes: field === 'image' ? 1024 * 1024 : limit,
-      store: async (stream) => {
-        staged.value = true;
-        return this.storage.putStream('submissions', stagingKey, stream, limit);
-      },
+      store: (stream) => this.storage.putStream('submissions', stagingKey, stream, limit),
     }).catch((error: unknown) => {
       if (error instanceof SizeLimitExceededError) {
         throw new DomainError(ErrorCode.PayloadTooLarge, `${field} exceeds the upload limit of ${error.limitBytes} bytes`, [{ field, problem: `larger than ${error.limitBytes} bytes` }]);
+      }
+      if (error instanceof EmptyUploadError) {
+        throw new DomainError(ErrorCode.ValidationFailed, `${field}: is empty (0 bytes)`, [{ field, problem: 'is empty (0 bytes)' }]);
       }
       throw error;
     });
   }
 
-  private async resolveTarget(slug: string, organisationId: string, bytes: number, field: string): Promise<ResolvedBenchmark> {
+  private async resolveTarget(slug: string, bytes: number, field: string): Promise<ResolvedBenchmark> {
     let target: ResolvedBenchmark;
     try {
       target = await this.benchmarks.resolveCurrent(slug);
@@ -175,51 +167,79 @@ export class SubmissionsService {
       throw new DomainError(ErrorCode.PayloadTooLarge, `model is ${bytes} bytes; ${definition.slug} accepts at most ${definition.limits.modelBytes}`, [{ field, problem: 'larger than the benchmark allows' }]);
     }
     if (!target.phases.some((p) => p.status === 'open')) throw new DomainError(ErrorCode.Conflict, `benchmark '${definition.slug}' has no open phase`);
-    await this.enforceLimits(organisationId, target);
     return target;
   }
 
-  /** Moves the staged file to its content-addressed key (once), records the submission, queues its check, waits for it. */
+  /**
+   * One transaction: the organisation's quota for the benchmark is locked, counted and the row inserted (so parallel
+   * uploads cannot all pass the count), and the staged file is copied to its content-addressed key before the
+   * commit. A failed transaction removes the copy unless another submission references it; a crash between copy
+   * and commit leaves an unreferenced object that the upload sweep removes. Answers with the row in `validating`.
+   */
   private async record(
     principal: Principal,
-    input: { target: ResolvedBenchmark; kind: SubmissionKind; stagingKey: string; objectKey: string; stored: { sha256: string; bytes: number }; manifest: SubmissionManifest; checkReport: Record<string, unknown> | null; field: string },
+    organisationId: string,
+    input: { target: ResolvedBenchmark; kind: SubmissionKind; stagingKey: string; objectKey: string; stored: { sha256: string; bytes: number }; manifest: SubmissionManifest },
   ): Promise<SubmissionResponse> {
     const { target } = input;
-    if (!(await this.storage.exists('submissions', input.objectKey))) await this.storage.copy('submissions', input.stagingKey, input.objectKey);
-    const submission = await this.db.transaction(async (tx) => {
-      const row = await this.repository.insert(tx, {
-        benchmarkVersionId: target.version.id,
-        organisationId: principal.organisationId as string,
-        submittedBy: principal.userId,
-        kind: input.kind,
-        name: `${input.manifest.name}@${input.manifest.version}`,
-        manifest: input.manifest,
-        objectKey: input.objectKey,
-        sha256: input.stored.sha256,
-        sizeBytes: String(input.stored.bytes),
-        status: 'validating',
-        rejectionReason: null,
-        checkReport: input.checkReport,
+    let copied = false;
+    let submission: SubmissionEntity;
+    try {
+      submission = await this.db.transaction(async (tx) => {
+        await advisoryLock(tx, `quota:${organisationId}:${target.benchmark.id}`);
+        await this.enforceLimits(organisationId, target, tx);
+        const row = await this.repository.insert(tx, {
+          benchmarkVersionId: target.version.id,
+          organisationId,
+          submittedBy: principal.userId,
+          kind: input.kind,
+          name: `${input.manifest.name}@${input.manifest.version}`,
+          manifest: input.manifest,
+          objectKey: input.objectKey,
+          sha256: input.stored.sha256,
+          sizeBytes: String(input.stored.bytes),
+          status: 'validating',
+          rejectionReason: null,
+          checkReport: null,
+        });
+        await this.audit.record(tx, {
+          actorUserId: principal.userId,
+          action: 'submission.received',
+          entityType: 'submission',
+          entityId: row.id,
+          payload: { benchmark: target.version.definition.slug, benchmarkVersion: target.version.version, kind: input.kind, sha256: row.sha256, bytes: input.stored.bytes, name: row.name },
+        });
+        // Held until commit, so a concurrent removal of an unreferenced copy cannot interleave.
+        await advisoryLock(tx, objectLockName(input.objectKey));
+        if (!(await this.storage.exists('submissions', input.objectKey))) {
+          copied = true;
+          await this.storage.copy('submissions', input.stagingKey, input.objectKey);
+        }
+        return row;
       });
-      await this.audit.record(tx, {
-        actorUserId: principal.userId,
-        action: 'submission.received',
-        entityType: 'submission',
-        entityId: row.id,
-        payload: { benchmark: target.version.definition.slug, benchmarkVersion: target.version.version, kind: input.kind, sha256: row.sha256, bytes: input.stored.bytes, name: row.name },
-      });
-      return row;
-    });
-    await this.queue.enqueue({ name: JobName.CheckSubmission, payload: { submissionId: submission.id }, jobId: `${submission.id}:check` });
-    const settled = await this.waitWhileValidating(submission.id);
-    if (settled.status === 'rejected') {
-      throw new DomainError(ErrorCode.InvalidModel, `submission ${settled.id} rejected: ${settled.rejectionReason ?? 'it failed its check'}`, [{ field: input.field, problem: settled.rejectionReason ?? 'failed its check' }]);
+    } catch (error) {
+      if (copied) await this.removeIfUnreferenced(input.objectKey).catch((e: unknown) => this.logger.warn(`could not remove ${input.objectKey} after a failed upload (the sweep will): ${String(e)}`));
+      throw error;
     }
-    return this.toResponse(settled, principal);
+    // The row is the truth: if Redis is away, the recovery sweep queues the check of every `validating` submission.
+    await this.queue
+      .enqueue({ name: JobName.CheckSubmission, payload: { submissionId: submission.id }, jobId: `${submission.id}:check` })
+      .catch((e: unknown) => this.logger.warn(`submission ${submission.id}: check not queued yet (${String(e)}); the recovery sweep will`));
+    return this.toResponse(submission, principal);
   }
 
-  private async enforceLimits(organisationId: string, target: ResolvedBenchmark): Promise<void> {
-    const quota = await this.quotaOf(organisationId, target);
+  /** Removes a content-addressed object unless a submission row references it (under the object's lock). */
+  async removeIfUnreferenced(objectKey: string): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      await advisoryLock(tx, objectLockName(objectKey));
+      if (await this.repository.isObjectReferenced(tx, objectKey)) return false;
+      await this.storage.remove('submissions', objectKey);
+      return true;
+    });
+  }
+
+  private async enforceLimits(organisationId: string, target: ResolvedBenchmark, tx: EntityManager): Promise<void> {
+    const quota = await this.quotaOf(organisationId, target, tx);
     if (quota.total.counted >= quota.limits.total) {
       throw new DomainError(ErrorCode.TooManyRequests, `submission limit reached: ${quota.total.counted} of ${quota.limits.total} in total for this benchmark (${quota.total.assayFaults} more failed through Assay's fault and do not count)`);
     }
@@ -228,11 +248,12 @@ export class SubmissionsService {
     }
   }
 
-  private async quotaOf(organisationId: string, target: ResolvedBenchmark): Promise<QuotaResponse> {
+  /** Counts across every version of the benchmark, unless its definition says a new version starts afresh. */
+  private async quotaOf(organisationId: string, target: ResolvedBenchmark, tx?: EntityManager): Promise<QuotaResponse> {
     const limits = target.version.definition.limits;
-    const versionIds = [target.version.id];
-    const total = await this.repository.countForLimits({ organisationId, benchmarkVersionIds: versionIds });
-    const last24h = await this.repository.countForLimits({ organisationId, benchmarkVersionIds: versionIds, since: new Date(this.clock.now().getTime() - DAY_MS) });
+    const versionIds = limits.resetOnNewVersion === true ? [target.version.id] : await this.repository.versionIdsOfBenchmark(target.benchmark.id, tx);
+    const total = await this.repository.countForLimits({ organisationId, benchmarkVersionIds: versionIds }, tx);
+    const last24h = await this.repository.countForLimits({ organisationId, benchmarkVersionIds: versionIds, since: new Date(this.clock.now().getTime() - DAY_MS) }, tx);
     return { benchmark: target.version.definition.slug, limits: { perDay: limits.submissionsPerDay, total: limits.submissionsTotal }, total, last24h };
   }
 
@@ -240,17 +261,6 @@ export class SubmissionsService {
   async quota(principal: Principal, slug: string): Promise<QuotaResponse> {
     const organisationId = this.requireVendor(principal);
     return this.quotaOf(organisationId, await this.benchmarks.resolveCurrent(slug));
-  }
-
-  /** The sandbox check normally answers in about a second; past the configured wait the API answers 'validating'. */
-  private async waitWhileValidating(id: string): Promise<SubmissionEntity> {
-    const deadline = Date.now() + this.config.api.submissionCheckWaitMs;
-    for (;;) {
-      const s = await this.repository.findById(id);
-      if (!s) throw notFound('submission', id);
-      if (s.status !== 'validating' || Date.now() >= deadline) return s;
-      await new Promise((r) => setTimeout(r, 100));
-    }
   }
 
   async getForPrincipal(principal: Principal, id: string): Promise<SubmissionResponse> {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { AssayClient } from '../../src/cli/api-client';
 import { linearRiskModel, RISK_MANIFEST } from '../support/onnx-models';
+import { verdictOf } from '../support/verdict';
 import { eventually, REPO_ROOT, startTestStack, TestStack } from '../support/test-stack';
 
 jest.setTimeout(180_000);
@@ -55,7 +56,8 @@ describe('lung-survival: a risk model with missing inputs, Harrell and Uno C, su
     const file = join(work, 'risk.onnx');
     writeFileSync(file, linearRiskModel(weights));
     const submitted = await vendor.uploadMultipart<Submission>('/api/submissions', { fields: { benchmark: 'lung-survival', manifest: RISK_MANIFEST('linear-risk') }, fileField: 'model', filePath: file });
-    expect(submitted.status).toBe('accepted');
+    expect(submitted.status).toBe('validating');
+    await expect(verdictOf(vendor, submitted.id)).resolves.toMatchObject({ status: 'accepted' });
     const done = await eventually(
       () => vendor.get<Submission>(`/api/submissions/${submitted.id}`),
       (s) => s.runs.some((r) => r.phase === 'test' && ['succeeded', 'failed'].includes(r.status)),

@@ -7,6 +7,7 @@ import { predictProbability } from '../../scripts/reference-models/logistic-regr
 import { parseCohortCsv } from '../../scripts/reference-models/wdbc-csv';
 import { MANIFEST, nanModel, rawScoreModel, wrongWidthModel } from '../support/onnx-models';
 import { eventually, startTestStack, TestStack } from '../support/test-stack';
+import { verdictOf } from '../support/verdict';
 
 jest.setTimeout(120_000);
 
@@ -76,7 +77,8 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
 
   it('runs a vendor’s ONNX model through pre-flight and the held-out split, and ranks it with the right AUROC', async () => {
     const submitted = await upload(vendorA, models.logreg.modelPath, JSON.stringify(models.logreg.manifest));
-    expect(submitted.status).toBe('accepted');
+    expect(submitted.status).toBe('validating');
+    await expect(verdictOf(vendorA, submitted.id)).resolves.toMatchObject({ status: 'accepted', rejectionReason: null });
     expect(submitted.sha256).toMatch(/^[0-9a-f]{64}$/);
 
     const done = await eventually(
@@ -229,18 +231,25 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
       await expectApiError(vendorA.post('/api/organisations', { name: 'x' }), 403, /role 'vendor' may not/);
     });
 
-    it('rejects a file that is not an ONNX model', async () => {
+    /** The upload is answered 202 validating; the worker's static check rejects it with the reason, and no run starts. */
+    const expectRejected = async (submitted: Submission, reason: RegExp): Promise<void> => {
+      expect(submitted.status).toBe('validating');
+      const settled = await verdictOf<Submission>(vendorA, submitted.id);
+      expect({ status: settled.status, rejectionReason: settled.rejectionReason, runs: settled.runs }).toEqual({ status: 'rejected', rejectionReason: expect.stringMatching(reason), runs: [] });
+    };
+
+    it('rejects a file that is not an ONNX model (in the worker\'s check, shown on the submission)', async () => {
       const file = join(work, 'not-a-model.onnx');
       writeFileSync(file, 'this is plain text, not a protobuf');
-      await expectApiError(upload(vendorA, file, MANIFEST('text')), 422, /model: not an ONNX model/);
+      await expectRejected(await upload(vendorA, file, MANIFEST('text')), /^model: not an ONNX model/);
     });
 
     it('rejects wrong tensor names and shapes, naming them', async () => {
-      await expectApiError(upload(vendorA, models.logreg.modelPath, MANIFEST('bad-name', { input: 'x' })), 422, /manifest\.inputs\.features: the model has no input 'x'/);
-      await expectApiError(upload(vendorA, models.logreg.modelPath, MANIFEST('bad-out', { output: 'logits' })), 422, /no output 'logits'/);
+      await expectRejected(await upload(vendorA, models.logreg.modelPath, MANIFEST('bad-name', { input: 'x' })), /manifest\.inputs\.features: the model has no input 'x'/);
+      await expectRejected(await upload(vendorA, models.logreg.modelPath, MANIFEST('bad-out', { output: 'logits' })), /no output 'logits'/);
       const file = join(work, 'wide.onnx');
       writeFileSync(file, wrongWidthModel(31));
-      await expectApiError(upload(vendorA, file, MANIFEST('wide')), 422, /input 'input': last dimension 31, expected 30/);
+      await expectRejected(await upload(vendorA, file, MANIFEST('wide')), /input 'input': last dimension 31, expected 30/);
     });
 
     it('rejects an oversized upload', async () => {
@@ -259,10 +268,19 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
       await expectApiError(vendorA.post('/api/submissions', { model: 'x' }), 415, /multipart\/form-data/);
     });
 
-    it('left no staged upload and no submission row behind for any rejected request', async () => {
+    it('left no staged upload and no submission row behind for any refused request (models the check rejected are kept, rejected)', async () => {
       const evaluator = await stack.user('evaluator');
       const all = await evaluator.get<{ name: string; status: string }[]>('/api/submissions');
-      expect(all.map((s) => s.name).sort()).toEqual(['nan-scores@1.0.0', 'raw-scores@1.0.0', 'wdbc-baseline@1.0.0', 'wdbc-logreg@1.0.0']);
+      expect(all.map((s) => `${s.name} ${s.status}`).sort()).toEqual([
+        'bad-name@1.0.0 rejected',
+        'bad-out@1.0.0 rejected',
+        'nan-scores@1.0.0 accepted',
+        'raw-scores@1.0.0 accepted',
+        'text@1.0.0 rejected',
+        'wdbc-baseline@1.0.0 accepted',
+        'wdbc-logreg@1.0.0 accepted',
+        'wide@1.0.0 rejected',
+      ]);
       const storage = stack.api.get((await import('../../src/storage/storage.service')).StorageService);
       const client = await storage.connect();
       const staged: string[] = [];
@@ -291,7 +309,7 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
 
     // No worker here has a GPU: the run waits, visibly, instead of failing or running on the CPU.
     const submitted = await upload(vendorB, models.logreg.modelPath, JSON.stringify(models.logreg.manifest), 'wdbc-gpu');
-    expect(submitted.status).toBe('accepted');
+    await expect(verdictOf(vendorB, submitted.id)).resolves.toMatchObject({ status: 'accepted' });
     const waiting = await eventually(
       () => vendorB.get<Submission>(`/api/submissions/${submitted.id}`),
       (s) => s.runs.length > 0,
@@ -304,8 +322,9 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
   it('shows a vendor its standing against the submission limits', async () => {
     const quota = await vendorA.get<{ limits: { perDay: number; total: number }; total: { counted: number; assayFaults: number }; last24h: { counted: number } }>(`/api/submissions/quota/${BENCHMARK}`);
     expect(quota.limits).toEqual({ perDay: 10, total: 100 });
-    expect(quota.total).toEqual({ counted: 3, assayFaults: 0 });
-    expect(quota.last24h.counted).toBe(3);
+    // logreg, raw-scores, nan-scores and the four models the check rejected (the vendor's fault: they count).
+    expect(quota.total).toEqual({ counted: 7, assayFaults: 0 });
+    expect(quota.last24h.counted).toBe(7);
   });
 
   it('keeps an audit chain over every change, which verifies', async () => {

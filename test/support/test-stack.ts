@@ -63,7 +63,6 @@ export async function startTestStack(
     ASSAY_WORKER_ID: `test-${randomBytes(4).toString('hex')}`,
     ASSAY_WORKER_GPUS: 'none',
     ASSAY_LOG_LEVEL: 'warn',
-    ASSAY_SUBMISSION_CHECK_WAIT_MS: '60000',
     ...options.env,
   });
   const api = await createHttpApp(config, { loadCatalogue: true });
