@@ -12,7 +12,11 @@ export class RunLogsBytes1764400000000 implements MigrationInterface {
   }
 
   async down(q: QueryRunner): Promise<void> {
-    // Back to text: bytes that are not UTF-8 (or NUL) cannot go there, so they come back escaped.
-    await q.query(`ALTER TABLE runs ALTER COLUMN logs TYPE text USING encode(logs, 'escape')`);
+    // Back to text: a log that is valid UTF-8 without NUL comes back as it was; any other cannot go there, so it
+    // comes back escaped (encode … 'escape').
+    await q.query(`CREATE FUNCTION pg_temp.assay_log_text(b bytea) RETURNS text LANGUAGE plpgsql AS $$
+      BEGIN RETURN convert_from(b, 'UTF8'); EXCEPTION WHEN others THEN RETURN encode(b, 'escape'); END $$`);
+    await q.query(`ALTER TABLE runs ALTER COLUMN logs TYPE text USING pg_temp.assay_log_text(logs)`);
+    await q.query(`DROP FUNCTION pg_temp.assay_log_text(bytea)`);
   }
 }

@@ -4,6 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiError, AssayClient } from '../../src/cli/api-client';
 import { LOG_ESCAPING } from '../../src/sandbox/capped-log';
+import { Client } from 'pg';
+import type { QueryRunner } from 'typeorm';
+import { RunLogsBytes1764400000000 } from '../../migrations/1764400000000-run-logs-bytes';
+import { createTestDatabase } from '../support/test-database';
 import { eventually, startTestStack, TestStack } from '../support/test-stack';
 
 // A vendor container whose log holds NUL, invalid UTF-8 and an encoded lone surrogate, through the whole worker
@@ -80,5 +84,30 @@ describe('run logs are bytes: stored as written, shown escaped or raw', () => {
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).status).toBe(400);
     expect(JSON.stringify((err as ApiError).body)).toMatch(/format/);
+  });
+
+  it('migrates stored text logs to the same bytes (their UTF-8), and back', async () => {
+    const db = await createTestDatabase();
+    const client = new Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      // A runs table of the old shape in its own schema: the migration's unqualified SQL lands there.
+      await client.query('CREATE SCHEMA old_shape; SET search_path TO old_shape; CREATE TABLE runs (id int, logs text)');
+      await client.query("INSERT INTO runs VALUES (1, $1), (2, NULL)", ['héllo ✓\nline 2\\x00']);
+      const q = { query: (sql: string) => client.query(sql) } as unknown as QueryRunner;
+      await new RunLogsBytes1764400000000().up(q);
+      const up = await client.query<{ id: number; logs: Buffer | null }>('SELECT id, logs FROM runs ORDER BY id');
+      expect(up.rows[0]?.logs?.equals(Buffer.from('héllo ✓\nline 2\\x00', 'utf8'))).toBe(true);
+      expect(up.rows[1]?.logs).toBeNull();
+      // Down: bytes that text cannot hold come back escaped rather than failing the migration.
+      await client.query("UPDATE runs SET logs = '\\x00ff41'::bytea WHERE id = 2");
+      await new RunLogsBytes1764400000000().down(q);
+      const down = await client.query<{ id: number; logs: string | null }>('SELECT id, logs FROM runs ORDER BY id');
+      expect(down.rows[0]?.logs).toBe('héllo ✓\nline 2\\x00');
+      expect(down.rows[1]?.logs).toBe('\\000\\377A');
+    } finally {
+      await client.end();
+      await db.drop();
+    }
   });
 });
