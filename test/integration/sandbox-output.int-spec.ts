@@ -4,6 +4,8 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Logger } from '@nestjs/common';
+import { DockerSandboxAdapter } from '../../src/sandbox/docker-sandbox.adapter';
 import { OUTPUT_MAX_DEPTH, prepareOutputDir, releaseOutputDir, type ReleasedOutput } from '../../src/sandbox/output-dir';
 import { createWorkDir, mountsUnder, removeWorkDir, sweepWorkRoot } from '../../src/sandbox/work-dirs';
 
@@ -188,4 +190,31 @@ describe('work dirs and the start-up sweep', () => {
     await removeWorkDir(other, live);
     expect(await sweepWorkRoot(mine)).toEqual({ unmounted: [], removed: [] });
   });
+
+  it('adapter.sweep() at worker start removes the containers, mounts and work dirs a killed worker left, and logs it', async () => {
+    const workerId = `sweep-test-${process.pid}`;
+    const workRoot = join(root, `worker-${workerId}`);
+    const adapter = new DockerSandboxAdapter({ socketPath: '/var/run/docker.sock', workerId, outputCapMode: 'tmpfs', workRoot });
+    // What SIGKILL mid-run leaves: a container labelled with this worker, a size-capped tmpfs, the attempt's dir.
+    const { stdout } = await exec('docker', ['create', '--label', 'org.assay.sandbox=1', '--label', `org.assay.worker=${workerId}`, 'assay/base:bookworm', 'true']);
+    const containerId = stdout.trim();
+    const killed = await adapter.createWorkDir('check-sub-1');
+    await prepareOutputDir(join(killed, 'sandbox', 'output'), CAP, 'tmpfs', { uid: 0, gid: 0 });
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const swept = await adapter.sweep();
+      expect(swept).toEqual({ containers: [containerId], unmounted: [join(killed, 'sandbox', 'output')], removed: [killed] });
+      expect(warn).toHaveBeenCalledWith(`start-up sweep of ${workRoot}: unmounted 1 mount(s), removed 1 work dir(s) left by a previous run of this worker`);
+    } finally {
+      warn.mockRestore();
+      await exec('docker', ['rm', '-f', containerId]).catch(() => undefined);
+    }
+    await expect(exec('docker', ['inspect', containerId])).rejects.toThrow();
+    expect(await mountsUnder(workRoot)).toEqual([]);
+    expect(await fs.readdir(workRoot)).toEqual([]);
+    // The retry of the same step gets a new path and works.
+    const retry = await adapter.createWorkDir('check-sub-1');
+    expect(retry).not.toBe(killed);
+    expect(await adapter.removeWorkDir(retry)).toBe(true);
+  }, 60_000);
 });
