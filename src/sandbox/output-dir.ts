@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { escapeLogBytes } from './capped-log';
 
 const exec = promisify(execFile);
 const SANDBOX_UID = 65534;
@@ -79,7 +80,9 @@ export async function outputCapReached(prepared: PreparedOutputDir): Promise<boo
 export const OUTPUT_MAX_DEPTH = 32;
 export const OUTPUT_MAX_PATH_BYTES = 1024;
 
-export type OutputRefusal = 'symlink' | 'fifo' | 'socket' | 'device' | 'hardlink' | 'too_deep' | 'too_many_entries' | 'over_cap';
+export type OutputRefusal = 'symlink' | 'fifo' | 'socket' | 'device' | 'hardlink' | 'unreadable' | 'too_deep' | 'too_many_entries' | 'over_cap';
+
+const SLASH = Buffer.from('/');
 
 /** What release found in /output. Anything refused is left behind (never copied) and makes the run invalid_output. */
 export interface ReleasedOutput {
@@ -105,7 +108,7 @@ export async function releaseOutputDir(dir: string, capBytes: number): Promise<R
   let failure: unknown;
   try {
     const walk = new OutputWalk(capBytes);
-    await walk.copy(dir, staging, '', 0);
+    await walk.copy(Buffer.from(dir), Buffer.from(staging), '', 0, 0);
     released = { apparentBytes: walk.apparentBytes, refused: walk.refused };
   } catch (err) {
     failure = err;
@@ -133,24 +136,38 @@ class OutputWalk {
     this.refused ??= { kind, path: `/output/${rel}`, detail: `/output/${rel}: ${detail}` };
   }
 
-  async copy(from: string, to: string, rel: string, depth: number): Promise<void> {
-    for (const entry of await fs.readdir(from, { withFileTypes: true })) {
-      const childRel = rel ? `${rel}/${entry.name}` : entry.name;
+  /**
+   * Paths are bytes: a name that is not UTF-8 (the sandbox may pick any) must not be decoded into another name.
+   * rel is the escaped form for messages; relBytes its true length.
+   */
+  async copy(from: Buffer, to: Buffer, rel: string, relBytes: number, depth: number): Promise<void> {
+    let names: Buffer[];
+    try {
+      names = await fs.readdir(from, { encoding: 'buffer' });
+    } catch (err) {
+      // A directory the sandbox made unreadable (mode 000, worker not root) is the vendor's, not Assay's, fault.
+      if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
+      return this.refuse('unreadable', rel || '.', 'a directory the worker may not read');
+    }
+    for (const name of names) {
+      const childRel = rel ? `${rel}/${escapeLogBytes(name)}` : escapeLogBytes(name);
+      const childBytes = relBytes + (rel ? 1 : 0) + name.length;
       if (++this.entries > OUTPUT_MAX_INODES) {
         this.refuse('too_many_entries', rel || '.', `more than ${OUTPUT_MAX_INODES} entries`);
         return;
       }
-      if (Buffer.byteLength(childRel) > OUTPUT_MAX_PATH_BYTES || depth >= OUTPUT_MAX_DEPTH) {
+      if (childBytes > OUTPUT_MAX_PATH_BYTES || depth >= OUTPUT_MAX_DEPTH) {
         this.refuse('too_deep', childRel.slice(0, 200) + (childRel.length > 200 ? '…' : ''), `nested deeper than ${OUTPUT_MAX_DEPTH} levels or ${OUTPUT_MAX_PATH_BYTES} bytes of path`);
         continue;
       }
-      const src = join(from, entry.name);
+      const src = Buffer.concat([from, SLASH, name]);
+      const dst = Buffer.concat([to, SLASH, name]);
       const st = await fs.lstat(src);
       if (st.isDirectory()) {
-        await fs.mkdir(join(to, entry.name), { mode: 0o700 });
-        await this.copy(src, join(to, entry.name), childRel, depth + 1);
+        await fs.mkdir(dst, { mode: 0o700 });
+        await this.copy(src, dst, childRel, childBytes, depth + 1);
       } else if (st.isFile()) {
-        await this.copyFile(src, join(to, entry.name), childRel);
+        await this.copyFile(src, dst, childRel);
       } else {
         const kind: OutputRefusal = st.isSymbolicLink() ? 'symlink' : st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : 'device';
         this.refuse(kind, childRel, `a ${kind === 'fifo' ? 'FIFO' : kind}; only regular files and directories are read from /output`);
@@ -158,9 +175,15 @@ class OutputWalk {
     }
   }
 
-  private async copyFile(src: string, dst: string, rel: string): Promise<void> {
-    // O_NOFOLLOW: never through a link; O_NONBLOCK: a FIFO in its place cannot hang the worker.
-    const input = await fs.open(src, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  private async copyFile(src: Buffer, dst: Buffer, rel: string): Promise<void> {
+    let input: fs.FileHandle;
+    try {
+      // O_NOFOLLOW: never through a link; O_NONBLOCK: a FIFO in its place cannot hang the worker.
+      input = await fs.open(src, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
+      return this.refuse('unreadable', rel, 'a file the worker may not read');
+    }
     try {
       const st = await input.stat();
       if (!st.isFile()) return this.refuse('device', rel, 'not a regular file');

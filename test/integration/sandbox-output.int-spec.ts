@@ -64,6 +64,15 @@ describe('releaseOutputDir (tmpfs /output, as root)', () => {
     expect(await fs.readFile(join(dir, 'masks', 'a.json'), 'utf8')).toBe('[1,2]');
   });
 
+  it('copies a file whose name is not UTF-8 under its own bytes (never decoded into another name)', async () => {
+    const name = Buffer.from([0x6d, 0x61, 0x73, 0x6b, 0xff, 0xfe]);
+    const { dir, released } = await releaseAfter(async (d) => {
+      await fs.writeFile(Buffer.concat([Buffer.from(`${d}/`), name]), 'x');
+    });
+    expect(released).toEqual({ apparentBytes: 1, refused: null });
+    expect(await fs.readdir(dir, { encoding: 'buffer' })).toEqual([name]);
+  });
+
   it('refuses a 3 GiB sparse file by its apparent size and copies none of it to the host', async () => {
     const { dir, released } = await releaseAfter(async (d) => {
       await fs.writeFile(join(d, 'predictions.jsonl'), '{"caseId":"a","probability":0.5}\n');
