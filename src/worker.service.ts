@@ -46,8 +46,9 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
       throw new Error(`worker cannot reach the Docker engine at ${this.config.sandbox.dockerSocket}: ${(error as Error).message} (run scripts/setup-docker.sh)`);
     });
     const { runtime, imageId } = await this.runner.resolveRuntime();
-    await this.sandbox.reapOrphans();
-    const gpus = await detectGpus(this.config.worker.gpus);
+    // Containers, mounts and work dirs a dead incarnation of this worker left, before any job is taken.
+    await this.sandbox.sweep();
+    const gpus = await detectGpus(this.config.worker.gpus, this.sandbox.policy);
     this.logger.log(gpus.note);
     const pool = new GpuPool(gpus.devices.map((d) => d.id));
 

@@ -68,7 +68,7 @@ async function main(): Promise<void> {
         if (r.exitCode !== 0) throw new Error(`trivial run exited ${r.exitCode}: ${r.logs}`);
         trivial.push(r.timings);
       } finally {
-        await adapter.releaseOutputDir(outputDir);
+        await adapter.releaseOutputDir(outputDir, LIMITS.outputBytes);
       }
     }
     out.push(summarise('trivial (`true`)', runtime, trivial));

@@ -1,5 +1,5 @@
-import { Controller, Get, Param, ParseUUIDPipe, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Param, ParseUUIDPipe, Query, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
 import { Role } from '../auth/auth.entity';
@@ -14,6 +14,16 @@ import { EvaluationService } from './evaluation.service';
 import { BenchmarksService } from '../benchmarks/benchmarks.service';
 import { TERMINAL_STATUSES } from './run-state-machine';
 import { LeaderboardsService } from '../leaderboards/leaderboards.service';
+import { escapeLogBytes, LOG_ESCAPING } from '../sandbox/capped-log';
+
+/** GET /api/runs/:id/logs (default format): the stored bytes, escaped as escapeLogBytes describes. */
+interface RunLogsResponse {
+  runId: string;
+  /** Length of the stored log in bytes (what ?format=raw returns). */
+  sizeBytes: number;
+  escaping: typeof LOG_ESCAPING;
+  text: string;
+}
 
 const READERS = [Role.Vendor, Role.Evaluator, Role.Admin];
 
@@ -72,12 +82,23 @@ export class EvaluationController {
 
   @Get(':id/logs')
   @Roles(...READERS)
-  @ApiProduces('text/plain')
+  @ApiProduces('application/json', 'application/octet-stream')
+  @ApiQuery({ name: 'format', required: false, enum: ['json', 'raw'], description: 'json (default): the log escaped as text; raw: the bytes as the container wrote them' })
   @ApiOperation({ summary: 'Container logs (capped): vendors see them for public (sample) phases only' })
-  async logs(@CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string, @Res() res: Response): Promise<void> {
+  async logs(@CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string, @Query('format') format: unknown, @Res() res: Response): Promise<void> {
+    if (format !== undefined && format !== 'json' && format !== 'raw') {
+      throw new DomainError(ErrorCode.ValidationFailed, "format must be 'json' or 'raw'", [{ field: 'format', problem: "must be 'json' or 'raw'" }]);
+    }
     const run = await this.accessibleRun(principal, id);
     if (!this.evaluation.mayShowDetail(principal, run)) throw new DomainError(ErrorCode.Forbidden, 'logs of held-out runs are for evaluators only');
-    res.type('text/plain').send(run.logs ?? '');
+    // Logs are bytes (NUL, invalid UTF-8): raw as a download that no browser renders, otherwise escaped.
+    const bytes = run.logs ?? Buffer.alloc(0);
+    if (format === 'raw') {
+      res.set({ 'Content-Type': 'application/octet-stream', 'Content-Disposition': `attachment; filename="run-${run.id}.log"`, 'X-Content-Type-Options': 'nosniff' }).send(bytes);
+      return;
+    }
+    const body: RunLogsResponse = { runId: run.id, sizeBytes: bytes.length, escaping: LOG_ESCAPING, text: escapeLogBytes(bytes) };
+    res.json(body);
   }
 
   @Get(':id/cases')

@@ -58,8 +58,8 @@ export class RunEntity {
   /** Last sign of life from the worker executing it; stale runs are recovered at worker start. */
   @Column({ type: 'timestamptz', nullable: true }) heartbeatAt!: Date | null;
   @Column({ type: 'jsonb', default: {} }) timings!: RunTimings;
-  /** Container logs (capped); shown to vendors only for public phases. */
-  @Column({ type: 'text', nullable: true }) logs!: string | null;
+  /** Container logs as written (bytes: NUL and invalid UTF-8 survive), capped; shown to vendors only for public phases. */
+  @Column({ type: 'bytea', nullable: true }) logs!: Buffer | null;
   @CreateDateColumn({ type: 'timestamptz' }) queuedAt!: Date;
   @Column({ type: 'timestamptz', nullable: true }) startedAt!: Date | null;
   @Column({ type: 'timestamptz', nullable: true }) finishedAt!: Date | null;

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { promises as fs } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { BenchmarksService } from '../benchmarks/benchmarks.service';
 import type { BenchmarkVersionEntity } from '../benchmarks/benchmarks.entity';
 import { Clock } from '../common/clock';
@@ -19,6 +19,7 @@ import type { ContainerManifest, SubmissionEntity } from '../submissions/submiss
 import { workerIdOf } from '../sandbox/sandbox.module';
 import type { SandboxLimits, SandboxResult } from '../sandbox/sandbox.types';
 import { LABEL_RUN } from '../sandbox/sandbox-profile';
+import { joinRunLogs } from '../sandbox/capped-log';
 import { StorageService } from '../storage/storage.service';
 import { SubmissionsRepository } from '../submissions/submissions.repository';
 import { FailureReason, RunEntity, RunPredictionEntity, RunStatus } from './evaluation.entity';
@@ -65,8 +66,10 @@ export class RunExecutor {
     if (!run) return;
     let casesDone = 0;
     const heartbeat = setInterval(() => void this.repository.heartbeat(run.id, this.clock.now(), casesDone).catch(() => undefined), HEARTBEAT_MS);
-    const workDir = resolve(join(this.config.dataDir, 'work', `${run.id}-${run.attempts}`));
+    // A fresh dir per attempt under this worker's work root: a mount a killed attempt left can never be in the way.
+    let workDir: string | null = null;
     try {
+      workDir = await this.sandbox.createWorkDir(`run-${run.id}-${run.attempts}`);
       const t0 = Date.now();
       const submission = await this.submissions.findById(run.submissionId);
       if (!submission) throw new Error(`submission ${run.submissionId} is gone`);
@@ -90,7 +93,7 @@ export class RunExecutor {
       const limits = sandboxLimitsFor(version);
       const predictions: RunPredictionEntity[] = [];
       const sandboxTimings = { sandboxCreateMs: 0, sandboxStartMs: 0, sandboxWaitMs: 0, sandboxRemoveMs: 0, sandboxTotalMs: 0 };
-      const logs: string[] = [];
+      const logs: Buffer[] = [];
       let imageId = '';
       let runtime = '';
       try {
@@ -114,7 +117,7 @@ export class RunExecutor {
           sandboxTimings.sandboxWaitMs += t.waitMs;
           sandboxTimings.sandboxRemoveMs += t.removeMs;
           sandboxTimings.sandboxTotalMs += t.totalMs;
-          logs.push(outcome.result.logs);
+          logs.push(outcome.result.logBytes);
           if (outcome.result.exitCode === null && !outcome.result.timedOut) throw new Error('the sandbox container produced no exit code');
           if (outcome.fault) throw outcome.fault;
           // classifySandboxOutcome reports a missing or unreadable predictions file; this is Assay's invariant.
@@ -141,7 +144,7 @@ export class RunExecutor {
       } catch (error) {
         if (error instanceof VendorFault) {
           await this.evaluation.fail(run.id, [RunStatus.Running], error.reason, error.detail, {
-            logs: capLogs(logs),
+            logs: joinRunLogs(logs, RUN_LOG_BYTES),
             runnerImageId: imageId || null,
             sandboxRuntime: runtime || null,
             timings: { ...run.timings, prepareMs, ...sandboxTimings },
@@ -156,7 +159,7 @@ export class RunExecutor {
           runId: run.id,
           from: [RunStatus.Running],
           to: RunStatus.Scoring,
-          patch: { casesDone: cases.length, heartbeatAt: this.clock.now(), logs: capLogs(logs), runnerImageId: imageId, sandboxRuntime: runtime, timings: { ...run.timings, prepareMs, ...sandboxTimings } },
+          patch: { casesDone: cases.length, heartbeatAt: this.clock.now(), logs: joinRunLogs(logs, RUN_LOG_BYTES), runnerImageId: imageId, sandboxRuntime: runtime, timings: { ...run.timings, prepareMs, ...sandboxTimings } },
         },
         async (tx) => {
           await this.repository.deletePredictions(tx, run.id);
@@ -168,7 +171,8 @@ export class RunExecutor {
       await this.handleInternalFault(run, error);
     } finally {
       clearInterval(heartbeat);
-      await fs.rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+      // Unmounts and removes whatever the attempt left, at any depth; logs (never throws) when it cannot.
+      if (workDir) await this.sandbox.removeWorkDir(workDir);
     }
   }
 
@@ -289,7 +293,3 @@ export class RunExecutor {
   }
 }
 
-function capLogs(parts: string[]): string {
-  const text = parts.join('\n');
-  return text.length > RUN_LOG_BYTES ? `${text.slice(0, RUN_LOG_BYTES / 2)}\n[… ${text.length - RUN_LOG_BYTES} bytes cut …]\n${text.slice(-RUN_LOG_BYTES / 2)}` : text;
-}

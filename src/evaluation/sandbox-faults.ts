@@ -58,6 +58,7 @@ export function sandboxFault(code: SandboxFailureCode, input: { result: SandboxR
       case 'missing_predictions':
         return `${where}the container exited 0 without writing /output/predictions.jsonl`;
       case 'invalid_output':
+        if (result.outputRefused) return `${where}${result.outputRefused}`;
         if (result.outputExceeded) return `${where}wrote more than the output cap of ${limits.outputBytes} bytes`;
         return input.predictionsFile === 'not_a_file'
           ? `${where}/output/predictions.jsonl is not a regular file (links are never followed)`

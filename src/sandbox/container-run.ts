@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { DockerSandboxAdapter } from './docker-sandbox.adapter';
 import type { BatchManifest } from './onnx-runner.service';
-import { outputFileKind, readCapped, type OutputFileKind } from './output-dir';
+import { outputFileKind, readCapped, type OutputFileKind, type ReleasedOutput } from './output-dir';
 import type { SandboxLimits, SandboxResult, SandboxRuntime } from './sandbox.types';
 
 // Runs a vendor's own image on one batch under the same contract as the ONNX runner: /input read-only
@@ -75,10 +75,15 @@ export async function writeBatchInput(inputDir: string, batch: BatchManifest, ca
 export function classifyContainerExit(result: SandboxResult): 'timeout' | 'out_of_memory' | 'invalid_output' | 'exit_nonzero' | null {
   if (result.timedOut) return 'timeout';
   if (result.oomKilled) return 'out_of_memory';
-  // Truncated output is never scored, whatever the exit code.
-  if (result.outputExceeded) return 'invalid_output';
+  // Truncated output is never scored, whatever the exit code; nor is an /output the release refused.
+  if (result.outputExceeded || result.outputRefused !== null) return 'invalid_output';
   if (result.exitCode !== 0) return 'exit_nonzero';
   return null;
+}
+
+/** The result with what the release of /output refused (releaseOutputDir) folded in: the verdict is one object. */
+export function withReleasedOutput(result: SandboxResult, released: ReleasedOutput): SandboxResult {
+  return released.refused ? { ...result, outputRefused: released.refused.detail } : result;
 }
 
 /** Maps what the sandbox reported to a run failure code; the first that applies wins. */
@@ -103,6 +108,8 @@ export async function runVendorBatch(sandbox: DockerSandboxAdapter, run: VendorB
   await writeBatchInput(input, run.batch, run.caseFiles);
   let result: SandboxResult;
   let predictionsFile: OutputFileKind = 'absent';
+  let released: ReleasedOutput | null = null;
+  let releaseError: unknown;
   try {
     result = await sandbox.run({
       image: run.image.imageId,
@@ -118,8 +125,14 @@ export async function runVendorBatch(sandbox: DockerSandboxAdapter, run: VendorB
     // The container is gone: nothing can swap the file now. Seen before release drops links and FIFOs.
     predictionsFile = await outputFileKind(join(output, PREDICTIONS_FILE));
   } finally {
-    await sandbox.releaseOutputDir(output).catch(() => undefined);
+    // Always, also when the run threw (its error wins then); a failed release is Assay's fault, never swallowed.
+    released = await sandbox.releaseOutputDir(output, run.limits.outputBytes).catch((err: unknown) => {
+      releaseError = err;
+      return null;
+    });
   }
+  if (!released) throw releaseError;
+  result = withReleasedOutput(result, released);
   const predictions = await readCapped(join(output, PREDICTIONS_FILE), run.limits.outputBytes);
   return { result, predictions, predictionsFile, outputDir: output, failure: classifySandboxOutcome(result, predictionsFile, predictions) };
 }

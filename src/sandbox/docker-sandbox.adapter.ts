@@ -2,6 +2,8 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import Docker from 'dockerode';
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   outputBytesUsed,
@@ -9,10 +11,20 @@ import {
   prepareOutputDir,
   releaseOutputDir,
   type OutputCapMode,
+  type ReleasedOutput,
 } from './output-dir';
 import { CappedLog } from './capped-log';
-import { buildContainerCreateOptions, effectiveRuntime, LABEL_RUN, LABEL_SANDBOX, LABEL_WORKER } from './sandbox-profile';
+import {
+  assertRuntimeAllowed,
+  buildContainerCreateOptions,
+  effectiveRuntime,
+  LABEL_RUN,
+  LABEL_SANDBOX,
+  LABEL_WORKER,
+  type SandboxPolicy,
+} from './sandbox-profile';
 import type { SandboxEngineInfo, SandboxImageInfo, SandboxResult, SandboxRunSpec } from './sandbox.types';
+import { createWorkDir, removeWorkDir, sweepWorkRoot } from './work-dirs';
 
 export const DOCKER_SANDBOX_CONFIG = Symbol('DOCKER_SANDBOX_CONFIG');
 
@@ -25,6 +37,13 @@ export interface DockerSandboxConfig {
   outputCapMode: OutputCapMode | 'auto';
   /** How often the poll mode measures /output; also bounds how far a writer can overshoot. Default 250. */
   outputPollIntervalMs?: number;
+  /** Whether runc may run at all (checked on every run, GPU runs included). Default: development (runc allowed). */
+  policy?: SandboxPolicy;
+  /**
+   * This worker's own directory for run work dirs (<dataDir>/work/<workerId>): nothing else writes there, so the
+   * start-up sweep may remove all of it. Default: <os tmpdir>/assay-work/<workerId>.
+   */
+  workRoot?: string;
 }
 
 const KILL_GRACE_MS = 10_000;
@@ -156,6 +175,8 @@ export class DockerSandboxAdapter {
    */
   async run(spec: SandboxRunSpec): Promise<SandboxResult> {
     const t0 = Date.now();
+    // Before anything is created: a GPU run gets runc, and runc is what production refuses.
+    assertRuntimeAllowed(effectiveRuntime(spec), this.policy, spec.gpus ? 'a GPU run' : 'a sandbox run');
     const runLabel = spec.labels?.[LABEL_RUN] ?? randomUUID();
     const options = buildContainerCreateOptions(spec, { runLabel, workerId: this.config.workerId });
     const output = await prepareOutputDir(spec.outputDir, spec.limits.outputBytes, this.outputCapMode, spec.user);
@@ -242,16 +263,64 @@ export class DockerSandboxAdapter {
       timedOut,
       oomKilled,
       outputExceeded,
+      logBytes: logs.bytes(),
       logs: logs.text(),
       logsTruncated: logs.truncated,
+      outputRefused: null,
       timings,
       runtime: effectiveRuntime(spec),
     };
   }
 
-  /** Copies the output out of its tmpfs into a plain directory at the same path (see output-dir.ts). */
-  async releaseOutputDir(dir: string): Promise<void> {
-    await releaseOutputDir(dir);
+  get policy(): SandboxPolicy {
+    return this.config.policy ?? { mode: 'development', allowWeakProfile: false };
+  }
+
+  get workRoot(): string {
+    return this.config.workRoot ?? join(tmpdir(), 'assay-work', safeName(this.config.workerId));
+  }
+
+  /**
+   * Copies the output out of its tmpfs into a plain directory at the same path, at most capBytes of it, and
+   * unmounts the tmpfs on every path (see output-dir.ts). What it refused is in the answer.
+   */
+  async releaseOutputDir(dir: string, capBytes: number): Promise<ReleasedOutput> {
+    return releaseOutputDir(dir, capBytes);
+  }
+
+  /** A fresh work dir for one attempt of one step (name e.g. `run-<id>-<attempt>`): never the path of a retry. */
+  async createWorkDir(name: string): Promise<string> {
+    return createWorkDir(this.workRoot, name);
+  }
+
+  /**
+   * Removes a work dir with every mount under it, whatever the depth. Never throws: a failure is logged (what is
+   * left is the start-up sweep's) and reported as false.
+   */
+  async removeWorkDir(dir: string): Promise<boolean> {
+    try {
+      const { unmounted } = await removeWorkDir(this.workRoot, dir);
+      if (unmounted.length > 0) this.logger.warn(`removed work dir ${dir} with ${unmounted.length} mount(s) still under it`);
+      return true;
+    } catch (err) {
+      this.logger.error(`could not remove work dir ${dir}: ${String(err)}`);
+      return false;
+    }
+  }
+
+  /**
+   * Start-up sweep, before taking jobs: removes the containers, mounts and work dirs a dead incarnation of this
+   * worker left, and says so in the log.
+   */
+  async sweep(): Promise<{ containers: string[]; unmounted: string[]; removed: string[] }> {
+    const containers = await this.reapOrphans();
+    const { unmounted, removed } = await sweepWorkRoot(this.workRoot);
+    if (unmounted.length > 0 || removed.length > 0) {
+      this.logger.warn(`start-up sweep of ${this.workRoot}: unmounted ${unmounted.length} mount(s), removed ${removed.length} work dir(s) left by a previous run of this worker`);
+    } else {
+      this.logger.log(`start-up sweep of ${this.workRoot}: nothing left behind`);
+    }
+    return { containers, unmounted, removed };
   }
 
   /**
@@ -320,6 +389,11 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
       timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
     }),
   ]);
+}
+
+/** A worker id as one path segment. */
+export function safeName(id: string): string {
+  return id.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || '_';
 }
 
 function statusCode(err: unknown): number | undefined {

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { gpuRunsAllowed, type SandboxPolicy } from './sandbox-profile';
 
 const exec = promisify(execFile);
 
@@ -21,9 +22,14 @@ export function parseNvidiaSmi(text: string): GpuDevice[] {
 /**
  * The GPUs this worker offers: from config ('none', or a list of device indices), or detected with nvidia-smi.
  * A host without nvidia-smi simply has none: GPU benchmarks then wait for a GPU worker instead of failing.
+ * With a policy, a worker that may not run runc offers none either (the adapter would refuse each GPU run).
  */
-export async function detectGpus(setting: 'auto' | 'none' | string[]): Promise<{ devices: GpuDevice[]; note: string }> {
+export async function detectGpus(setting: 'auto' | 'none' | string[], policy?: SandboxPolicy): Promise<{ devices: GpuDevice[]; note: string }> {
   if (setting === 'none') return { devices: [], note: 'GPUs disabled by ASSAY_WORKER_GPUS=none' };
+  // GPU runs get runc (no nvproxy here): where the policy refuses runc this worker offers no GPU at all.
+  if (policy && !gpuRunsAllowed(policy)) {
+    return { devices: [], note: 'GPUs not offered: GPU runs use runc, which production mode refuses without ASSAY_ALLOW_WEAK_SANDBOX=true' };
+  }
   if (Array.isArray(setting)) return { devices: setting.map((id) => ({ id })), note: `GPUs from ASSAY_WORKER_GPUS: ${setting.join(',')}` };
   try {
     const { stdout } = await exec('nvidia-smi', ['--query-gpu=index,name,memory.total', '--format=csv,noheader,nounits'], { timeout: 10_000 });

@@ -1,5 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { buildContainerCreateOptions, gpuRunSpec, SandboxSpecError } from './sandbox-profile';
+import { stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DockerSandboxAdapter } from './docker-sandbox.adapter';
+import { detectGpus } from './gpu-inventory';
+import { assertRuntimeAllowed, buildContainerCreateOptions, effectiveRuntime, gpuRunSpec, gpuRunsAllowed, SandboxPolicyError, SandboxSpecError } from './sandbox-profile';
 import type { SandboxRunSpec } from './sandbox.types';
 
 const ctx = { runLabel: 'run-1', workerId: 'w-1' };
@@ -73,5 +78,44 @@ describe('vendor user in the profile', () => {
     const o = buildContainerCreateOptions(base, ctx);
     expect(o.User).toBe('65534:65534');
     expect(o.WorkingDir).toBe('/tmp');
+  });
+});
+
+describe('one weak-sandbox policy for every run, GPU runs included', () => {
+  const production = { mode: 'production' as const, allowWeakProfile: false };
+  const overridden = { mode: 'production' as const, allowWeakProfile: true };
+  const development = { mode: 'development' as const, allowWeakProfile: false };
+
+  it('refuses runc in production without ASSAY_ALLOW_WEAK_SANDBOX, allows runsc always', () => {
+    expect(() => assertRuntimeAllowed('runc', production)).toThrow(SandboxPolicyError);
+    expect(() => assertRuntimeAllowed('runc', production)).toThrow(/production mode requires the gVisor \(runsc\) sandbox; set ASSAY_ALLOW_WEAK_SANDBOX=true/);
+    expect(() => assertRuntimeAllowed('runsc', production)).not.toThrow();
+    expect(() => assertRuntimeAllowed('runc', overridden)).not.toThrow();
+    expect(() => assertRuntimeAllowed('runc', development)).not.toThrow();
+    expect(() => assertRuntimeAllowed('runc', { mode: 'test', allowWeakProfile: false })).not.toThrow();
+  });
+
+  it('judges the runtime a GPU run really gets (runc), not the runsc it asked for', () => {
+    const gpu = gpuRunSpec(base, '0');
+    expect(effectiveRuntime(gpu)).toBe('runc');
+    expect(effectiveRuntime({ ...base, gpus: { deviceIds: ['0'] } })).toBe('runc');
+    expect(() => assertRuntimeAllowed(effectiveRuntime({ ...base, gpus: { deviceIds: ['0'] } }), production)).toThrow(SandboxPolicyError);
+    expect(gpuRunsAllowed(production)).toBe(false);
+    expect(gpuRunsAllowed(overridden)).toBe(true);
+  });
+
+  it('the adapter refuses a GPU run in production before touching Docker or the output dir', async () => {
+    const outputDir = join(tmpdir(), `assay-policy-${process.pid}-${Date.now()}`);
+    const adapter = new DockerSandboxAdapter({ socketPath: '/nonexistent/docker.sock', workerId: 'w-1', outputCapMode: 'poll', policy: production });
+    await expect(adapter.run({ ...gpuRunSpec(base, '0'), outputDir })).rejects.toThrow(SandboxPolicyError);
+    await expect(adapter.run({ ...base, runtime: 'runc', outputDir })).rejects.toThrow(/refusing a sandbox run under runc/);
+    await expect(stat(outputDir)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('a worker that may not run runc offers no GPU, whatever it has', async () => {
+    const r = await detectGpus(['0', '1'], production);
+    expect(r.devices).toEqual([]);
+    expect(r.note).toMatch(/GPU runs use runc, which production mode refuses without ASSAY_ALLOW_WEAK_SANDBOX=true/);
+    expect((await detectGpus(['0', '1'], overridden)).devices.map((d) => d.id)).toEqual(['0', '1']);
   });
 });

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { DockerSandboxAdapter } from './docker-sandbox.adapter';
-import { readCapped } from './output-dir';
+import { withReleasedOutput } from './container-run';
+import { readCapped, type ReleasedOutput } from './output-dir';
+import { assertRuntimeAllowed } from './sandbox-profile';
 import type { SandboxLimits, SandboxResult, SandboxRuntime } from './sandbox.types';
 
 export interface BatchManifest {
@@ -63,9 +65,8 @@ export class OnnxRunnerService {
     if (wanted === 'auto') runtime = info.hasRunsc ? 'runsc' : 'runc';
     else runtime = wanted;
     if (runtime === 'runc') {
-      if (this.config.mode === 'production' && !this.config.sandbox.allowWeakProfile) {
-        throw new Error('refusing to start: production mode requires the gVisor (runsc) sandbox; set ASSAY_ALLOW_WEAK_SANDBOX=true to override (logged)');
-      }
+      // The same rule the adapter applies to every run, GPU runs included (sandbox-profile.ts).
+      assertRuntimeAllowed(runtime, { mode: this.config.mode, allowWeakProfile: this.config.sandbox.allowWeakProfile }, 'to start');
       this.logger.warn('sandbox runs with runc, not gVisor: weaker isolation' + (this.config.sandbox.allowWeakProfile ? ' (ASSAY_ALLOW_WEAK_SANDBOX override)' : ''));
     }
     const image = await this.sandbox.inspectImage(this.config.sandbox.runnerImage);
@@ -88,6 +89,8 @@ export class OnnxRunnerService {
     await fs.copyFile(inv.modelFile, join(model, 'model.onnx'));
     await fs.chmod(join(model, 'model.onnx'), 0o644);
     let result: SandboxResult;
+    let released: ReleasedOutput | null = null;
+    let releaseError: unknown;
     try {
       result = await this.sandbox.run({
         // Pinned by image ID, so a re-tag between runs cannot change what runs.
@@ -105,8 +108,14 @@ export class OnnxRunnerService {
         labels: inv.labels,
       });
     } finally {
-      await this.sandbox.releaseOutputDir(output).catch(() => undefined);
+      // Always, also when the run threw (its error wins then); a failed release is Assay's fault, never swallowed.
+      released = await this.sandbox.releaseOutputDir(output, inv.limits.outputBytes).catch((err: unknown) => {
+        releaseError = err;
+        return null;
+      });
     }
+    if (!released) throw releaseError;
+    result = withReleasedOutput(result, released);
     const file = join(output, inv.mode === 'check' ? 'check.json' : 'predictions.jsonl');
     const text = await readCapped(file, inv.limits.outputBytes);
     return { result, output: text, imageId, runtime };

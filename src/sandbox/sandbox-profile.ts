@@ -86,6 +86,38 @@ export function gpuRunSpec(spec: SandboxRunSpec, deviceId: string): SandboxRunSp
   return { ...spec, runtime: 'runc', gpus: { deviceIds: [deviceId] } };
 }
 
+/** Whether this facility may run a sandbox weaker than gVisor (runc): the operator's standing decision. */
+export interface SandboxPolicy {
+  mode: 'development' | 'production' | 'test';
+  /** ASSAY_ALLOW_WEAK_SANDBOX: production's explicit, logged leave to run runc. */
+  allowWeakProfile: boolean;
+}
+
+export class SandboxPolicyError extends Error {
+  readonly code = 'sandbox_policy_refused';
+}
+
+/** Outside production runc is allowed (with a warning); in production only with ASSAY_ALLOW_WEAK_SANDBOX. */
+export function weakSandboxAllowed(policy: SandboxPolicy): boolean {
+  return policy.mode !== 'production' || policy.allowWeakProfile;
+}
+
+/**
+ * The one rule for every run, CPU or GPU, ONNX runner or vendor image: the runtime the run really gets (runc
+ * for a GPU, see effectiveRuntime) must be one the policy allows. Checked at startup and again on every run.
+ */
+export function assertRuntimeAllowed(runtime: SandboxRunSpec['runtime'], policy: SandboxPolicy, what = 'a sandbox run'): void {
+  if (runtime === 'runsc' || weakSandboxAllowed(policy)) return;
+  throw new SandboxPolicyError(
+    `refusing ${what} under runc: production mode requires the gVisor (runsc) sandbox; set ASSAY_ALLOW_WEAK_SANDBOX=true to override (logged)`,
+  );
+}
+
+/** Whether this worker may serve GPU runs at all: they always get runc (no nvproxy in this runsc). */
+export function gpuRunsAllowed(policy: SandboxPolicy): boolean {
+  return weakSandboxAllowed(policy);
+}
+
 /** The runtime a spec really gets: runc whenever GPUs are requested (no nvproxy in this runsc). */
 export function effectiveRuntime(spec: SandboxRunSpec): SandboxRunSpec['runtime'] {
   return spec.gpus ? 'runc' : spec.runtime;

@@ -60,9 +60,16 @@ export interface SandboxResult {
   timedOut: boolean;
   oomKilled: boolean;
   outputExceeded: boolean;
-  /** Combined stdout/stderr, at most limits.logBytes (head and tail kept when truncated). */
+  /** Combined stdout/stderr as written (any bytes), at most limits.logBytes (head and tail kept when truncated). */
+  logBytes: Buffer;
+  /** The same, escaped (escapeLogBytes in capped-log.ts): no NUL, no invalid UTF-8; for details and tests. */
   logs: string;
   logsTruncated: boolean;
+  /**
+   * Why the released /output was refused (a link, FIFO, socket, device or hard link; too deep; apparent size past
+   * the cap), worded for the vendor; null when it was plain. Set by the release (releaseOutputDir), not by run().
+   */
+  outputRefused: string | null;
   timings: SandboxTimings;
   runtime: string;
 }

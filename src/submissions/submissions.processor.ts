@@ -1,6 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { promises as fs } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { AuditService } from '../audit/audit.service';
 import { BenchmarksService } from '../benchmarks/benchmarks.service';
 import { APP_CONFIG } from '../config/config.module';
@@ -62,15 +61,14 @@ export class SubmissionChecker {
         return;
       }
     }
-    const workDir = resolve(join(this.config.dataDir, 'work', `check-${submission.id}`));
-    await fs.rm(workDir, { recursive: true, force: true });
-    await fs.mkdir(workDir, { recursive: true, mode: 0o700 });
+    // A fresh dir per attempt: a tmpfs a killed check left mounted can never block the retry (EBUSY on rmdir).
+    const workDir = await this.sandbox.createWorkDir(`check-${submission.id}`);
     let verdict: { ok: boolean; reason: string | null; report: Record<string, unknown>; manifest?: SubmissionManifest; rejectedImage?: boolean };
     if (submission.kind === 'container') {
       try {
         verdict = await this.checkContainer(submission, workDir);
       } finally {
-        await fs.rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+        await this.sandbox.removeWorkDir(workDir);
       }
       await this.settle(submission, version, verdict);
       return;
@@ -106,7 +104,7 @@ export class SubmissionChecker {
         verdict = { ok: false, reason: `the model could not be checked (${fault?.detail ?? 'no check report'})`, report: { ...submission.checkReport } };
       }
     } finally {
-      await fs.rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+      await this.sandbox.removeWorkDir(workDir);
     }
     await this.settle(submission, version, verdict);
   }

@@ -12,8 +12,10 @@ import { runVendorBatch, type VendorBatchOutcome, type VendorImageRef } from '..
 import { DockerSandboxAdapter } from '../../src/sandbox/docker-sandbox.adapter';
 import type { BatchManifest } from '../../src/sandbox/onnx-runner.service';
 import { isMountPoint } from '../../src/sandbox/output-dir';
+import { mountsUnder } from '../../src/sandbox/work-dirs';
+import { sandboxFault } from '../../src/evaluation/sandbox-faults';
 import { LABEL_SANDBOX, LABEL_WORKER, RECOMMENDED_PIDS_LIMIT } from '../../src/sandbox/sandbox-profile';
-import type { SandboxLimits } from '../../src/sandbox/sandbox.types';
+import type { SandboxLimits, SandboxRuntime } from '../../src/sandbox/sandbox.types';
 import { appLayer, dockerSave, tar } from '../fixtures/images/tar-writer';
 
 // The attack suite (sandbox-images/README.md, "Attack suite"): each hostile image from sandbox-images/attacks runs
@@ -39,6 +41,10 @@ const ATTACKS = [
   'symlink-out',
   'setuid-escalate',
   'root-user',
+  'sparse-output',
+  'special-output',
+  'deep-output',
+  'log-bytes',
 ];
 
 const LIMITS: SandboxLimits = {
@@ -67,6 +73,8 @@ let truthFile: string;
 let s3: Server;
 let s3Port = 0;
 let seq = 0;
+/** Work dirs handed out by the adapter in this test; afterEach removes them and checks nothing is left. */
+let workDirs: string[] = [];
 
 const cases = (n: number): BatchManifest['cases'] =>
   Array.from({ length: n }, (_, i) => ({ caseId: `case-${i}`, inputs: { features: Array.from({ length: 30 }, (_, j) => (i + j) / 10) } }));
@@ -88,18 +96,38 @@ async function imageRef(image: string): Promise<VendorImageRef> {
 
 async function runAttack(
   name: string,
-  opts: { limits?: Partial<SandboxLimits>; probe?: Record<string, string>; image?: string; nCases?: number } = {},
+  opts: { limits?: Partial<SandboxLimits>; probe?: Record<string, string>; image?: string; nCases?: number; runtime?: SandboxRuntime } = {},
 ): Promise<VendorBatchOutcome> {
   const batch = { benchmark: 'attack-suite', task: 'binary-classification', interface: {}, cases: cases(opts.nCases ?? 3), probe: opts.probe ?? {} };
-  return runVendorBatch(adapter, {
+  // Work dirs live where the worker keeps them: <dataDir>/work/worker-<id>/run-…/batch-N, next to the truth cache.
+  const workDir = await adapter.createWorkDir(`run-${seq++}`);
+  workDirs.push(workDir);
+  const o = await runVendorBatch(adapter, {
     image: await imageRef(opts.image ?? attackImage(name)),
-    // Batch dirs live where the worker keeps them: <dataDir>/work/<run>/batch-N, next to the truth cache.
-    workDir: join(dataDir, 'work', `run-${seq++}`, 'batch-0'),
+    workDir: join(workDir, 'batch-0'),
     batch,
     limits: { ...LIMITS, ...opts.limits },
-    runtime: 'runsc',
+    runtime: opts.runtime ?? 'runsc',
     labels: { 'org.assay.attack': name },
   });
+  // The release unmounted /output's tmpfs whatever the attack did (read from /proc/self/mountinfo).
+  expect(await mountsUnder(workDir)).toEqual([]);
+  return o;
+}
+
+afterEach(async () => {
+  // Every run's work dir goes, at any depth, with nothing mounted or left under the worker's work root.
+  for (const dir of workDirs) expect(await adapter.removeWorkDir(dir)).toBe(true);
+  workDirs = [];
+  if (!adapter) return;
+  expect(await mountsUnder(adapter.workRoot)).toEqual([]);
+  expect(await fs.readdir(adapter.workRoot).catch(() => [])).toEqual([]);
+});
+
+/** Apparent bytes under a host dir (holes count), as du sees them. */
+async function hostApparentBytes(dir: string): Promise<number> {
+  const { stdout } = await exec('du', ['-sb', '--apparent-size', dir]);
+  return Number(stdout.split('\t')[0]);
 }
 
 /** What every attack must leave behind: no container, the truth file intact, nothing new in the data dir. */
@@ -121,9 +149,11 @@ function expectNoLeak(o: VendorBatchOutcome, opts: { pathGiven?: boolean } = {})
 
 /** An honest run next to a hostile one: it must finish with every prediction. */
 async function honestRun(): Promise<VendorBatchOutcome> {
+  const workDir = await adapter.createWorkDir(`honest-${seq++}`);
+  workDirs.push(workDir);
   return runVendorBatch(adapter, {
     image: await imageRef(EXAMPLE_IMAGE),
-    workDir: join(dataDir, 'work', `honest-${seq++}`, 'batch-0'),
+    workDir: join(workDir, 'batch-0'),
     batch: { benchmark: 'wdbc-malignancy', task: 'binary-classification', interface: {}, cases: cases(20) },
     limits: LIMITS,
     runtime: 'runsc',
@@ -132,15 +162,15 @@ async function honestRun(): Promise<VendorBatchOutcome> {
 
 beforeAll(async () => {
   process.env.ASSAY_CANARY_SECRET = CANARY_SECRET;
-  adapter = new DockerSandboxAdapter({ socketPath: '/var/run/docker.sock', workerId: WORKER_ID, outputCapMode: 'auto' });
+  work = await fs.mkdtemp(join(tmpdir(), 'assay-attacks-'));
+  dataDir = join(work, 'data');
+  adapter = new DockerSandboxAdapter({ socketPath: '/var/run/docker.sock', workerId: WORKER_ID, outputCapMode: 'auto', workRoot: join(dataDir, 'work', `worker-${WORKER_ID}`) });
   if (!(await adapter.ping())) throw new Error('Docker engine not reachable: run scripts/setup-docker.sh as root');
   if (!(await adapter.info()).hasRunsc) throw new Error('Docker has no runsc runtime: run scripts/setup-docker.sh');
   for (const image of [EXAMPLE_IMAGE, ...ATTACKS.map(attackImage)]) {
     if (!(await adapter.imageExists(image))) throw new Error(`image ${image} missing: run scripts/build-images.sh`);
   }
-  work = await fs.mkdtemp(join(tmpdir(), 'assay-attacks-'));
   await fs.chmod(work, 0o755);
-  dataDir = join(work, 'data');
   // World-readable on purpose: only the sandbox boundary keeps it from the algorithm, not file modes.
   const truthDir = join(dataDir, 's3', 'truth', 'cohorts', 'wdbc', 'test');
   await fs.mkdir(truthDir, { recursive: true, mode: 0o755 });
@@ -264,6 +294,8 @@ describe('attack suite (runsc, through runVendorBatch)', () => {
     expect(o.result.logs.length).toBeLessThanOrEqual(LIMITS.logBytes + 200);
     expect(o.result.logs.startsWith('LOG-FLOOD-FIRST')).toBe(true);
     expect(o.result.logs.trimEnd().endsWith('LOG-FLOOD-LAST')).toBe(true);
+    // The bytes kept are capped too (head + tail + the marker), not only their text form.
+    expect(o.result.logBytes.length).toBeLessThanOrEqual(LIMITS.logBytes + 100);
     expect(o.predictions?.trim().split('\n')).toEqual(['{"caseId":"case-0","probability":0.5}', '{"caseId":"case-1","probability":0.5}', '{"caseId":"case-2","probability":0.5}']);
     await expectHostUnaffected();
   }, 60_000);
@@ -291,6 +323,84 @@ describe('attack suite (runsc, through runVendorBatch)', () => {
     expect(o.result.logs).toMatch(/CapEff:\s+0+\n/);
     expect(o.result.logs).toContain('stayed non-root');
     expect(o.result.logs).not.toMatch(/ESCALATED|WROTE-ETC/);
+    await expectHostUnaffected();
+  }, 60_000);
+
+  it('(15) sparse-output: a 3 GiB predictions file and a 1 TiB file, all holes, pass no cap -> invalid_output, nothing copied', async () => {
+    const o = await runAttack('sparse-output');
+    expect(o.result.exitCode).toBe(0);
+    expect(o.result.logs).toContain('sparse padding 1T');
+    expect(o.failure).toBe('invalid_output');
+    expect(o.result.outputRefused).toMatch(/^\/output\/(predictions\.jsonl|padding): \d+ bytes \(apparent size, holes count\) pass the output cap of 1048576 bytes$/);
+    expect(o.predictions).toBeNull();
+    // The host copy is bounded by the cap, whatever the sandbox claimed.
+    expect(await hostApparentBytes(o.outputDir)).toBeLessThanOrEqual(LIMITS.outputBytes + 4096);
+    expect(sandboxFault('invalid_output', { result: o.result, limits: LIMITS, batch: 1 }).detail).toBe(`batch 1: ${o.result.outputRefused}`);
+    await expectHostUnaffected();
+  }, 60_000);
+
+  // Under runsc (gVisor 20221219) a FIFO or socket made in a bind mount lives in the sentry only: the host's tmpfs never
+  // holds it (checked by hand: ls on the host shows nothing), so the run is scored. Under runc it reaches the host and
+  // the release refuses it. Links and hard links reach the host under both.
+  it.each<[string, SandboxRuntime, RegExp | null]>([
+    ['fifo', 'runsc', null],
+    ['socket', 'runsc', null],
+    ['fifo', 'runc', /^\/output\/extra: a FIFO; only regular files and directories are read from \/output$/],
+    ['socket', 'runc', /^\/output\/extra: a socket; only regular files and directories are read from \/output$/],
+    ['symlink', 'runsc', /^\/output\/extra: a symlink; only regular files and directories are read from \/output$/],
+    ['hardlink', 'runsc', /^\/output\/(extra|predictions\.jsonl): a hard link \(2 names for one file\)$/],
+    ['hardlink', 'runc', /^\/output\/(extra|predictions\.jsonl): a hard link \(2 names for one file\)$/],
+  ])('(16) special-output %s under %s: never copied, never opened -> invalid_output when it reaches the host', async (kind, runtime, refused) => {
+    const o = await runAttack('special-output', { probe: { kind }, runtime });
+    expect(o.result.exitCode).toBe(0);
+    expect(o.result.logs).toContain(`planted ${kind}: status 0`);
+    if (refused) {
+      expect(o.failure).toBe('invalid_output');
+      expect(o.result.outputRefused).toMatch(refused);
+    } else {
+      expect(o.failure).toBeNull();
+      expect(o.result.outputRefused).toBeNull();
+      expect(await fs.readdir(o.outputDir)).toEqual(['predictions.jsonl']);
+    }
+    for (const entry of await fs.readdir(o.outputDir, { withFileTypes: true })) expect(entry.isFile()).toBe(true);
+    await expectHostUnaffected();
+  }, 60_000);
+
+  it('(16) special-output device: mknod is denied inside the sandbox (no CAP_MKNOD), the honest predictions are scored', async () => {
+    const o = await runAttack('special-output', { probe: { kind: 'device' } });
+    expect(o.result.logs).toMatch(/mknod: \/output\/extra: Operation not permitted/);
+    expect(o.result.logs).toContain('planted device: status 1');
+    expect(o.failure).toBeNull();
+    expect(o.predictions?.trim().split('\n')).toHaveLength(3);
+    expect(await fs.readdir(o.outputDir)).toEqual(['predictions.jsonl']);
+    await expectHostUnaffected();
+  }, 60_000);
+
+  it('(17) deep-output: directories past PATH_MAX are refused without ENAMETOOLONG; mount and work dir go -> invalid_output', async () => {
+    const o = await runAttack('deep-output');
+    expect(o.result.exitCode).toBe(0);
+    expect(o.result.logs).toContain('deep tree planted');
+    expect(o.failure).toBe('invalid_output');
+    expect(o.result.outputRefused).toMatch(/^\/output\/d{200}…: nested deeper than 32 levels or 1024 bytes of path$/);
+    // The host copy stays within the path limit; afterEach removes the work dir and finds nothing mounted.
+    const { stdout } = await exec('find', [o.outputDir]);
+    for (const p of stdout.trim().split('\n')) expect(Buffer.byteLength(p.slice(o.outputDir.length))).toBeLessThanOrEqual(1024);
+    await expectHostUnaffected();
+  }, 60_000);
+
+  it('(18) log-bytes: NUL, invalid UTF-8 and escapes in the log are kept as bytes and shown escaped -> exit_nonzero (exit 3)', async () => {
+    const o = await runAttack('log-bytes');
+    expect(o.failure).toBe('exit_nonzero');
+    expect(o.result.exitCode).toBe(3);
+    const raw = (hex: string): Buffer => Buffer.from(hex.replace(/ /g, ''), 'hex');
+    // 'nul:' 00 ':ff:' ff fe ':surrogate:' ed a0 80 ':esc:' 1b '[2J:bidi:' e2 80 ae ':end'
+    expect(o.result.logBytes.includes(Buffer.concat([Buffer.from('nul:'), raw('00'), Buffer.from(':ff:'), raw('fffe'), Buffer.from(':surrogate:'), raw('eda080'), Buffer.from(':esc:'), raw('1b'), Buffer.from('[2J:bidi:'), raw('e280ae'), Buffer.from(':end\n')]))).toBe(true);
+    expect(o.result.logBytes.includes(Buffer.concat([Buffer.from('stderr:'), raw('00c080'), Buffer.from('\n')]))).toBe(true);
+    expect(o.result.logs).toContain('nul:\\u{0}:ff:\\xff\\xfe:surrogate:\\xed\\xa0\\x80:esc:\\u{1b}[2J:bidi:\\u{202e}:end\n');
+    expect(o.result.logs).toContain('stderr:\\u{0}\\xc0\\x80\n');
+    expect(o.result.logs).not.toContain('\0');
+    // The vendor's failure detail (a text column) quotes the last line escaped.
+    expect(sandboxFault('exit_nonzero', { result: o.result, limits: LIMITS, batch: 1 }).detail).toBe('batch 1: exit code 3; last log line: last line with a NUL\\u{0} byte');
     await expectHostUnaffected();
   }, 60_000);
 });

@@ -103,7 +103,7 @@ async function runAndRelease(s: SandboxRunSpec): Promise<Awaited<ReturnType<Dock
   try {
     return await adapter.run(s);
   } finally {
-    await adapter.releaseOutputDir(s.outputDir);
+    await adapter.releaseOutputDir(s.outputDir, s.limits.outputBytes);
   }
 }
 
@@ -278,7 +278,7 @@ describe('DockerSandboxAdapter hardening', () => {
       limits: { ...LIMITS, outputBytes: 1 << 20 },
     });
     const result = await polling.run(s);
-    await polling.releaseOutputDir(outputDir);
+    await polling.releaseOutputDir(outputDir, s.limits.outputBytes);
     expect(result).toMatchObject({ outputExceeded: true, timedOut: false });
     expect(result.timings.waitMs).toBeLessThan(10_000);
   }, 30_000);
