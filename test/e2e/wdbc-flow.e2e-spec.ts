@@ -142,6 +142,8 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
 
   it('compares two entries paired on the same held-out cases for a regulator, and refuses vendors', async () => {
     const regulator = await stack.user('regulator');
+    // Regulators read what they were granted (issue 7): this one is granted the benchmark.
+    await stack.admin.post('/api/grants', { regulatorEmail: (await regulator.get<{ email: string }>('/api/me')).email, benchmark: BENCHMARK });
     const board = await regulator.get<{ rows: { submissionId: string; organisation: string }[] }>(`/api/benchmarks/${BENCHMARK}/leaderboard?phase=test`);
     const a = board.rows.find((r) => r.organisation === 'Vendor A')?.submissionId as string;
     const b = board.rows.find((r) => r.organisation === 'Vendor B')?.submissionId as string;
