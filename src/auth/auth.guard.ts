@@ -35,6 +35,8 @@ export class AuthGuard implements CanActivate {
       if (bearer && (await this.security.lockedFor(ip)) === 0) {
         const principal = await this.auth.authenticate(bearer);
         if (principal) request.principal = principal;
+        // Counted like anywhere else: health's admin view must not become an oracle for guessing tokens.
+        else await this.security.failedAuthentication(ip, 'unknown, expired or revoked token (public route)', bearer);
       }
       return true;
     }

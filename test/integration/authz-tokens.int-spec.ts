@@ -156,6 +156,10 @@ describe('tokens, lockout, headers, health and file modes (API on the real stack
     expect(anonymous).toMatchObject({ postgres: 'up', redis: 'up', objectStore: 'up', docker: 'down' });
     expect(JSON.stringify(anonymous)).not.toMatch(/127\.0\.0\.1|latency|worker/);
     const { client } = await stack.vendor('Health Org');
+    // Bad tokens on the public route count towards the lockout too, and get the anonymous view.
+    const guessed = (await (await call('/api/health', 'assay_guess')).json()) as Record<string, unknown>;
+    expect(guessed).toMatchObject({ postgres: 'up' });
+    expect(await clearLockouts(stack)).toBe(1);
     expect(Object.keys(await client.get<Record<string, unknown>>('/api/health').catch((e: { body: Record<string, unknown> }) => e.body)).sort()).toEqual(['docker', 'objectStore', 'ok', 'postgres', 'redis']);
     const admin = await stack.admin.get<Record<string, unknown>>('/api/health').catch((e: { body: Record<string, unknown> }) => e.body);
     expect(admin).toMatchObject({ postgres: { ok: true, latencyMs: expect.any(Number) }, objectStore: { detail: { endpoint: expect.stringMatching(/^http:\/\/127\.0\.0\.1:/) } } });
