@@ -81,7 +81,7 @@ export class SecurityAudit {
     const max = this.config.auth.maxFailures;
     if (count === 1 || count === max) {
       const action = count === 1 ? 'auth.failed' : 'auth.locked_out';
-      await this.recordCapped(this.key('failrec', String(Math.floor(Date.now() / 60_000))), FAILURE_RECORDS_PER_MINUTE, {
+      await this.recordCapped(this.key('failrec'), FAILURE_RECORDS_PER_MINUTE, {
         actorUserId: null,
         action,
         entityType: 'source_ip',
@@ -94,7 +94,7 @@ export class SecurityAudit {
 
   /** A request refused by policy (403, or 404 that hides what exists). */
   async denied(principal: Principal, status: 403 | 404, what: { entityType: string; entityId: string; route: string }): Promise<void> {
-    await this.recordCapped(this.key('denrec', principal.userId, String(Math.floor(Date.now() / 60_000))), DENIAL_RECORDS_PER_USER_MINUTE, {
+    await this.recordCapped(this.key('denrec', principal.userId), DENIAL_RECORDS_PER_USER_MINUTE, {
       actorUserId: principal.userId,
       action: 'access.denied',
       entityType: what.entityType,
@@ -108,9 +108,10 @@ export class SecurityAudit {
     await this.db.transaction((tx) => this.audit.record(tx, { actorUserId: principal.userId, action: what.action, entityType: what.entityType, entityId: what.entityId, payload: { role: principal.role } }));
   }
 
+  /** A fixed 60 s window opened by the first record (not clock minutes, so a burst cannot straddle two budgets). */
   private async recordCapped(budgetKey: string, limit: number, event: Parameters<AuditService['record']>[1]): Promise<void> {
     try {
-      if ((await this.bump(budgetKey, 120)) > limit) return;
+      if ((await this.bump(budgetKey, 60)) > limit) return;
       await this.db.transaction((tx) => this.audit.record(tx, event));
     } catch (error) {
       // A security record must never turn the refusal into a 500.
