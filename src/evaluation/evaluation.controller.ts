@@ -7,7 +7,7 @@ import { SecurityAudit } from '../auth/security-audit.service';
 import { GrantsService } from '../grants/grants.service';
 import { Role } from '../auth/auth.entity';
 import { Clock } from '../common/clock';
-import { DomainError, ErrorCode, notFound } from '../common/domain-error';
+import { DomainError, ErrorCode } from '../common/domain-error';
 import { SubmissionsService } from '../submissions/submissions.service';
 import { toRunSummary } from '../submissions/submissions.dto';
 import { CasePredictionResponse, RunDetailResponse } from './evaluation.dto';
