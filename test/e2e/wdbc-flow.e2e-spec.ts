@@ -222,7 +222,7 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
   describe('bad requests get a 4xx naming the field and the problem, and leave nothing behind', () => {
     it('refuses a missing or unknown token', async () => {
       await expectApiError(new AssayClient(stack.baseUrl).get('/api/submissions'), 401, /missing Authorization header/);
-      await expectApiError(new AssayClient(stack.baseUrl, 'assay_not-a-real-token').get('/api/submissions'), 401, /unknown or revoked/);
+      await expectApiError(new AssayClient(stack.baseUrl, 'assay_not-a-real-token').get('/api/submissions'), 401, /unknown, expired or revoked/);
     });
 
     it('refuses the wrong role', async () => {
