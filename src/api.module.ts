@@ -9,6 +9,7 @@ import { ConfigModule } from './config/config.module';
 import type { AppConfig } from './config/config.schema';
 import { DatabaseModule } from './database/database.module';
 import { EvaluationModule } from './evaluation/evaluation.module';
+import { GrantsModule } from './grants/grants.module';
 import { HealthModule } from './health/health.module';
 import { LeaderboardsModule } from './leaderboards/leaderboards.module';
 import { QueueModule } from './queue/queue.module';
@@ -35,6 +36,7 @@ export class ApiModule {
         EvaluationModule,
         LeaderboardsModule,
         HealthModule,
+        GrantsModule,
       ],
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },

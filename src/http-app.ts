@@ -2,10 +2,12 @@ import { INestApplication, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { json } from 'express';
+import helmet from 'helmet';
 import { ApiModule } from './api.module';
 import { CatalogueService } from './benchmarks/catalogue.service';
 import { createValidationPipe } from './common/validation-pipe';
 import type { AppConfig } from './config/config.schema';
+import { securePrivateDirs } from './config/data-dir';
 import { Database } from './database/database.module';
 import { StorageService } from './storage/storage.service';
 
@@ -16,7 +18,10 @@ export interface HttpAppOptions {
 
 /** Builds the HTTP API (used by src/main.ts and by the e2e tests). */
 export async function createHttpApp(config: AppConfig, options: HttpAppOptions): Promise<INestApplication> {
+  securePrivateDirs(config.dataDir);
   const app = await NestFactory.create(ApiModule.forRoot(config), { logger: loggerLevels(config.logLevel), bodyParser: false });
+  // Security headers (helmet's defaults: CSP, HSTS, nosniff, frame-ancestors none, no X-Powered-By, …).
+  app.use(helmet());
   app.use(json({ limit: '60mb' }));
   app.useGlobalPipes(createValidationPipe());
   app.enableShutdownHooks();

@@ -4,6 +4,9 @@ import { loadConfigFromProcess } from './config/config.module';
 import { createHttpApp } from './http-app';
 
 async function main(): Promise<void> {
+  // The API process hosts the embedded object store (truth, models): files it creates are owner-only. (Not in the
+  // worker, whose sandbox directories must be readable by the container's user.)
+  process.umask(0o077);
   const config = loadConfigFromProcess();
   const app = await createHttpApp(config, { loadCatalogue: true });
   await app.listen(config.http.port, config.http.host);

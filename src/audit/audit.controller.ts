@@ -1,6 +1,8 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Roles } from '../auth/auth.decorators';
+import { Access, STAFF_ONLY } from '../auth/access.decorator';
+import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
+import { GrantsService } from '../grants/grants.service';
 import { Role } from '../auth/auth.entity';
 import { AuditService, AuditVerification } from './audit.service';
 
@@ -8,18 +10,26 @@ import { AuditService, AuditVerification } from './audit.service';
 @ApiBearerAuth()
 @Controller('api/audit')
 export class AuditController {
-  constructor(private readonly audit: AuditService) {}
+  constructor(
+    private readonly audit: AuditService,
+    private readonly grants: GrantsService,
+  ) {}
 
   @Get()
   @Roles(Role.Admin, Role.Regulator, Role.Evaluator)
-  @ApiOperation({ summary: 'Audit log entries in order (paged by sequence number)' })
-  async list(@Query('after') after?: string, @Query('limit') limit?: string): Promise<unknown[]> {
-    const rows = await this.audit.list(Number(after ?? 0) || 0, Number(limit ?? 100) || 100);
+  @Access({ ...STAFF_ONLY, regulator: '2xx', regulatorGranted: '2xx' })
+  @ApiOperation({ summary: 'Audit log entries in order (paged by sequence number); a regulator sees its own acts and what its grants cover' })
+  async list(@CurrentPrincipal() principal: Principal, @Query('after') after?: string, @Query('limit') limit?: string): Promise<unknown[]> {
+    const afterSeq = Number(after ?? 0) || 0;
+    const max = Number(limit ?? 100) || 100;
+    const rows = principal.role === Role.Regulator ? await this.grants.auditFor(principal, afterSeq, max) : await this.audit.list(afterSeq, max);
     return rows.map((r) => ({ ...r, seq: Number(r.seq) }));
   }
 
   @Get('verify')
   @Roles(Role.Admin, Role.Regulator, Role.Evaluator)
+  // The chain's integrity (counts and head hash), not its content: every auditor may check it.
+  @Access({ ...STAFF_ONLY, regulator: '2xx', regulatorGranted: '2xx' })
   @ApiOperation({ summary: 'Recompute the hash chain over the whole audit log' })
   verify(): Promise<AuditVerification> {
     return this.audit.verify();

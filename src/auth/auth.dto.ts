@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsEmail, IsEnum, IsOptional, IsString, IsUUID, Length } from 'class-validator';
+import { IsDateString, IsEmail, IsEnum, IsOptional, IsString, IsUUID, Length } from 'class-validator';
 import { OrganisationEntity, Role, UserEntity } from './auth.entity';
 
 export class CreateOrganisationDto {
@@ -15,6 +15,20 @@ export class CreateUserDto {
 
 export class IssueTokenDto {
   @ApiProperty({ example: 'ci' }) @IsString() @Length(1, 100) label!: string;
+  @ApiPropertyOptional({ description: 'ISO 8601; default and maximum lifetime are configured (ASSAY_TOKEN_DEFAULT_DAYS, ASSAY_TOKEN_MAX_DAYS)' })
+  @IsOptional()
+  @IsDateString({ strict: true })
+  expiresAt?: string;
+}
+
+export class TokenInfoResponse {
+  @ApiProperty() id!: string;
+  @ApiProperty() label!: string;
+  @ApiProperty({ description: 'First characters of the token, to recognise it' }) prefix!: string;
+  @ApiProperty() createdAt!: string;
+  @ApiProperty() expiresAt!: string;
+  @ApiProperty({ nullable: true, type: String }) lastUsedAt!: string | null;
+  @ApiProperty({ nullable: true, type: String }) revokedAt!: string | null;
 }
 
 export class OrganisationResponse {
@@ -35,6 +49,7 @@ export class TokenResponse {
   @ApiProperty({ description: 'Shown once; store it now' }) token!: string;
   @ApiProperty() tokenId!: string;
   @ApiProperty() userId!: string;
+  @ApiProperty() expiresAt!: string;
 }
 
 export const toOrganisationResponse = (o: OrganisationEntity): OrganisationResponse => ({ id: o.id, name: o.name, createdAt: o.createdAt.toISOString() });

@@ -35,6 +35,8 @@ export class ApiTokenEntity {
   /** First characters of the token, to recognise it in listings. */
   @Column({ type: 'text' }) prefix!: string;
   @CreateDateColumn({ type: 'timestamptz' }) createdAt!: Date;
+  @Column({ type: 'timestamptz' }) expiresAt!: Date;
+  /** Stamped at most once a minute (AuthService), so a busy token does not write on every request. */
   @Column({ type: 'timestamptz', nullable: true }) lastUsedAt!: Date | null;
   @Column({ type: 'timestamptz', nullable: true }) revokedAt!: Date | null;
 }

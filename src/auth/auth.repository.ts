@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { EntityManager, IsNull } from 'typeorm';
+import { EntityManager, IsNull, MoreThan } from 'typeorm';
 import { Database } from '../database/database.module';
 import { ApiTokenEntity, OrganisationEntity, Role, UserEntity } from './auth.entity';
 
@@ -7,16 +7,31 @@ import { ApiTokenEntity, OrganisationEntity, Role, UserEntity } from './auth.ent
 export class AuthRepository {
   constructor(private readonly db: Database) {}
 
-  async findActiveTokenWithUser(tokenHash: string): Promise<{ token: ApiTokenEntity; user: UserEntity } | null> {
+  async findActiveTokenWithUser(tokenHash: string, now: Date): Promise<{ token: ApiTokenEntity; user: UserEntity } | null> {
     const m = this.db.manager();
-    const token = await m.findOneBy(ApiTokenEntity, { tokenHash, revokedAt: IsNull() });
+    const token = await m.findOneBy(ApiTokenEntity, { tokenHash, revokedAt: IsNull(), expiresAt: MoreThan(now) });
     if (!token) return null;
     const user = await m.findOneBy(UserEntity, { id: token.userId });
     return user ? { token, user } : null;
   }
 
-  async touchToken(id: string, at: Date): Promise<void> {
-    await this.db.manager().update(ApiTokenEntity, { id }, { lastUsedAt: at });
+  /** One conditional UPDATE; a no-op while the stamp is younger than `minAgeMs`. */
+  async touchToken(id: string, at: Date, minAgeMs: number): Promise<void> {
+    await this.db
+      .manager()
+      .query('UPDATE api_tokens SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)', [id, at, new Date(at.getTime() - minAgeMs)]);
+  }
+
+  listTokensOfUser(userId: string): Promise<ApiTokenEntity[]> {
+    return this.db.manager().find(ApiTokenEntity, { where: { userId }, order: { createdAt: 'ASC' } });
+  }
+
+  async findTokenById(id: string, tx?: EntityManager): Promise<ApiTokenEntity | null> {
+    return this.db.manager(tx).findOneBy(ApiTokenEntity, { id });
+  }
+
+  async revokeToken(tx: EntityManager, id: string, at: Date): Promise<void> {
+    await tx.update(ApiTokenEntity, { id, revokedAt: IsNull() }, { revokedAt: at });
   }
 
   async insertOrganisation(tx: EntityManager, name: string): Promise<OrganisationEntity> {
@@ -58,7 +73,7 @@ export class AuthRepository {
     return this.db.manager(tx).countBy(UserEntity, { role: Role.Admin });
   }
 
-  async insertToken(tx: EntityManager, token: { userId: string; label: string; tokenHash: string; prefix: string }): Promise<ApiTokenEntity> {
+  async insertToken(tx: EntityManager, token: { userId: string; label: string; tokenHash: string; prefix: string; expiresAt: Date }): Promise<ApiTokenEntity> {
     return tx.save(tx.create(ApiTokenEntity, token));
   }
 }

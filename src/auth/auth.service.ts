@@ -1,11 +1,13 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import { Clock } from '../common/clock';
 import { DomainError, ErrorCode, notFound } from '../common/domain-error';
 import { randomToken, sha256Hex } from '../common/hashing';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config.schema';
 import { Database } from '../database/database.module';
 import { Principal } from './auth.decorators';
-import { OrganisationEntity, Role, UserEntity } from './auth.entity';
+import { ApiTokenEntity, OrganisationEntity, Role, UserEntity } from './auth.entity';
 import { AuthRepository } from './auth.repository';
 
 export const TOKEN_PREFIX = 'assay_';
@@ -14,7 +16,33 @@ export interface IssuedToken {
   token: string;
   tokenId: string;
   userId: string;
+  expiresAt: string;
 }
+
+/** What a listing shows of a token: never the hash, never the secret. */
+export interface TokenInfo {
+  id: string;
+  label: string;
+  prefix: string;
+  createdAt: string;
+  expiresAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+/** The last-used stamp is written at most this often per token. */
+export const LAST_USED_RESOLUTION_MS = 60_000;
+const DAY_MS = 86_400_000;
+
+const toTokenInfo = (t: ApiTokenEntity): TokenInfo => ({
+  id: t.id,
+  label: t.label,
+  prefix: t.prefix,
+  createdAt: t.createdAt.toISOString(),
+  expiresAt: t.expiresAt.toISOString(),
+  lastUsedAt: t.lastUsedAt?.toISOString() ?? null,
+  revokedAt: t.revokedAt?.toISOString() ?? null,
+});
 
 @Injectable()
 export class AuthService {
@@ -23,14 +51,19 @@ export class AuthService {
     private readonly db: Database,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async authenticate(bearer: string): Promise<Principal | null> {
     if (!bearer.startsWith(TOKEN_PREFIX) || bearer.length > 200) return null;
-    const found = await this.repository.findActiveTokenWithUser(sha256Hex(bearer));
+    const now = this.clock.now();
+    const found = await this.repository.findActiveTokenWithUser(sha256Hex(bearer), now);
     if (!found) return null;
-    // Best effort; never fail a request over the last-used stamp.
-    void this.repository.touchToken(found.token.id, this.clock.now()).catch(() => undefined);
+    // Best effort and at most once a minute; never fail a request over the last-used stamp.
+    const last = found.token.lastUsedAt;
+    if (!last || now.getTime() - last.getTime() >= LAST_USED_RESOLUTION_MS) {
+      void this.repository.touchToken(found.token.id, now, LAST_USED_RESOLUTION_MS).catch(() => undefined);
+    }
     const { user } = found;
     return { userId: user.id, role: user.role, organisationId: user.organisationId, email: user.email };
   }
@@ -68,15 +101,40 @@ export class AuthService {
     });
   }
 
-  /** The secret is returned once; only its sha256 is stored. */
-  async issueToken(actor: Principal | null, userId: string, label: string): Promise<IssuedToken> {
+  /** The secret is returned once; only its sha256 is stored. Expiry: the configured default, at most the maximum. */
+  async issueToken(actor: Principal | null, userId: string, label: string, expiresAt?: Date): Promise<IssuedToken> {
+    const now = this.clock.now();
+    const { tokenDefaultDays, tokenMaxDays } = this.config.auth;
+    const latest = new Date(now.getTime() + tokenMaxDays * DAY_MS);
+    const expires = expiresAt ?? new Date(now.getTime() + tokenDefaultDays * DAY_MS);
+    if (expires.getTime() <= now.getTime()) throw new DomainError(ErrorCode.ValidationFailed, 'expiresAt: must be in the future', [{ field: 'expiresAt', problem: 'must be in the future' }]);
+    if (expires.getTime() > latest.getTime()) {
+      throw new DomainError(ErrorCode.ValidationFailed, `expiresAt: at most ${tokenMaxDays} days from now (${latest.toISOString()})`, [{ field: 'expiresAt', problem: `at most ${tokenMaxDays} days from now` }]);
+    }
     return this.db.transaction(async (tx) => {
       const user = await this.repository.findUserById(userId, tx);
       if (!user) throw notFound('user', userId);
       const token = `${TOKEN_PREFIX}${randomToken(32)}`;
-      const row = await this.repository.insertToken(tx, { userId, label, tokenHash: sha256Hex(token), prefix: token.slice(0, 12) });
-      await this.audit.record(tx, { actorUserId: actor?.userId ?? null, action: 'token.issued', entityType: 'api_token', entityId: row.id, payload: { userId, label, prefix: row.prefix } });
-      return { token, tokenId: row.id, userId };
+      const row = await this.repository.insertToken(tx, { userId, label, tokenHash: sha256Hex(token), prefix: token.slice(0, 12), expiresAt: expires });
+      await this.audit.record(tx, { actorUserId: actor?.userId ?? null, action: 'token.issued', entityType: 'api_token', entityId: row.id, payload: { userId, label, prefix: row.prefix, expiresAt: expires.toISOString() } });
+      return { token, tokenId: row.id, userId, expiresAt: expires.toISOString() };
+    });
+  }
+
+  async listOwnTokens(principal: Principal): Promise<TokenInfo[]> {
+    return (await this.repository.listTokensOfUser(principal.userId)).map(toTokenInfo);
+  }
+
+  /** A user revokes its own tokens; an admin any token. Another user's token is reported absent. */
+  async revokeToken(actor: Principal, id: string): Promise<TokenInfo> {
+    return this.db.transaction(async (tx) => {
+      const token = await this.repository.findTokenById(id, tx);
+      if (!token || (token.userId !== actor.userId && actor.role !== Role.Admin)) throw notFound('token', id);
+      if (!token.revokedAt) {
+        await this.repository.revokeToken(tx, id, this.clock.now());
+        await this.audit.record(tx, { actorUserId: actor.userId, action: 'token.revoked', entityType: 'api_token', entityId: id, payload: { userId: token.userId, prefix: token.prefix } });
+      }
+      return toTokenInfo((await this.repository.findTokenById(id, tx)) as ApiTokenEntity);
     });
   }
 

@@ -1,6 +1,8 @@
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, StreamableFile } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { Access, EVERY_ROLE, STAFF_ONLY } from '../auth/access.decorator';
 import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
+import { SecurityAudit } from '../auth/security-audit.service';
 import { Role } from '../auth/auth.entity';
 import { CohortsService } from '../cohorts/cohorts.service';
 import { StorageService } from '../storage/storage.service';
@@ -17,10 +19,12 @@ export class BenchmarksController {
     private readonly benchmarks: BenchmarksService,
     private readonly cohorts: CohortsService,
     private readonly storage: StorageService,
+    private readonly security: SecurityAudit,
   ) {}
 
   @Get()
   @Roles(...ANY_ROLE)
+  @Access(EVERY_ROLE)
   async list(): Promise<BenchmarkResponse[]> {
     const all = await this.benchmarks.listAll();
     return Promise.all(all.map(async (b) => toBenchmarkResponse(await this.benchmarks.resolveCurrent(b.slug))));
@@ -28,6 +32,7 @@ export class BenchmarksController {
 
   @Get(':slug')
   @Roles(...ANY_ROLE)
+  @Access(EVERY_ROLE)
   async get(@Param('slug') slug: string): Promise<BenchmarkResponse> {
     return toBenchmarkResponse(await this.benchmarks.resolveCurrent(slug));
   }
@@ -35,6 +40,7 @@ export class BenchmarksController {
   @Post()
   @HttpCode(201)
   @Roles(Role.Evaluator, Role.Admin)
+  @Access(STAFF_ONLY)
   @ApiOperation({ summary: 'Create a benchmark (or a new version of one) from the benchmark.yaml schema; invalid definitions are rejected field by field' })
   @ApiBody({ schema: { type: 'object', description: 'Same schema as benchmarks/<slug>/benchmark.yaml' } })
   async create(@CurrentPrincipal() actor: Principal, @Body() body: unknown): Promise<BenchmarkResponse & { created: boolean }> {
@@ -44,6 +50,7 @@ export class BenchmarksController {
 
   @Patch(':slug/phases/:phase')
   @Roles(Role.Evaluator, Role.Admin)
+  @Access(STAFF_ONLY)
   @ApiOperation({ summary: 'Open or close a phase, release or hide its leaderboard (audited)' })
   async updatePhase(@CurrentPrincipal() actor: Principal, @Param('slug') slug: string, @Param('phase') phase: string, @Body() body: UpdatePhaseDto): Promise<PhaseResponse> {
     const p = await this.benchmarks.updatePhase(actor, slug, phase, body);
@@ -52,10 +59,12 @@ export class BenchmarksController {
 
   @Get(':slug/sample-data')
   @Roles(...ANY_ROLE)
+  @Access(EVERY_ROLE)
   @ApiProduces('text/csv')
   @ApiOperation({ summary: "The benchmark's sample split with labels, for vendors to self-test (case_id,label,features…; label 1 = positive)" })
-  async sampleData(@Param('slug') slug: string): Promise<StreamableFile> {
+  async sampleData(@CurrentPrincipal() principal: Principal, @Param('slug') slug: string): Promise<StreamableFile> {
     const { version } = await this.benchmarks.resolveCurrent(slug);
+    await this.security.download(principal, { action: 'download.sample_data', entityType: 'benchmark_version', entityId: version.id });
     const cohortVersion = await this.cohorts.requireVersion(version.cohortVersionId);
     const file = this.cohorts.fileOf(cohortVersion, 'inputs', 'sample/sample-with-labels.csv');
     return new StreamableFile(await this.storage.getStream('inputs', file.key), {

@@ -37,3 +37,23 @@ describe('DEFAULT_RUNNER_IMAGE', () => {
     expect(DEFAULT_RUNNER_IMAGE).toBe(`assay/onnx-runner:${version}`);
   });
 });
+
+describe('production mode', () => {
+  it.each([
+    [{}, /ASSAY_S3_ACCESS_KEY: the default 'S3RVER'.*\n.*ASSAY_S3_SECRET_KEY: the default 'S3RVER'/],
+    [{ ASSAY_S3_ACCESS_KEY: 'minioadmin', ASSAY_S3_SECRET_KEY: 'minioadmin' }, /ASSAY_S3_ACCESS_KEY: the default 'minioadmin'/],
+    [{ ASSAY_S3_ACCESS_KEY: 'assay', ASSAY_S3_SECRET_KEY: 'S3RVER' }, /ASSAY_S3_SECRET_KEY: the default 'S3RVER'/],
+  ])('refuses default object-store credentials %p', (env, message) => {
+    expect(() => loadConfig({ ASSAY_MODE: 'production', ...env })).toThrow(message);
+  });
+
+  it('accepts chosen credentials, and development keeps the embedded defaults', () => {
+    expect(loadConfig({ ASSAY_MODE: 'production', ASSAY_S3_ACCESS_KEY: 'assay', ASSAY_S3_SECRET_KEY: 'a-long-secret' }).storage.accessKey).toBe('assay');
+    expect(loadConfig({ ASSAY_MODE: 'development' }).storage.secretKey).toBe('S3RVER');
+  });
+
+  it('token lifetimes: defaults, and a default above the maximum is refused', () => {
+    expect(loadConfig({}).auth).toEqual({ tokenDefaultDays: 30, tokenMaxDays: 365, maxFailures: 20, failureWindowS: 300 });
+    expect(() => loadConfig({ ASSAY_TOKEN_DEFAULT_DAYS: '90', ASSAY_TOKEN_MAX_DAYS: '30' })).toThrow(/ASSAY_TOKEN_DEFAULT_DAYS: 90 exceeds ASSAY_TOKEN_MAX_DAYS \(30\)/);
+  });
+});

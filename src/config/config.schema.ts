@@ -41,7 +41,14 @@ export class EnvSchema {
   @IsOptional() @Transform(toInt) @IsInt() @Min(60_000) ASSAY_UPLOAD_STALE_AFTER_MS?: number;
   @IsOptional() @IsString() ASSAY_CATALOGUE_DIR?: string;
   @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose']) ASSAY_LOG_LEVEL?: string;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(3650) ASSAY_TOKEN_DEFAULT_DAYS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(3650) ASSAY_TOKEN_MAX_DAYS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) ASSAY_AUTH_MAX_FAILURES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) ASSAY_AUTH_FAILURE_WINDOW_S?: number;
 }
+
+/** Credentials that ship with s3rver and MinIO: anyone can guess them. */
+export const DEFAULT_OBJECT_STORE_CREDENTIALS = ['S3RVER', 'minioadmin'];
 
 export interface AppConfig {
   mode: 'development' | 'production' | 'test';
@@ -75,6 +82,8 @@ export interface AppConfig {
   };
   /** The API's sweep of what failed uploads left (0: no sweep); objects younger than staleAfterMs are left alone. */
   uploads: { sweepIntervalMs: number; staleAfterMs: number };
+  /** Token lifetimes (days) and the per-IP lockout after failed authentication (shared through Redis). */
+  auth: { tokenDefaultDays: number; tokenMaxDays: number; maxFailures: number; failureWindowS: number };
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 }
 
@@ -93,15 +102,27 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     );
   }
   const gpus = parsed.ASSAY_WORKER_GPUS ?? 'auto';
+  const mode = (parsed.ASSAY_MODE as AppConfig['mode'] | undefined) ?? 'development';
+  const accessKey = parsed.ASSAY_S3_ACCESS_KEY ?? 'S3RVER';
+  const secretKey = parsed.ASSAY_S3_SECRET_KEY ?? 'S3RVER';
+  const tokenDefaultDays = parsed.ASSAY_TOKEN_DEFAULT_DAYS ?? 30;
+  const tokenMaxDays = parsed.ASSAY_TOKEN_MAX_DAYS ?? 365;
+  const problems: string[] = [];
+  if (mode === 'production') {
+    if (DEFAULT_OBJECT_STORE_CREDENTIALS.includes(accessKey)) problems.push(`ASSAY_S3_ACCESS_KEY: the default '${accessKey}' is refused in production mode`);
+    if (DEFAULT_OBJECT_STORE_CREDENTIALS.includes(secretKey)) problems.push(`ASSAY_S3_SECRET_KEY: the default '${secretKey}' is refused in production mode`);
+  }
+  if (tokenDefaultDays > tokenMaxDays) problems.push(`ASSAY_TOKEN_DEFAULT_DAYS: ${tokenDefaultDays} exceeds ASSAY_TOKEN_MAX_DAYS (${tokenMaxDays})`);
+  if (problems.length > 0) throw new ConfigValidationError(problems);
   return {
-    mode: (parsed.ASSAY_MODE as AppConfig['mode'] | undefined) ?? 'development',
+    mode,
     http: { host: parsed.ASSAY_HTTP_HOST ?? '127.0.0.1', port: parsed.ASSAY_HTTP_PORT ?? 3000 },
     database: { url: parsed.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/assay' },
     redis: { url: parsed.REDIS_URL ?? 'redis://127.0.0.1:6379', queuePrefix: parsed.ASSAY_QUEUE_PREFIX ?? 'assay' },
     storage: {
       endpoint: parsed.ASSAY_S3_ENDPOINT ?? null,
-      accessKey: parsed.ASSAY_S3_ACCESS_KEY ?? 'S3RVER',
-      secretKey: parsed.ASSAY_S3_SECRET_KEY ?? 'S3RVER',
+      accessKey,
+      secretKey,
       region: parsed.ASSAY_S3_REGION ?? 'us-east-1',
       bucketPrefix: parsed.ASSAY_S3_BUCKET_PREFIX ?? 'assay',
       embeddedPort: parsed.ASSAY_S3_EMBEDDED_PORT ?? 9100,
@@ -126,6 +147,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       runStaleMs: parsed.ASSAY_RUN_STALE_MS ?? 60_000,
     },
     uploads: { sweepIntervalMs: parsed.ASSAY_UPLOAD_SWEEP_INTERVAL_MS ?? 10 * 60_000, staleAfterMs: parsed.ASSAY_UPLOAD_STALE_AFTER_MS ?? 24 * 3600_000 },
+    auth: { tokenDefaultDays, tokenMaxDays, maxFailures: parsed.ASSAY_AUTH_MAX_FAILURES ?? 20, failureWindowS: parsed.ASSAY_AUTH_FAILURE_WINDOW_S ?? 300 },
     logLevel: (parsed.ASSAY_LOG_LEVEL as AppConfig['logLevel'] | undefined) ?? 'log',
   };
 }

@@ -3,6 +3,7 @@ import { ApiTokenEntity, OrganisationEntity, UserEntity } from '../auth/auth.ent
 import { BenchmarkEntity, BenchmarkPhaseEntity, BenchmarkVersionEntity } from '../benchmarks/benchmarks.entity';
 import { CohortCaseEntity, CohortEntity, CohortVersionEntity } from '../cohorts/cohorts.entity';
 import { EvaluationResultEntity, RunEntity, RunPredictionEntity } from '../evaluation/evaluation.entity';
+import { AccessGrantEntity } from '../grants/grants.entity';
 import { WorkerEntity } from '../health/health.entity';
 import { LeaderboardEntryEntity, LeaderboardSnapshotEntity } from '../leaderboards/leaderboards.entity';
 import { SubmissionEntity } from '../submissions/submissions.entity';
@@ -25,4 +26,5 @@ export const ENTITIES = [
   LeaderboardEntryEntity,
   LeaderboardSnapshotEntity,
   WorkerEntity,
+  AccessGrantEntity,
 ];

@@ -1,10 +1,13 @@
 import { Controller, Get, Param, ParseUUIDPipe, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { Access, OWNER_STAFF_GRANTED } from '../auth/access.decorator';
 import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
+import { SecurityAudit } from '../auth/security-audit.service';
+import { GrantsService } from '../grants/grants.service';
 import { Role } from '../auth/auth.entity';
 import { Clock } from '../common/clock';
-import { DomainError, ErrorCode, notFound } from '../common/domain-error';
+import { DomainError, ErrorCode } from '../common/domain-error';
 import { SubmissionsService } from '../submissions/submissions.service';
 import { toRunSummary } from '../submissions/submissions.dto';
 import { CasePredictionResponse, RunDetailResponse } from './evaluation.dto';
@@ -25,7 +28,10 @@ interface RunLogsResponse {
   text: string;
 }
 
-const READERS = [Role.Vendor, Role.Evaluator, Role.Admin];
+/** Regulators pass the guard; what they read is decided by their grants (accessibleRun). */
+const READERS = [Role.Vendor, Role.Evaluator, Role.Admin, Role.Regulator];
+/** Held-out detail (logs, per-case results) of the fixture's test run: vendors are refused it. */
+const HELD_OUT_DETAIL = { ...OWNER_STAFF_GRANTED, vendor: '403' } as const;
 
 @ApiTags('runs')
 @ApiBearerAuth()
@@ -38,22 +44,31 @@ export class EvaluationController {
     private readonly clock: Clock,
     private readonly benchmarks: BenchmarksService,
     private readonly leaderboards: LeaderboardsService,
+    private readonly grants: GrantsService,
+    private readonly security: SecurityAudit,
   ) {}
 
-  private async accessibleRun(principal: Principal, id: string): Promise<RunEntity> {
+  private async accessibleRun(principal: Principal, id: string, route: string): Promise<RunEntity> {
     const run = await this.evaluation.requireRun(id);
-    // Throws not-found for another organisation's run, so its existence does not leak.
-    await this.submissions.requireAccessible(principal, run.submissionId).catch(() => {
-      throw notFound('run', id);
-    });
+    // Another organisation's run, or one no grant of the regulator covers, is not-found: its existence does not leak.
+    if (principal.role === Role.Regulator) {
+      if (!(await this.grants.regulatorMayRead(principal, { submissionId: run.submissionId, benchmarkVersionId: run.benchmarkVersionId }))) await this.grants.deny(principal, 'run', id, route);
+      return run;
+    }
+    const accessible = await this.submissions.requireAccessible(principal, run.submissionId).then(
+      () => true,
+      () => false,
+    );
+    if (!accessible) await this.grants.deny(principal, 'run', id, route);
     return run;
   }
 
   @Get(':id')
-  @Roles(...READERS, Role.Regulator)
+  @Roles(...READERS)
+  @Access(OWNER_STAFF_GRANTED)
   @ApiOperation({ summary: 'Status, progress, pins, timings and (once succeeded) metrics, calibration and subgroup tables of a run' })
   async get(@CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string): Promise<RunDetailResponse> {
-    const run = await this.accessibleRun(principal, id);
+    const run = await this.accessibleRun(principal, id, 'GET /api/runs/:id');
     const result = await this.evaluation.findResult(run.id);
     const showDetail = this.evaluation.mayShowDetail(principal, run);
     // Held-out scores go through the same feedback rules as the public leaderboard (rounding, release, Ladder).
@@ -82,6 +97,7 @@ export class EvaluationController {
 
   @Get(':id/logs')
   @Roles(...READERS)
+  @Access(HELD_OUT_DETAIL)
   @ApiProduces('application/json', 'application/octet-stream')
   @ApiQuery({ name: 'format', required: false, enum: ['json', 'raw'], description: 'json (default): the log escaped as text; raw: the bytes as the container wrote them' })
   @ApiOperation({ summary: 'Container logs (capped): vendors see them for public (sample) phases only' })
@@ -89,8 +105,12 @@ export class EvaluationController {
     if (format !== undefined && format !== 'json' && format !== 'raw') {
       throw new DomainError(ErrorCode.ValidationFailed, "format must be 'json' or 'raw'", [{ field: 'format', problem: "must be 'json' or 'raw'" }]);
     }
-    const run = await this.accessibleRun(principal, id);
-    if (!this.evaluation.mayShowDetail(principal, run)) throw new DomainError(ErrorCode.Forbidden, 'logs of held-out runs are for evaluators only');
+    const run = await this.accessibleRun(principal, id, 'GET /api/runs/:id/logs');
+    if (!this.evaluation.mayShowDetail(principal, run)) {
+      await this.security.denied(principal, 403, { entityType: 'run', entityId: id, route: 'GET /api/runs/:id/logs' });
+      throw new DomainError(ErrorCode.Forbidden, 'logs of held-out runs are for evaluators only');
+    }
+    await this.security.download(principal, { action: 'download.run_logs', entityType: 'run', entityId: run.id });
     // Logs are bytes (NUL, invalid UTF-8): raw as a download that no browser renders, otherwise escaped.
     const bytes = run.logs ?? Buffer.alloc(0);
     if (format === 'raw') {
@@ -103,19 +123,25 @@ export class EvaluationController {
 
   @Get(':id/cases')
   @Roles(...READERS)
+  @Access(HELD_OUT_DETAIL)
   @ApiOperation({ summary: 'Per-case predictions: vendors see them for public (sample) phases only' })
   async cases(@CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string): Promise<CasePredictionResponse[]> {
-    const run = await this.accessibleRun(principal, id);
-    if (!this.evaluation.mayShowDetail(principal, run)) throw new DomainError(ErrorCode.Forbidden, 'no per-case feedback on held-out cases');
+    const run = await this.accessibleRun(principal, id, 'GET /api/runs/:id/cases');
+    if (!this.evaluation.mayShowDetail(principal, run)) {
+      await this.security.denied(principal, 403, { entityType: 'run', entityId: id, route: 'GET /api/runs/:id/cases' });
+      throw new DomainError(ErrorCode.Forbidden, 'no per-case feedback on held-out cases');
+    }
+    await this.security.download(principal, { action: 'download.run_cases', entityType: 'run', entityId: run.id });
     return (await this.repository.findPredictions(run.id)).map((p) => ({ caseId: p.caseId, prediction: p.prediction }));
   }
 
   @Get(':id/events')
   @Roles(...READERS)
+  @Access(OWNER_STAFF_GRANTED)
   @ApiProduces('text/event-stream')
   @ApiOperation({ summary: 'Server-sent events: one "run" event per change of status or progress; the stream ends when the run does' })
   async events(@CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string, @Res() res: Response): Promise<void> {
-    const first = await this.accessibleRun(principal, id);
+    const first = await this.accessibleRun(principal, id, 'GET /api/runs/:id/events');
     res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     res.flushHeaders();
     let closed = false;

@@ -24,6 +24,21 @@ export interface HealthReport {
   docker: ComponentHealth;
 }
 
+/** What anyone may see: up or down per component, nothing an attacker could fingerprint. */
+export interface HealthSummary {
+  ok: boolean;
+  postgres: 'up' | 'down';
+  redis: 'up' | 'down';
+  objectStore: 'up' | 'down';
+  docker: 'up' | 'down';
+}
+
+const upDown = (c: ComponentHealth): 'up' | 'down' => (c.ok ? 'up' : 'down');
+
+export function summarise(r: HealthReport): HealthSummary {
+  return { ok: r.ok, postgres: upDown(r.postgres), redis: upDown(r.redis), objectStore: upDown(r.objectStore), docker: upDown(r.docker) };
+}
+
 async function probe(work: () => Promise<unknown>): Promise<ComponentHealth> {
   const t0 = Date.now();
   try {

@@ -29,6 +29,7 @@ import {
 import { rankMin } from '../metrics/ranking';
 import { aggregateRankRobustness, perCaseRankRobustness, RankingData, RobustnessResult } from './rank-robustness';
 import { CohortsService } from '../cohorts/cohorts.service';
+import { GrantsService } from '../grants/grants.service';
 import { StorageService } from '../storage/storage.service';
 import { OUTPUT_FIELD_BY_TASK } from '../benchmarks/benchmark-definition';
 import { parseTruthCsv } from '../metrics/predictions';
@@ -42,6 +43,7 @@ export class LeaderboardsService {
     private readonly db: Database,
     private readonly cohorts: CohortsService,
     private readonly storage: StorageService,
+    private readonly grants: GrantsService,
   ) {}
 
   /**
@@ -162,8 +164,10 @@ export class LeaderboardsService {
    * Whether a reader sees held-out scores at full precision with counts, CIs and rank robustness: evaluators and
    * admins. The one place to extend for regulators holding a grant on the benchmark or submission.
    */
-  async mayShowFullPrecision(principal: Principal, _scope: { benchmarkVersionId: string; submissionId?: string }): Promise<boolean> {
-    return principal.role === Role.Evaluator || principal.role === Role.Admin;
+  async mayShowFullPrecision(principal: Principal, scope: { benchmarkVersionId: string; submissionId?: string }): Promise<boolean> {
+    if (principal.role === Role.Evaluator || principal.role === Role.Admin) return true;
+    // A regulator with a grant on the benchmark (or, for one run, on its submission) reads what staff read.
+    return principal.role === Role.Regulator && this.grants.regulatorMayRead(principal, { benchmarkVersionId: scope.benchmarkVersionId, submissionId: scope.submissionId ?? '' });
   }
 
   /**
@@ -234,11 +238,12 @@ export class LeaderboardsService {
     return { benchmark: slug, phase: phaseName, n: truth.caseIds.length, a: { submissionId: a.submissionId, submission: a.submissionName, organisation: a.organisationName }, b: { submissionId: b.submissionId, submission: b.submissionName, organisation: b.organisationName }, difference: 'A − B', comparison };
   }
 
-  async read(principal: Principal, slug: string, phaseName: string): Promise<LeaderboardResponse> {
+  /** `granted`: the caller's grants let it see this phase even when hidden (checked by the controller). */
+  async read(principal: Principal, slug: string, phaseName: string, granted = false): Promise<LeaderboardResponse> {
     const { version, phases } = await this.benchmarks.resolveCurrent(slug);
     const phase = phases.find((p) => p.name === phaseName);
     if (!phase) throw new DomainError(ErrorCode.NotFound, `benchmark '${slug}' has no phase '${phaseName}'`, [{ field: 'phase', problem: `one of ${phases.map((p) => p.name).join(', ')}` }]);
-    const full = await this.mayShowFullPrecision(principal, { benchmarkVersionId: version.id });
+    const full = granted || (await this.mayShowFullPrecision(principal, { benchmarkVersionId: version.id }));
     if (phase.leaderboardVisibility === 'hidden' && !full) throw notFound('leaderboard', `${slug}/${phaseName}`);
     const def = version.definition;
     const digits = def.precision ?? 4;

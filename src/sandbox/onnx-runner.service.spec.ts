@@ -2,6 +2,9 @@ import { loadConfig } from '../config/config.schema';
 import type { DockerSandboxAdapter } from './docker-sandbox.adapter';
 import { OnnxRunnerService } from './onnx-runner.service';
 
+/** Production mode refuses the default object-store credentials (config.schema.ts). */
+const PROD_S3 = { ASSAY_S3_ACCESS_KEY: 'runner-spec', ASSAY_S3_SECRET_KEY: 'runner-spec-secret' };
+
 /** A fake engine: only what resolveRuntime asks of the adapter. */
 function engine(hasRunsc: boolean): DockerSandboxAdapter {
   return {
@@ -12,16 +15,16 @@ function engine(hasRunsc: boolean): DockerSandboxAdapter {
 
 describe('OnnxRunnerService.resolveRuntime', () => {
   it('uses gVisor when the engine has it', async () => {
-    await expect(new OnnxRunnerService(loadConfig({ ASSAY_MODE: 'production' }), engine(true)).resolveRuntime()).resolves.toEqual({ runtime: 'runsc', imageId: 'sha256:abc' });
+    await expect(new OnnxRunnerService(loadConfig({ ASSAY_MODE: 'production', ...PROD_S3 }), engine(true)).resolveRuntime()).resolves.toEqual({ runtime: 'runsc', imageId: 'sha256:abc' });
   });
 
   it('refuses a weaker profile (runc) in production', async () => {
-    await expect(new OnnxRunnerService(loadConfig({ ASSAY_MODE: 'production' }), engine(false)).resolveRuntime()).rejects.toThrow(/production mode requires the gVisor \(runsc\) sandbox; set ASSAY_ALLOW_WEAK_SANDBOX=true/);
-    await expect(new OnnxRunnerService(loadConfig({ ASSAY_MODE: 'production', ASSAY_SANDBOX_RUNTIME: 'runc' }), engine(true)).resolveRuntime()).rejects.toThrow(/production mode requires/);
+    await expect(new OnnxRunnerService(loadConfig({ ASSAY_MODE: 'production', ...PROD_S3 }), engine(false)).resolveRuntime()).rejects.toThrow(/production mode requires the gVisor \(runsc\) sandbox; set ASSAY_ALLOW_WEAK_SANDBOX=true/);
+    await expect(new OnnxRunnerService(loadConfig({ ASSAY_MODE: 'production', ...PROD_S3, ASSAY_SANDBOX_RUNTIME: 'runc' }), engine(true)).resolveRuntime()).rejects.toThrow(/production mode requires/);
   });
 
   it('accepts runc in production only with the explicit override, and in development', async () => {
-    await expect(new OnnxRunnerService(loadConfig({ ASSAY_MODE: 'production', ASSAY_ALLOW_WEAK_SANDBOX: 'true' }), engine(false)).resolveRuntime()).resolves.toMatchObject({ runtime: 'runc' });
+    await expect(new OnnxRunnerService(loadConfig({ ASSAY_MODE: 'production', ...PROD_S3, ASSAY_ALLOW_WEAK_SANDBOX: 'true' }), engine(false)).resolveRuntime()).resolves.toMatchObject({ runtime: 'runc' });
     await expect(new OnnxRunnerService(loadConfig({}), engine(false)).resolveRuntime()).resolves.toMatchObject({ runtime: 'runc' });
   });
 

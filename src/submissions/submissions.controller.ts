@@ -1,7 +1,9 @@
 import { Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
+import { Access, EVERY_ROLE, OWNER_STAFF_GRANTED, VENDOR_ONLY } from '../auth/access.decorator';
 import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
+import { GrantsService } from '../grants/grants.service';
 import { Role } from '../auth/auth.entity';
 import { QuotaResponse, SubmissionResponse } from './submissions.dto';
 import { SubmissionsService } from './submissions.service';
@@ -10,11 +12,15 @@ import { SubmissionsService } from './submissions.service';
 @ApiBearerAuth()
 @Controller('api/submissions')
 export class SubmissionsController {
-  constructor(private readonly submissions: SubmissionsService) {}
+  constructor(
+    private readonly submissions: SubmissionsService,
+    private readonly grants: GrantsService,
+  ) {}
 
   @Post()
   @HttpCode(202)
   @Roles(Role.Vendor)
+  @Access(VENDOR_ONLY)
   @ApiConsumes('multipart/form-data')
   @ApiOperation({
     summary: 'Submit an ONNX model (streamed, sha256-pinned, size-limited); it is checked in the sandbox before runs start',
@@ -38,6 +44,7 @@ export class SubmissionsController {
   @Post('container')
   @HttpCode(202)
   @Roles(Role.Vendor)
+  @Access(VENDOR_ONLY)
   @ApiConsumes('multipart/form-data')
   @ApiOperation({
     summary: 'Submit a container image (`docker save` tarball, .tar or .tar.gz; streamed, sha256-pinned, size-limited)',
@@ -61,22 +68,39 @@ export class SubmissionsController {
   }
 
   @Get()
-  @Roles(Role.Vendor, Role.Evaluator, Role.Admin)
-  @ApiOperation({ summary: "Vendors: their organisation's submissions; evaluators and admins: all" })
-  list(@CurrentPrincipal() principal: Principal): Promise<SubmissionResponse[]> {
-    return this.submissions.listForPrincipal(principal);
+  @Roles(Role.Vendor, Role.Evaluator, Role.Admin, Role.Regulator)
+  @Access(EVERY_ROLE)
+  @ApiOperation({ summary: "Vendors: their organisation's submissions; regulators: those their grants cover; evaluators and admins: all" })
+  async list(@CurrentPrincipal() principal: Principal): Promise<SubmissionResponse[]> {
+    const all = await this.submissions.listForPrincipal(principal);
+    if (principal.role !== Role.Regulator) return all;
+    const visible = new Set(await this.grants.visibleSubmissionIds(principal, all.map((s) => s.id)));
+    return all.filter((s) => visible.has(s.id));
   }
 
   @Get('quota/:benchmark')
   @Roles(Role.Vendor)
+  @Access(VENDOR_ONLY)
   @ApiOperation({ summary: "Your organisation's submissions against a benchmark's limits (Assay's own failures are shown but not counted)" })
   quota(@CurrentPrincipal() principal: Principal, @Param('benchmark') benchmark: string): Promise<QuotaResponse> {
     return this.submissions.quota(principal, benchmark);
   }
 
   @Get(':id')
-  @Roles(Role.Vendor, Role.Evaluator, Role.Admin)
-  get(@CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string): Promise<SubmissionResponse> {
+  @Roles(Role.Vendor, Role.Evaluator, Role.Admin, Role.Regulator)
+  @Access(OWNER_STAFF_GRANTED)
+  async get(@CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string): Promise<SubmissionResponse> {
+    const route = 'GET /api/submissions/:id';
+    if (principal.role === Role.Regulator) {
+      const s = await this.submissions.requireAccessible(principal, id);
+      if (!(await this.grants.regulatorMayRead(principal, { submissionId: s.id, benchmarkVersionId: s.benchmarkVersionId }))) await this.grants.deny(principal, 'submission', id, route);
+      return this.submissions.getForPrincipal(principal, id);
+    }
+    const visible = await this.submissions.requireAccessible(principal, id).then(
+      () => true,
+      () => false,
+    );
+    if (!visible) await this.grants.deny(principal, 'submission', id, route);
     return this.submissions.getForPrincipal(principal, id);
   }
 }

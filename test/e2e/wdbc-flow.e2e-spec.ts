@@ -144,6 +144,8 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
 
   it('compares two entries paired on the same held-out cases for a regulator, and refuses vendors', async () => {
     const regulator = await stack.user('regulator');
+    // Regulators read what they were granted (issue 7): this one is granted the benchmark.
+    await stack.admin.post('/api/grants', { regulatorEmail: (await regulator.get<{ email: string }>('/api/me')).email, benchmark: BENCHMARK });
     const board = await regulator.get<{ rows: { submissionId: string; organisation: string }[] }>(`/api/benchmarks/${BENCHMARK}/leaderboard?phase=test`);
     const a = board.rows.find((r) => r.organisation === 'Vendor A')?.submissionId as string;
     const b = board.rows.find((r) => r.organisation === 'Vendor B')?.submissionId as string;
@@ -222,7 +224,7 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
   describe('bad requests get a 4xx naming the field and the problem, and leave nothing behind', () => {
     it('refuses a missing or unknown token', async () => {
       await expectApiError(new AssayClient(stack.baseUrl).get('/api/submissions'), 401, /missing Authorization header/);
-      await expectApiError(new AssayClient(stack.baseUrl, 'assay_not-a-real-token').get('/api/submissions'), 401, /unknown or revoked/);
+      await expectApiError(new AssayClient(stack.baseUrl, 'assay_not-a-real-token').get('/api/submissions'), 401, /unknown, expired or revoked/);
     });
 
     it('refuses the wrong role', async () => {
