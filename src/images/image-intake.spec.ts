@@ -331,7 +331,7 @@ describe('bounded memory', () => {
 
   it('caps the entries of the outer archive and of a layer', async () => {
     const many = tar(Array.from({ length: 50 }, (_, i) => ({ name: `f${i}`, body: 'x' })));
-    expect(await inspect({ layers: [appLayer(), many] }, { ...LIMITS, maxLayerEntries: 20 })).toMatchObject({ ok: false, code: 'ambiguous_archive' });
-    expect(await inspect({ layers: [appLayer()] }, { ...LIMITS, maxArchiveEntries: 3 })).toMatchObject({ ok: false, code: 'ambiguous_archive' });
+    expect(await inspect({ layers: [appLayer(), many] }, { ...LIMITS, maxLayerEntries: 20 })).toMatchObject({ ok: false, code: 'too_large', message: expect.stringMatching(/^layer 2 .*the layer has more than 20 entries$/) });
+    expect(await inspect({ layers: [appLayer()] }, { ...LIMITS, maxArchiveEntries: 3 })).toMatchObject({ ok: false, code: 'too_large', message: 'the archive: the archive has more than 3 entries' });
   });
 });

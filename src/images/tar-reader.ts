@@ -28,7 +28,7 @@ export class TarFormatError extends Error {
   readonly code = 'tar_format';
 }
 
-export type TarProblemCode = 'path_traversal' | 'ambiguous_archive' | 'duplicate_entry' | 'special_file' | 'setuid_file';
+export type TarProblemCode = 'path_traversal' | 'ambiguous_archive' | 'duplicate_entry' | 'special_file' | 'setuid_file' | 'too_large';
 
 /** A readable archive that must not be loaded: an entry Docker would read differently, or one that is unsafe. */
 export class TarRejection extends Error {
@@ -372,7 +372,7 @@ function checkEntry(go: GoReading, seen: Map<string, Seen>, opts: ReadTarOptions
       if (seen.get(parent)?.type === 'symlink') throw new TarRejection('path_traversal', `entry '${name}' is written through the symlink '${parent}'`);
     }
     if (seen.has(path)) throw new TarRejection('duplicate_entry', `'${name}' appears twice in the ${opts.what} (readers disagree on which copy wins)`);
-    if (seen.size >= opts.maxEntries) throw new TarRejection('ambiguous_archive', `the ${opts.what} has more than ${opts.maxEntries} entries`);
+    if (seen.size >= opts.maxEntries) throw new TarRejection('too_large', `the ${opts.what} has more than ${opts.maxEntries} entries`);
     seen.set(path, { type });
   }
   return { name, path, type, linkname: type === 'symlink' || type === 'hardlink' ? go.linkname : '', size: type === 'file' ? go.size : 0, mode: go.mode };
