@@ -3,7 +3,8 @@ import type { DockerSandboxAdapter } from './docker-sandbox.adapter';
 import { OnnxRunnerService } from './onnx-runner.service';
 
 const RUNNER_ID = `sha256:${'ab'.repeat(32)}`;
-// Production refuses a runner resolved by tag: these pin it by ID (src/images/runner-image.spec.ts covers the rest).
+// Pinned by ID: production refuses a tag-only runner, and a build record on this machine must not leak in
+// (src/images/runner-image.spec.ts covers records and tags).
 const PINNED = { ASSAY_RUNNER_IMAGE: RUNNER_ID };
 
 /** A fake engine: only what resolveRuntime asks of the adapter. */
@@ -26,7 +27,7 @@ describe('OnnxRunnerService.resolveRuntime', () => {
 
   it('accepts runc in production only with the explicit override, and in development', async () => {
     await expect(new OnnxRunnerService(loadConfig({ ASSAY_MODE: 'production', ASSAY_ALLOW_WEAK_SANDBOX: 'true', ...PINNED }), engine(false)).resolveRuntime()).resolves.toMatchObject({ runtime: 'runc' });
-    await expect(new OnnxRunnerService(loadConfig({}), engine(false)).resolveRuntime()).resolves.toMatchObject({ runtime: 'runc' });
+    await expect(new OnnxRunnerService(loadConfig({ ...PINNED }), engine(false)).resolveRuntime()).resolves.toMatchObject({ runtime: 'runc' });
   });
 
   it('fails clearly when runsc is demanded but missing', async () => {
