@@ -6,8 +6,12 @@
 #   vendor-example/wdbc-python:1  sandbox-images/examples/wdbc-python (an honest vendor container; not under
 #                                 assay/, a namespace the image intake reserves for the facility's own images)
 #   assay-attack/<name>:1         sandbox-images/attacks/<name>.sh, one image per attack (test/integration/attacks)
-# Idempotent: each image carries a label org.assay.version=<hash of its inputs>; an image whose label matches is
-# skipped. Needs root (debootstrap) and a running dockerd (scripts/setup-docker.sh).
+# Idempotent: each built image's ID and input hash (org.assay.version) are recorded in
+# $ASSAY_IMAGE_RECORD_DIR (default ${ASSAY_DATA_DIR:-<repo>/.assay}/images/<tag>.json); an image is skipped only when
+# its tag still points at the recorded ID and the recorded hash matches. Labels are informational only: any image can
+# carry any label. The worker starts the ONNX runner by the recorded ID (src/images/runner-image.ts).
+# The debootstrap bases carry no setuid/setgid files and no /dev nodes (the image intake refuses both; Docker
+# provides /dev at run time). Needs root (debootstrap) and a running dockerd (scripts/setup-docker.sh).
 # Options: --force rebuilds all; --no-extras builds only the base and the runner (no python base, example or
 # attack images); BASE_IMAGE=<ref> builds the runner on another base (e.g. debian:bookworm-slim).
 set -euo pipefail
@@ -37,7 +41,27 @@ done
 step() { printf '[build-images] %s\n' "$*"; }
 fail() { printf '[build-images] ERROR: %s\n' "$*" >&2; exit 1; }
 now_ms() { date +%s%3N; }
-label_of() { docker image inspect --format '{{ index .Config.Labels "org.assay.version" }}' "$1" 2>/dev/null || true; }
+id_of() { docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+RECORD_DIR=${ASSAY_IMAGE_RECORD_DIR:-${ASSAY_DATA_DIR:-$ROOT/.assay}/images}
+record_file() { printf '%s/%s.json' "$RECORD_DIR" "$(printf '%s' "$1" | tr '/:@' '___')"; }
+# record_field <tag> <id|version>: a field of the tag's record ('' when there is none).
+record_field() {
+  local f; f=$(record_file "$1")
+  [ -f "$f" ] || return 0
+  sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" "$f"
+}
+# up_to_date <tag> <version>: the tag points at the image this script built and recorded, from the same inputs.
+up_to_date() {
+  local rec_id; rec_id=$(record_field "$1" id)
+  [ "$FORCE" -eq 0 ] && [ -n "$rec_id" ] && [ "$(record_field "$1" version)" = "$2" ] && [ "$(id_of "$1")" = "$rec_id" ]
+}
+# write_record <tag> <version>: records the ID the tag points at right after this script built it.
+write_record() {
+  local id f; id=$(id_of "$1"); f=$(record_file "$1")
+  [ -n "$id" ] || fail "$1 vanished right after its build"
+  mkdir -p "$RECORD_DIR"
+  printf '{"tag":"%s","id":"%s","version":"%s"}\n' "$1" "$id" "$2" >"$f.tmp" && mv "$f.tmp" "$f"
+}
 
 docker info >/dev/null 2>&1 || fail "docker is not answering; run scripts/setup-docker.sh first (as root)"
 
@@ -57,9 +81,9 @@ debootstrap_image() {
   local BASE_TAG=$1 BASE_INCLUDE=$2
   local mirror version t0 dir
   mirror=$(apt_mirror)
-  version=$(printf 'debootstrap minbase %s include=%s' "$SUITE" "$BASE_INCLUDE" | sha256sum | cut -c1-16)
-  if [ "$FORCE" -eq 0 ] && [ "$(label_of "$BASE_TAG")" = "$version" ]; then
-    step "$BASE_TAG up to date (org.assay.version=$version), skipped"
+  version=$(printf 'debootstrap minbase %s include=%s nosuid nodev' "$SUITE" "$BASE_INCLUDE" | sha256sum | cut -c1-16)
+  if up_to_date "$BASE_TAG" "$version"; then
+    step "$BASE_TAG up to date (recorded $(record_field "$BASE_TAG" id), org.assay.version=$version), skipped"
     return
   fi
   [ "$(id -u)" -eq 0 ] || fail "building $BASE_TAG needs root (debootstrap); re-run with sudo"
@@ -73,11 +97,15 @@ debootstrap_image() {
     fail "debootstrap failed; see /tmp/assay-debootstrap.log"
   # Nothing in a sandbox installs packages: drop apt's caches and lists to keep the image small.
   rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/* "$dir"/usr/share/doc/* "$dir"/usr/share/man/*
-  tar -C "$dir" --numeric-owner -c . | docker import \
+  # No setuid/setgid programs (nothing in a sandbox may gain privileges; the intake refuses them in vendor layers
+  # built on this base) and no device nodes (Docker mounts /dev at run time; the intake refuses those too).
+  find "$dir" -xdev -type f -perm /6000 -exec chmod ug-s {} +
+  tar -C "$dir" --numeric-owner --exclude='./dev/*' -c . | docker import \
     --change "LABEL org.assay.version=$version" \
     --change "LABEL org.assay.source=debootstrap-minbase-$SUITE" \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'CMD ["/bin/bash"]' - "$BASE_TAG" >/dev/null
+  write_record "$BASE_TAG" "$version"
   rm -rf "$dir"
   trap - EXIT
   step "built $BASE_TAG in $(( ($(now_ms) - t0) / 1000 )) s ($(docker image inspect --format '{{.Size}}' "$BASE_TAG" | awk '{printf "%.0f MB", $1/1e6}'))"
@@ -115,8 +143,8 @@ build_runner() {
   # Version = hash of every input's content and destination, plus the base image id.
   version=$( { runner_inputs | while IFS=$'\t' read -r src dst; do printf '%s  %s\n' "$(sha256sum <"$src" | cut -c1-64)" "$dst"; done; echo "base $base_id"; } | sha256sum | cut -c1-16)
   step "runner inputs hashed in $(( $(now_ms) - t0 )) ms: org.assay.version=$version"
-  if [ "$FORCE" -eq 0 ] && [ "$(label_of "$RUNNER_TAG")" = "$version" ]; then
-    step "$RUNNER_TAG up to date, skipped"
+  if up_to_date "$RUNNER_TAG" "$version"; then
+    step "$RUNNER_TAG up to date (recorded $(record_field "$RUNNER_TAG" id)), skipped"
     return
   fi
   # The node binary must find its shared libraries in the base image.
@@ -143,6 +171,7 @@ build_runner() {
     --label "org.assay.version=$version" \
     --label "org.assay.runner-version=$RUNNER_VERSION" \
     -t "$RUNNER_TAG" "$ctx" >/tmp/assay-runner-build.log 2>&1 || fail "docker build failed; see /tmp/assay-runner-build.log"
+  write_record "$RUNNER_TAG" "$version"
   rm -rf "$ctx"
   trap - EXIT
   step "built $RUNNER_TAG in $(( ($(now_ms) - t0) / 1000 )) s ($(docker image inspect --format '{{.Size}}' "$RUNNER_TAG" | awk '{printf "%.0f MB", $1/1e6}'))"
@@ -157,7 +186,7 @@ context_image() {
   local base_id version t0 args=()
   base_id=$(docker image inspect --format '{{.Id}}' "$base" 2>/dev/null) || fail "base image $base not found"
   version=$( { (cd "$ctx" && find . -type f | LC_ALL=C sort | xargs sha256sum); echo "base $base_id"; printf 'arg %s\n' "$@"; } | sha256sum | cut -c1-16)
-  if [ "$FORCE" -eq 0 ] && [ "$(label_of "$tag")" = "$version" ]; then
+  if up_to_date "$tag" "$version"; then
     step "$tag up to date, skipped"
     return
   fi
@@ -170,6 +199,7 @@ context_image() {
   env "${builder_env[@]}" docker build -q --network none --build-arg "BASE_IMAGE=$base" "${args[@]}" \
     --label "org.assay.version=$version" -t "$tag" "$ctx" >/tmp/assay-context-build.log 2>&1 ||
     fail "docker build of $tag failed; see /tmp/assay-context-build.log"
+  write_record "$tag" "$version"
   # The previous build lost its tag: drop it unless something else still uses it (rmi refuses then).
   if [ -n "$old_id" ] && [ "$old_id" != "$(docker image inspect --format '{{.Id}}' "$tag")" ]; then
     docker rmi "$old_id" >/dev/null 2>&1 || true

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { appLayer, dockerSave, sha256, tar, type ImageSpec } from '../../test/fixtures/images/tar-writer';
-import { hostArchitecture, inspectImageTarball, type ImageIntakeLimits, type ImageIntakeResult } from './image-intake';
+import { appLayer, dockerSave, rawTar, sha256, tar, type ImageSpec, type RawEntry } from '../../test/fixtures/images/tar-writer';
+import { hostArchitecture, inspectImageTarball, isReservedTag, normaliseReference, type ImageIntakeCode, type ImageIntakeLimits, type ImageIntakeResult } from './image-intake';
 
 const LIMITS: ImageIntakeLimits = { maxUnpackedBytes: 8 << 20, maxLayerCompressionRatio: 50, expectedArchitecture: 'amd64', bombFloorBytes: 1 << 20 };
 
@@ -110,7 +110,14 @@ describe('inspectImageTarball', () => {
     expect(await inspect({ user: 'ghost' })).toMatchObject({ ok: false, code: 'unresolvable_user' });
   });
 
-  it.each(['assay/onnx-runner:1.0.0', 'docker.io/assay/base:bookworm'])('rejects the facility tag %p as reserved_tag', async (tag) => {
+  it.each([
+    'assay/onnx-runner:1.0.0',
+    'docker.io/assay/base:bookworm',
+    'index.docker.io/assay/onnx-runner:1.1.0',
+    'registry-1.docker.io/assay/onnx-runner:1.1.0',
+    'Docker.IO/Assay/onnx-runner:1.1.0',
+    ' assay/onnx-runner:1.1.0',
+  ])('rejects the facility tag %p as reserved_tag', async (tag) => {
     expect(await inspect({ repoTags: [tag] })).toMatchObject({ ok: false, code: 'reserved_tag' });
   });
 
@@ -180,5 +187,151 @@ describe('inspectImageTarball', () => {
     const { archive } = dockerSave({ layers: [appLayer()] });
     const r = await inspect(archive.subarray(0, 2000));
     expect(r).toMatchObject({ ok: false, code: 'not_a_docker_archive' });
+  });
+
+  it('normalises references as Docker does', () => {
+    expect(normaliseReference('index.docker.io/assay/onnx-runner:1.1.0')).toBe('docker.io/assay/onnx-runner:1.1.0');
+    expect(normaliseReference('ubuntu:22.04')).toBe('docker.io/library/ubuntu:22.04');
+    expect(normaliseReference('index.docker.io/library/assay:1')).toBe('docker.io/library/assay:1');
+    expect(isReservedTag('localhost:5000/assay/onnx-runner:1.1.0')).toBe(false);
+    expect(isReservedTag('assay-attack/x:1')).toBe(false);
+  });
+});
+
+// The hostile-archive corpus: each layer hides `../` (or worse) behind a trick on which Assay's old reader and
+// dockerd's (Go archive/tar) disagreed, or is something Docker would extract unsafely. Every one is refused with a
+// precise code, naming the layer, and none is ever loaded.
+const HIDDEN = '../../../../tmp/assay-pwned';
+const hiddenHeader = (): Buffer => rawTar([{ name: HIDDEN, typeflag: '0', body: 'pwned' }], { end: false });
+
+describe('hostile archive corpus', () => {
+  const cases: [string, RawEntry[], ImageIntakeCode, RegExp, { end?: boolean; after?: Buffer }?][] = [
+    ['a character device with a body (Go reads no body; the body is the next header)', [{ name: 'dev/c', typeflag: '3', body: hiddenHeader() }], 'special_file', /character device 'dev\/c'/],
+    ['a block device with a body', [{ name: 'dev/b', typeflag: '4', body: hiddenHeader() }], 'special_file', /block device 'dev\/b'/],
+    ['a FIFO with a body', [{ name: 'app/fifo', typeflag: '6', body: hiddenHeader() }], 'special_file', /FIFO 'app\/fifo'/],
+    ['a device node without a body', [{ name: 'dev/null', typeflag: '3' }], 'special_file', /character device/],
+    ['a symlink with a body', [{ name: 'app/l', typeflag: '2', linkname: 'run.sh', body: hiddenHeader() }], 'ambiguous_archive', /symlink 'app\/l' carries a body of 1024 bytes/],
+    ['a directory with a size', [{ name: 'app/d/', typeflag: '5', size: 1024, body: hiddenHeader() }], 'ambiguous_archive', /carries a body/],
+    ['an old-style regular file named dir/ with a size (typeflag 0)', [{ name: 'app/', typeflag: '0', body: hiddenHeader() }], 'ambiguous_archive', /regular file 'app\/' is named like a directory/],
+    ['an old-style regular file named dir/ with a size (typeflag NUL)', [{ name: 'app/', typeflag: '\0', body: hiddenHeader() }], 'ambiguous_archive', /named like a directory/],
+    ['a pax path plus a GNU long name on one entry', [{ name: 'short', typeflag: '0', pax: [['path', 'app/harmless']], gnuLongName: HIDDEN, body: 'x' }], 'ambiguous_archive', /both a pax path and a GNU long name/],
+    ['two pax headers for one entry', [{ name: 'short', typeflag: '0', pax: [['path', HIDDEN]], pax2: [['path', 'app/ok']], body: 'x' }], 'ambiguous_archive', /two pax headers/],
+    ['a global pax header', [{ name: 'app/x', typeflag: '0', paxGlobal: [['path', HIDDEN]], body: 'x' }], 'ambiguous_archive', /global pax header/],
+    ['a pax path with a NUL byte', [{ name: 'short', typeflag: '0', pax: [['path', `app/ok\0${HIDDEN}`]], body: 'x' }], 'ambiguous_archive', /NUL/],
+    ['a GNU header whose prefix area spells a directory (Go ignores it)', [{ name: HIDDEN, typeflag: '0', magic: 'gnu', prefix: 'app/safe', body: 'x' }], 'path_traversal', /escapes the image root/],
+    ['a ustar prefix that climbs out', [{ name: 'etc/cron.d/x', typeflag: '0', prefix: '../../..', body: 'x' }], 'path_traversal', /'..\/..\/..\/etc\/cron.d\/x' escapes/],
+    ['a star header with a prefix longer than star allows', [{ name: 'x', typeflag: '0', magic: 'star', prefix: `${'a/'.repeat(70)}b`, body: 'x' }], 'ambiguous_archive', /readers disagree/],
+    ['a pre-POSIX (v7) header', [{ name: 'app/v7', typeflag: '0', magic: 'v7', body: 'x' }], 'not_a_docker_archive', /tar/],
+    ['a size field that is not octal', [{ name: 'app/x', typeflag: '0', sizeField: '0000000001x\0', body: 'x' }], 'ambiguous_archive', /not octal/],
+    ["typeflag 'N' (tar-stream reads it as a GNU long name, Go as an entry)", [{ name: 'app/n', typeflag: 'N', body: `${HIDDEN}\0` }, { name: 'app/ok', typeflag: '0', body: 'x' }], 'ambiguous_archive', /framing disagrees|not supported/],
+    ['a contiguous file (type 7, which Docker does not extract)', [{ name: 'app/c', typeflag: '7', body: 'x' }], 'ambiguous_archive', /not supported/],
+    ['the same name twice', [{ name: 'app/run.sh', typeflag: '0', body: 'a' }, { name: './app/run.sh', typeflag: '0', body: 'b' }], 'duplicate_entry', /'.\/app\/run.sh' appears twice in the layer/],
+    ['a file and a directory of the same name', [{ name: 'app/x', typeflag: '0', body: 'a' }, { name: 'app/x/', typeflag: '5' }], 'duplicate_entry', /appears twice/],
+    ['a setuid file', [{ name: 'app/su', typeflag: '0', mode: 0o4755, body: 'x' }], 'setuid_file', /'app\/su' is setuid\/setgid \(mode 4755\)/],
+    ['a setgid file', [{ name: 'app/sg', typeflag: '0', mode: 0o2755, body: 'x' }], 'setuid_file', /setuid\/setgid/],
+    ['a hard link to a file the layer does not hold', [{ name: 'app/h', typeflag: '1', linkname: 'etc/shadow' }], 'path_traversal', /does not point at a file earlier in the layer/],
+    ['a hard link with a body', [{ name: 'app/a', typeflag: '0', body: 'a' }, { name: 'app/h', typeflag: '1', linkname: 'app/a', body: hiddenHeader() }], 'ambiguous_archive', /carries a body/],
+    ['an entry written through a symlink of the same layer', [{ name: 'app/l', typeflag: '2', linkname: '/etc' }, { name: 'app/l/passwd', typeflag: '0', body: 'x' }], 'path_traversal', /written through the symlink 'app\/l'/],
+    ['an entry after the end-of-archive marker (Go stops there, tar-stream reads on)', [{ name: 'app/ok', typeflag: '0', body: 'x' }], 'ambiguous_archive', /end-of-archive|not the end-of-archive marker/, { after: rawTar([{ name: HIDDEN, typeflag: '0', body: 'x' }]) }],
+    ['a name that is not UTF-8', [{ name: 'app/\xff\xfe', typeflag: '0', body: 'x' }], 'ambiguous_archive', /UTF-8/],
+  ];
+
+  // Rest parameter: jest reads a test function with more declared parameters than the row as wanting `done`.
+  it.each(cases)('rejects %s', async (_what, entries, code, detail, ...rest) => {
+    let layer = rawTar(entries, rest[0]);
+    if (_what.includes('not UTF-8')) {
+      // Write the raw bytes 0xff 0xfe into the name field (the writer writes UTF-8) and fix the checksum.
+      layer = Buffer.from(layer);
+      layer[4] = 0xff;
+      layer[5] = 0xfe;
+      layer.fill(0x20, 148, 156);
+      let sum = 0;
+      for (let i = 0; i < 512; i++) sum += layer[i] ?? 0;
+      layer.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
+    }
+    const { archive } = dockerSave({ layers: [appLayer(), layer], gzipLayers: [1] });
+    const r = await inspect(archive);
+    expect(r).toMatchObject({ ok: false, code });
+    if (r.ok) return;
+    if (code !== 'not_a_docker_archive') expect(r.message).toMatch(/^layer 2 \(sha256:[0-9a-f]{12}…\): /);
+    expect(r.message).toMatch(detail);
+  });
+
+  it('accepts what real layers hold: setgid directories, hard links to earlier files, absolute symlinks, whiteouts', async () => {
+    const layer = rawTar([
+      { name: 'var/mail/', typeflag: '5', mode: 0o2775 },
+      { name: 'app/a', typeflag: '0', body: 'a' },
+      { name: 'app/b', typeflag: '1', linkname: 'app/a' },
+      { name: 'usr/bin/py', typeflag: '2', linkname: '/usr/bin/python3' },
+      { name: 'etc/.wh.motd', typeflag: '0' },
+      { name: `${'d'.repeat(90)}/file`, typeflag: '0', prefix: 'long/prefix', body: 'x' },
+    ]);
+    const r = await inspect({ layers: [appLayer(), layer] });
+    if (!r.ok) throw new Error(r.message);
+  });
+
+  it('rejects a duplicated outer manifest.json (a symlink, then a file) as the vendor\'s fault, not internal', async () => {
+    // docker load fails on this archive ("manifest.json" cannot be extracted over the link), which the worker
+    // counted as its own fault (retried, then `internal`); the intake refuses it with a reason.
+    const { archive } = dockerSave({ layers: [appLayer()] });
+    const manifest = Buffer.from(JSON.stringify([{ Config: 'x.json', RepoTags: [], Layers: [] }]));
+    // Put a symlink named manifest.json first, then the real archive's entries (its own manifest.json last).
+    const dup = Buffer.concat([rawTar([{ name: 'manifest.json', typeflag: '2', linkname: 'other.json' }, { name: 'other.json', typeflag: '0', body: manifest }], { end: false }), archive]);
+    const r = await inspect(dup);
+    expect(r).toMatchObject({ ok: false, code: 'duplicate_entry' });
+    if (!r.ok) expect(r.message).toBe("the archive: 'manifest.json' appears twice in the archive (readers disagree on which copy wins)");
+  });
+
+  it('rejects two files named manifest.json in the outer archive', async () => {
+    const { archive } = dockerSave({ layers: [appLayer()] });
+    const dup = Buffer.concat([rawTar([{ name: 'manifest.json', typeflag: '0', body: '[]' }], { end: false }), archive]);
+    expect(await inspect(dup)).toMatchObject({ ok: false, code: 'duplicate_entry' });
+  });
+});
+
+describe('bounded memory', () => {
+  /** A docker-save-like archive streamed from a generator: `count` non-JSON blobs of `size` bytes, then a real image. */
+  async function* manyBlobs(count: number, size: number, blob: Buffer): AsyncGenerator<Buffer> {
+    for (let i = 0; i < count; i++) {
+      yield rawTar([{ name: `junk/${i}.bin`, typeflag: '0', size }], { end: false }).subarray(0, 512);
+      for (let off = 0; off < size; off += blob.length) yield blob.subarray(0, Math.min(blob.length, size - off));
+      yield Buffer.alloc((512 - (size % 512)) % 512);
+    }
+    yield dockerSave({ layers: [appLayer()] }).archive;
+  }
+
+  it('holds no blob in memory: 48 blobs just under 8 MiB each (384 MiB) stay out of the heap', async () => {
+    const blob = Buffer.alloc(1 << 20, 0x41); // 'A': neither tar, gzip nor JSON
+    const size = (8 << 20) - 1;
+    const before = process.memoryUsage();
+    let peak = 0;
+    const sample = (): void => {
+      const m = process.memoryUsage();
+      peak = Math.max(peak, m.heapUsed + m.arrayBuffers - (before.heapUsed + before.arrayBuffers));
+    };
+    const timer = setInterval(sample, 5);
+    const r = await inspectImageTarball(Readable.from(manyBlobs(48, size, blob)), LIMITS);
+    clearInterval(timer);
+    sample();
+    if (!r.ok) throw new Error(r.message);
+    // The old intake kept every such blob (48 x 8 MiB = 384 MiB); streaming garbage aside, the intake keeps none.
+    expect(peak).toBeLessThan(160 << 20);
+  }, 120_000);
+
+  it('caps JSON metadata for the whole archive: many JSON blobs are too_large, not held', async () => {
+    async function* jsonBlobs(): AsyncGenerator<Buffer> {
+      const json = Buffer.from(`[${'1,'.repeat((1 << 20) / 2 - 2)}1]`);
+      for (let i = 0; i < 20; i++) yield rawTar([{ name: `meta/${i}.json`, typeflag: '0', body: json }], { end: false });
+      yield dockerSave({ layers: [appLayer()] }).archive;
+    }
+    const r = await inspectImageTarball(Readable.from(jsonBlobs()), LIMITS);
+    expect(r).toMatchObject({ ok: false, code: 'too_large' });
+    if (!r.ok) expect(r.message).toMatch(/metadata past 8388608 bytes/);
+  });
+
+  it('caps the entries of the outer archive and of a layer', async () => {
+    const many = tar(Array.from({ length: 50 }, (_, i) => ({ name: `f${i}`, body: 'x' })));
+    expect(await inspect({ layers: [appLayer(), many] }, { ...LIMITS, maxLayerEntries: 20 })).toMatchObject({ ok: false, code: 'too_large', message: expect.stringMatching(/^layer 2 .*the layer has more than 20 entries$/) });
+    expect(await inspect({ layers: [appLayer()] }, { ...LIMITS, maxArchiveEntries: 3 })).toMatchObject({ ok: false, code: 'too_large', message: 'the archive: the archive has more than 3 entries' });
   });
 });

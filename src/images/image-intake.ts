@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { ByteSource, isTarHeader, isZeroBlock, readTar, TarFormatError, type TarEntry } from './tar-reader';
+import { isTarHeaderBlock, readTar, TarFormatError, TarRejection, type TarEntry } from './tar-reader';
 
 // Inspects a vendor's `docker save` tarball by streaming it once, before anything reaches the Docker engine:
 // nothing is extracted, and no size the archive declares is trusted (unpacked bytes are counted as they inflate).
@@ -18,7 +18,15 @@ export type ImageIntakeCode =
   | 'path_traversal'
   | 'too_large'
   | 'decompression_bomb'
-  | 'reserved_tag';
+  | 'reserved_tag'
+  /** An entry dockerd's reader could read otherwise than the intake's (names, framing, types): refused outright. */
+  | 'ambiguous_archive'
+  /** The same name twice in the outer archive or in one layer. */
+  | 'duplicate_entry'
+  /** A device node or FIFO in a layer. */
+  | 'special_file'
+  /** A setuid or setgid file in a layer. */
+  | 'setuid_file';
 
 export interface ImageIntakeLimits {
   /** Cap on the sum of all layers' unpacked (inflated tar) bytes. */
@@ -27,8 +35,15 @@ export interface ImageIntakeLimits {
   maxLayerCompressionRatio: number;
   /** Docker's name for the host architecture; see hostArchitecture(). */
   expectedArchitecture: string;
-  /** Cap on a JSON/metadata file (manifest, config) held in memory. Default 8 MiB. */
+  /**
+   * Cap on all JSON metadata (manifest, config, legacy per-layer json) and account files (/etc/passwd, /etc/group)
+   * held in memory for one archive, together. Default 8 MiB. Nothing else is buffered.
+   */
   maxMetadataBytes?: number;
+  /** Entries in the outer archive (a docker save of 127 layers has about 400). Default 10,000. */
+  maxArchiveEntries?: number;
+  /** Entries in one layer; their names are kept for the duplicate and link checks. Default 1,000,000. */
+  maxLayerEntries?: number;
   /**
    * A gzip stream may always inflate to this many bytes, whatever its ratio. Small layers are mostly tar headers
    * and end blocks (zeros): a 150-byte gzip of a `RUN mkdir` layer inflates 50x and is no bomb. Default 16 MiB.
@@ -37,6 +52,8 @@ export interface ImageIntakeLimits {
 }
 
 export interface InspectedLayer {
+  /** Where the blob is in the archive (links resolved). */
+  path: string;
   /** sha256 of the layer blob as stored in the archive. */
   digest: string;
   /** sha256 of the uncompressed layer tar (the config's rootfs.diff_ids entry). */
@@ -48,6 +65,8 @@ export interface InspectedLayer {
 export interface InspectedImage {
   /** sha256 of the image config: the image ID `docker load` will report. */
   configDigest: string;
+  /** Where the config is in the archive (links resolved). */
+  configPath: string;
   repoTags: string[];
   architecture: string;
   os: string;
@@ -73,8 +92,33 @@ export function hostArchitecture(arch: string = process.arch): string {
 
 const DEFAULT_MAX_METADATA = 8 << 20;
 const DEFAULT_BOMB_FLOOR = 16 << 20;
-/** Tags a vendor archive may not carry (docker.io/ spelled out or not). */
-export const RESERVED_TAG = /^(docker\.io\/)?assay\//;
+/** Repositories under this namespace are the facility's own; a vendor archive may not name one. */
+const RESERVED_NAMESPACE = 'docker.io/assay/';
+const DEFAULT_MAX_ARCHIVE_ENTRIES = 10_000;
+const DEFAULT_MAX_LAYER_ENTRIES = 1_000_000;
+
+/**
+ * A reference as Docker normalises it (reference.ParseNormalizedNamed): docker.io and index.docker.io are one
+ * registry, a one-part name is library/<name>. Lower-cased, since Docker refuses upper case outright.
+ */
+export function normaliseReference(ref: string): string {
+  let r = ref.trim().toLowerCase();
+  const slash = r.indexOf('/');
+  const first = slash === -1 ? '' : r.slice(0, slash);
+  let domain = 'docker.io';
+  if (first && (first.includes('.') || first.includes(':') || first === 'localhost')) {
+    domain = first;
+    r = r.slice(slash + 1);
+  }
+  if (domain === 'index.docker.io' || domain === 'registry-1.docker.io') domain = 'docker.io';
+  if (domain === 'docker.io' && !r.includes('/')) r = `library/${r}`;
+  return `${domain}/${r}`;
+}
+
+/** True for a tag Docker would resolve into the facility's reserved namespace, however it is spelled. */
+export function isReservedTag(tag: string): boolean {
+  return normaliseReference(tag).startsWith(RESERVED_NAMESPACE);
+}
 const MAX_ACCOUNT_FILE = 256 << 10;
 // Slack for the outer .tar.gz: headers and JSON on top of the layers' own bytes.
 const OUTER_SLACK_BYTES = 64 << 20;
@@ -102,6 +146,8 @@ interface BlobResult {
   unpackedBytes: number;
   problem?: LayerProblem;
   text?: Buffer;
+  /** Archive path of the blob. */
+  path: string;
   /** /etc/passwd and /etc/group as this layer leaves them: string = written, null = deleted (whiteout). */
   passwd?: string | null;
   group?: string | null;
@@ -112,8 +158,11 @@ class HashedBody implements AsyncIterable<Buffer> {
   private readonly hash = createHash('sha256');
   private readonly head: Buffer[] = [];
   private ended = false;
+  private readonly body: AsyncIterator<Buffer>;
 
-  constructor(private readonly body: AsyncGenerator<Buffer>) {}
+  constructor(body: AsyncIterable<Buffer>) {
+    this.body = body[Symbol.asyncIterator]();
+  }
 
   /** Reads until at least n bytes are buffered (or the body ends); returns what is buffered. */
   async peek(n: number): Promise<Buffer> {
@@ -164,18 +213,17 @@ export async function inspectImageTarball(
   source: AsyncIterable<Buffer | Uint8Array | string> | Readable,
   limits: ImageIntakeLimits,
 ): Promise<ImageIntakeResult> {
-  const state: ScanState = { total: 0, blobs: new Map(), aliases: new Map(), firstProblem: null };
-  let src: ByteSource | undefined;
+  const state: ScanState = { total: 0, buffered: 0, blobs: new Map(), aliases: new Map(), firstProblem: null };
   let cleanup: (() => void) | undefined;
   try {
     const opened = await openOuter(source, limits);
     if (!opened) return fail('not_a_docker_archive', 'the upload is empty');
-    src = opened.src;
     cleanup = opened.cleanup;
-    await scanOuter(src, limits, state);
+    await scanOuter(opened.src, limits, state);
     return { ok: true, image: await decide(state, limits) };
   } catch (err) {
     if (err instanceof IntakeFailure) return fail(err.code, err.message);
+    if (err instanceof TarRejection) return fail(err.code, `the archive: ${err.message}`);
     if (err instanceof TarFormatError) return fail('not_a_docker_archive', `not a tar archive: ${err.message}`);
     if (isZlibError(err)) return fail('not_a_docker_archive', `corrupt gzip stream: ${(err as Error).message}`);
     throw err;
@@ -194,30 +242,45 @@ function isZlibError(err: unknown): boolean {
 
 interface ScanState {
   total: number;
+  /** Bytes of JSON metadata and account files held in memory, against maxMetadataBytes. */
+  buffered: number;
   blobs: Map<string, BlobResult>;
   /** Outer-archive links (Docker 25+ links `<id>/layer.tar` to its blob): path -> target path. */
   aliases: Map<string, string>;
   firstProblem: { path: string; problem: LayerProblem } | null;
 }
 
+const toBuffer = (c: Buffer | Uint8Array | string): Buffer => (Buffer.isBuffer(c) ? c : Buffer.from(c));
+
 async function openOuter(
-  source: AsyncIterable<Buffer | Uint8Array | string>,
+  source: AsyncIterable<Buffer | Uint8Array | string> | Readable,
   limits: ImageIntakeLimits,
-): Promise<{ src: ByteSource; cleanup: () => void } | null> {
-  const raw = new ByteSource(source);
-  const head = await raw.chunk(2);
-  if (head.length === 0) return null;
-  let first = head;
-  if (first.length < 2) first = Buffer.concat([first, await raw.read(1)]);
+): Promise<{ src: AsyncIterable<Buffer>; cleanup: () => void } | null> {
+  const it = (source as AsyncIterable<Buffer | Uint8Array | string>)[Symbol.asyncIterator]();
+  let first = Buffer.alloc(0);
+  while (first.length < 2) {
+    const r = await it.next();
+    if (r.done) break;
+    first = Buffer.concat([first, toBuffer(r.value)]);
+  }
+  if (first.length === 0) return null;
+  let consumed = 0;
   async function* rest(): AsyncGenerator<Buffer> {
-    yield first;
-    for (;;) {
-      const c = await raw.chunk(1 << 16);
-      if (c.length === 0) return;
-      yield c;
+    try {
+      consumed += first.length;
+      yield first;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return;
+        const b = toBuffer(r.value);
+        consumed += b.length;
+        yield b;
+      }
+    } finally {
+      await it.return?.();
     }
   }
-  if (first[0] !== 0x1f || first[1] !== 0x8b) return { src: new ByteSource(rest()), cleanup: () => undefined };
+  if (first[0] !== 0x1f || first[1] !== 0x8b) return { src: rest(), cleanup: () => undefined };
   // .tar.gz: the outer archive inflates too, so it gets its own ratio and size guard.
   const input = Readable.from(rest());
   const gunzip = createGunzip();
@@ -229,14 +292,14 @@ async function openOuter(
     for await (const c of gunzip as AsyncIterable<Buffer>) {
       inflated += c.length;
       if (inflated > maxOuter) throw new IntakeFailure('too_large', `the archive inflates past ${maxOuter} bytes`);
-      if (inflated > Math.max(limits.maxLayerCompressionRatio * raw.consumed, limits.bombFloorBytes ?? DEFAULT_BOMB_FLOOR)) {
+      if (inflated > Math.max(limits.maxLayerCompressionRatio * consumed, limits.bombFloorBytes ?? DEFAULT_BOMB_FLOOR)) {
         throw new IntakeFailure('decompression_bomb', `the archive inflates more than ${limits.maxLayerCompressionRatio}x its compressed size`);
       }
       yield c;
     }
   }
   return {
-    src: new ByteSource(guarded()),
+    src: guarded(),
     cleanup: () => {
       input.destroy();
       gunzip.destroy();
@@ -248,45 +311,60 @@ function normalise(name: string): string {
   return name.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
 }
 
-async function scanOuter(src: ByteSource, limits: ImageIntakeLimits, state: ScanState): Promise<void> {
-  const maxMeta = limits.maxMetadataBytes ?? DEFAULT_MAX_METADATA;
-  for await (const { entry, body } of readTar(src)) {
-    const path = normalise(entry.name);
+/** JSON metadata starts with `{` or `[` (after blanks); anything else is never held in memory. */
+function looksLikeJson(head: Buffer): boolean {
+  for (const b of head) {
+    if (b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09) continue;
+    return b === 0x7b || b === 0x5b;
+  }
+  return false;
+}
+
+function budget(state: ScanState, limits: ImageIntakeLimits, bytes: number, what: string): void {
+  const max = limits.maxMetadataBytes ?? DEFAULT_MAX_METADATA;
+  if (state.buffered + bytes > max) throw new IntakeFailure('too_large', `${what} would take the archive's metadata past ${max} bytes`);
+  state.buffered += bytes;
+}
+
+async function scanOuter(src: AsyncIterable<Buffer>, limits: ImageIntakeLimits, state: ScanState): Promise<void> {
+  for await (const { entry, body } of readTar(src, { what: 'archive', maxEntries: limits.maxArchiveEntries ?? DEFAULT_MAX_ARCHIVE_ENTRIES })) {
+    const path = entry.path;
     if (entry.type === 'symlink') {
       state.aliases.set(path, posix.normalize(posix.join(posix.dirname(path), entry.linkname)));
       continue;
     }
     if (entry.type === 'hardlink') {
-      state.aliases.set(path, normalise(entry.linkname));
+      state.aliases.set(path, normalise(posix.normalize(entry.linkname)));
       continue;
     }
     if (entry.type !== 'file') continue;
-    const hb = new HashedBody(body());
+    const hb = new HashedBody(body);
     const head = await hb.peek(512);
     const gz = head[0] === 0x1f && head[1] === 0x8b;
-    const tar = !gz && head.length >= 512 && (isTarHeader(head.subarray(0, 512)) || isZeroBlock(head.subarray(0, 512)));
+    const tar = !gz && head.length >= 512 && isTarHeaderBlock(head.subarray(0, 512));
     let result: BlobResult;
     if ((gz || tar) && !state.firstProblem) {
       result = await scanLayer(hb, gz, entry, limits, state);
     } else if (gz || tar) {
       // A layer already failed: the verdict is made, only the digest of what follows is still needed.
-      result = { digest: '', kind: 'layer', compressed: gz, unpackedBytes: 0 };
-    } else if (entry.size <= maxMeta) {
+      result = { path, digest: '', kind: 'layer', compressed: gz, unpackedBytes: 0 };
+    } else if (looksLikeJson(head)) {
+      // Only JSON is kept (manifest, config, legacy per-layer json), and only within one budget for the archive.
+      budget(state, limits, entry.size, `'${path}' (${entry.size} bytes)`);
       const chunks: Buffer[] = [];
       for await (const c of hb) chunks.push(c);
-      result = { digest: '', kind: 'metadata', compressed: false, unpackedBytes: 0, text: Buffer.concat(chunks) };
+      result = { path, digest: '', kind: 'metadata', compressed: false, unpackedBytes: 0, text: Buffer.concat(chunks) };
     } else {
-      result = { digest: '', kind: 'other', compressed: false, unpackedBytes: 0 };
+      result = { path, digest: '', kind: 'other', compressed: false, unpackedBytes: 0 };
     }
     result.digest = await hb.drainDigest();
     state.blobs.set(path, result);
     if (result.problem && !state.firstProblem) state.firstProblem = { path, problem: result.problem };
   }
-  await src.drain();
 }
 
 async function scanLayer(hb: HashedBody, gz: boolean, entry: TarEntry, limits: ImageIntakeLimits, state: ScanState): Promise<BlobResult> {
-  const result: BlobResult = { digest: '', kind: 'layer', compressed: gz, unpackedBytes: 0 };
+  const result: BlobResult = { path: entry.path, digest: '', kind: 'layer', compressed: gz, unpackedBytes: 0 };
   const diff = createHash('sha256');
   let input: Readable | undefined;
   let gunzip: ReturnType<typeof createGunzip> | undefined;
@@ -318,20 +396,16 @@ async function scanLayer(hb: HashedBody, gz: boolean, entry: TarEntry, limits: I
       yield c;
     }
   }
-  const inner = new ByteSource(counted());
   try {
-    for await (const { entry: e, body } of readTar(inner)) {
-      const problem = traversal(e);
-      if (problem) {
-        result.problem = { code: 'path_traversal', detail: problem };
-        break;
-      }
-      const name = normalise(e.name);
+    // tar-stream reads the layer to the end of its bytes, past the end-of-archive blocks: all of it is hashed.
+    for await (const { entry: e, body } of readTar(counted(), { what: 'layer', maxEntries: limits.maxLayerEntries ?? DEFAULT_MAX_LAYER_ENTRIES })) {
+      const name = e.path;
       if (name === 'etc/passwd' || name === 'etc/group') {
         const key = name === 'etc/passwd' ? 'passwd' : 'group';
         if (e.type === 'file' && e.size <= MAX_ACCOUNT_FILE) {
+          budget(state, limits, e.size, `/${name} (${e.size} bytes)`);
           const chunks: Buffer[] = [];
-          for await (const c of body()) chunks.push(c);
+          for await (const c of body) chunks.push(c);
           result[key] = Buffer.concat(chunks).toString('utf8');
         } else {
           result[key] = null;
@@ -343,13 +417,10 @@ async function scanLayer(hb: HashedBody, gz: boolean, entry: TarEntry, limits: I
         result.group ??= null;
       }
     }
-    if (!result.problem) {
-      // Whatever follows the end-of-archive blocks is still inflated and counted: it is part of the blob.
-      await inner.drain();
-      result.diffId = `sha256:${diff.digest('hex')}`;
-    }
+    result.diffId = `sha256:${diff.digest('hex')}`;
   } catch (err) {
     if (err instanceof IntakeFailure) result.problem = { code: err.code, detail: err.message };
+    else if (err instanceof TarRejection) result.problem = { code: err.code, detail: err.message };
     else if (err instanceof TarFormatError) result.problem = { code: 'not_a_docker_archive', detail: `not a tar layer: ${err.message}` };
     else if (isZlibError(err)) result.problem = { code: 'not_a_docker_archive', detail: `corrupt gzip layer: ${(err as Error).message}` };
     else throw err;
@@ -359,26 +430,6 @@ async function scanLayer(hb: HashedBody, gz: boolean, entry: TarEntry, limits: I
   }
   state.total += result.unpackedBytes;
   return result;
-}
-
-/** Why a layer entry would land outside the image root, or null. Mirrors Docker's own extraction rules. */
-export function traversal(e: TarEntry): string | null {
-  const name = e.name;
-  if (name.startsWith('/')) return `entry '${name}' has an absolute path`;
-  if (name.split('/').includes('..')) return `entry '${name}' escapes the image root`;
-  if (e.type === 'hardlink') {
-    if (e.linkname.startsWith('/') || e.linkname.split('/').includes('..')) {
-      return `hard link '${name}' -> '${e.linkname}' points outside the image root`;
-    }
-  }
-  if (e.type === 'symlink') {
-    // Absolute targets resolve inside the container's root; relative ones must not climb out of it.
-    const resolved = posix.normalize(posix.join(posix.dirname(normalise(name)), e.linkname));
-    if (!e.linkname.startsWith('/') && (resolved === '..' || resolved.startsWith('../'))) {
-      return `symlink '${name}' -> '${e.linkname}' escapes the image root`;
-    }
-  }
-  return null;
 }
 
 function shortDigest(d: string): string {
@@ -413,7 +464,8 @@ async function decide(state: ScanState, limits: ImageIntakeLimits): Promise<Insp
   }
   const layerPaths = strings(m.Layers).map((p) => resolveAlias(state, p));
   // docker load applies the archive's tags: one naming a facility image would re-point it at the vendor's code.
-  const reserved = strings(m.RepoTags).find((t) => RESERVED_TAG.test(t));
+  // (Tags are stripped before loading anyway; a facility name here is refused as a plain sign of intent.)
+  const reserved = strings(m.RepoTags).find(isReservedTag);
   if (reserved) throw new IntakeFailure('reserved_tag', `tag '${reserved}' is in a namespace reserved for the facility's own images; retag it`);
 
   if (state.firstProblem) {
@@ -443,7 +495,7 @@ async function decide(state: ScanState, limits: ImageIntakeLimits): Promise<Insp
     }
     if (blob.passwd !== undefined) accounts.passwd = blob.passwd;
     if (blob.group !== undefined) accounts.group = blob.group;
-    layers.push({ digest: blob.digest, diffId: blob.diffId, compressed: blob.compressed, unpackedBytes: blob.unpackedBytes });
+    layers.push({ path: p, digest: blob.digest, diffId: blob.diffId, compressed: blob.compressed, unpackedBytes: blob.unpackedBytes });
   }
   if (diffIds.length !== layers.length) {
     throw new IntakeFailure('not_a_docker_archive', `the config lists ${diffIds.length} layers, the manifest ${layers.length}`);
@@ -464,6 +516,7 @@ async function decide(state: ScanState, limits: ImageIntakeLimits): Promise<Insp
   }
   return {
     configDigest: configBlob.digest,
+    configPath,
     repoTags: strings(m.RepoTags),
     architecture,
     os,

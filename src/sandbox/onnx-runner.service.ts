@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
+import { resolveRunnerImage } from '../images/runner-image';
 import { DockerSandboxAdapter } from './docker-sandbox.adapter';
 import { withReleasedOutput } from './container-run';
 import { readCapped, type ReleasedOutput } from './output-dir';
@@ -69,8 +70,8 @@ export class OnnxRunnerService {
       assertRuntimeAllowed(runtime, { mode: this.config.mode, allowWeakProfile: this.config.sandbox.allowWeakProfile }, 'to start');
       this.logger.warn('sandbox runs with runc, not gVisor: weaker isolation' + (this.config.sandbox.allowWeakProfile ? ' (ASSAY_ALLOW_WEAK_SANDBOX override)' : ''));
     }
-    const image = await this.sandbox.inspectImage(this.config.sandbox.runnerImage);
-    if (!image) throw new Error(`runner image ${this.config.sandbox.runnerImage} is missing (run scripts/build-images.sh)`);
+    // Pinned once, by the ID build-images.sh recorded (or an ID in the config): never by what a tag says now.
+    const image = await resolveRunnerImage(this.sandbox, this.config, this.logger);
     this.runtime = runtime;
     this.imageId = image.id;
     return { runtime, imageId: image.id };

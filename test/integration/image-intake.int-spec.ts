@@ -2,14 +2,16 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { hostArchitecture, type ImageIntakeLimits } from '../../src/images/image-intake';
-import { admitImageTarball, inspectTarballFile } from '../../src/images/image-loader';
+import { DEFAULT_RUNNER_IMAGE } from '../../src/config/config.schema';
+import { hostArchitecture, inspectImageTarball, type ImageIntakeLimits } from '../../src/images/image-intake';
+import { admitImageTarball, canonicalArchive, inspectTarballFile } from '../../src/images/image-loader';
 import { runVendorBatch } from '../../src/sandbox/container-run';
 import { DockerSandboxAdapter } from '../../src/sandbox/docker-sandbox.adapter';
 import { RECOMMENDED_PIDS_LIMIT } from '../../src/sandbox/sandbox-profile';
-import { dockerSave, tar } from '../fixtures/images/tar-writer';
+import { appLayer, dockerSave, rawTar, tar } from '../fixtures/images/tar-writer';
 
 // A vendor's path end to end: `docker save` of the example image -> intake -> docker load (once) -> a batch of all
 // 569 WDBC cases under runsc. The tarball is written at test time under test/fixtures/images/generated/ (ignored).
@@ -142,4 +144,91 @@ describe('image intake with real docker save output', () => {
     // Fitted on 20 sample cases only; the full cohort still separates well.
     expect(auroc(preds.map((p) => p.probability), labels)).toBeGreaterThan(0.95);
   }, 90_000);
+
+  it('loads a vendor image untagged, whatever its archive says', async () => {
+    const layer = tar([{ name: 'bin/', type: 'directory' }, { name: 'bin/algo', body: `#!/bin/sh\necho ${process.pid}\n`, mode: 0o755 }]);
+    const tag = `intake-test/tagged:${process.pid}`;
+    const { archive, configDigest } = dockerSave({ layers: [layer], user: '4242:4242', entrypoint: ['/bin/algo'], repoTags: [tag] });
+    const file = join(work, 'tagged.tar');
+    await fs.writeFile(file, archive);
+    await adapter.removeImage(configDigest);
+    const r = await admitImageTarball(adapter, file, LIMITS);
+    expect(r).toMatchObject({ ok: true, imageId: configDigest, alreadyLoaded: false });
+    expect((await adapter.inspectImage(configDigest))?.repoTags).toEqual([]);
+    expect(await adapter.inspectImage(tag)).toBeNull();
+    await adapter.removeImage(configDigest);
+  }, 60_000);
+
+  it("never lets a vendor archive set or move a tag: each spelling of the runner's name and of a library/ name", async () => {
+    const runner = await adapter.inspectImage(DEFAULT_RUNNER_IMAGE);
+    if (!runner) throw new Error(`${DEFAULT_RUNNER_IMAGE} missing: run scripts/build-images.sh`);
+    const runnerSpellings = [DEFAULT_RUNNER_IMAGE, `docker.io/${DEFAULT_RUNNER_IMAGE}`, `index.docker.io/${DEFAULT_RUNNER_IMAGE}`];
+    // A test-owned victim under library/: a second tiny image tagged with its plain name.
+    const victimName = `intake-victim-${process.pid}`;
+    const victimTag = `${victimName}:1`;
+    const victimSpellings = [`library/${victimTag}`, `docker.io/library/${victimTag}`, `index.docker.io/library/${victimTag}`];
+    const victim = dockerSave({ layers: [tar([{ name: 'victim', body: String(process.pid) }])], user: '4242:4242', repoTags: [victimTag] });
+    const victimFile = join(work, 'victim.tar');
+    await fs.writeFile(victimFile, victim.archive);
+    await adapter.loadImage(victimFile); // test-owned: the raw load applies its tag
+    expect((await adapter.inspectImage(victimTag))?.id).toBe(victim.configDigest);
+
+    const layer = tar([{ name: 'bin/', type: 'directory' }, { name: 'bin/evil', body: '#!/bin/sh\necho pwned\n', mode: 0o755 }]);
+    const spec = { layers: [layer], user: '4242:4242', entrypoint: ['/bin/evil'] };
+    const hostile = dockerSave({ ...spec, repoTags: [...runnerSpellings, ...victimSpellings] });
+    const hostileFile = join(work, 'hostile.tar');
+    await fs.writeFile(hostileFile, hostile.archive);
+    await adapter.removeImage(hostile.configDigest);
+    try {
+      // Refused at intake for naming the runner, however spelled.
+      for (const t of runnerSpellings) {
+        const one = join(work, 'one.tar');
+        await fs.writeFile(one, dockerSave({ ...spec, repoTags: [t] }).archive);
+        expect(await admitImageTarball(adapter, one, LIMITS)).toMatchObject({ ok: false, code: 'reserved_tag' });
+      }
+      // The load itself never applies a tag either: the canonical archive of the hostile file (inspected as if clean).
+      const clean = await inspectImageTarball(Readable.from(dockerSave({ ...spec, repoTags: [] }).archive), LIMITS);
+      if (!clean.ok) throw new Error(clean.message);
+      const { imageId } = await adapter.loadImage(canonicalArchive(hostileFile, clean.image, LIMITS));
+      expect(imageId).toBe(hostile.configDigest);
+      expect((await adapter.inspectImage(imageId))?.repoTags).toEqual([]);
+      expect((await adapter.inspectImage(DEFAULT_RUNNER_IMAGE))?.id).toBe(runner.id);
+      for (const t of runnerSpellings) expect((await adapter.inspectImage(t))?.id).toBe(runner.id);
+      expect((await adapter.inspectImage(victimTag))?.id).toBe(victim.configDigest);
+      await adapter.removeImage(imageId);
+      // What the canonical archive prevents: a plain docker load of the same bytes moves the library/ tag.
+      const victimOnly = join(work, 'victim-only.tar');
+      await fs.writeFile(victimOnly, dockerSave({ ...spec, repoTags: victimSpellings }).archive);
+      await adapter.loadImage(victimOnly);
+      expect((await adapter.inspectImage(victimTag))?.id).toBe(hostile.configDigest);
+    } finally {
+      await adapter.removeImage(hostile.configDigest);
+      await adapter.removeImage(victim.configDigest);
+      expect((await adapter.inspectImage(DEFAULT_RUNNER_IMAGE))?.id).toBe(runner.id);
+    }
+  }, 120_000);
+
+  it("refuses a duplicated outer manifest.json at intake as the vendor's fault (rejected, never loaded, never internal)", async () => {
+    const { archive, configDigest } = dockerSave({ layers: [appLayer()], repoTags: [`intake-test/dup:${process.pid}`] });
+    const dup = Buffer.concat([rawTar([{ name: 'manifest.json', typeflag: '2', linkname: 'other.json' }, { name: 'other.json', typeflag: '0', body: '[]' }], { end: false }), archive]);
+    const file = join(work, 'dup.tar');
+    await fs.writeFile(file, dup);
+    const r = await admitImageTarball(adapter, file, LIMITS);
+    expect(r).toMatchObject({ ok: false, code: 'duplicate_entry' });
+    if (!r.ok) expect(r.message).toContain("'manifest.json' appears twice");
+    expect(await adapter.isImageLoaded(configDigest)).toBe(false);
+  }, 30_000);
+
+  it('refuses layers with device nodes or setuid files that Docker would extract', async () => {
+    for (const [entry, code] of [
+      [{ name: 'dev/sda', typeflag: '4' }, 'special_file'],
+      [{ name: 'bin/su', typeflag: '0', mode: 0o4755, body: 'x' }, 'setuid_file'],
+    ] as const) {
+      const { archive, configDigest } = dockerSave({ layers: [appLayer(), rawTar([entry])], repoTags: [] });
+      const file = join(work, 'special.tar');
+      await fs.writeFile(file, archive);
+      expect(await admitImageTarball(adapter, file, LIMITS)).toMatchObject({ ok: false, code });
+      expect(await adapter.isImageLoaded(configDigest)).toBe(false);
+    }
+  }, 30_000);
 });
