@@ -37,6 +37,7 @@ export class EnvSchema {
   @IsOptional() @IsString() ASSAY_WORKER_ID?: string;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(64) ASSAY_WORKER_CONCURRENCY?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1000) ASSAY_RUN_STALE_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1000) ASSAY_QUEUE_LOCK_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) ASSAY_SUBMISSION_CHECK_WAIT_MS?: number;
   @IsOptional() @IsString() ASSAY_CATALOGUE_DIR?: string;
   @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose']) ASSAY_LOG_LEVEL?: string;
@@ -71,6 +72,8 @@ export interface AppConfig {
     concurrency: number;
     /** A run whose worker has not written a heartbeat for this long (ms) is considered abandoned. */
     runStaleMs: number;
+    /** Bull's job lock (and stalled-job check interval): a job of a killed worker is served again after about twice this. */
+    queueLockMs: number;
   };
   api: { submissionCheckWaitMs: number };
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
@@ -122,6 +125,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       gpus: gpus === 'auto' || gpus === 'none' ? gpus : gpus.split(','),
       concurrency: parsed.ASSAY_WORKER_CONCURRENCY ?? 2,
       runStaleMs: parsed.ASSAY_RUN_STALE_MS ?? 60_000,
+      queueLockMs: parsed.ASSAY_QUEUE_LOCK_MS ?? 30_000,
     },
     api: { submissionCheckWaitMs: parsed.ASSAY_SUBMISSION_CHECK_WAIT_MS ?? 60_000 },
     logLevel: (parsed.ASSAY_LOG_LEVEL as AppConfig['logLevel'] | undefined) ?? 'log',

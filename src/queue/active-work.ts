@@ -1,0 +1,12 @@
+import { Injectable } from '@nestjs/common';
+
+/**
+ * What this worker process is executing right now. A run or check that the database says is ours but that is not
+ * here was lost by this process (its handler could not record the outcome, or the process restarted under the same
+ * worker id): it is handed back at once instead of waiting for its heartbeat to go stale.
+ */
+@Injectable()
+export class ActiveWork {
+  readonly runs = new Set<string>();
+  readonly checks = new Set<string>();
+}
