@@ -70,13 +70,26 @@ export class RunExecutor {
    * back, and each attempt starts by removing what an earlier attempt of the same run left on this host.
    */
   async execute(payload: RunJobPayload, opts: { gpus?: { deviceIds: string[] } } = {}): Promise<void> {
+    // Reserved before the state is read: a second job of the same run in this process leaves it alone.
+    if (this.active.runs.has(payload.runId)) return;
+    this.active.runs.add(payload.runId);
+    try {
+      await this.executeReserved(payload, opts);
+    } finally {
+      this.active.runs.delete(payload.runId);
+    }
+  }
+
+  private async executeReserved(payload: RunJobPayload, opts: { gpus?: { deviceIds: string[] } }): Promise<void> {
     const before = await this.evaluation.requireRun(payload.runId);
-    if ((before.status === RunStatus.Preparing || before.status === RunStatus.Running) && before.workerId === this.workerId && !this.active.runs.has(before.id)) {
-      // Our own attempt whose handler could not record its outcome (the database was away): hand it back now.
-      await this.handBack(before, new Error('the attempt was lost by this worker before it could record its outcome'), true);
+    if ((before.status === RunStatus.Preparing || before.status === RunStatus.Running) && before.workerId === this.workerId) {
+      // Ours but not running here. Seen before this process started: a previous life was killed (counts as an
+      // attempt, as a lost worker does). Seen since: this process could not record the outcome (the database was away).
+      const previousLife = (before.heartbeatAt ?? before.queuedAt) < this.active.bootTime;
+      await this.handBack(before, new Error(previousLife ? 'the worker executing this attempt was lost' : 'the attempt was lost by this worker before it could record its outcome'), !previousLife);
       return;
     }
-    if (before.status !== RunStatus.Queued || this.active.runs.has(before.id)) return;
+    if (before.status !== RunStatus.Queued) return;
     const started = this.clock.now();
     const run = await this.evaluation.transition({
       runId: payload.runId,
@@ -86,7 +99,6 @@ export class RunExecutor {
       auditPayload: { workerId: this.workerId, attempt: before.attempts + 1 },
     });
     if (!run) return;
-    this.active.runs.add(run.id);
     crashPoint('execute:preparing');
     let casesDone = 0;
     const heartbeat = setInterval(() => void this.repository.heartbeat(run.id, this.clock.now(), casesDone).catch(() => undefined), HEARTBEAT_MS);
@@ -199,7 +211,6 @@ export class RunExecutor {
       await this.handBack(run, error, isTransientInfraFault(error));
     } finally {
       clearInterval(heartbeat);
-      this.active.runs.delete(run.id);
       await removeWorkDir(workDir).catch(() => undefined);
     }
   }

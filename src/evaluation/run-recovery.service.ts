@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BenchmarksService } from '../benchmarks/benchmarks.service';
 import { Clock } from '../common/clock';
@@ -30,7 +31,12 @@ export interface SweepCounts {
   nextPhases: number;
   /** Leaderboards older than their newest succeeded run, rebuilt. */
   leaderboards: number;
+  /** Work directories (and their mounts) of attempts that are over, removed from this host. */
+  workDirs: number;
 }
+
+const RUN_DIR = /^([0-9a-f-]{36})-(\d+)$/;
+const CHECK_DIR = /^check-([0-9a-f-]{36})-(\d+)$/;
 
 /**
  * The run, not the job, is the truth: at start and then every sweep interval (ASSAY_RUN_STALE_MS / 2, at least 5 s)
@@ -67,7 +73,7 @@ export class RunRecoveryService {
   async sweep(): Promise<SweepCounts> {
     const now = this.clock.now();
     const staleBefore = new Date(now.getTime() - this.config.worker.runStaleMs);
-    const counts: SweepCounts = { requeued: 0, failed: 0, rescored: 0, reenqueued: 0, nextPhases: 0, leaderboards: 0 };
+    const counts: SweepCounts = { requeued: 0, failed: 0, rescored: 0, reenqueued: 0, nextPhases: 0, leaderboards: 0, workDirs: 0 };
     const inFlight = await this.repository.findAbandonedRuns([RunStatus.Preparing, RunStatus.Running], now);
     for (const run of inFlight) {
       const seen = run.heartbeatAt ?? run.queuedAt;
@@ -89,6 +95,7 @@ export class RunRecoveryService {
       if (await this.queue.ensureQueued({ name: JobName.CheckSubmission, payload: { submissionId: s.id }, jobId: `${s.id}:check` })) counts.reenqueued++;
     }
     await this.recoverSucceeded(counts);
+    counts.workDirs = await this.sweepWorkDirs();
     if (Object.values(counts).some((n) => n > 0)) this.logger.log(`recovery: ${JSON.stringify(counts)}`);
     return counts;
   }
@@ -124,6 +131,38 @@ export class RunRecoveryService {
         else counts.leaderboards++;
       }
     }
+  }
+
+  /**
+   * A killed worker never reaches its `finally`, and a kill after a step's last commit leaves a directory no later
+   * attempt of that step will clear. Judged by the persisted state, so workers sharing a data dir keep what is live:
+   * a run's directory stays only while that attempt is in preparing/running, a check's while that attempt may run.
+   */
+  private async sweepWorkDirs(): Promise<number> {
+    const parent = resolve(join(this.config.dataDir, 'work'));
+    const names = await readdir(parent).catch(() => [] as string[]);
+    let removed = 0;
+    for (const name of names) {
+      const run = RUN_DIR.exec(name);
+      const check = CHECK_DIR.exec(name);
+      let over = false;
+      if (run) {
+        const row = await this.repository.findRun(run[1] as string);
+        over = !row || !(row.status === RunStatus.Preparing || row.status === RunStatus.Running) || row.attempts !== Number(run[2]) || (row.workerId === this.workerId && !this.active.runs.has(row.id));
+      } else if (check) {
+        const row = await this.submissions.findById(check[1] as string);
+        over = !row || row.status !== 'validating' || (!this.active.checks.has(row.id) && (await this.checkAttemptOf(row.id)) > Number(check[2]));
+      }
+      if (!over) continue;
+      removed += (await removeLeftoverWorkDirs(parent, name)).length;
+    }
+    if (removed > 0) this.logger.log(`removed ${removed} work director${removed === 1 ? 'y' : 'ies'} of attempts that are over`);
+    return removed;
+  }
+
+  private async checkAttemptOf(submissionId: string): Promise<number> {
+    const rows: { n: number }[] = await this.db.manager().query('SELECT check_attempts AS n FROM submissions WHERE id = $1', [submissionId]);
+    return rows[0]?.n ?? 0;
   }
 
   private async recoverExecution(run: RunEntity, counts: SweepCounts, mine: boolean): Promise<void> {

@@ -7,6 +7,8 @@ import { Injectable } from '@nestjs/common';
  */
 @Injectable()
 export class ActiveWork {
+  /** When this process started: a run ours by worker id but last seen before this belongs to a previous life. */
+  readonly bootTime = new Date();
   readonly runs = new Set<string>();
   readonly checks = new Set<string>();
 }

@@ -67,8 +67,19 @@ export class SubmissionChecker {
    * submission no longer `validating` is left alone, and each attempt starts by removing what an earlier one left.
    */
   async check(payload: SubmissionJobPayload, ctx?: Pick<JobContext, 'attempt' | 'maxAttempts'>): Promise<void> {
+    // Reserved before the state is read: a second job of the same check in this process leaves it alone.
+    if (this.active.checks.has(payload.submissionId)) return;
+    this.active.checks.add(payload.submissionId);
+    try {
+      await this.checkReserved(payload, ctx);
+    } finally {
+      this.active.checks.delete(payload.submissionId);
+    }
+  }
+
+  private async checkReserved(payload: SubmissionJobPayload, ctx?: Pick<JobContext, 'attempt' | 'maxAttempts'>): Promise<void> {
     const submission = await this.repository.findById(payload.submissionId);
-    if (!submission || submission.status !== 'validating' || this.active.checks.has(submission.id)) return;
+    if (!submission || submission.status !== 'validating') return;
     const version = await this.benchmarks.requireVersion(submission.benchmarkVersionId);
     const attempt = await this.claimAttempt(submission.id);
     if (attempt === null) return;
@@ -76,7 +87,6 @@ export class SubmissionChecker {
       await this.settle(submission, version, internalVerdict(submission, attempt - 1, 'its check kept failing'));
       return;
     }
-    this.active.checks.add(submission.id);
     try {
       crashPoint('check:started');
       await this.checkOnce(submission, version, attempt);
@@ -94,15 +104,14 @@ export class SubmissionChecker {
         return;
       }
       throw error;
-    } finally {
-      this.active.checks.delete(submission.id);
     }
   }
 
   /** Counts one more start of the check, under the row lock; null when the submission is no longer validating. */
   private async claimAttempt(submissionId: string): Promise<number | null> {
     const rows: { check_attempts: number }[] = await this.db.manager().query(
-      `UPDATE submissions SET check_attempts = check_attempts + 1 WHERE id = $1 AND status = 'validating' RETURNING check_attempts`,
+      // As a SELECT (TypeORM answers an UPDATE … RETURNING with [rows, count]).
+      `WITH claimed AS (UPDATE submissions SET check_attempts = check_attempts + 1 WHERE id = $1 AND status = 'validating' RETURNING check_attempts) SELECT check_attempts FROM claimed`,
       [submissionId],
     );
     return rows[0]?.check_attempts ?? null;
