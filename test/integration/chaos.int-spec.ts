@@ -97,7 +97,7 @@ describe('chaos: killed workers and restarted services lose nothing and double n
         ASSAY_WORKER_ID: WORKER_ID,
         ASSAY_WORKER_GPUS: 'none',
         ASSAY_WORKER_CONCURRENCY: '2',
-        ASSAY_LOG_LEVEL: 'warn',
+        ASSAY_LOG_LEVEL: 'log',
       },
       join(work, 'worker.log'),
     );

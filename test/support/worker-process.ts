@@ -20,7 +20,7 @@ export class WorkerProcess {
   start(crashAt?: string): void {
     if (this.child) throw new Error('a worker is already running');
     this.lives++;
-    this.log.write(`\n=== worker life ${this.lives}${crashAt ? ` (crash at ${crashAt})` : ''} ===\n`);
+    this.log.write(`\n=== ${new Date().toISOString()} worker life ${this.lives}${crashAt ? ` (crash at ${crashAt})` : ''} ===\n`);
     const child = spawn(process.execPath, ['-r', join(REPO_ROOT, 'test/support/swc-register.js'), join(REPO_ROOT, 'src/worker.ts')], {
       cwd: REPO_ROOT,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...this.env, ...(crashAt ? { ASSAY_TEST_CRASH_AT: crashAt } : {}) },
@@ -38,7 +38,7 @@ export class WorkerProcess {
     const result = await new Promise<string>((resolve, reject) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve(String(child.signalCode ?? child.exitCode));
       const timer = setTimeout(() => reject(new Error(`worker life ${this.lives} did not exit within ${timeoutMs} ms`)), timeoutMs);
-      child.once('exit', (code, signal) => (clearTimeout(timer), resolve(String(signal ?? code))));
+      child.once('exit', (code, signal) => (clearTimeout(timer), this.log.write(`=== ${new Date().toISOString()} exit ${String(signal ?? code)}\n`), resolve(String(signal ?? code))));
     });
     this.child = null;
     return result;
