@@ -1,5 +1,5 @@
 import Docker from 'dockerode';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -111,8 +111,11 @@ describe('chaos: killed workers and restarted services lose nothing and double n
     await db?.end().catch(() => undefined);
     await stack?.close().catch(() => undefined);
     await Promise.all([pg?.close(), redis?.close(), s3?.close()].map((p) => p?.catch(() => undefined)));
-    // The worker's log of every life stays in the temp dir for a failure's post-mortem.
-    if (work) process.stdout.write(`chaos worker log: ${join(work, 'worker.log')}\n`);
+    // Only the worker's log of every life stays in the temp dir, for a failure's post-mortem.
+    if (work) {
+      rmSync(join(work, 'models'), { recursive: true, force: true });
+      process.stdout.write(`chaos worker log: ${join(work, 'worker.log')}\n`);
+    }
   });
 
   it('resumes from the persisted state after a SIGKILL at every step', async () => {
