@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import type { Job } from 'bull';
 import { hostname } from 'node:os';
 import { Clock } from './common/clock';
 import { APP_CONFIG } from './config/config.module';
@@ -9,8 +8,8 @@ import { RunRecoveryService } from './evaluation/run-recovery.service';
 import { WorkerCapabilities } from './health/health.entity';
 import { HealthService, WORKER_HEARTBEAT_MS } from './health/health.service';
 import { JobRegistry } from './queue/job-registry';
-import { DEFAULT_QUEUE, JobName, QueueName } from './queue/queue.constants';
-import { parsePayload } from './queue/queue.payloads';
+import { JobName, QueueName } from './queue/queue.constants';
+import { consumeQueue } from './queue/queue-consumers';
 import { QueueService } from './queue/queue.service';
 import { DockerSandboxAdapter } from './sandbox/docker-sandbox.adapter';
 import { detectGpus, GpuPool } from './sandbox/gpu-inventory';
@@ -52,29 +51,30 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
     this.logger.log(gpus.note);
     const pool = new GpuPool(gpus.devices.map((d) => d.id));
 
-    this.registry.register(JobName.CheckSubmission, (p) => this.checker.check(p));
-    this.registry.register(JobName.ExecuteRun, (p) => this.executor.execute(p));
-    this.registry.register(JobName.ScoreRun, (p) => this.executor.score(p));
+    this.registry.register(JobName.CheckSubmission, (p, m) => this.checker.check(p, m));
+    this.registry.register(JobName.ExecuteRun, (p, m) => this.executor.execute(p, m.gpus ? { gpus: m.gpus } : {}));
+    this.registry.register(JobName.ScoreRun, (p, m) => this.executor.score(p, m));
     this.registry.assertComplete();
 
+    // One consumer per queue (queue-consumers.ts), every job dispatched through the registry by its name.
     const consumed: QueueName[] = [];
     const concurrency = this.config.worker.concurrency;
-    const handle = (name: JobName) => async (job: Job) => this.registry.get(name)(parsePayload(name, job.data), { attempt: job.attemptsMade + 1, jobId: String(job.id) });
-    for (const name of Object.values(JobName)) {
-      const queueName = DEFAULT_QUEUE[name];
-      void this.queue.queue(queueName).process(name, queueName === QueueName.Scoring ? Math.max(2, concurrency) : concurrency, handle(name));
-      if (!consumed.includes(queueName)) consumed.push(queueName);
+    const onError = (queue: QueueName) => (error: unknown) => this.logger.error(`consumer of ${queue} stopped: ${String(error)}`);
+    for (const queueName of [QueueName.SandboxCpu, QueueName.Scoring]) {
+      consumeQueue(this.queue.queue(queueName), { concurrency: queueName === QueueName.Scoring ? Math.max(2, concurrency) : concurrency, registry: this.registry, onError: onError(queueName) });
+      consumed.push(queueName);
     }
     if (gpus.devices.length > 0) {
       // One job per device: concurrency equals the number of GPUs, and each job holds its device until it ends.
-      void this.queue.queue(QueueName.SandboxGpu).process(JobName.ExecuteRun, gpus.devices.length, async (job: Job) => {
-        const device = pool.acquire();
-        if (device === null) throw new Error('no free GPU although the queue concurrency equals the device count');
-        try {
-          await this.executor.execute(parsePayload(JobName.ExecuteRun, job.data), { gpus: { deviceIds: [device] } });
-        } finally {
-          pool.release(device);
-        }
+      consumeQueue(this.queue.queue(QueueName.SandboxGpu), {
+        concurrency: gpus.devices.length,
+        registry: this.registry,
+        onError: onError(QueueName.SandboxGpu),
+        context: () => {
+          const device = pool.acquire();
+          if (device === null) throw new Error('no free GPU although the queue concurrency equals the device count');
+          return { ctx: { gpus: { deviceIds: [device] } }, release: () => pool.release(device) };
+        },
       });
       consumed.push(QueueName.SandboxGpu);
     }

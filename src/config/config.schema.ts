@@ -39,6 +39,7 @@ export class EnvSchema {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1000) ASSAY_RUN_STALE_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) ASSAY_UPLOAD_SWEEP_INTERVAL_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(60_000) ASSAY_UPLOAD_STALE_AFTER_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1000) ASSAY_QUEUE_LOCK_MS?: number;
   @IsOptional() @IsString() ASSAY_CATALOGUE_DIR?: string;
   @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose']) ASSAY_LOG_LEVEL?: string;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(3650) ASSAY_TOKEN_DEFAULT_DAYS?: number;
@@ -79,6 +80,8 @@ export interface AppConfig {
     concurrency: number;
     /** A run whose worker has not written a heartbeat for this long (ms) is considered abandoned. */
     runStaleMs: number;
+    /** Bull's job lock (and stalled-job check interval): a job of a killed worker is served again after about twice this. */
+    queueLockMs: number;
   };
   /** The API's sweep of what failed uploads left (0: no sweep); objects younger than staleAfterMs are left alone. */
   uploads: { sweepIntervalMs: number; staleAfterMs: number };
@@ -145,6 +148,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       gpus: gpus === 'auto' || gpus === 'none' ? gpus : gpus.split(','),
       concurrency: parsed.ASSAY_WORKER_CONCURRENCY ?? 2,
       runStaleMs: parsed.ASSAY_RUN_STALE_MS ?? 60_000,
+      queueLockMs: parsed.ASSAY_QUEUE_LOCK_MS ?? 30_000,
     },
     uploads: { sweepIntervalMs: parsed.ASSAY_UPLOAD_SWEEP_INTERVAL_MS ?? 10 * 60_000, staleAfterMs: parsed.ASSAY_UPLOAD_STALE_AFTER_MS ?? 24 * 3600_000 },
     auth: { tokenDefaultDays, tokenMaxDays, maxFailures: parsed.ASSAY_AUTH_MAX_FAILURES ?? 20, failureWindowS: parsed.ASSAY_AUTH_FAILURE_WINDOW_S ?? 300 },

@@ -45,6 +45,8 @@ export class RunEntity {
   @Column({ type: 'text', nullable: true }) failureDetail!: string | null;
   /** How many times the execution step was started (internal faults are retried). */
   @Column({ type: 'int', default: 0 }) attempts!: number;
+  /** Attempts handed back because a component was unreachable; they do not use up `attempts` (bounded apart). */
+  @Column({ type: 'int', default: 0 }) infraFaults!: number;
   @Column({ type: 'int' }) casesTotal!: number;
   @Column({ type: 'int', default: 0 }) casesDone!: number;
   /** Pins: what this run used. */

@@ -27,7 +27,13 @@ import { EvaluationRepository } from './evaluation.repository';
 import { EvaluationService } from './evaluation.service';
 import { adapterFor } from './task-scoring';
 import type { SplitName } from '../cohorts/cohorts.entity';
-import { MAX_RUN_ATTEMPTS } from './run-state-machine';
+import { MAX_INFRA_FAULTS, MAX_RUN_ATTEMPTS } from './run-state-machine';
+import type { EntityManager } from 'typeorm';
+import type { JobContext } from '../queue/job-registry';
+import { ActiveWork } from '../queue/active-work';
+import { crashPoint } from '../queue/crash-points';
+import { retryDelayMs } from '../queue/queue.constants';
+import { isTransientInfraFault } from '../queue/transient-faults';
 
 const HEARTBEAT_MS = 5_000;
 
@@ -48,13 +54,38 @@ export class RunExecutor {
     private readonly leaderboards: LeaderboardsService,
     private readonly clock: Clock,
     private readonly sandbox: DockerSandboxAdapter,
+    private readonly active: ActiveWork,
   ) {
     this.workerId = workerIdOf(config);
   }
 
-  /** Step 1: prepare inputs, run the model batch by batch in the sandbox, validate and store predictions. */
+  /** Where this worker keeps a run's files; one directory per attempt (`<run>-<attempt>`). */
+  /**
+   * Step 1: prepare inputs, run the model batch by batch in the sandbox, validate and store predictions. Resumable:
+   * the run's row says where it is; a run in flight that this process is not executing was lost by it and is handed
+   * back, and each attempt starts by removing what an earlier attempt of the same run left on this host.
+   */
   async execute(payload: RunJobPayload, opts: { gpus?: { deviceIds: string[] } } = {}): Promise<void> {
+    // Reserved before the state is read: a second job of the same run in this process leaves it alone.
+    if (this.active.runs.has(payload.runId)) return;
+    this.active.runs.add(payload.runId);
+    try {
+      await this.executeReserved(payload, opts);
+    } finally {
+      this.active.runs.delete(payload.runId);
+    }
+  }
+
+  private async executeReserved(payload: RunJobPayload, opts: { gpus?: { deviceIds: string[] } }): Promise<void> {
     const before = await this.evaluation.requireRun(payload.runId);
+    if ((before.status === RunStatus.Preparing || before.status === RunStatus.Running) && before.workerId === this.workerId) {
+      // Ours but not running here. Seen before this process started: a previous life was killed (counts as an
+      // attempt, as a lost worker does). Seen since: this process could not record the outcome (the database was away).
+      const previousLife = (before.heartbeatAt ?? before.queuedAt) < this.active.bootTime;
+      await this.handBack(before, new Error(previousLife ? 'the worker executing this attempt was lost' : 'the attempt was lost by this worker before it could record its outcome'), !previousLife);
+      return;
+    }
+    if (before.status !== RunStatus.Queued) return;
     const started = this.clock.now();
     const run = await this.evaluation.transition({
       runId: payload.runId,
@@ -64,11 +95,13 @@ export class RunExecutor {
       auditPayload: { workerId: this.workerId, attempt: before.attempts + 1 },
     });
     if (!run) return;
+    crashPoint('execute:preparing');
     let casesDone = 0;
     const heartbeat = setInterval(() => void this.repository.heartbeat(run.id, this.clock.now(), casesDone).catch(() => undefined), HEARTBEAT_MS);
-    // A fresh dir per attempt under this worker's work root: a mount a killed attempt left can never be in the way.
+    // A fresh dir per attempt under this worker's work root; what an earlier, killed attempt of this run left goes first.
     let workDir: string | null = null;
     try {
+      await this.sandbox.removeWorkDirsNamed(`run-${run.id}-`);
       workDir = await this.sandbox.createWorkDir(`run-${run.id}-${run.attempts}`);
       const t0 = Date.now();
       const submission = await this.submissions.findById(run.submissionId);
@@ -86,7 +119,9 @@ export class RunExecutor {
         .filter((l) => l.length > 0)
         .map((l) => JSON.parse(l) as { caseId: string; inputs: Record<string, unknown> });
       const prepareMs = Date.now() - t0;
-      await this.evaluation.transition({ runId: run.id, from: [RunStatus.Preparing], to: RunStatus.Running, patch: { heartbeatAt: this.clock.now(), timings: { ...run.timings, prepareMs } } });
+      const running = await this.evaluation.transition({ runId: run.id, from: [RunStatus.Preparing], to: RunStatus.Running, patch: { heartbeatAt: this.clock.now(), timings: { ...run.timings, prepareMs } } });
+      if (!running) return;
+      crashPoint('execute:running');
 
       const def = version.definition;
       const adapter = adapterFor(def.task);
@@ -154,7 +189,7 @@ export class RunExecutor {
         }
         throw error;
       }
-      await this.evaluation.transition(
+      const scoring = await this.evaluation.transition(
         {
           runId: run.id,
           from: [RunStatus.Running],
@@ -166,9 +201,12 @@ export class RunExecutor {
           await this.repository.insertPredictions(tx, predictions);
         },
       );
-      await this.evaluation.enqueueScore(run.id);
+      if (!scoring) return;
+      crashPoint('execute:scoring-committed');
+      // If this enqueue is lost (Redis away, or a kill right here), the sweep finds `scoring` without a job.
+      await this.evaluation.enqueueScore(run.id).catch((e: unknown) => this.logger.warn(`run ${run.id}: score job not queued yet (${String(e)}); the sweep will`));
     } catch (error) {
-      await this.handleInternalFault(run, error);
+      await this.handBack(run, error, isTransientInfraFault(error));
     } finally {
       clearInterval(heartbeat);
       // Unmounts and removes whatever the attempt left, at any depth; logs (never throws) when it cannot.
@@ -222,22 +260,67 @@ export class RunExecutor {
     if (!admission.ok || admission.imageId !== image.imageId) throw new Error(`stored image of submission ${submission.id} no longer loads as ${image.imageId}`);
   }
 
-  /** Assay's own fault: hand the run back to the queue (Bull retries the job) or, past the attempts, fail it as internal. */
-  private async handleInternalFault(run: RunEntity, error: unknown): Promise<void> {
+  /**
+   * Assay's own fault: the run goes back to the queue with a new job after a backoff, or, past its budget, fails as
+   * internal (never counted against the vendor). A transient infrastructure fault (a component restarting) does not
+   * use up the run's attempts: it has its own budget, MAX_INFRA_FAULTS, whose backoff sum (about 7 min) outlasts a
+   * restart. If even the hand-back cannot be written, the error is thrown and Bull retries this job with backoff;
+   * the retry finds the run in flight under this worker but not active here, and hands it back then.
+   */
+  private async handBack(run: RunEntity, error: unknown, transient: boolean): Promise<void> {
     const message = error instanceof Error ? error.message : String(error);
-    this.logger.error(`run ${run.id} attempt ${run.attempts}: internal fault: ${error instanceof Error ? error.stack : message}`);
-    if (run.attempts < MAX_RUN_ATTEMPTS) {
-      const back = await this.evaluation.transition({ runId: run.id, from: [RunStatus.Preparing, RunStatus.Running], to: RunStatus.Queued, auditPayload: { internalFault: message.slice(0, 500) } });
-      if (back) throw error;
-      return;
+    this.logger.error(`run ${run.id} attempt ${run.attempts}: ${transient ? 'transient infrastructure' : 'internal'} fault: ${error instanceof Error ? error.stack : message}`);
+    const from = [RunStatus.Preparing, RunStatus.Running];
+    try {
+      const version = await this.benchmarks.requireVersion(run.benchmarkVersionId);
+      const current = await this.evaluation.requireRun(run.id);
+      if (!from.includes(current.status)) return;
+      const infraFaults = current.infraFaults + (transient ? 1 : 0);
+      if ((transient && infraFaults > MAX_INFRA_FAULTS) || (!transient && current.attempts >= MAX_RUN_ATTEMPTS)) {
+        await this.evaluation.fail(run.id, from, FailureReason.Internal, transient
+          ? `Assay's infrastructure stayed unreachable through ${infraFaults} tries (not the vendor's fault): ${message.slice(0, 300)}`
+          : `Assay could not complete this run after ${current.attempts} attempts (not the vendor's fault)`);
+        return;
+      }
+      const back = await this.evaluation.transition({
+        runId: run.id,
+        from,
+        to: RunStatus.Queued,
+        patch: transient ? { attempts: Math.max(0, current.attempts - 1), infraFaults } : {},
+        auditPayload: { [transient ? 'transientFault' : 'internalFault']: message.slice(0, 500) },
+      });
+      if (!back) return;
+      await this.evaluation.enqueueExecute(back, version, retryDelayMs(transient ? infraFaults : back.attempts));
+    } catch (recordError) {
+      this.logger.warn(`run ${run.id}: could not hand the run back (${String(recordError)}); the job is retried`);
+      throw error;
     }
-    await this.evaluation.fail(run.id, [RunStatus.Preparing, RunStatus.Running, RunStatus.Queued], FailureReason.Internal, `Assay could not complete this run after ${run.attempts} attempts (not the vendor's fault)`);
   }
 
-  /** Step 2: score against the truth (read here, never mounted anywhere), store results, rebuild the leaderboard. */
-  async score(payload: RunJobPayload): Promise<void> {
+  /**
+   * Step 2: score against the truth (read here, never mounted anywhere) and commit `succeeded` together with the
+   * result and the next phase's run, so a kill after the commit cannot lose the next phase. The follow-ups (queue the
+   * next run, rebuild the leaderboard) are idempotent: a score job that finds the run already succeeded does them again.
+   */
+  async score(payload: RunJobPayload, ctx?: Pick<JobContext, 'attempt' | 'maxAttempts'>): Promise<void> {
     const run = await this.evaluation.requireRun(payload.runId);
+    if (run.status === RunStatus.Succeeded) return this.afterSucceeded(run);
     if (run.status !== RunStatus.Scoring) return;
+    crashPoint('score:started');
+    try {
+      await this.scoreOnce(run);
+    } catch (error) {
+      // A bug (not a restarting component) fails the run as internal once Bull's attempts are used up.
+      if (!isTransientInfraFault(error) && ctx && ctx.attempt >= ctx.maxAttempts) {
+        this.logger.error(`run ${run.id}: scoring failed ${ctx.attempt} times: ${error instanceof Error ? error.stack : String(error)}`);
+        await this.evaluation.fail(run.id, [RunStatus.Scoring], FailureReason.Internal, `Assay could not score this run after ${ctx.attempt} attempts (not the vendor's fault)`);
+        return;
+      }
+      throw error;
+    }
+  }
+
+  private async scoreOnce(run: RunEntity): Promise<void> {
     const t0 = Date.now();
     const version = await this.benchmarks.requireVersion(run.benchmarkVersionId);
     const cohortVersion = await this.cohorts.requireVersion(version.cohortVersionId);
@@ -258,6 +341,7 @@ export class RunExecutor {
       await this.evaluation.fail(run.id, [RunStatus.Scoring], FailureReason.InvalidOutput, `${unknown.length} prediction(s) name cases outside this split (first: '${unknown[0]?.caseId}')`);
       return;
     }
+    const submission = await this.submissions.findById(run.submissionId);
     const scoringMs = Date.now() - t0;
     const finished = await this.evaluation.transition(
       {
@@ -274,22 +358,42 @@ export class RunExecutor {
           metrics: report.metrics,
           details: { ...report.details, metricCodeVersion: report.metricCodeVersion, subgroups: report.subgroups },
         });
+        if (submission) await this.createNextPhaseRun(tx, run, version, submission);
       },
     );
     if (!finished) return;
-    await this.leaderboards.materialize(version.id, run.phase);
-    await this.startNextPhase(run, version);
+    crashPoint('score:succeeded-committed');
+    await this.afterSucceeded(finished);
   }
 
   /** Pre-flight: a submission goes on to the next phase (sample → held-out test) only after passing the one before. */
-  private async startNextPhase(run: RunEntity, version: BenchmarkVersionEntity): Promise<void> {
-    const phases = version.definition.phases;
-    const next = phases[phases.findIndex((p) => p.name === run.phase) + 1];
-    if (!next) return;
-    const submission = await this.submissions.findById(run.submissionId);
-    if (!submission) return;
-    const nextRun = await this.evaluation.createRunAndCommit({ submission, version, phase: next.name, actorUserId: null });
-    await this.evaluation.enqueueExecute(nextRun, version);
+  private async createNextPhaseRun(tx: EntityManager, run: RunEntity, version: BenchmarkVersionEntity, submission: SubmissionEntity): Promise<RunEntity | null> {
+    const next = nextPhaseOf(version, run.phase);
+    if (!next) return null;
+    return this.evaluation.createRun(tx, { submission, version, phase: next, actorUserId: null });
   }
+
+  /**
+   * What follows a success, each part idempotent: the next phase's run exists (created with the commit; created here
+   * for a run that succeeded before that was so) and has a live job, and the leaderboard is rebuilt.
+   */
+  async afterSucceeded(run: RunEntity): Promise<void> {
+    const version = await this.benchmarks.requireVersion(run.benchmarkVersionId);
+    const next = nextPhaseOf(version, run.phase);
+    if (next) {
+      let nextRun = await this.repository.findRunBySubmissionAndPhase(run.submissionId, next);
+      const submission = nextRun ? null : await this.submissions.findById(run.submissionId);
+      if (!nextRun && submission) nextRun = await this.evaluation.createRunAndCommit({ submission, version, phase: next, actorUserId: null });
+      if (nextRun?.status === RunStatus.Queued) await this.evaluation.ensureExecuteQueued(nextRun, version);
+      crashPoint('score:next-phase-queued');
+    }
+    await this.leaderboards.materialize(version.id, run.phase);
+  }
+}
+
+/** The phase after `phase` in the benchmark's order, if any. */
+export function nextPhaseOf(version: BenchmarkVersionEntity, phase: string): string | null {
+  const phases = version.definition.phases;
+  return phases[phases.findIndex((p) => p.name === phase) + 1]?.name ?? null;
 }
 

@@ -24,12 +24,15 @@ export interface TransitionInput {
   auditPayload?: Record<string, unknown>;
 }
 
-/** The execution job of a run's current attempt, on the GPU queue when the benchmark needs a GPU. */
+/**
+ * The execution job of a run's current attempt, on the GPU queue when the benchmark needs a GPU. An attempt handed
+ * back for a transient fault keeps its number, so the id also names how many such hand-backs there were.
+ */
 function executeJob(run: RunEntity, version: BenchmarkVersionEntity): { name: JobName.ExecuteRun; payload: { runId: string }; jobId: string; queue: QueueName } {
   return {
     name: JobName.ExecuteRun,
     payload: { runId: run.id },
-    jobId: `${run.id}:execute:${run.attempts}`,
+    jobId: `${run.id}:execute:${run.attempts}${run.infraFaults ? `:i${run.infraFaults}` : ''}`,
     queue: version.definition.limits.resources.gpus > 0 ? QueueName.SandboxGpu : QueueName.SandboxCpu,
   };
 }
@@ -87,13 +90,13 @@ export class EvaluationService {
   }
 
   /** Queues the execution step; benchmarks that need a GPU go to the GPU queue, which only GPU workers consume. */
-  async enqueueExecute(run: RunEntity, version: BenchmarkVersionEntity): Promise<void> {
-    await this.queue.enqueue(executeJob(run, version));
+  async enqueueExecute(run: RunEntity, version: BenchmarkVersionEntity, delayMs?: number): Promise<void> {
+    await this.queue.enqueue({ ...executeJob(run, version), ...(delayMs ? { delayMs } : {}) });
   }
 
   /** Re-queues the execution job of a queued run when Redis has no live job for it (returns whether it did). */
-  async ensureExecuteQueued(run: RunEntity, version: BenchmarkVersionEntity): Promise<boolean> {
-    return this.queue.ensureQueued(executeJob(run, version));
+  async ensureExecuteQueued(run: RunEntity, version: BenchmarkVersionEntity, delayMs?: number): Promise<boolean> {
+    return this.queue.ensureQueued({ ...executeJob(run, version), ...(delayMs ? { delayMs } : {}) });
   }
 
   async enqueueScore(runId: string): Promise<void> {

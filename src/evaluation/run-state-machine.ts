@@ -26,3 +26,9 @@ export function assertTransition(from: RunStatus, to: RunStatus): void {
 
 /** How many times the execution step may start before an internal fault becomes a failed run. */
 export const MAX_RUN_ATTEMPTS = 3;
+
+/**
+ * How many times a run may be handed back because a component was unreachable, apart from MAX_RUN_ATTEMPTS. With the
+ * backoff of retryDelayMs (1 s doubling, capped at 60 s) the waits add up to 1+2+4+8+16+32+60×6 = 423 s.
+ */
+export const MAX_INFRA_FAULTS = 12;

@@ -1,7 +1,15 @@
 import { JobName } from './queue.constants';
 import { JobPayloads } from './queue.payloads';
 
-export type JobHandler<K extends JobName> = (payload: JobPayloads[K], meta: { attempt: number; jobId: string }) => Promise<void>;
+/** What a handler learns about its job: Bull's attempt (1-based) of how many, and what it holds (a GPU device). */
+export interface JobContext {
+  attempt: number;
+  maxAttempts: number;
+  jobId: string;
+  gpus?: { deviceIds: string[] };
+}
+
+export type JobHandler<K extends JobName> = (payload: JobPayloads[K], meta: JobContext) => Promise<void>;
 
 /** The worker's table of handlers: it refuses to start with a job name that has no handler or two. */
 export class JobRegistry {

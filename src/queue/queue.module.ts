@@ -14,6 +14,7 @@ export function redisOptionsFromUrl(url: string): { host: string; port: number; 
     ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
   };
 }
+import { ActiveWork } from './active-work';
 import { QueueService } from './queue.service';
 
 @Global()
@@ -21,11 +22,16 @@ import { QueueService } from './queue.service';
   imports: [
     BullModule.forRootAsync({
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => ({ redis: redisOptionsFromUrl(config.redis.url), prefix: config.redis.queuePrefix }),
+      useFactory: (config: AppConfig) => ({
+        redis: redisOptionsFromUrl(config.redis.url),
+        prefix: config.redis.queuePrefix,
+        // A killed worker's active job is found stalled after lockDuration and served again within stalledInterval.
+        settings: { lockDuration: config.worker.queueLockMs, stalledInterval: config.worker.queueLockMs, maxStalledCount: 2 },
+      }),
     }),
     BullModule.registerQueue(...ALL_QUEUES.map((name) => ({ name }))),
   ],
-  providers: [QueueService],
-  exports: [QueueService],
+  providers: [QueueService, ActiveWork],
+  exports: [QueueService, ActiveWork],
 })
 export class QueueModule {}

@@ -17,16 +17,16 @@ export class QueueService {
     this.queues = { [QueueName.SandboxCpu]: cpu, [QueueName.SandboxGpu]: gpu, [QueueName.Scoring]: scoring };
   }
 
-  async enqueue<K extends JobName>(input: { name: K; payload: JobPayloads[K]; jobId: string; queue?: QueueName }): Promise<void> {
+  async enqueue<K extends JobName>(input: { name: K; payload: JobPayloads[K]; jobId: string; queue?: QueueName; delayMs?: number }): Promise<void> {
     const queue = this.queues[input.queue ?? DEFAULT_QUEUE[input.name]];
-    await queue.add(input.name, { ...input.payload }, { ...DEFAULT_JOB_OPTIONS, jobId: input.jobId });
+    await queue.add(input.name, { ...input.payload }, { ...DEFAULT_JOB_OPTIONS, jobId: input.jobId, ...(input.delayMs ? { delay: input.delayMs } : {}) });
   }
 
   /**
    * Makes sure a live job exists: a job that finished or failed under this id is removed and added again; a waiting,
    * delayed or active one is left alone. Returns true when it (re-)added the job.
    */
-  async ensureQueued<K extends JobName>(input: { name: K; payload: JobPayloads[K]; jobId: string; queue?: QueueName }): Promise<boolean> {
+  async ensureQueued<K extends JobName>(input: { name: K; payload: JobPayloads[K]; jobId: string; queue?: QueueName; delayMs?: number }): Promise<boolean> {
     const queue = this.queues[input.queue ?? DEFAULT_QUEUE[input.name]];
     const job = await queue.getJob(input.jobId);
     if (job) {

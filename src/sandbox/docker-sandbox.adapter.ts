@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import Docker from 'dockerode';
 import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -307,6 +307,18 @@ export class DockerSandboxAdapter {
       this.logger.error(`could not remove work dir ${dir}: ${String(err)}`);
       return false;
     }
+  }
+
+  /** This worker's work dirs (names under its own root), for the recovery sweep to judge against the database. */
+  async listWorkDirs(): Promise<string[]> {
+    return fs.readdir(this.workRoot).catch(() => [] as string[]);
+  }
+
+  /** Removes this worker's work dirs whose names start with `prefix` (what earlier, killed attempts of a step left). */
+  async removeWorkDirsNamed(prefix: string): Promise<number> {
+    let removed = 0;
+    for (const name of await this.listWorkDirs()) if (name.startsWith(prefix) && (await this.removeWorkDir(join(this.workRoot, name)))) removed++;
+    return removed;
   }
 
   /**

@@ -20,6 +20,19 @@ import { FailureReason } from '../evaluation/evaluation.entity';
 import { admitImageTarball } from '../images/image-loader';
 import { hostArchitecture } from '../images/image-intake';
 import { DockerSandboxAdapter } from '../sandbox/docker-sandbox.adapter';
+import type { JobContext } from '../queue/job-registry';
+import { ActiveWork } from '../queue/active-work';
+import { crashPoint } from '../queue/crash-points';
+import { isTransientInfraFault } from '../queue/transient-faults';
+
+/**
+ * How many times a submission's check may start. A check that fails through Assay's fault (or whose worker dies) that
+ * often ends visibly: the submission is rejected with a reason that says so, and its first phase's run fails as
+ * `internal`, which keeps it out of the vendor's quota. A transient infrastructure fault does not count.
+ */
+export const MAX_CHECK_ATTEMPTS = 3;
+
+type Verdict = { ok: boolean; reason: string | null; report: Record<string, unknown>; manifest?: SubmissionManifest; rejectedImage?: boolean; internal?: boolean };
 
 interface CheckReport {
   ok: boolean;
@@ -45,12 +58,65 @@ export class SubmissionChecker {
     private readonly db: Database,
     private readonly audit: AuditService,
     private readonly sandbox: DockerSandboxAdapter,
+    private readonly active: ActiveWork,
   ) {}
 
-  async check(payload: SubmissionJobPayload): Promise<void> {
+  /**
+   * One attempt of the check, counted in the submission's row before it starts (check_attempts). Idempotent: a
+   * submission no longer `validating` is left alone, and each attempt starts by removing what an earlier one left.
+   */
+  async check(payload: SubmissionJobPayload, ctx?: Pick<JobContext, 'attempt' | 'maxAttempts'>): Promise<void> {
+    // Reserved before the state is read: a second job of the same check in this process leaves it alone.
+    if (this.active.checks.has(payload.submissionId)) return;
+    this.active.checks.add(payload.submissionId);
+    try {
+      await this.checkReserved(payload, ctx);
+    } finally {
+      this.active.checks.delete(payload.submissionId);
+    }
+  }
+
+  private async checkReserved(payload: SubmissionJobPayload, ctx?: Pick<JobContext, 'attempt' | 'maxAttempts'>): Promise<void> {
     const submission = await this.repository.findById(payload.submissionId);
     if (!submission || submission.status !== 'validating') return;
     const version = await this.benchmarks.requireVersion(submission.benchmarkVersionId);
+    const attempt = await this.claimAttempt(submission.id);
+    if (attempt === null) return;
+    if (attempt > MAX_CHECK_ATTEMPTS) {
+      await this.settle(submission, version, internalVerdict(submission, attempt - 1, 'its check kept failing'));
+      return;
+    }
+    try {
+      crashPoint('check:started');
+      await this.checkOnce(submission, version, attempt);
+      crashPoint('check:settled');
+    } catch (error) {
+      const transient = isTransientInfraFault(error);
+      this.logger.error(`submission ${submission.id}: check attempt ${attempt} failed (${transient ? 'transient' : 'internal'}): ${error instanceof Error ? error.stack : String(error)}`);
+      if (transient) {
+        // Not counted; Bull retries with backoff (127 s in all), then the sweep queues the check again.
+        await this.db.manager().query('UPDATE submissions SET check_attempts = greatest(check_attempts - 1, 0) WHERE id = $1', [submission.id]).catch(() => undefined);
+        throw error;
+      }
+      if (attempt >= MAX_CHECK_ATTEMPTS || (ctx !== undefined && ctx.attempt >= ctx.maxAttempts)) {
+        await this.settle(submission, version, internalVerdict(submission, attempt, error instanceof Error ? error.message : String(error)));
+        return;
+      }
+      throw error;
+    }
+  }
+
+  /** Counts one more start of the check, under the row lock; null when the submission is no longer validating. */
+  private async claimAttempt(submissionId: string): Promise<number | null> {
+    const rows: { check_attempts: number }[] = await this.db.manager().query(
+      // As a SELECT (TypeORM answers an UPDATE … RETURNING with [rows, count]).
+      `WITH claimed AS (UPDATE submissions SET check_attempts = check_attempts + 1 WHERE id = $1 AND status = 'validating' RETURNING check_attempts) SELECT check_attempts FROM claimed`,
+      [submissionId],
+    );
+    return rows[0]?.check_attempts ?? null;
+  }
+
+  private async checkOnce(submission: SubmissionEntity, version: BenchmarkVersionEntity, attempt: number): Promise<void> {
     const def = version.definition;
     if (submission.kind === 'onnx') {
       // The static signature check (moved here from the upload request): a misfit is rejected before any sandbox.
@@ -61,9 +127,11 @@ export class SubmissionChecker {
         return;
       }
     }
-    // A fresh dir per attempt: a tmpfs a killed check left mounted can never block the retry (EBUSY on rmdir).
-    const workDir = await this.sandbox.createWorkDir(`check-${submission.id}`);
-    let verdict: { ok: boolean; reason: string | null; report: Record<string, unknown>; manifest?: SubmissionManifest; rejectedImage?: boolean };
+    // A fresh dir per attempt: a tmpfs a killed check left mounted can never block the retry (EBUSY on rmdir),
+    // and what earlier attempts left goes first.
+    await this.sandbox.removeWorkDirsNamed(`check-${submission.id}-`);
+    const workDir = await this.sandbox.createWorkDir(`check-${submission.id}-${attempt}`);
+    let verdict: Verdict;
     if (submission.kind === 'container') {
       try {
         verdict = await this.checkContainer(submission, workDir);
@@ -140,7 +208,7 @@ export class SubmissionChecker {
   private async settle(
     submission: SubmissionEntity,
     version: BenchmarkVersionEntity,
-    verdict: { ok: boolean; reason: string | null; report: Record<string, unknown>; manifest?: SubmissionManifest; rejectedImage?: boolean },
+    verdict: Verdict,
   ): Promise<void> {
     const def = version.definition;
     const firstPhase = def.phases[0];
@@ -153,11 +221,15 @@ export class SubmissionChecker {
         action: verdict.ok ? 'submission.accepted' : 'submission.rejected',
         entityType: 'submission',
         entityId: submission.id,
-        payload: verdict.ok ? {} : { reason: verdict.reason },
+        payload: verdict.ok ? {} : { reason: verdict.reason, ...(verdict.internal ? { internal: true } : {}) },
       });
       if (!firstPhase) return null;
       if (!verdict.ok) {
-        if (verdict.rejectedImage) {
+        if (verdict.internal) {
+          // Assay's fault, said so on the submission and on its first run; an internal run keeps it out of the quota.
+          const failed = await this.evaluation.createRun(tx, { submission, version, phase: firstPhase.name, actorUserId: null });
+          await this.evaluation.failInTransaction(tx, failed, FailureReason.Internal, verdict.reason ?? 'Assay could not check this submission');
+        } else if (verdict.rejectedImage) {
           // The failure taxonomy names rejected images: the first phase's run records it for the vendor.
           const failed = await this.evaluation.createRun(tx, { submission, version, phase: firstPhase.name, actorUserId: null });
           await this.evaluation.failInTransaction(tx, failed, FailureReason.RejectedImage, verdict.reason ?? 'the image was rejected');
@@ -169,4 +241,13 @@ export class SubmissionChecker {
     this.logger.log(`submission ${submission.id}: ${verdict.ok ? 'accepted' : `rejected (${verdict.reason})`}`);
     if (run) await this.evaluation.enqueueExecute(run, version);
   }
+}
+
+function internalVerdict(submission: SubmissionEntity, attempts: number, why: string): Verdict {
+  return {
+    ok: false,
+    internal: true,
+    reason: `Assay could not check this submission after ${attempts} attempt(s) (not the vendor's fault; it does not count against the submission limits): ${why.slice(0, 300)}`,
+    report: { ...submission.checkReport, internal: { attempts } },
+  };
 }

@@ -17,6 +17,7 @@ import { AuditModule } from '../../src/audit/audit.module';
 import { BenchmarksModule } from '../../src/benchmarks/benchmarks.module';
 import { SubmissionsModule } from '../../src/submissions/submissions.module';
 import { EvaluationCoreModule } from '../../src/evaluation/evaluation-core.module';
+import { LeaderboardsModule } from '../../src/leaderboards/leaderboards.module';
 
 jest.setTimeout(60_000);
 
@@ -37,7 +38,7 @@ describe('recovery of runs left in flight by a dead worker', () => {
   beforeAll(async () => {
     stack = await startTestStack({ worker: false, env: { ASSAY_RUN_STALE_MS: '5000' } });
     ctx = await NestFactory.createApplicationContext(
-      { module: RecoveryTestModule, imports: [ConfigModule.forRoot(stack.config), DatabaseModule, StorageModule, QueueModule, AuditModule, BenchmarksModule, SubmissionsModule, EvaluationCoreModule], providers: [RunRecoveryService] },
+      { module: RecoveryTestModule, imports: [ConfigModule.forRoot(stack.config), DatabaseModule, StorageModule, QueueModule, AuditModule, BenchmarksModule, SubmissionsModule, EvaluationCoreModule, LeaderboardsModule], providers: [RunRecoveryService] },
       { logger: ['error'] },
     );
     db = ctx.get(Database);
@@ -100,5 +101,45 @@ describe('recovery of runs left in flight by a dead worker', () => {
     expect(await queues.queue(QueueName.SandboxCpu).getJob(`${queued.id}:execute:${queued.attempts}`)).not.toBeNull();
     const second = await ctx.get(RunRecoveryService).sweep();
     expect(second.reenqueued).toBe(0);
+  });
+
+  const newSubmission = async (): Promise<void> => {
+    const rows: { id: string }[] = await db.manager().query(
+      `INSERT INTO submissions (benchmark_version_id, organisation_id, submitted_by, kind, name, manifest, object_key, sha256, size_bytes, status)
+       SELECT benchmark_version_id, organisation_id, submitted_by, kind, 'm@' || gen_random_uuid(), manifest, object_key, sha256, size_bytes, 'accepted' FROM submissions WHERE id = $1 RETURNING id`,
+      [submission.id],
+    );
+    submission = { id: (rows[0] as { id: string }).id } as SubmissionEntity;
+  };
+
+  it('queues scoring again for a run in scoring whose job is gone, without waiting for its heartbeat to go stale', async () => {
+    await newSubmission();
+    // The worker is alive (fresh heartbeat) but its score job was lost (Redis restarted, or the enqueue never ran).
+    const scoring = await makeRun('sample', { status: RunStatus.Scoring, attempts: 1, workerId: 'busy-worker', heartbeatAt: new Date(), startedAt: new Date() });
+    const counts = await ctx.get(RunRecoveryService).sweep();
+    expect(counts.rescored).toBeGreaterThanOrEqual(1);
+    const job = await ctx.get(QueueService).queue(QueueName.Scoring).getJob(`${scoring.id}:score`);
+    expect(job?.data).toEqual({ runId: scoring.id });
+    expect((await ctx.get(RunRecoveryService).sweep()).rescored).toBe(0);
+  });
+
+  it('finds a sample run that succeeded without its held-out run, and a leaderboard older than a success', async () => {
+    await newSubmission();
+    const done = await makeRun('sample', { status: RunStatus.Succeeded, attempts: 1, workerId: 'dead-worker', heartbeatAt: new Date(), startedAt: new Date(), finishedAt: new Date() });
+    const counts = await ctx.get(RunRecoveryService).sweep();
+    expect(counts.nextPhases).toBe(1);
+    // The follow-up goes through the score step, whose after-success part is idempotent (creates, queues, rebuilds).
+    const job = await ctx.get(QueueService).queue(QueueName.Scoring).getJob(`${done.id}:after-success`);
+    expect(job?.name).toBe(JobName.ScoreRun);
+    expect(job?.data).toEqual({ runId: done.id });
+    // A held-out run that exists already is not a missing next phase.
+    await newSubmission();
+    const sample = await makeRun('sample', { status: RunStatus.Succeeded, attempts: 1, finishedAt: new Date() });
+    await makeRun('test', { status: RunStatus.Queued });
+    const again = await ctx.get(RunRecoveryService).sweep();
+    expect(again.nextPhases).toBe(0);
+    // No snapshot has been computed for the sample leaderboard since: its newest success asks for a rebuild.
+    expect(again.leaderboards).toBe(1);
+    expect((await ctx.get(QueueService).queue(QueueName.Scoring).getJob(`${sample.id}:after-success`))?.data).toEqual({ runId: sample.id });
   });
 });
