@@ -1,6 +1,7 @@
 import { Database } from '../../src/database/database.module';
 import { EvaluationService } from '../../src/evaluation/evaluation.service';
 import { FailureReason, RunEntity, RunStatus } from '../../src/evaluation/evaluation.entity';
+import { SandboxModule } from '../../src/sandbox/sandbox.module';
 import { RunRecoveryService } from '../../src/evaluation/run-recovery.service';
 import { JobName, QueueName } from '../../src/queue/queue.constants';
 import { QueueService } from '../../src/queue/queue.service';
@@ -38,7 +39,7 @@ describe('recovery of runs left in flight by a dead worker', () => {
   beforeAll(async () => {
     stack = await startTestStack({ worker: false, env: { ASSAY_RUN_STALE_MS: '5000' } });
     ctx = await NestFactory.createApplicationContext(
-      { module: RecoveryTestModule, imports: [ConfigModule.forRoot(stack.config), DatabaseModule, StorageModule, QueueModule, AuditModule, BenchmarksModule, SubmissionsModule, EvaluationCoreModule, LeaderboardsModule], providers: [RunRecoveryService] },
+      { module: RecoveryTestModule, imports: [ConfigModule.forRoot(stack.config), DatabaseModule, StorageModule, QueueModule, AuditModule, BenchmarksModule, SubmissionsModule, EvaluationCoreModule, LeaderboardsModule, SandboxModule], providers: [RunRecoveryService] },
       { logger: ['error'] },
     );
     db = ctx.get(Database);
