@@ -58,8 +58,11 @@ export class MetricsSpecDto {
   @IsArray() @ArrayUnique() @IsString({ each: true }) secondary!: string[];
   /** Locked operating threshold (binary): a case is positive iff probability >= threshold. */
   @IsOptional() @IsNumber() @Min(0) @Max(1) threshold?: number;
-  /** Truncation time for Uno's C (survival), in the cohort's time unit; default the largest event time. */
-  @IsOptional() @IsNumber() @Min(0) tau?: number;
+  /**
+   * Truncation time τ of Uno's C (survival), in the cohort's time unit: required when c_index_uno is reported; the
+   * scorer refuses a τ with censoring survival Ĝ = 0 at an event time before it (METRICS.md §5.2).
+   */
+  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) tau?: number;
 }
 
 export class RobustnessSpecDto {
