@@ -99,7 +99,9 @@ const scoreBinaryTask: TaskScorer = (options, io) => {
   const labels = truth.value.map((r) => r.label);
   const scores = readBinaryScores(options, io, ids, options.predictions);
   const bootstrap = parseBootstrap(options);
-  const report = scoreBinary({ labels, scores, threshold, bootstrap });
+  const started = Date.now();
+  const onProgress = (done: number, total: number): void => io.stderr(`progress: bootstrap ${done}/${total} replicates (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+  const report = scoreBinary({ labels, scores, threshold, bootstrap, onProgress });
   if (options.compare === undefined) return report;
   const scoresB = readBinaryScores(options, io, ids, options.compare);
   return { ...report, comparison: compareBinary({ labels, scoresA: scores, scoresB, threshold, bootstrap }) };

@@ -12,16 +12,17 @@ import {
   averagePrecision,
   confusionAtThreshold,
   proportionWithWilson,
-  stratifiedBootstrapCis,
+  bootstrapMethod,
   validateAndSplit,
 } from './binary-classification';
 import { type CiProvenance } from './bootstrap';
 import { type CalibrationReport, calibrationReport } from './calibration';
 import { MetricInputError } from './metrics.errors';
-import { aurocAndSensitivityAtSpecificityBootstrap } from './weighted-binary';
+import { CELL_BOOTSTRAP_METHOD, cellBootstrap, percentile95 } from './binary-bootstrap';
+import { sensitivityAtSpecificitySorted, sortBinary } from './weighted-binary';
 
 /** Pinned by every run; bump whenever any number this module produces could change. */
-export const METRIC_CODE_VERSION = 'assay-metrics/binary-1.2.0';
+export const METRIC_CODE_VERSION = 'assay-metrics/binary-2.0.0';
 
 export const BINARY_METRIC_NAMES = [
   'auroc',
@@ -87,6 +88,8 @@ export interface ScoreBinaryInput {
   /** Locked operating threshold; positive iff score ≥ threshold. */
   readonly threshold?: number;
   readonly bootstrap?: BootstrapSpec;
+  /** Progress of the bootstrap (replicates done, B), for long work. */
+  readonly onProgress?: (done: number, total: number) => void;
 }
 
 export const DEFAULT_THRESHOLD = 0.5;
@@ -130,7 +133,17 @@ export function scoreBinary(input: ScoreBinaryInput): BinaryScoreReport {
   const oneClass = bothClasses ? null : `not estimable: ${m === 0 ? 'no positive (1)' : 'no negative (0)'} cases (n = ${input.labels.length})`;
   // Below the floor the stratified bootstrap is not run at all: its intervals would be implausibly narrow.
   const floor = bootstrapFloorReason(m, n0);
-  const boot = floor === null ? stratifiedBootstrapCis({ ...data, threshold }, bootstrap) : null;
+  const cells = floor === null ? cellBootstrap(input.labels, input.scores, { ...bootstrap, threshold, specificityTarget: 0.8, ...(input.onProgress ? { onProgress: input.onProgress } : {}) }) : null;
+  const boot =
+    cells === null
+      ? null
+      : {
+          brier: cells.values.brier ? percentile95(cells.values.brier) : null,
+          averagePrecision: percentile95(cells.values.averagePrecision),
+          balancedAccuracy: percentile95(cells.values.balancedAccuracy),
+          method: `${bootstrapMethod(bootstrap)}; ${CELL_BOOTSTRAP_METHOD}`,
+          degenerate: cells.degenerate,
+        };
   const ciNote = boot !== null ? `CI: ${boot.method}` : `CI: ${floor as string}`;
   const isProbability = input.scores.every((p) => p >= 0 && p <= 1);
 
@@ -164,19 +177,21 @@ export function scoreBinary(input: ScoreBinaryInput): BinaryScoreReport {
       ci: boot?.balancedAccuracy ?? null,
       method: `(sensitivity + specificity)/2 at threshold ${threshold}; ${ciNote}`,
     };
-    if (floor === null) {
-      // Same seed and strata, hence the same replicates: one loop serves both (equal to aurocBootstrap + sensitivityAtSpecificity).
-      const { auroc: aurocBoot, sensitivityAtSpecificity: sensAtSpec } = aurocAndSensitivityAtSpecificityBootstrap(data, { target: 0.8, ...bootstrap });
+    if (cells !== null && boot !== null) {
+      // The same replicates as the CIs above (one draw loop serves every bootstrap quantity).
+      const sorted = sortBinary(data);
+      const full = sensitivityAtSpecificitySorted(sorted, new Float64Array(sorted.n).fill(1), 0.8);
+      const provenance = { B: bootstrap.replicates, seed: bootstrap.seed, degenerate: cells.degenerate };
       secondary = {
-        auroc_bootstrap: { value: aurocBoot.value, ci: aurocBoot.ci, method: `${AUROC_METHOD}; CI: ${aurocBoot.method}`, B: aurocBoot.B, seed: aurocBoot.seed, degenerate: aurocBoot.degenerate },
+        auroc_bootstrap: { value: roc.auc, ci: percentile95(cells.values.auroc), method: `${AUROC_METHOD}; CI: ${boot.method}`, ...provenance },
         sensitivity_at_specificity_0_8: {
-          value: sensAtSpec.value,
-          ci: sensAtSpec.ci,
-          method: sensAtSpec.method,
-          threshold: sensAtSpec.threshold,
-          B: sensAtSpec.B,
-          seed: sensAtSpec.seed,
-          degenerate: sensAtSpec.degenerate,
+          value: full.value,
+          ci: percentile95(cells.values.sensitivityAtSpecificity),
+          method:
+            'max sensitivity over thresholds with specificity ≥ 0.8, threshold chosen post hoc on the test data (positive iff score ≥ t), ' +
+            `re-selected inside every bootstrap replicate (as pROC ci.se); CI: ${boot.method}`,
+          threshold: full.threshold,
+          ...provenance,
         },
       };
     }
