@@ -231,10 +231,10 @@ export function logisticRecalibration(labels: readonly number[], probabilities: 
   if (probabilities.some((p) => p === 0 || p === 1)) return none('not-estimable', 'a probability is exactly 0 or 1 (logit infinite)');
   const n = labels.length;
   // Sorted by (logit p, y): every sum below is then taken in an order that does not depend on the input row order.
-  const raw = probabilities.map((p, i) => ({ x: Math.log(p / (1 - p)), y: labels[i] as number }));
-  raw.sort((u, v) => u.x - v.x || u.y - v.y);
-  const x = Float64Array.from(raw, (r) => r.x);
-  const y = Uint8Array.from(raw, (r) => r.y);
+  const lp = Float64Array.from(probabilities, (p) => Math.log(p / (1 - p)));
+  const idx = Int32Array.from({ length: n }, (_, i) => i).sort((i, j) => (lp[i] as number) - (lp[j] as number) || (labels[i] as number) - (labels[j] as number));
+  const x = Float64Array.from(idx, (i) => lp[i] as number);
+  const y = Uint8Array.from(idx, (i) => labels[i] as number);
   let pos = 0;
   let sumX = 0;
   let minPos = Infinity;

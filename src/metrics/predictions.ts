@@ -47,6 +47,8 @@ export function splitLines(text: string): string[] {
 
 /** Minimal RFC 4180 field splitter (quoted fields, doubled quotes); returns null on an unterminated quote. */
 export function splitCsvLine(line: string): string[] | null {
+  // Unquoted lines (nearly all): the native split, the same fields as the loop below gives them.
+  if (!line.includes('"')) return line.split(',').map((f) => f.trim());
   const fields: string[] = [];
   let field = '';
   let inQuotes = false;
