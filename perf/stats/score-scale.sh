@@ -9,6 +9,7 @@ OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 npx tsc perf/stats/score-scale.ts --outDir perf/stats/.out --target es2022 --module commonjs --strict --noUncheckedIndexedAccess \
   --esModuleInterop --skipLibCheck >/dev/null
+node perf/stats/.out/perf/stats/score-scale.js "$N" "$B" "$OUT" gen
 node perf/stats/.out/perf/stats/score-scale.js "$N" "$B" "$OUT" >"$OUT/ours.json" 2>"$OUT/ours.err"
 /usr/bin/python3 perf/stats/score_scale_reference.py "$OUT/truth-$N.csv" "$OUT/pred-$N.jsonl" "$BREF" >"$OUT/ref.json"
 /usr/bin/python3 - "$OUT/ours.json" "$OUT/ref.json" "$B" <<'PY'
@@ -16,7 +17,7 @@ import json, os, sys
 o = json.load(open(sys.argv[1])); r = json.load(open(sys.argv[2])); B = int(sys.argv[3])
 ref_at_B = r["parse"] + r["point"] + r["bootstrap"] * B / r["B"]
 print(f"load average: {os.getloadavg()}")
-print(f"ours: n={o['n']} B={o['B']} {o['seconds']:.1f} s, peak RSS {o['maxRssMiB']} MiB (incl. writing the input files), progress lines {o['progressLines']}")
+print(f"ours: n={o['n']} B={o['B']} {o['seconds']:.1f} s, peak RSS {o['maxRssMiB']} MiB (the scoring process alone), progress lines {o['progressLines']}")
 print(f"reference: parse {r['parse']:.1f} s, AUROC/AP/Brier/DeLong {r['point']:.2f} s, bootstrap {r['bootstrap']:.1f} s for B={r['B']} -> {ref_at_B:.1f} s at B={B}")
 print(f"ratio reference/ours: {ref_at_B / o['seconds']:.1f}")
 print("check ours:", json.dumps(o["check"]))

@@ -1,8 +1,9 @@
 // End-to-end scale check of `assay score --task binary` (issue 8): writes an n-case truth CSV and predictions JSONL,
 // runs the scorer's testable core on them with real file reads, and prints one JSON line with seconds, peak RSS and
 // the values the NumPy/scikit-learn reference (score_scale_reference.py) recomputes on the same files.
-// Usage: node score-scale.js <n> <B> <dir>
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// Usage: node score-scale.js <n> <B> <dir> [gen]: `gen` only writes the files (run it as its own process, so the
+// scoring process's peak RSS is the scorer's alone); without it, missing files are written first.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runScore } from '../../src/cli/score.command';
 
@@ -20,7 +21,8 @@ const dir = process.argv[4] ?? '/tmp/assay-score-scale';
 mkdirSync(dir, { recursive: true });
 const truthPath = join(dir, `truth-${n}.csv`);
 const predPath = join(dir, `pred-${n}.jsonl`);
-{
+const genOnly = process.argv[5] === 'gen';
+if (genOnly || !existsSync(truthPath) || !existsSync(predPath)) {
   const rnd = lcg(n);
   const truth: string[] = ['case_id,label'];
   const preds: string[] = [];
@@ -34,6 +36,7 @@ const predPath = join(dir, `pred-${n}.jsonl`);
   writeFileSync(truthPath, `${truth.join('\n')}\n`);
   writeFileSync(predPath, `${preds.join('\n')}\n`);
 }
+if (genOnly) process.exit(0);
 const stderr: string[] = [];
 let stdout = '';
 const t0 = process.hrtime.bigint();
