@@ -56,6 +56,12 @@ describe('validateBenchmarkDefinition', () => {
     expect(problemsOf({ ...lung, metrics: { ...metrics, secondary: [] } })).toEqual([]);
   });
 
+  it('accepts a benchmark-level bootstrap B (metrics.bootstrapReplicates) within [200, 100000]', () => {
+    const d = shipped();
+    expect(problemsOf({ ...d, metrics: { ...(d.metrics as object), bootstrapReplicates: 4000 } })).toEqual([]);
+    expect(problemsOf({ ...d, metrics: { ...(d.metrics as object), bootstrapReplicates: 50 } })).toContainEqual(expect.stringMatching(/^metrics.bootstrapReplicates/));
+  });
+
   it('rejects fields the schema does not know', () => {
     expect(problemsOf({ ...shipped(), secretSauce: true })).toContainEqual(expect.stringMatching(/^secretSauce:/));
   });

@@ -63,6 +63,8 @@ export class MetricsSpecDto {
    * scorer refuses a τ with censoring survival Ĝ = 0 at an event time before it (METRICS.md §5.2).
    */
   @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) tau?: number;
+  /** Bootstrap replicates B of every metric CI of this benchmark (default 2000; the offline scorer's --bootstrap). */
+  @IsOptional() @IsInt() @Min(200) @Max(100_000) bootstrapReplicates?: number;
 }
 
 export class RobustnessSpecDto {
