@@ -296,6 +296,26 @@ export function censoringSurvivalAt(
   return g;
 }
 
+/**
+ * Why τ cannot be used for Uno's C on this cohort (METRICS.md §5.2), or null: the censoring survival Ĝ must be > 0 at
+ * every event time before τ (the IPCW weights are 1/Ĝ²), and some comparable pair must have T_i < τ.
+ */
+export function unoTauProblem(input: SurvivalInput, tau: number): string | null {
+  if (!(tau > 0) || !Number.isFinite(tau)) return 'τ must be a positive finite number';
+  const order = prepare(input);
+  const g = censoringSurvivalAt(input, order, new Float64Array(order.length).fill(1));
+  let firstZero = Number.POSITIVE_INFINITY;
+  let deathsBefore = 0;
+  for (let i = 0; i < order.length; i++) {
+    if (input.event[i] !== 1 || !((input.time[i] as number) < tau)) continue;
+    deathsBefore++;
+    if ((g[i] as number) === 0) firstZero = Math.min(firstZero, input.time[i] as number);
+  }
+  if (firstZero !== Number.POSITIVE_INFINITY) return `the censoring survival Ĝ is 0 at the event time ${firstZero} < τ (the IPCW weight 1/Ĝ² is infinite); choose τ ≤ ${firstZero}`;
+  if (deathsBefore === 0) return 'no death with T_i < τ: no comparable pair';
+  return null;
+}
+
 /** Largest time with an observed death: the default τ. */
 export function largestEventTime(input: SurvivalInput): number {
   let tau = Number.NEGATIVE_INFINITY;
