@@ -49,6 +49,19 @@ describe('validateBenchmarkDefinition', () => {
     expect(problemsOf({ ...lung, ranking })).toContainEqual(expect.stringMatching(/^ranking.method: rank-then-aggregate ranks on a per-case metric/));
   });
 
+  it("requires a declared τ when a survival benchmark reports Uno's C (issue 8)", () => {
+    const lung = parse(readFileSync(join(__dirname, '../../benchmarks/lung-survival/benchmark.yaml'), 'utf8')) as Record<string, unknown>;
+    const { tau: _tau, ...metrics } = lung.metrics as Record<string, unknown>;
+    expect(problemsOf({ ...lung, metrics })).toContainEqual(expect.stringMatching(/^metrics.tau: c_index_uno needs a declared truncation time τ/));
+    expect(problemsOf({ ...lung, metrics: { ...metrics, secondary: [] } })).toEqual([]);
+  });
+
+  it('accepts a benchmark-level bootstrap B (metrics.bootstrapReplicates) within [200, 100000]', () => {
+    const d = shipped();
+    expect(problemsOf({ ...d, metrics: { ...(d.metrics as object), bootstrapReplicates: 4000 } })).toEqual([]);
+    expect(problemsOf({ ...d, metrics: { ...(d.metrics as object), bootstrapReplicates: 50 } })).toContainEqual(expect.stringMatching(/^metrics.bootstrapReplicates/));
+  });
+
   it('rejects fields the schema does not know', () => {
     expect(problemsOf({ ...shipped(), secretSauce: true })).toContainEqual(expect.stringMatching(/^secretSauce:/));
   });

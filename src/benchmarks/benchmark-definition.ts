@@ -59,8 +59,13 @@ export class MetricsSpecDto {
   @IsArray() @ArrayUnique() @IsString({ each: true }) secondary!: string[];
   /** Locked operating threshold (binary): a case is positive iff probability >= threshold. */
   @IsOptional() @IsNumber() @Min(0) @Max(1) threshold?: number;
-  /** Truncation time for Uno's C (survival), in the cohort's time unit; default the largest event time. */
-  @IsOptional() @IsNumber() @Min(0) tau?: number;
+  /**
+   * Truncation time τ of Uno's C (survival), in the cohort's time unit: required when c_index_uno is reported; the
+   * scorer refuses a τ with censoring survival Ĝ = 0 at an event time before it (METRICS.md §5.2).
+   */
+  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) tau?: number;
+  /** Bootstrap replicates B of every metric CI of this benchmark (default 2000; the offline scorer's --bootstrap). */
+  @IsOptional() @IsInt() @Min(200) @Max(100_000) bootstrapReplicates?: number;
 }
 
 export class RobustnessSpecDto {

@@ -56,6 +56,10 @@ function crossFieldProblems(dto: BenchmarkDefinitionDto): FieldProblem[] {
   if (dto.task === 'binary-classification' && dto.metrics.threshold === undefined) {
     problems.push({ field: 'metrics.threshold', problem: 'binary classification needs a locked operating threshold' });
   }
+  // Uno's C depends on τ materially (METRICS.md §5.2): declared per benchmark, never an implicit default.
+  if (dto.task === 'survival' && [dto.metrics.primary, ...dto.metrics.secondary].includes('c_index_uno') && dto.metrics.tau === undefined) {
+    problems.push({ field: 'metrics.tau', problem: "c_index_uno needs a declared truncation time τ (cohort time unit) with censoring survival Ĝ(τ) > 0, e.g. the 80th percentile of follow-up" });
+  }
   if (dto.ranking.method !== 'aggregate-then-rank' && dto.task !== 'binary-classification') {
     problems.push({ field: 'ranking.method', problem: `${dto.ranking.method} ranks on a per-case metric, which ${dto.task} does not have; use aggregate-then-rank` });
   }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { harrellC } from '../metrics/survival';
-import { EXIT_BAD_INPUT, ScoreIo, registerScoreCommand, runScore } from './score.command';
+import { EXIT_BAD_INPUT, EXIT_USAGE, ScoreIo, registerScoreCommand, runScore } from './score.command';
 
 const Y = [1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 1];
 const A = [0.9, 0.8, 0.7, 0.35, 0.6, 0.3, 0.2, 0.1, 0.35, 0.55, 0.4, 0.65];
@@ -51,7 +51,7 @@ describe('score command', () => {
     expect(report.confusion.tp).toBe(0);
   });
 
-  it('names file, line and problem on stderr and exits 2 for a bad prediction line', () => {
+  it('names file, line and problem on stderr and exits 3 (bad input) for a bad prediction line', () => {
     const lines = A.map((p, i) => JSON.stringify({ caseId: `C${i + 1}`, probability: p }));
     lines[6] = '{"caseId":"C7","probability":1.2}';
     const preds = predsJsonl(lines);
@@ -61,34 +61,67 @@ describe('score command', () => {
     expect(err.join('')).toBe(`error: ${preds}: line 7: probability 1.2 is outside [0, 1]\n`);
   });
 
-  it('exits 2 and lists cases without a prediction', () => {
+  it('exits 3 and lists cases without a prediction', () => {
     const preds = predsJsonl(A.slice(0, 10).map((p, i) => JSON.stringify({ caseId: `C${i + 1}`, probability: p })));
     const truth = truthCsv();
     expect(runScore({ task: 'binary', truth, predictions: preds }, io)).toBe(EXIT_BAD_INPUT);
     expect(err.join('')).toContain(`2 case(s) in ${truth} have no prediction: C11, C12`);
   });
 
-  it('exits 2 for a bad truth file, an unreadable file and a bad threshold', () => {
+  it('exits 3 for a bad truth file or an unreadable file, 2 (usage) for a bad threshold', () => {
     const badTruth = write('bad.csv', 'case_id,label\nC1,2\n');
     expect(runScore({ task: 'binary', truth: badTruth, predictions: predsJsonl() }, io)).toBe(EXIT_BAD_INPUT);
     expect(err.pop()).toBe(`error: ${badTruth}: line 2: label "2" for case_id "C1" is not 0 or 1\n`);
     expect(runScore({ task: 'binary', truth: join(dir, 'nope.csv'), predictions: predsJsonl() }, io)).toBe(EXIT_BAD_INPUT);
     expect(err.pop()).toMatch(/cannot read truth file .*nope\.csv/);
-    expect(runScore({ task: 'binary', truth: truthCsv(), predictions: predsJsonl(), threshold: 'abc' }, io)).toBe(
-      EXIT_BAD_INPUT,
-    );
-    expect(err.pop()).toBe('error: --threshold must be a finite number, got "abc"\n');
+    expect(runScore({ task: 'binary', truth: truthCsv(), predictions: predsJsonl(), threshold: 'abc' }, io)).toBe(EXIT_USAGE);
+    expect(err.pop()).toBe('usage error: --threshold must be a finite number, got "abc"\n');
+    expect(runScore({ task: 'binary', truth: truthCsv(), predictions: predsJsonl(), bootstrap: '0' }, io)).toBe(EXIT_USAGE);
+    expect(err.pop()).toBe('usage error: --bootstrap must be an integer in [1, 1000000], got "0"\n');
+    expect(runScore({ task: 'binary', truth: truthCsv(), predictions: predsJsonl(), tau: '3' }, io)).toBe(EXIT_USAGE);
+    expect(runScore({ task: 'multiclass', truth: truthCsv(), predictions: predsJsonl() }, io)).toBe(EXIT_USAGE);
+    expect(runScore({ task: 'constructor', truth: truthCsv(), predictions: predsJsonl() }, io)).toBe(EXIT_USAGE);
   });
 
-  it('exits 2 with a metric error when the truth has only one class', () => {
+  it('exits 3 for a prediction line with a duplicate key', () => {
+    const lines = A.map((p, i) => JSON.stringify({ caseId: `C${i + 1}`, probability: p }));
+    lines[2] = '{"caseId":"C3","probability":0.1,"probability":0.6}';
+    const preds = predsJsonl(lines);
+    expect(runScore({ task: 'binary', truth: truthCsv(), predictions: preds }, io)).toBe(EXIT_BAD_INPUT);
+    expect(err.join('')).toContain(`${preds}: line 3: duplicate key "probability"`);
+  });
+
+  it('with one class reports what is still estimable (METRICS.md §4.1) and exits 0', () => {
     const truth = write('one.csv', 'case_id,label\nC1,1\nC2,1\n');
     const preds = predsJsonl(['{"caseId":"C1","probability":0.2}', '{"caseId":"C2","probability":0.7}']);
-    expect(runScore({ task: 'binary', truth, predictions: preds }, io)).toBe(EXIT_BAD_INPUT);
-    expect(err.join('')).toMatch(/only positive \(1\) cases present/);
+    expect(runScore({ task: 'binary', truth, predictions: preds }, io)).toBe(0);
+    const report = JSON.parse(out.join('')) as { metrics: Record<string, { value: number | null; method: string }> };
+    expect(report.metrics['auroc']?.value).toBeNull();
+    expect(report.metrics['auroc']?.method).toMatch(/not estimable: no negative \(0\) cases/);
+    expect(report.metrics['sensitivity']?.value).toBe(0.5);
+    expect(report.metrics['brier']?.value).toBeCloseTo((0.64 + 0.09) / 2, 15);
+  });
+
+  it('--compare degrades with one positive: paired DeLong null with the reason, the other comparisons computed', () => {
+    const truth = write('t1.csv', `case_id,label\n${Array.from({ length: 30 }, (_, i) => `C${i + 1},${i === 4 ? 1 : 0}`).join('\n')}\n`);
+    const mk = (name: string, f: (i: number) => number): string =>
+      write(name, `${Array.from({ length: 30 }, (_, i) => JSON.stringify({ caseId: `C${i + 1}`, probability: f(i) })).join('\n')}\n`);
+    const a = mk('a1.jsonl', (i) => (i === 4 ? 0.9 : (i % 10) / 12));
+    const b = mk('b1.jsonl', (i) => (i === 4 ? 0.5 : (i % 7) / 9));
+    expect(runScore({ task: 'binary', truth, predictions: a, compare: b }, io)).toBe(0);
+    const report = JSON.parse(out.join('')) as { comparison: Record<string, { difference: number | null; p: number | null; method: string }> };
+    expect(report.comparison['auroc']?.p).toBeNull();
+    expect(report.comparison['auroc']?.difference).not.toBeNull();
+    expect(report.comparison['auroc']?.method).toMatch(/1 positive and 29 negative.*at least 2 in each class/);
+    expect(report.comparison['brier']?.difference).toBeCloseTo(
+      Array.from({ length: 30 }, (_, i) => ((i === 4 ? 0.9 : (i % 10) / 12) - (i === 4 ? 1 : 0)) ** 2 - ((i === 4 ? 0.5 : (i % 7) / 9) - (i === 4 ? 1 : 0)) ** 2).reduce((x, y) => x + y, 0) / 30,
+      12,
+    );
+    expect(report.comparison['brier']?.method).toMatch(/withheld.*floor of 10 per class/);
   });
 
   it('says segmentation is not supported yet', () => {
-    expect(runScore({ task: 'segmentation', truth: 'x', predictions: 'y' }, io)).toBe(EXIT_BAD_INPUT);
+    expect(runScore({ task: 'segmentation', truth: 'x', predictions: 'y' }, io)).toBe(EXIT_USAGE);
     expect(err.join('')).toMatch(/^not supported yet: segmentation .*supported tasks: binary, survival/);
   });
 
@@ -118,11 +151,20 @@ describe('score command', () => {
       expect(report.metrics['c_index_harrell']?.B).toBe(2000);
     });
 
-    it('defaults τ to the largest event time and says so', () => {
+    it('defaults τ to the largest event time and says so, on stderr too', () => {
       runScore({ task: 'survival', truth: survTruth(), predictions: risks('r.jsonl', R) }, io);
       const report = JSON.parse(out.join('')) as Report;
       expect(report.tau).toBe(30);
       expect(report.metrics['c_index_uno']?.method).toContain('default: the largest observed event time');
+      expect(err.join('')).toMatch(/^note: --tau not given: Uno's C uses τ = 30, the largest event time; .* the 1 death\(s\) at 30 do not count/);
+    });
+
+    it('refuses a --tau with Ĝ = 0 at an event time before it (usage error naming the bound)', () => {
+      // At t = 30 one death and the last case censored: Ĝ(30) = 0, and the death at 30 would need weight 1/0.
+      const truth = write('g0.csv', 'case_id,time,event\nS1,5,1\nS2,10,0\nS3,20,1\nS4,30,1\nS5,30,0\n');
+      const preds = write('g0.jsonl', ['S1', 'S2', 'S3', 'S4', 'S5'].map((id, i) => JSON.stringify({ caseId: id, risk: 6 - i })).join('\n'));
+      expect(runScore({ task: 'survival', truth, predictions: preds, tau: '35' }, io)).toBe(EXIT_USAGE);
+      expect(err.join('')).toMatch(/usage error: --tau 35: the censoring survival Ĝ is 0 at the event time 30 < τ.*choose τ ≤ 30/);
     });
 
     it('adds a paired comparison with Holm-adjusted p when --compare is given', () => {
@@ -172,6 +214,18 @@ describe('score command', () => {
       process.exitCode = previous;
     }
     expect((JSON.parse(out.join('')) as { n: number }).n).toBe(12);
+  });
+
+  it('exits 2 (usage) for commander\'s own errors: a --task that is not a choice, a missing --truth', async () => {
+    const codes: number[] = [];
+    const program = new Command().configureOutput({ writeErr: (t) => err.push(t) });
+    registerScoreCommand(program, io, (code) => {
+      codes.push(code);
+      throw new Error('exit');
+    });
+    await expect(program.parseAsync(['score', '--task', 'multiclass', '--truth', 'a', '--predictions', 'b'], { from: 'user' })).rejects.toThrow('exit');
+    await expect(program.parseAsync(['score', '--task', 'binary', '--predictions', 'b'], { from: 'user' })).rejects.toThrow('exit');
+    expect(codes).toEqual([EXIT_USAGE, EXIT_USAGE]);
   });
 
   it('rejects an unknown task before running', async () => {

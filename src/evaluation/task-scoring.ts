@@ -1,3 +1,4 @@
+import { type BootstrapSpec, DEFAULT_BOOTSTRAP } from '../metrics/binary-classification';
 import type { BenchmarkDefinition } from '../benchmarks/benchmark-definition';
 import type { MetricValue } from '../metrics/score-report';
 import { METRIC_CODE_VERSION, scoreBinary } from '../metrics/score-report';
@@ -84,9 +85,10 @@ export const BINARY_ADAPTER: TaskAdapter = {
     const labels = truth.value.map((t) => t.label);
     const scores = caseIds.map((id) => predictions.get(id) as number);
     const threshold = definition.metrics.threshold;
-    const report = scoreBinary({ labels, scores, ...(threshold === undefined ? {} : { threshold }) });
+    const bootstrap = benchmarkBootstrap(definition);
+    const report = scoreBinary({ labels, scores, bootstrap, ...(threshold === undefined ? {} : { threshold }) });
     const subset = (idx: readonly number[]): Record<string, MetricValue> =>
-      scoreBinary({ labels: idx.map((i) => labels[i] as number), scores: idx.map((i) => scores[i] as number), ...(threshold === undefined ? {} : { threshold }) }).metrics;
+      scoreBinary({ labels: idx.map((i) => labels[i] as number), scores: idx.map((i) => scores[i] as number), bootstrap, ...(threshold === undefined ? {} : { threshold }) }).metrics;
     return {
       n: report.n,
       metrics: report.metrics,
@@ -96,6 +98,11 @@ export const BINARY_ADAPTER: TaskAdapter = {
     };
   },
 };
+
+/** The benchmark's declared B (metrics.bootstrapReplicates), else the default 2000; seed fixed for reproducibility. */
+function benchmarkBootstrap(definition: BenchmarkDefinition): BootstrapSpec {
+  return { replicates: definition.metrics.bootstrapReplicates ?? DEFAULT_BOOTSTRAP.replicates, seed: DEFAULT_BOOTSTRAP.seed };
+}
 
 export const SURVIVAL_ADAPTER: TaskAdapter = {
   field: 'risk',
@@ -110,9 +117,10 @@ export const SURVIVAL_ADAPTER: TaskAdapter = {
     const event = truth.value.map((t) => t.event);
     const risk = caseIds.map((id) => predictions.get(id) as number);
     const tau = definition.metrics.tau;
-    const report = scoreSurvival({ time, event, risk, ...(tau === undefined ? {} : { tau }) });
+    const bootstrap = benchmarkBootstrap(definition);
+    const report = scoreSurvival({ time, event, risk, bootstrap, ...(tau === undefined ? {} : { tau }) });
     const subset = (idx: readonly number[]): Record<string, MetricValue> =>
-      scoreSurvival({ time: idx.map((i) => time[i] as number), event: idx.map((i) => event[i] as number), risk: idx.map((i) => risk[i] as number), tau: report.tau }).metrics;
+      scoreSurvival({ time: idx.map((i) => time[i] as number), event: idx.map((i) => event[i] as number), risk: idx.map((i) => risk[i] as number), tau: report.tau, bootstrap }).metrics;
     return {
       n: report.n,
       metrics: report.metrics,

@@ -76,3 +76,55 @@ describe('perCaseRankRobustness', () => {
     expect(() => perCaseRankRobustness({ ...synthetic(2, 10, 1), task: 'survival' }, 'test-then-rank', { replicates: 10, seed: 1 })).toThrow(/per-case metric/);
   });
 });
+
+describe('rank intervals (issue 8)', () => {
+  it('are integer ranks (inverted CDF) and come with their Monte Carlo error', () => {
+    const result = aggregateRankRobustness(synthetic(6, 120, 8), { replicates: 400, seed: 3 });
+    for (const [lo, hi] of result.rankInterval) {
+      expect(Number.isInteger(lo)).toBe(true);
+      expect(Number.isInteger(hi)).toBe(true);
+    }
+    expect(result.monteCarlo.tailSe).toBeCloseTo(Math.sqrt((0.025 * 0.975) / 400), 12);
+    expect(result.monteCarlo.boundaryUncertain).toHaveLength(6);
+    expect(result.method).toMatch(/inverted CDF.*Monte Carlo s\.e\. of each 2\.5% tail share 0\.0078 \(B = 3746 keeps it within ±0\.005/);
+  });
+
+  it('the interval is the type-1 quantile of the rank distribution: share below lo < 2.5% ≤ share up to lo', () => {
+    const B = 500;
+    const result = aggregateRankRobustness(synthetic(5, 90, 2), { replicates: B, seed: 5 });
+    result.rankShare.forEach((share, s) => {
+      const [lo, hi] = result.rankInterval[s] as [number, number];
+      const cdf = (r: number): number => share.slice(0, r).reduce((a, b) => a + b, 0);
+      expect(cdf(lo - 1)).toBeLessThan(0.025 + 1e-12);
+      expect(cdf(lo)).toBeGreaterThanOrEqual(0.025 - 1e-12);
+      expect(cdf(hi - 1)).toBeLessThan(0.975 + 1e-12);
+      expect(cdf(hi)).toBeGreaterThanOrEqual(0.975 - 1e-12);
+    });
+  });
+
+  it("re-selects a vendor's best submission inside each replicate (with alternatives the vendor does at least as well)", () => {
+    const data = synthetic(3, 150, 6);
+    // Vendor of entry 2 also submitted four noisy variants; on the full data entry 2 is its best.
+    const random = mulberry32(77);
+    const variants = Array.from({ length: 4 }, () => (data.predictions[2] as number[]).map((p) => Math.min(1, Math.max(0, p + (random() - 0.5) * 0.5))));
+    const plain = aggregateRankRobustness(data, { replicates: 300, seed: 4 });
+    const reselected = aggregateRankRobustness({ ...data, alternatives: [[], [], variants] }, { replicates: 300, seed: 4 });
+    expect(reselected.method).toMatch(/re-selected inside every replicate/);
+    const meanRank = (r: typeof plain, s: number): number => (r.rankShare[s] as number[]).reduce((a, p, i) => a + p * (i + 1), 0);
+    expect(meanRank(reselected, 2)).toBeLessThanOrEqual(meanRank(plain, 2));
+    // Same replicates: the expanded reference path agrees.
+    const slow = aggregateRankRobustness({ ...data, alternatives: [[], [], variants] }, { replicates: 300, seed: 4, expand: true });
+    expect(slow.rankShare).toEqual(reselected.rankShare);
+  });
+
+  it('survival resamples patients plainly (the scheme of the survival CIs), binary stratifies by outcome', () => {
+    const random = mulberry32(9);
+    const n = 60;
+    const times = Array.from({ length: n }, () => Math.ceil(random() * 40));
+    const labels = Array.from({ length: n }, () => (random() < 0.6 ? 1 : 0));
+    const predictions = [0, 1].map((s) => times.map((t) => -t + (random() - 0.5) * 15 * (s + 1)));
+    const r = aggregateRankRobustness({ task: 'survival', metric: 'c_index_harrell', direction: 'higher', labels, times, predictions }, { replicates: 50, seed: 1 });
+    expect(r.method).toMatch(/bootstrap over patients \(plain, as the survival CIs\)/);
+    expect(aggregateRankRobustness(synthetic(2, 60, 1), { replicates: 20, seed: 1 }).method).toMatch(/stratified by outcome/);
+  });
+});

@@ -1,8 +1,9 @@
 import { auroc, averagePrecision, brierScore, confusionAtThreshold } from '../metrics/binary-classification';
 import { forEachReplicate } from '../metrics/bootstrap';
+import { MetricInputError } from '../metrics/metrics.errors';
 import { kendallTauB } from '../metrics/hypothesis-tests';
 import { rankMin, rankStability, rankSubmissions } from '../metrics/ranking';
-import { quantileType7 } from '../metrics/stats';
+import { RANK_INTERVAL_REPLICATES, RANK_TAIL_HALF_WIDTH, quantileType7, rankIntervalWithMcError } from '../metrics/stats';
 import { harrellC, largestEventTime, survivalOrder, unoC, weightedHarrellC, weightedUnoC } from '../metrics/survival';
 import { sortBinary, toSortedWeights, weightedAucSorted } from '../metrics/weighted-binary';
 
@@ -18,6 +19,12 @@ export interface RankingData {
   times?: number[];
   /** predictions[s][c]: probability or risk of submission s on case c. */
   predictions: number[][];
+  /**
+   * perVendor "best": the vendor's other submissions for entry s (same case order). Each replicate then takes the
+   * vendor's best on that replicate, not the one chosen on the whole test set (which would make the interval
+   * optimistic for vendors with many submissions).
+   */
+  alternatives?: number[][][];
 }
 
 export interface RobustnessResult {
@@ -26,7 +33,10 @@ export interface RobustnessResult {
   rank: number[];
   value: number[];
   medianRank: number[];
+  /** 95% rank interval by the inverted CDF (integer ranks). */
   rankInterval: [number, number][];
+  /** Monte Carlo s.e. of each 2.5% tail share, and per entry whether an endpoint is within 2 s.e. of moving. */
+  monteCarlo: { tailSe: number; boundaryUncertain: boolean[] };
   /** rankShare[s][r-1] = share of bootstrap replicates in which submission s got rank r (blob plot data). */
   rankShare: number[][];
   kendallTau: { median: number; q25: number; q75: number };
@@ -36,11 +46,18 @@ export interface RobustnessResult {
 }
 
 /** The aggregate metric on a multiset of case indices (a bootstrap replicate expanded from its multiplicities). */
-function statistic(data: RankingData, s: number, idx: readonly number[]): number {
-  const scores = idx.map((i) => data.predictions[s]?.[i] as number);
+function statistic(data: RankingData, s: number, idx: readonly number[], row: readonly number[] = data.predictions[s] as number[]): number {
+  const scores = idx.map((i) => row[i] as number);
   if (data.task === 'survival') {
     const input = { time: idx.map((i) => data.times?.[i] as number), event: idx.map((i) => data.labels[i] as number), risk: scores };
-    return data.metric === 'c_index_uno' ? unoC(input, data.tau) : harrellC(input).cIndex;
+    // τ fixed across replicates (the full data's), as the weighted path; an undefined replicate is NaN, not an error.
+    const tau = data.tau ?? largestEventTime({ time: data.times as number[], event: data.labels, risk: row as number[] });
+    try {
+      return data.metric === 'c_index_uno' ? unoC(input, tau) : harrellC(input).cIndex;
+    } catch (e) {
+      if (e instanceof MetricInputError) return Number.NaN;
+      throw e;
+    }
   }
   const input = { labels: idx.map((i) => data.labels[i] as number), scores };
   switch (data.metric) {
@@ -69,16 +86,16 @@ const orient = (v: number, direction: 'higher' | 'lower'): number => (direction 
  * once per submission (the metrics module's weighted statistics; same values as expanding the replicate). Other
  * metrics expand the replicate into case indices.
  */
-function weightedStatistics(data: RankingData): ((w: Float64Array) => number)[] | null {
+function weightedStatistics(data: RankingData, rows: readonly number[][] = data.predictions): ((w: Float64Array) => number)[] | null {
   if (data.task === 'binary-classification' && data.metric === 'auroc') {
-    return data.predictions.map((scores) => {
+    return rows.map((scores) => {
       const sorted = sortBinary({ labels: data.labels, scores });
       const buffer = new Float64Array(data.labels.length);
       return (w: Float64Array) => weightedAucSorted(sorted, toSortedWeights(sorted, w, buffer));
     });
   }
   if (data.task === 'survival' && (data.metric === 'c_index_harrell' || data.metric === 'c_index_uno')) {
-    return data.predictions.map((risk) => {
+    return rows.map((risk) => {
       const input = { time: data.times as number[], event: data.labels, risk };
       const order = survivalOrder(input);
       const tau = data.tau ?? largestEventTime(input);
@@ -90,9 +107,12 @@ function weightedStatistics(data: RankingData): ((w: Float64Array) => number)[] 
 
 /**
  * Ranks submissions on an aggregate metric (aggregate-then-rank, ties "min") and measures how stable that ranking is:
- * bootstrap over cases stratified by outcome, the metric recomputed for every submission on each replicate (all
- * submissions' values of a case move together), ranks re-derived; 95% rank interval (2.5th–97.5th percentile, type 7)
- * and Kendall's τ-b between each replicate's ranking and the reported one (challengeR bootstrap + stability).
+ * bootstrap over cases, the metric recomputed for every submission on each replicate (all submissions' values of a
+ * case move together), ranks re-derived; 95% rank interval by the inverted CDF (integer ranks) with its Monte Carlo
+ * error, and Kendall's τ-b between each replicate's ranking and the reported one (challengeR bootstrap + stability).
+ * Resampling: binary cases stratified by outcome (class sizes fixed, as the metric CIs); survival patients resampled
+ * plainly, as the survival CIs do (event status is an outcome, not a design stratum: fixing the number of deaths
+ * would understate the variance of C). With `alternatives`, a vendor's best submission is re-selected per replicate.
  */
 export function aggregateRankRobustness(
   data: RankingData,
@@ -104,19 +124,35 @@ export function aggregateRankRobustness(
   const all = Array.from({ length: n }, (_, i) => i);
   const value = data.predictions.map((_, s) => statistic(data, s, all));
   const weighted = options.expand ? null : weightedStatistics(data);
+  const alternatives = data.alternatives ?? [];
+  const altWeighted = alternatives.map((rows) => (options.expand ? null : weightedStatistics(data, rows)));
+  const better = (a: number, b: number): boolean => orient(a, data.direction) > orient(b, data.direction);
   const rank = rankMin(value.map((v) => orient(v, data.direction)));
   const ranks = Array.from({ length: k }, () => [] as number[]);
   const counts = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   const taus: number[] = [];
   let degenerate = 0;
-  forEachReplicate({ n, replicates: options.replicates, seed: options.seed, strata: data.labels }, (w) => {
+  const strata = data.task === 'binary-classification' ? data.labels : undefined;
+  forEachReplicate({ n, replicates: options.replicates, seed: options.seed, ...(strata ? { strata } : {}) }, (w) => {
     let vals: number[];
+    let idx: number[] | null = null;
+    const expanded = (): number[] => {
+      if (idx === null) {
+        idx = [];
+        for (let i = 0; i < n; i++) for (let r = 0; r < (w[i] as number); r++) idx.push(i);
+      }
+      return idx;
+    };
     if (weighted) vals = weighted.map((f) => f(w));
-    else {
-      const idx: number[] = [];
-      for (let i = 0; i < n; i++) for (let r = 0; r < (w[i] as number); r++) idx.push(i);
-      vals = data.predictions.map((_, s) => statistic(data, s, idx));
-    }
+    else vals = data.predictions.map((_, s) => statistic(data, s, expanded()));
+    // The vendor's best on this replicate.
+    alternatives.forEach((rows, s) => {
+      const fs = altWeighted[s];
+      rows.forEach((row, a) => {
+        const v = fs ? (fs[a] as (w: Float64Array) => number)(w) : statistic(data, s, expanded(), row);
+        if (Number.isFinite(v) && better(v, vals[s] as number)) vals[s] = v;
+      });
+    });
     if (vals.some((v) => !Number.isFinite(v))) {
       degenerate++;
       return;
@@ -131,7 +167,9 @@ export function aggregateRankRobustness(
       if (Number.isFinite(tau)) taus.push(tau);
     }
   });
-  return summarise({ method: `aggregate-then-rank on ${data.metric}`, rank, value, ranks, counts, taus, B: options.replicates, seed: options.seed, degenerate });
+  const scheme = strata ? 'bootstrap over cases stratified by outcome' : 'bootstrap over patients (plain, as the survival CIs)';
+  const perVendor = alternatives.some((a) => a.length > 0) ? "; each vendor's best submission re-selected inside every replicate" : '';
+  return summarise({ method: `aggregate-then-rank on ${data.metric}; ${scheme}${perVendor}`, rank, value, ranks, counts, taus, B: options.replicates, seed: options.seed, degenerate });
 }
 
 /**
@@ -150,6 +188,7 @@ export function perCaseRankRobustness(data: RankingData, method: 'rank-then-aggr
     value: ranking.score,
     medianRank: stability.medianRank,
     rankInterval: stability.rankInterval,
+    monteCarlo: stability.monteCarlo,
     rankShare: stability.rankCounts.map((row) => row.map((c) => c / B)),
     kendallTau: { median: stability.kendallTau.median, q25: stability.kendallTau.q25, q75: stability.kendallTau.q75 },
     B,
@@ -162,15 +201,18 @@ function summarise(input: { method: string; rank: number[]; value: number[]; ran
   const sortedTaus = [...input.taus].sort((a, b) => a - b);
   const q = (p: number): number => (sortedTaus.length > 0 ? quantileType7(sortedTaus, p) : Number.NaN);
   const used = input.B - input.degenerate;
+  const intervals = input.ranks.map((r) => rankIntervalWithMcError([...r].sort((a, b) => a - b)));
+  const tailSe = Math.sqrt((0.025 * 0.975) / Math.max(1, used));
   return {
-    method: `${input.method}; bootstrap over cases stratified by outcome, B = ${input.B}, seed ${input.seed} (mulberry32), ranks ties "min", 95% rank interval = 2.5th–97.5th percentile (type 7), Kendall τ-b against the reported ranking`,
+    method:
+      `${input.method}, B = ${input.B}, seed ${input.seed} (mulberry32), ranks ties "min", 95% rank interval by the inverted CDF ` +
+      `(type 1 quantiles, integer ranks); Monte Carlo s.e. of each 2.5% tail share ${tailSe.toFixed(4)} ` +
+      `(B = ${RANK_INTERVAL_REPLICATES} keeps it within ±${RANK_TAIL_HALF_WIDTH} at 95%), endpoints within 2 s.e. of moving flagged; Kendall τ-b against the reported ranking`,
     rank: input.rank,
     value: input.value,
     medianRank: input.ranks.map((r) => (r.length > 0 ? quantileType7([...r].sort((a, b) => a - b), 0.5) : Number.NaN)),
-    rankInterval: input.ranks.map((r) => {
-      const s = [...r].sort((a, b) => a - b);
-      return s.length > 0 ? [quantileType7(s, 0.025), quantileType7(s, 0.975)] : [Number.NaN, Number.NaN];
-    }),
+    rankInterval: intervals.map((iv) => iv.interval),
+    monteCarlo: { tailSe, boundaryUncertain: intervals.map((iv) => iv.boundaryUncertain) },
     rankShare: input.counts.map((row) => row.map((c) => (used > 0 ? c / used : 0))),
     kendallTau: { median: q(0.5), q25: q(0.25), q75: q(0.75) },
     B: input.B,

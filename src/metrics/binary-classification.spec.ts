@@ -115,10 +115,19 @@ describe('AUROC and DeLong', () => {
     expect(r.method).toMatch(/not estimable/);
   });
 
-  it('gives p = null and no CI for a model compared with itself', () => {
+  it('gives p = null and no CI for a model compared with itself, and says why', () => {
     const p = pairedDelong(A, A, Y);
     expect(p.difference).toBe(0);
     expect(p.pValue).toBeNull();
+    expect(p.method).toMatch(/Var\(Δ\) = 0.*pROC prints p = 1/);
+  });
+
+  it('paired DeLong degrades (null variance and p, with the reason) when a class has one case', () => {
+    const p = pairedDelong([0.9, 0.1, 0.2, 0.4], [0.3, 0.1, 0.5, 0.2], [1, 0, 0, 0]);
+    expect(p.difference).toBeCloseTo(1 - 2 / 3, 12);
+    expect(p.variance).toBeNull();
+    expect(p.pValue).toBeNull();
+    expect(p.method).toMatch(/1 positive and 3 negative.*at least 2 in each class/);
   });
 
   it('AUROC(−score) = 1 − AUROC', () => {
@@ -188,7 +197,8 @@ describe('degenerate input', () => {
   it('throws METRIC_ONE_CLASS when only one class is present', () => {
     expectCode(() => auroc({ labels: [1, 1], scores: [0.2, 0.3] }), 'METRIC_ONE_CLASS');
     expectCode(() => averagePrecision({ labels: [0, 0], scores: [0.2, 0.3] }), 'METRIC_ONE_CLASS');
-    expectCode(() => confusionAtThreshold({ labels: [0, 0], scores: [0.2, 0.3] }, 0.5), 'METRIC_ONE_CLASS');
+    // Counts need no second class (METRICS.md §4.1: specificity and NPV are still estimable without positives).
+    expect(confusionAtThreshold({ labels: [0, 0], scores: [0.2, 0.6] }, 0.5)).toEqual({ tp: 0, fp: 1, tn: 1, fn: 0 });
   });
 
   it('throws METRIC_NON_FINITE_SCORE on NaN or infinite scores', () => {

@@ -14,8 +14,8 @@ export interface BinaryInput {
   readonly scores: readonly number[];
 }
 
-/** Validates labels/scores and splits scores by class; throws MetricInputError instead of returning garbage. */
-export function splitByClass(input: BinaryInput): { positives: number[]; negatives: number[] } {
+/** Validates labels/scores and splits scores by class; a class may be empty. */
+export function validateAndSplit(input: BinaryInput): { positives: number[]; negatives: number[] } {
   const { labels, scores } = input;
   if (labels.length !== scores.length) {
     throw new MetricInputError(
@@ -36,11 +36,17 @@ export function splitByClass(input: BinaryInput): { positives: number[]; negativ
     else if (label === 0) negatives.push(score);
     else throw new MetricInputError('METRIC_BAD_LABEL', `label at index ${i} is ${String(label)}, expected 0 or 1`);
   }
+  return { positives, negatives };
+}
+
+/** Validates labels/scores and splits scores by class; throws MetricInputError instead of returning garbage. */
+export function splitByClass(input: BinaryInput): { positives: number[]; negatives: number[] } {
+  const { positives, negatives } = validateAndSplit(input);
   if (positives.length === 0 || negatives.length === 0) {
     const present = positives.length === 0 ? 'negative (0)' : 'positive (1)';
     throw new MetricInputError(
       'METRIC_ONE_CLASS',
-      `only ${present} cases present (n = ${labels.length}); AUROC and class-conditional metrics are not estimable`,
+      `only ${present} cases present (n = ${input.labels.length}); AUROC and class-conditional metrics are not estimable`,
     );
   }
   return { positives, negatives };
@@ -132,17 +138,23 @@ export interface PairedDelongResult {
   readonly aucB: number;
   /** aucA − aucB. */
   readonly difference: number;
-  /** Var(aucA − aucB) = L S Lᵀ with L = (1, −1). */
-  readonly variance: number;
-  /** d ± z·√var (not clipped, as pROC ci for the paired DeLong difference); null when var = 0. */
+  /** Var(aucA − aucB) = L S Lᵀ with L = (1, −1); null when a class has fewer than 2 cases. */
+  readonly variance: number | null;
+  /** d ± z·√var (not clipped, as pROC ci for the paired DeLong difference); null when var is 0 or null. */
   readonly ci: [number, number] | null;
   readonly z: number | null;
-  /** Two-sided p-value 2·(1 − Φ(|z|)); null when var = 0 (identical or perfectly separating models). */
+  /** Two-sided p-value 2·(1 − Φ(|z|)); null when var is 0 or null, the reason in `method`. */
   readonly pValue: number | null;
   readonly method: string;
 }
 
-/** Paired DeLong test of two score vectors on the same cases (pROC roc.test(paired = TRUE, method = "delong")). */
+export const PAIRED_DELONG_METHOD = 'paired DeLong (Sun & Xu components), z = Δ/√(L S Lᵀ), two-sided normal p, Wald 95% CI of Δ';
+
+/**
+ * Paired DeLong test of two score vectors on the same cases (pROC roc.test(paired = TRUE, method = "delong")).
+ * Degrades instead of throwing when a class has a single case (the variance needs 2 per class) or the variance is 0;
+ * throws only when a class is absent (no AUROC at all).
+ */
 export function pairedDelong(
   scoresA: readonly number[],
   scoresB: readonly number[],
@@ -154,8 +166,18 @@ export function pairedDelong(
   const cb = delongComponentsFromSplit(b.positives, b.negatives);
   const m = ca.v10.length;
   const n = ca.v01.length;
+  const difference = ca.auc - cb.auc;
   if (m < 2 || n < 2) {
-    throw new MetricInputError('METRIC_ONE_CLASS', 'paired DeLong needs at least 2 positive and 2 negative cases');
+    return {
+      aucA: ca.auc,
+      aucB: cb.auc,
+      difference,
+      variance: null,
+      ci: null,
+      z: null,
+      pValue: null,
+      method: `${PAIRED_DELONG_METHOD}; variance, CI and p not estimable: ${m} positive and ${n} negative case(s), the DeLong covariance needs at least 2 in each class (pROC gives NA)`,
+    };
   }
   // Means of the components equal the AUCs exactly in exact arithmetic; use the computed means like pROC does.
   const ma10 = mean(ca.v10);
@@ -171,10 +193,20 @@ export function pairedDelong(
     sampleCovariance(cb.v01, cb.v01, mb01, mb01) -
     2 * sampleCovariance(ca.v01, cb.v01, ma01, mb01);
   const variance = Math.max(0, s10 / m + s01 / n);
-  const difference = ca.auc - cb.auc;
-  const method = 'paired DeLong (Sun & Xu components), z = Δ/√(L S Lᵀ), two-sided normal p, Wald 95% CI of Δ';
   if (variance === 0) {
-    return { aucA: ca.auc, aucB: cb.auc, difference, variance, ci: null, z: null, pValue: null, method };
+    return {
+      aucA: ca.auc,
+      aucB: cb.auc,
+      difference,
+      variance,
+      ci: null,
+      z: null,
+      pValue: null,
+      method:
+        `${PAIRED_DELONG_METHOD}; z and p not computed: Var(Δ) = 0 (the two models' DeLong components differ by a constant, ` +
+        `e.g. a model compared with itself or two models that both separate the classes perfectly), so z = Δ/0 is undefined; ` +
+        `pROC prints p = 1 here, we report null rather than a p-value the data do not give`,
+    };
   }
   const se = Math.sqrt(variance);
   const z = difference / se;
@@ -186,7 +218,7 @@ export function pairedDelong(
     ci: [difference - Z_975 * se, difference + Z_975 * se],
     z,
     pValue: twoSidedNormalP(z),
-    method,
+    method: PAIRED_DELONG_METHOD,
   };
 }
 
@@ -266,7 +298,7 @@ export function confusionAtThreshold(input: BinaryInput, threshold: number): Con
   if (!Number.isFinite(threshold)) {
     throw new MetricInputError('METRIC_BAD_PARAMETER', `threshold must be a finite number, got ${String(threshold)}`);
   }
-  splitByClass(input);
+  validateAndSplit(input);
   let tp = 0;
   let fp = 0;
   let tn = 0;
@@ -308,12 +340,30 @@ export interface StratifiedBootstrapCis {
   /** null when scores are not probabilities (Brier undefined). */
   readonly brier: [number, number] | null;
   readonly method: string;
+  /** Replicates in which a class was resampled from a single distinct case (no within-class variation). */
+  readonly degenerate: number;
+}
+
+/**
+ * Floor for a stratified bootstrap interval: each class needs at least this many cases. Class sizes are held fixed,
+ * so a class of m cases has only C(2m−1, m) distinct resamples (1 for m = 1, 3 for m = 2, 126 for m = 5, 92378 for
+ * m = 10): below 10 the percentile interval reflects little more than the other class and is implausibly narrow.
+ */
+export const MIN_CLASS_FOR_BOOTSTRAP = 10;
+
+export function bootstrapFloorReason(m: number, n: number): string | null {
+  if (m >= MIN_CLASS_FOR_BOOTSTRAP && n >= MIN_CLASS_FOR_BOOTSTRAP) return null;
+  return (
+    `bootstrap interval withheld: ${m} positive and ${n} negative case(s), below the floor of ${MIN_CLASS_FOR_BOOTSTRAP} per class ` +
+    `(with class sizes fixed, a class of m cases has only C(2m−1, m) distinct resamples, so the interval would understate the uncertainty)`
+  );
 }
 
 export function bootstrapMethod(spec: BootstrapSpec): string {
   return (
     `stratified bootstrap (positives and negatives resampled separately with replacement, m and n fixed, as pROC), ` +
-    `B=${spec.replicates}, seed=${spec.seed}, PRNG mulberry32, percentile 95% CI (R type 7 / numpy linear)`
+    `B=${spec.replicates}, seed=${spec.seed}, PRNG mulberry32, percentile 95% CI (R type 7 / numpy linear); ` +
+    `needs ≥ ${MIN_CLASS_FOR_BOOTSTRAP} cases per class; replicates with a class resampled from one distinct case counted as degenerate`
   );
 }
 
@@ -363,7 +413,12 @@ export function stratifiedBootstrapCis(
   const ba = new Float64Array(spec.replicates);
   const ap = new Float64Array(spec.replicates);
   const brier = new Float64Array(spec.replicates);
+  let degenerate = 0;
   for (let b = 0; b < spec.replicates; b++) {
+    let firstPos = -1;
+    let firstNeg = -1;
+    let variedPos = m === 0;
+    let variedNeg = n === 0;
     weights.fill(0);
     groupPos.fill(0);
     groupNeg.fill(0);
@@ -372,6 +427,8 @@ export function stratifiedBootstrapCis(
     let tn = 0;
     for (let k = 0; k < m; k++) {
       const r = randomInt(m);
+      if (firstPos < 0) firstPos = r;
+      else if (r !== firstPos) variedPos = true;
       const i = pos[r] as number;
       weights[i] = (weights[i] as number) + 1;
       const g = posGroup[r] as number;
@@ -380,12 +437,15 @@ export function stratifiedBootstrapCis(
     }
     for (let k = 0; k < n; k++) {
       const r = randomInt(n);
+      if (firstNeg < 0) firstNeg = r;
+      else if (r !== firstNeg) variedNeg = true;
       const i = neg[r] as number;
       weights[i] = (weights[i] as number) + 1;
       const g = negGroup[r] as number;
       groupNeg[g] = (groupNeg[g] as number) + 1;
       tn += negHit[r] as number;
     }
+    if (!variedPos || !variedNeg) degenerate++;
     // Σ w·(s − y)² is not integer: summed in case order, as before.
     let sq = 0;
     if (isProbability) {
@@ -423,5 +483,6 @@ export function stratifiedBootstrapCis(
     averagePrecision: ci(ap),
     brier: isProbability ? ci(brier) : null,
     method: bootstrapMethod(spec),
+    degenerate,
   };
 }

@@ -106,18 +106,52 @@ export interface LogisticRecalibration {
   readonly method: string;
 }
 
-const LOGISTIC_METHOD =
-  'logistic recalibration by Newton–Raphson (maximum likelihood, as R glm(family = binomial)): intercept from y ~ 1 + offset(logit p), slope from y ~ 1 + logit p; ideal 0 and 1';
+export const LOGISTIC_METHOD =
+  'logistic recalibration by maximum likelihood (as R glm(family = binomial)): Newton–Raphson/IRLS with step-halving ' +
+  'whenever a step does not lower the deviance, started at the null model (intercept logit ȳ − mean logit p, slope 0), ' +
+  'rows sorted by (logit p, y) first so the sums do not depend on row order; intercept from y ~ 1 + offset(logit p), ' +
+  'slope from y ~ 1 + logit p; ideal 0 and 1. Complete or quasi-complete separation (max logit p of one class ≤ min ' +
+  'of the other) and constant p (slope not identifiable) are detected before fitting and reported as such';
+
+export type RecalibrationVerdict = 'ok' | 'separation' | 'not-identifiable' | 'not-converged' | 'not-estimable';
 
 function sigmoid(x: number): number {
   return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
 }
 
-/** Newton–Raphson for logistic regression with design [1, x] (or [1] with offset x when slopeFixed). */
-function fitLogistic(y: readonly number[], x: readonly number[], slopeFixed: boolean): [number, number] | null {
-  let a = 0;
-  let b = slopeFixed ? 1 : 0;
-  for (let iter = 0; iter < 100; iter++) {
+/** log(1 + e^x) without overflow. */
+function softplus(x: number): number {
+  return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
+}
+
+/** Binomial deviance −2 Σ [y log μ + (1 − y) log(1 − μ)] at η = a + b·x (b fixed for the offset model). */
+function deviance(y: Uint8Array, x: Float64Array, a: number, b: number): number {
+  let d = 0;
+  for (let i = 0; i < y.length; i++) {
+    const eta = a + b * (x[i] as number);
+    d += y[i] === 1 ? softplus(-eta) : softplus(eta);
+  }
+  return 2 * d;
+}
+
+export interface LogisticFit {
+  readonly a: number;
+  readonly b: number;
+  readonly converged: boolean;
+  readonly iterations: number;
+}
+
+/**
+ * Newton–Raphson (= IRLS for the canonical link) for y ~ 1 + x, or y ~ 1 + offset(x) when slopeFixed, with
+ * step-halving on the deviance: a step that does not lower the deviance is halved (up to 60 times). The log-likelihood
+ * is strictly concave when the MLE exists (checked by the caller), so this converges from any start. Converged when
+ * the Newton step is below 1e-10·(1 + |β|); not converged after 100 iterations or when no halving stops an increase.
+ */
+export function fitLogistic(y: Uint8Array, x: Float64Array, slopeFixed: boolean, start: [number, number]): LogisticFit {
+  let [a, b] = start;
+  let dev = deviance(y, x, a, b);
+  if (!Number.isFinite(dev)) return { a, b, converged: false, iterations: 0 };
+  for (let iter = 1; iter <= 100; iter++) {
     let g0 = 0;
     let g1 = 0;
     let h00 = 0;
@@ -137,40 +171,124 @@ function fitLogistic(y: readonly number[], x: readonly number[], slopeFixed: boo
     let da: number;
     let db = 0;
     if (slopeFixed) {
-      if (h00 === 0) return null;
+      if (!(h00 > 0)) return { a, b, converged: false, iterations: iter };
       da = g0 / h00;
     } else {
       const det = h00 * h11 - h01 * h01;
-      if (!(det > 0)) return null;
+      if (!(det > 0)) return { a, b, converged: false, iterations: iter };
       da = (h11 * g0 - h01 * g1) / det;
       db = (h00 * g1 - h01 * g0) / det;
     }
-    a += da;
-    b += db;
-    if (!Number.isFinite(a) || !Number.isFinite(b)) return null;
-    if (Math.abs(da) < 1e-13 * (1 + Math.abs(a)) && Math.abs(db) < 1e-13 * (1 + Math.abs(b))) return [a, b];
+    if (Math.abs(da) <= 1e-10 * (1 + Math.abs(a)) && Math.abs(db) <= 1e-10 * (1 + Math.abs(b))) {
+      // One last full Newton step: at this distance it is quadratically accurate.
+      return { a: a + da, b: b + db, converged: true, iterations: iter };
+    }
+    // Deviance differences below its rounding error (~1e-13 relative) carry no information: such a step is accepted
+    // as it is (near the optimum, where Newton is quadratically convergent); any real increase is halved.
+    const slack = 1e-13 * (Math.abs(dev) + 1);
+    let step = 1;
+    let na = a + da;
+    let nb = b + db;
+    let nd = deviance(y, x, na, nb);
+    let halvings = 0;
+    while (!(nd <= dev + slack) && halvings < 60) {
+      step /= 2;
+      na = a + step * da;
+      nb = b + step * db;
+      nd = deviance(y, x, na, nb);
+      halvings++;
+    }
+    if (!(nd <= dev + slack)) return { a, b, converged: false, iterations: iter };
+    a = na;
+    b = nb;
+    dev = nd;
   }
-  // No convergence in 100 Newton steps means separation (estimates run off to infinity).
-  return null;
+  return { a, b, converged: false, iterations: 100 };
+}
+
+export interface LogisticRecalibration {
+  /** Calibration intercept: a in logit P(y=1) = a + logit(p) (slope fixed at 1, logit(p) as offset). */
+  readonly intercept: number | null;
+  /** Calibration slope: b in logit P(y=1) = a' + b·logit(p). */
+  readonly slope: number | null;
+  /** a' of the slope model. */
+  readonly slopeModelIntercept: number | null;
+  readonly interceptVerdict: RecalibrationVerdict;
+  readonly slopeVerdict: RecalibrationVerdict;
+  readonly method: string;
 }
 
 export function logisticRecalibration(labels: readonly number[], probabilities: readonly number[]): LogisticRecalibration {
   checkProbabilities(labels, probabilities);
-  if (probabilities.some((p) => p === 0 || p === 1)) {
-    return { intercept: null, slope: null, slopeModelIntercept: null, method: `${LOGISTIC_METHOD}; not estimable: a probability is exactly 0 or 1 (logit infinite)` };
+  const none = (verdict: RecalibrationVerdict, why: string): LogisticRecalibration => ({
+    intercept: null,
+    slope: null,
+    slopeModelIntercept: null,
+    interceptVerdict: verdict,
+    slopeVerdict: verdict,
+    method: `${LOGISTIC_METHOD}; not estimable: ${why}`,
+  });
+  if (probabilities.some((p) => p === 0 || p === 1)) return none('not-estimable', 'a probability is exactly 0 or 1 (logit infinite)');
+  const n = labels.length;
+  // Sorted by (logit p, y): every sum below is then taken in an order that does not depend on the input row order.
+  const lp = Float64Array.from(probabilities, (p) => Math.log(p / (1 - p)));
+  const idx = Int32Array.from({ length: n }, (_, i) => i).sort((i, j) => (lp[i] as number) - (lp[j] as number) || (labels[i] as number) - (labels[j] as number));
+  const x = Float64Array.from(idx, (i) => lp[i] as number);
+  const y = Uint8Array.from(idx, (i) => labels[i] as number);
+  let pos = 0;
+  let sumX = 0;
+  let minPos = Infinity;
+  let maxPos = -Infinity;
+  let minNeg = Infinity;
+  let maxNeg = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const xi = x[i] as number;
+    sumX += xi;
+    if (y[i] === 1) {
+      pos++;
+      minPos = Math.min(minPos, xi);
+      maxPos = Math.max(maxPos, xi);
+    } else {
+      minNeg = Math.min(minNeg, xi);
+      maxNeg = Math.max(maxNeg, xi);
+    }
   }
-  const lp = probabilities.map((p) => Math.log(p / (1 - p)));
-  const pos = labels.reduce((s, y) => s + y, 0);
-  if (pos === 0 || pos === labels.length) {
-    return { intercept: null, slope: null, slopeModelIntercept: null, method: `${LOGISTIC_METHOD}; not estimable: one class only` };
+  if (pos === 0 || pos === n) return none('not-estimable', 'one class only (the maximum-likelihood intercept is infinite)');
+  const nullIntercept = Math.log(pos / (n - pos));
+  const notes: string[] = [];
+  // Intercept model: one parameter, strictly concave log-likelihood; the MLE exists whenever both classes occur.
+  const off = fitLogistic(y, x, true, [nullIntercept - sumX / n, 1]);
+  const intercept = off.converged ? off.a : null;
+  const interceptVerdict: RecalibrationVerdict = off.converged ? 'ok' : 'not-converged';
+  if (!off.converged) notes.push(`intercept fit did not converge in ${off.iterations} iterations`);
+  let slope: number | null = null;
+  let slopeModelIntercept: number | null = null;
+  let slopeVerdict: RecalibrationVerdict;
+  if (x[0] === x[n - 1]) {
+    slopeVerdict = 'not-identifiable';
+    notes.push('slope not identifiable: every predicted probability is the same, so logit p is collinear with the intercept');
+  } else if (maxNeg <= minPos || maxPos <= minNeg) {
+    slopeVerdict = 'separation';
+    const kind = maxNeg < minPos || maxPos < minNeg ? 'complete' : 'quasi-complete';
+    notes.push(`slope not estimable: ${kind} separation (logit p separates the classes), the maximum-likelihood slope is infinite`);
+  } else {
+    const full = fitLogistic(y, x, false, [nullIntercept, 0]);
+    if (full.converged) {
+      slope = full.b;
+      slopeModelIntercept = full.a;
+      slopeVerdict = 'ok';
+    } else {
+      slopeVerdict = 'not-converged';
+      notes.push(`slope fit did not converge in ${full.iterations} iterations`);
+    }
   }
-  const offset = fitLogistic(labels, lp, true);
-  const full = fitLogistic(labels, lp, false);
   return {
-    intercept: offset ? offset[0] : null,
-    slope: full ? full[1] : null,
-    slopeModelIntercept: full ? full[0] : null,
-    method: full && offset ? LOGISTIC_METHOD : `${LOGISTIC_METHOD}; a fit did not converge (separation), reported as null`,
+    intercept,
+    slope,
+    slopeModelIntercept,
+    interceptVerdict,
+    slopeVerdict,
+    method: notes.length === 0 ? LOGISTIC_METHOD : `${LOGISTIC_METHOD}; ${notes.join('; ')} (reported as null)`,
   };
 }
 
@@ -221,6 +339,9 @@ export interface CalibrationReport {
   readonly eceMethod: string;
   readonly intercept: number | null;
   readonly slope: number | null;
+  /** 'ok', or why intercept/slope is null: separation, not-identifiable (constant p), not-converged, not-estimable. */
+  readonly interceptVerdict: RecalibrationVerdict;
+  readonly slopeVerdict: RecalibrationVerdict;
   readonly recalibrationMethod: string;
   readonly decisionCurve: { readonly method: string; readonly points: DecisionCurvePoint[] };
 }
@@ -243,6 +364,8 @@ export function calibrationReport(
     eceMethod: ECE_METHOD,
     intercept: rec.intercept,
     slope: rec.slope,
+    interceptVerdict: rec.interceptVerdict,
+    slopeVerdict: rec.slopeVerdict,
     recalibrationMethod: rec.method,
     decisionCurve: { method: DECISION_CURVE_METHOD, points: decisionCurve(labels, probabilities, options.decisionThresholds) },
   };

@@ -1,13 +1,21 @@
 // Paired comparison of two submissions on the same cases (METRICS.md §6.6): difference A − B with CI and p, Holm
 // across the metrics compared.
-import { type BootstrapSpec, DEFAULT_BOOTSTRAP, descendingOrder, pairedDelong, weightedAveragePrecision } from './binary-classification';
+import {
+  type BootstrapSpec,
+  DEFAULT_BOOTSTRAP,
+  PAIRED_DELONG_METHOD,
+  bootstrapFloorReason,
+  descendingOrder,
+  pairedDelong,
+  weightedAveragePrecision,
+} from './binary-classification';
 import { type WeightedStatistic, pairedBootstrap } from './bootstrap';
 import { holmAdjust } from './hypothesis-tests';
 import { type SurvivalInput, largestEventTime, survivalOrder, weightedHarrellC, weightedUnoC } from './survival';
 
 export interface ComparisonEntry {
-  /** Metric of A minus metric of B. */
-  readonly difference: number;
+  /** Metric of A minus metric of B; null when the metric is not estimable on these cases. */
+  readonly difference: number | null;
   readonly ci: [number, number] | null;
   /** Raw two-sided p-value; null when not estimable. */
   readonly p: number | null;
@@ -103,14 +111,30 @@ export function compareBinary(input: {
 }): Record<string, ComparisonEntry> {
   const spec = input.bootstrap ?? DEFAULT_BOOTSTRAP;
   const raw: Record<string, RawEntry> = {};
-  const d = pairedDelong(input.scoresA, input.scoresB, input.labels);
-  raw['auroc'] = { difference: d.difference, ci: d.ci, p: d.pValue, method: d.method };
+  const pos = input.labels.filter((y) => y === 1).length;
+  const neg = input.labels.length - pos;
+  if (pos > 0 && neg > 0) {
+    // Degrades on its own (null variance/p with the reason) for a class of one case or a zero variance.
+    const d = pairedDelong(input.scoresA, input.scoresB, input.labels);
+    raw['auroc'] = { difference: d.difference, ci: d.ci, p: d.pValue, method: d.method };
+  } else {
+    raw['auroc'] = { difference: null, ci: null, p: null, method: `${PAIRED_DELONG_METHOD}; not estimable: ${pos} positive and ${neg} negative case(s), AUROC needs both classes` };
+  }
+  // Below the floor no bootstrap comparison is run (the intervals and p would be implausibly precise); the
+  // difference itself is still reported.
+  const floor = bootstrapFloorReason(pos, neg);
   const a = thresholdStatistics(input.labels, input.scoresA, input.threshold);
   const b = thresholdStatistics(input.labels, input.scoresB, input.threshold);
   for (const name of BINARY_COMPARISON_ORDER) {
     const sa = a[name];
     const sb = b[name];
     if (name === 'auroc' || sa === undefined || sb === undefined) continue;
+    if (floor !== null) {
+      const ones = new Float64Array(input.labels.length).fill(1);
+      const diff = sa(ones) - sb(ones);
+      raw[name] = { difference: Number.isNaN(diff) ? null : diff, ci: null, p: null, method: `paired stratified bootstrap of A − B; ${floor}` };
+      continue;
+    }
     const r = pairedBootstrap(sa, sb, { n: input.labels.length, strata: input.labels, replicates: spec.replicates, seed: spec.seed });
     raw[name] = { difference: r.difference, ci: r.ci, p: r.p, method: r.method, B: r.B, seed: r.seed, degenerate: r.degenerate };
   }

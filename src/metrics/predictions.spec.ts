@@ -1,4 +1,4 @@
-import { alignPredictions, parseBinaryPredictionsJsonl, parseTruthCsv } from './predictions';
+import { alignPredictions, firstDuplicateKey, parseBinaryPredictionsJsonl, parseTruthCsv } from './predictions';
 
 const jsonl = (...lines: string[]): string => `${lines.join('\n')}\n`;
 
@@ -120,5 +120,20 @@ describe('alignPredictions', () => {
       missing: ['B', 'C'],
       unknown: ['Z'],
     });
+  });
+});
+
+describe('duplicate JSON keys (issue 8)', () => {
+  it('rejects a prediction line that repeats a key, naming the line and the key', () => {
+    const r = parseBinaryPredictionsJsonl('{"caseId":"A","probability":0.2}\n{"caseId":"B","probability":0.1,"probability":0.6}\n');
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error.message).toBe('line 2: duplicate key "probability" in one object (JSON.parse would keep the last value; the scorer does not guess)');
+  });
+
+  it('compares keys after unescaping, and looks into nested objects', () => {
+    expect(firstDuplicateKey('{"probability":0.1,"\\u0070robability":0.6}')).toBe('probability');
+    expect(firstDuplicateKey('{"caseId":"x","meta":{"a":1,"a":2}}')).toBe('a');
+    expect(firstDuplicateKey('{"caseId":"a,\\"caseId\\":","meta":[{"k":1},{"k":2}],"probability":0.5}')).toBeNull();
+    expect(firstDuplicateKey('{"a":{"b":1},"b":2}')).toBeNull();
   });
 });

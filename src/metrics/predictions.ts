@@ -47,6 +47,8 @@ export function splitLines(text: string): string[] {
 
 /** Minimal RFC 4180 field splitter (quoted fields, doubled quotes); returns null on an unterminated quote. */
 export function splitCsvLine(line: string): string[] | null {
+  // Unquoted lines (nearly all): the native split, the same fields as the loop below gives them.
+  if (!line.includes('"')) return line.split(',').map((f) => f.trim());
   const fields: string[] = [];
   let field = '';
   let inQuotes = false;
@@ -162,6 +164,54 @@ function checkPredictionRecord(record: unknown): string | null {
 }
 
 /**
+ * The first key that occurs twice in one object of a valid JSON text, or null. JSON.parse keeps the last value of a
+ * repeated key silently; a scorer must not guess which one the vendor meant. Keys are compared after unescaping
+ * ("\u0070robability" is "probability"). O(length), no allocation beyond the keys.
+ */
+export function firstDuplicateKey(text: string): string | null {
+  // One entry per open container: the keys seen so far (objects) or null (arrays).
+  const stack: (Set<string> | null)[] = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let j = i + 1;
+      let escaped = false;
+      while (j < text.length) {
+        const d = text.charCodeAt(j);
+        if (d === 0x5c /* \ */) {
+          escaped = true;
+          j += 2;
+          continue;
+        }
+        if (d === 0x22) break;
+        j++;
+      }
+      const top = stack[stack.length - 1];
+      if (expectKey && top) {
+        const key = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
+        if (top.has(key)) return key;
+        top.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b /* { */) {
+      stack.push(new Set());
+      expectKey = true;
+    } else if (c === 0x5b /* [ */) {
+      stack.push(null);
+      expectKey = false;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      stack.pop();
+      expectKey = false;
+    } else if (c === 0x2c /* , */) {
+      expectKey = stack[stack.length - 1] != null;
+    }
+  }
+  return null;
+}
+
+/**
  * The one JSONL reader for every task: each non-empty line one JSON object with a `caseId`; `check` names what is
  * wrong with a record (or null), `build` takes the checked record apart. Every bad line is reported with its number,
  * duplicates name the line of the first, and an empty file is an error, never an empty result.
@@ -180,6 +230,12 @@ export function parsePredictionsJsonl<T>(text: string, check: (record: unknown) 
       record = JSON.parse(raw);
     } catch (e) {
       issues.push({ line: lineNo, message: `invalid JSON (${e instanceof Error ? e.message : String(e)})` });
+      continue;
+    }
+    // Only objects can repeat a key; the scan runs on lines that JSON.parse accepted.
+    const duplicate = raw.includes('{') ? firstDuplicateKey(raw) : null;
+    if (duplicate !== null) {
+      issues.push({ line: lineNo, message: `duplicate key ${JSON.stringify(duplicate)} in one object (JSON.parse would keep the last value; the scorer does not guess)` });
       continue;
     }
     const problem = check(record);

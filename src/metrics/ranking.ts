@@ -3,7 +3,7 @@
 import { forEachReplicate } from './bootstrap';
 import { holmAdjust, kendallTauB, wilcoxonSignedRank } from './hypothesis-tests';
 import { MetricInputError } from './metrics.errors';
-import { quantileType7 } from './stats';
+import { quantileType7, rankIntervalWithMcError } from './stats';
 
 export type Direction = 'higher' | 'lower';
 export type RankingMethod = 'aggregate-then-rank' | 'rank-then-aggregate' | 'test-then-rank';
@@ -220,8 +220,10 @@ export interface RankStability {
   /** rankCounts[s][r − 1] = number of replicates in which submission s got rank r. */
   readonly rankCounts: number[][];
   readonly medianRank: number[];
-  /** 2.5th–97.5th percentile (type 7) of each submission's bootstrap ranks. */
+  /** 95% rank interval by the inverted CDF (type 1 at 2.5% and 97.5%): integer ranks. */
   readonly rankInterval: [number, number][];
+  /** Monte Carlo s.e. of each tail share (√(0.025·0.975/B)), and per submission whether an endpoint is that close to moving. */
+  readonly monteCarlo: { readonly tailSe: number; readonly boundaryUncertain: boolean[] };
   readonly kendallTau: { readonly median: number; readonly q25: number; readonly q75: number; readonly values: Float64Array };
   readonly B: number;
   readonly seed: number;
@@ -275,19 +277,25 @@ export function rankStability(
   const sortedTau = taus.filter((t) => !Number.isNaN(t)).sort();
   const medianRank: number[] = [];
   const rankInterval: [number, number][] = [];
+  const boundaryUncertain: boolean[] = [];
+  let tailSe = Number.NaN;
   for (const r of allRanks) {
     r.sort();
     medianRank.push(quantileType7(r, 0.5));
-    rankInterval.push([quantileType7(r, 0.025), quantileType7(r, 0.975)]);
+    const iv = rankIntervalWithMcError(r);
+    rankInterval.push(iv.interval);
+    boundaryUncertain.push(iv.boundaryUncertain);
+    tailSe = iv.tailSe;
   }
   return {
     rankCounts: counts,
     medianRank,
     rankInterval,
+    monteCarlo: { tailSe, boundaryUncertain },
     kendallTau: { median: quantileType7(sortedTau, 0.5), q25: quantileType7(sortedTau, 0.25), q75: quantileType7(sortedTau, 0.75), values: taus },
     B,
     seed: input.seed,
     degenerate,
-    method: `bootstrap over cases (all submissions' values of a case move together), B=${B}, seed=${input.seed}, PRNG mulberry32, re-applying ${DESCRIPTIONS[input.method]}; Kendall's τ-b vs the full-data ranking; rank interval = 2.5th–97.5th percentile (type 7)`,
+    method: `bootstrap over cases (all submissions' values of a case move together), B=${B}, seed=${input.seed}, PRNG mulberry32, re-applying ${DESCRIPTIONS[input.method]}; Kendall's τ-b vs the full-data ranking; 95% rank interval by the inverted CDF (type 1, integer ranks), Monte Carlo s.e. of each 2.5% tail share ${tailSe.toFixed(4)}`,
   };
 }

@@ -85,6 +85,57 @@ export function quantileType7(sorted: ArrayLike<number>, prob: number): number {
   return a + (h - lo) * (b - a);
 }
 
+/**
+ * Quantile of an ascending-sorted array by the inverted empirical CDF (R type 1): the smallest x with F̂(x) ≥ prob.
+ * Always one of the observations, so integer data (ranks) give integer quantiles.
+ */
+export function quantileType1(sorted: ArrayLike<number>, prob: number): number {
+  const n = sorted.length;
+  if (n === 0) return Number.NaN;
+  // Smallest k (1-based) with k/n ≥ prob; the epsilon guards prob·n computed a hair above an integer.
+  const k = Math.max(1, Math.ceil(prob * n - 1e-9));
+  return sorted[Math.min(k, n) - 1] as number;
+}
+
+/**
+ * Bootstrap replicates needed so that the share of replicates beyond a `tail` quantile (e.g. 0.025 for a 95%
+ * interval) is estimated to ± halfWidth with 95% Monte Carlo confidence: B = ⌈1.96²·tail(1 − tail)/halfWidth²⌉.
+ */
+export function replicatesForTailPrecision(tail: number, halfWidth: number): number {
+  return Math.ceil((Z_975 * Z_975 * tail * (1 - tail)) / (halfWidth * halfWidth));
+}
+
+/** The promise behind the default B of rank intervals: each 2.5% tail share known to ± 0.5 percentage points. */
+export const RANK_TAIL_HALF_WIDTH = 0.005;
+export const RANK_INTERVAL_REPLICATES = replicatesForTailPrecision(0.025, RANK_TAIL_HALF_WIDTH);
+
+/**
+ * 95% rank interval of integer bootstrap ranks by the inverted CDF (type 1 at 0.025 and 0.975: integers), with the
+ * Monte Carlo standard error of the share of replicates in each tail, √(q(1 − q)/B) at q = 0.025, and whether an
+ * endpoint is within 2 s.e. of moving (the empirical CDF at an endpoint's neighbour is that close to the cut).
+ */
+export function rankIntervalWithMcError(sortedRanks: ArrayLike<number>): { interval: [number, number]; tailSe: number; boundaryUncertain: boolean } {
+  const B = sortedRanks.length;
+  if (B === 0) return { interval: [Number.NaN, Number.NaN], tailSe: Number.NaN, boundaryUncertain: true };
+  const lo = quantileType1(sortedRanks, 0.025);
+  const hi = quantileType1(sortedRanks, 0.975);
+  const tailSe = Math.sqrt((0.025 * 0.975) / B);
+  let below = 0;
+  let atOrBelowLo = 0;
+  let belowHi = 0;
+  for (let i = 0; i < B; i++) {
+    const r = sortedRanks[i] as number;
+    if (r < lo) below++;
+    if (r <= lo) atOrBelowLo++;
+    if (r < hi) belowHi++;
+  }
+  // Lower endpoint moves if F(lo − 1) or F(lo) is near 0.025; upper if F(hi − 1) or F(hi) is near 0.975.
+  const near = (share: number, cut: number): boolean => Math.abs(share - cut) < 2 * tailSe;
+  const boundaryUncertain =
+    (below > 0 && near(below / B, 0.025)) || (atOrBelowLo < B && near(atOrBelowLo / B, 0.025)) || near(belowHi / B, 0.975);
+  return { interval: [lo, hi], tailSe, boundaryUncertain };
+}
+
 /** 1-based mid-ranks (ties get the mean of the ranks they span), as scipy rankdata(method="average"). */
 export function midRanks(values: readonly number[]): Float64Array {
   const n = values.length;

@@ -4,7 +4,7 @@ import { type CiProvenance } from './bootstrap';
 import { type MetricValue } from './score-report';
 import { type SurvivalInput, harrellAndUnoWithCi, harrellC } from './survival';
 
-export const SURVIVAL_METRIC_CODE_VERSION = 'assay-metrics/survival-1.0.0';
+export const SURVIVAL_METRIC_CODE_VERSION = 'assay-metrics/survival-1.1.0';
 
 export interface SurvivalScoreReport {
   readonly task: 'survival';

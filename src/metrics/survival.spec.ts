@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import {
   type SurvivalInput,
-  TIED_RISK_TOL,
+  harrellC,
   censoringSurvivalAt,
   harrellAndUnoWithCi,
   harrellCWithCi,
@@ -31,10 +31,11 @@ function naiveSums(input: SurvivalInput, order: Int32Array, weights: Float64Arra
       const wj = weights[j] as number;
       if (wj === 0) continue;
       if ((time[j] as number) === (time[i] as number) && event[j] === 1) continue;
-      const d = (risk[i] as number) - (risk[j] as number);
+      const ri = risk[i] as number;
+      const rj = risk[j] as number;
       rowDen += wj;
-      if (Math.abs(d) <= TIED_RISK_TOL) rowNum += 0.5 * wj;
-      else if (d > 0) rowNum += wj;
+      if (ri === rj) rowNum += 0.5 * wj;
+      else if (ri > rj) rowNum += wj;
     }
     num += wi * pw * rowNum;
     den += wi * pw * rowDen;
@@ -60,7 +61,7 @@ function naiveUno(input: SurvivalInput, order: Int32Array, weights: Float64Array
   return den === 0 ? Number.NaN : num / den;
 }
 
-// Small value sets force ties in time and in risk; the 1e-8-scale offsets exercise the tie tolerance at its edge.
+// Small value sets force ties in time and in risk; the 1e-8-scale offsets check that near-ties are not ties.
 const caseArb = fc.record({
   time: fc.integer({ min: 1, max: 8 }),
   event: fc.integer({ min: 0, max: 1 }),
@@ -117,5 +118,59 @@ describe('fast weighted concordance', () => {
       expect(both.harrell).toEqual(harrellCWithCi(input, { replicates: 300, seed: 11, interval }));
       expect(both.uno).toEqual(unoCWithCi(input, { replicates: 300, seed: 11, interval, tau: 12 }));
     }
+  });
+});
+
+describe('concordance is scale-free (exact risk comparisons, RISK_TIE_CONVENTION)', () => {
+  // Strictly increasing transforms, including ones that squeeze every risk below 1e-8 (the old tied_tol) or spread
+  // them over many orders of magnitude (a hazard-like output).
+  const transforms: [string, (r: number) => number][] = [
+    ['×1e-9', (r) => r * 1e-9],
+    ['exp', (r) => Math.exp(r)],
+    ['1e-7·exp(r)', (r) => 1e-7 * Math.exp(r)],
+    ['cube', (r) => r * r * r],
+    ['×1e-300', (r) => r * 1e-300],
+  ];
+  const cohort = fc.array(
+    fc.record({ time: fc.integer({ min: 1, max: 30 }), event: fc.integer({ min: 0, max: 1 }), risk: fc.integer({ min: -40, max: 40 }) }),
+    { minLength: 2, maxLength: 60 },
+  );
+  it("Harrell's and Uno's C are unchanged by monotone transforms of the risk", () => {
+    fc.assert(
+      fc.property(cohort, (cases) => {
+        const event = cases.map((c) => c.event);
+        event[0] = 1;
+        const time = cases.map((c) => c.time);
+        // Risks on a grid of 1/8 so that the transforms are exact enough to keep distinct risks distinct.
+        const base = cases.map((c) => c.risk / 8);
+        const input = { time, event, risk: base };
+        let h: number;
+        try {
+          h = harrellC(input).cIndex;
+        } catch {
+          return; // no comparable pair
+        }
+        const tau = largestEventTime(input) + 1;
+        const ones = new Float64Array(time.length).fill(1);
+        const order = survivalOrder(input);
+        const u = weightedUnoC(input, order, ones, tau); // NaN when Ĝ = 0 before τ: must stay NaN
+        expect(u).toEqual(weightedUnoC({ time, event, risk: base }, survivalOrder(input), ones, tau));
+        for (const [name, f] of transforms) {
+          const t = { time, event, risk: base.map(f) };
+          expect([name, harrellC(t).cIndex]).toEqual([name, h]);
+          expect([name, weightedUnoC(t, survivalOrder(t), ones, tau)]).toEqual([name, u]);
+        }
+      }),
+      { numRuns: 200, seed: 8 },
+    );
+  });
+
+  it('the issue\'s example: risks × 1e-9 do not collapse C to 0.5', () => {
+    const time = [5, 8, 8, 12, 15, 15, 20, 22, 30, 30];
+    const event = [1, 1, 0, 1, 1, 0, 0, 1, 1, 0];
+    const risk = [0.9, 0.7, 0.6, 0.8, 0.4, 0.5, 0.3, 0.35, 0.1, 0.2];
+    const c = harrellC({ time, event, risk }).cIndex;
+    expect(c).toBeCloseTo(0.903226, 6); // METRICS.md §5.1 golden
+    expect(harrellC({ time, event, risk: risk.map((r) => r * 1e-9) }).cIndex).toBe(c);
   });
 });

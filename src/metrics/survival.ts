@@ -9,19 +9,23 @@ export interface SurvivalInput {
   readonly risk: readonly number[];
 }
 
-/** scikit-survival's tolerance: |risk_i − risk_j| ≤ 1e-8 counts as a tied risk. */
-export const TIED_RISK_TOL = 1e-8;
+/**
+ * Risks are compared exactly (a tie is risk_i === risk_j), as R survival::concordance and lifelines do, so C is
+ * invariant under every strictly increasing transform of the risk. scikit-survival's default absolute tolerance
+ * (tied_tol = 1e-8) is not used: it makes C depend on the scale (risks × 1e-9 would all tie, C = 0.5).
+ */
+export const RISK_TIE_CONVENTION = 'risks compared exactly (tie iff risk_i = risk_j; scale-free, as R survival concordance and lifelines; not scikit-survival\'s tied_tol = 1e-8)';
 
 export const HARRELL_METHOD =
   "Harrell's C: pair (i, j) comparable if δ_i = 1 and (T_i < T_j, or T_i = T_j with δ_j = 0); concordant if risk_i > risk_j, " +
-  'tied risk (|Δ| ≤ 1e-8) counts ½; pairs with tied event times are not comparable (scikit-survival concordance_index_censored)';
+  `tied risk counts ½, ${RISK_TIE_CONVENTION}; pairs with tied event times are not comparable (pair rule of scikit-survival concordance_index_censored and R survival concordance)`;
 
 /** τ is printed only when the benchmark gave it: the default is a held-out event time, which stays in the `tau` field. */
 export function unoMethod(tau: number | null, tauSource: string): string {
   return (
     `Uno's C (Uno et al. 2011) with IPCW weights Ĝ(T_i)⁻², Ĝ = Kaplan–Meier of the censoring distribution with deaths at t ` +
     `removed from the censoring risk set at t, evaluated right-continuously at T_i (scikit-survival concordance_index_ipcw, ` +
-    `train = test); pairs as Harrell's, restricted to T_i < τ; τ = ${tau === null ? '' : `${tau} `}(${tauSource}); tied risk ½`
+    `train = test); pairs as Harrell's, restricted to T_i < τ; τ = ${tau === null ? '' : `${tau} `}(${tauSource}); tied risk ½, ${RISK_TIE_CONVENTION}`
   );
 }
 
@@ -58,9 +62,9 @@ interface ConcordancePrep {
   readonly groupStart: Int32Array;
   /** Rank of each case in ascending risk (1-based, for the Fenwick tree). */
   readonly riskRank: Int32Array;
-  /** Cases with risk rank < lo[i] have risk_i − risk_j > tol (concordant when i dies first). */
+  /** Cases with risk rank < lo[i] have risk_j < risk_i (concordant when i dies first). */
   readonly lo: Int32Array;
-  /** Cases with risk rank in [lo[i], hi[i]) are tied with i (|risk_i − risk_j| ≤ tol). */
+  /** Cases with risk rank in [lo[i], hi[i]) are tied with i (risk_j = risk_i exactly). */
   readonly hi: Int32Array;
   /** Fenwick tree over risk ranks (scratch, reused by every replicate). */
   readonly tree: Float64Array;
@@ -86,22 +90,21 @@ function buildPrep(input: SurvivalInput, order: Int32Array): ConcordancePrep {
   for (let k = 0; k < n; k++) riskRank[byRisk[k] as number] = k + 1;
   const lo = new Int32Array(n);
   const hi = new Int32Array(n);
-  // fl(r_i − x) is non-increasing in x, so "concordant" (Δ > tol) is a prefix of the risk order and
-  // "discordant" (Δ < −tol) a suffix; the same floating-point test as the pairwise definition decides the cut.
+  // Exact comparisons: "concordant" (risk_j < risk_i) is a prefix of the ascending risk order, "discordant" a suffix.
   for (let i = 0; i < n; i++) {
     const ri = risk[i] as number;
     let a = 0;
     let b = n;
     while (a < b) {
       const mid = (a + b) >>> 1;
-      if (ri - (sortedRisk[mid] as number) > TIED_RISK_TOL) a = mid + 1;
+      if ((sortedRisk[mid] as number) < ri) a = mid + 1;
       else b = mid;
     }
     lo[i] = a;
     b = n;
     while (a < b) {
       const mid = (a + b) >>> 1;
-      if (ri - (sortedRisk[mid] as number) < -TIED_RISK_TOL) b = mid;
+      if ((sortedRisk[mid] as number) > ri) b = mid;
       else a = mid + 1;
     }
     hi[i] = a;
@@ -233,9 +236,10 @@ export function harrellC(input: SurvivalInput): ConcordanceCounts {
     for (let b = a + 1; b < order.length; b++) {
       const j = order[b] as number;
       if ((time[j] as number) === (time[i] as number) && event[j] === 1) continue;
-      const d = (risk[i] as number) - (risk[j] as number);
-      if (Math.abs(d) <= TIED_RISK_TOL) tiedRisk++;
-      else if (d > 0) concordant++;
+      const ri = risk[i] as number;
+      const rj = risk[j] as number;
+      if (ri === rj) tiedRisk++;
+      else if (ri > rj) concordant++;
       else discordant++;
     }
   }
@@ -291,6 +295,26 @@ export function censoringSurvivalAt(
     k = end;
   }
   return g;
+}
+
+/**
+ * Why τ cannot be used for Uno's C on this cohort (METRICS.md §5.2), or null: the censoring survival Ĝ must be > 0 at
+ * every event time before τ (the IPCW weights are 1/Ĝ²), and some comparable pair must have T_i < τ.
+ */
+export function unoTauProblem(input: SurvivalInput, tau: number): string | null {
+  if (!(tau > 0) || !Number.isFinite(tau)) return 'τ must be a positive finite number';
+  const order = prepare(input);
+  const g = censoringSurvivalAt(input, order, new Float64Array(order.length).fill(1));
+  let firstZero = Number.POSITIVE_INFINITY;
+  let deathsBefore = 0;
+  for (let i = 0; i < order.length; i++) {
+    if (input.event[i] !== 1 || !((input.time[i] as number) < tau)) continue;
+    deathsBefore++;
+    if ((g[i] as number) === 0) firstZero = Math.min(firstZero, input.time[i] as number);
+  }
+  if (firstZero !== Number.POSITIVE_INFINITY) return `the censoring survival Ĝ is 0 at the event time ${firstZero} < τ (the IPCW weight 1/Ĝ² is infinite); choose τ ≤ ${firstZero}`;
+  if (deathsBefore === 0) return 'no death with T_i < τ: no comparable pair';
+  return null;
 }
 
 /** Largest time with an observed death: the default τ. */

@@ -222,7 +222,7 @@ function groupOfPositions(s: SortedBinary): Int32Array {
  * Weighted AUC (as weightedAucSorted) from per-tie-group class weights. With integer weights the group sums are exact,
  * so this equals the per-position walk bit for bit.
  */
-function aucFromGroups(groupPos: Float64Array, groupNeg: Float64Array): number {
+export function aucFromGroups(groupPos: Float64Array, groupNeg: Float64Array): number {
   let negBelow = 0;
   let sum = 0;
   let posTotal = 0;
@@ -238,7 +238,7 @@ function aucFromGroups(groupPos: Float64Array, groupNeg: Float64Array): number {
 }
 
 /** sensitivityAtSpecificitySorted(...).value from per-tie-group class weights (same walk, group sums exact). */
-function sensAtSpecFromGroups(groupPos: Float64Array, groupNeg: Float64Array, target: number): number {
+export function sensAtSpecFromGroups(groupPos: Float64Array, groupNeg: Float64Array, target: number): number {
   const groups = groupPos.length;
   let totalPos = 0;
   let totalNeg = 0;
