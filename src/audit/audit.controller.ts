@@ -2,6 +2,7 @@ import { Controller, Get, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Roles } from '../auth/auth.decorators';
 import { Role } from '../auth/auth.entity';
+import { AuditListQueryDto } from './audit.dto';
 import { AuditService, AuditVerification } from './audit.service';
 
 @ApiTags('audit')
@@ -13,8 +14,8 @@ export class AuditController {
   @Get()
   @Roles(Role.Admin, Role.Regulator, Role.Evaluator)
   @ApiOperation({ summary: 'Audit log entries in order (paged by sequence number)' })
-  async list(@Query('after') after?: string, @Query('limit') limit?: string): Promise<unknown[]> {
-    const rows = await this.audit.list(Number(after ?? 0) || 0, Number(limit ?? 100) || 100);
+  async list(@Query() query: AuditListQueryDto): Promise<unknown[]> {
+    const rows = await this.audit.list(Number(query.after ?? 0), Number(query.limit ?? 100));
     return rows.map((r) => ({ ...r, seq: Number(r.seq) }));
   }
 

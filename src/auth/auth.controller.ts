@@ -5,6 +5,7 @@ import {
   CreateOrganisationDto,
   CreateUserDto,
   IssueTokenDto,
+  ListUsersQueryDto,
   OrganisationResponse,
   TokenResponse,
   toOrganisationResponse,
@@ -52,8 +53,8 @@ export class AuthController {
   @Get('users')
   @Roles(Role.Admin)
   @ApiOperation({ summary: 'Users, optionally filtered by e-mail' })
-  async listUsers(@Query('email') email?: string): Promise<UserResponse[]> {
-    return (await this.auth.listUsers(email)).map(toUserResponse);
+  async listUsers(@Query() query: ListUsersQueryDto): Promise<UserResponse[]> {
+    return (await this.auth.listUsers(query.email)).map(toUserResponse);
   }
 
   @Post('users/:id/tokens')

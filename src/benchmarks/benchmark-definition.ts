@@ -59,7 +59,7 @@ export class MetricsSpecDto {
   /** Locked operating threshold (binary): a case is positive iff probability >= threshold. */
   @IsOptional() @IsNumber() @Min(0) @Max(1) threshold?: number;
   /** Truncation time for Uno's C (survival), in the cohort's time unit; default the largest event time. */
-  @IsOptional() @IsNumber() @Min(0) tau?: number;
+  @IsOptional() @IsNumber() @Min(0) @Max(1e9) tau?: number;
 }
 
 export class RobustnessSpecDto {
@@ -72,7 +72,7 @@ export class SubgroupsSpecDto {
   /** Case metadata attributes of the cohort to break every metric down by. */
   @IsArray() @IsString({ each: true }) attributes!: string[];
   /** Subgroups with fewer cases are shown as "n < minSize", never with a value. */
-  @IsInt() @Min(1) minSize!: number;
+  @IsInt() @Min(1) @Max(1_000_000) minSize!: number;
 }
 
 export class RankingSpecDto {
@@ -100,9 +100,10 @@ export class ResourceLimitsDto {
 }
 
 export class LimitsSpecDto {
-  @IsInt() @Min(1) submissionsPerDay!: number;
-  @IsInt() @Min(1) submissionsTotal!: number;
-  @IsInt() @Min(1024) modelBytes!: number;
+  @IsInt() @Min(1) @Max(10_000) submissionsPerDay!: number;
+  @IsInt() @Min(1) @Max(1_000_000) submissionsTotal!: number;
+  /** An ONNX model is one protobuf message, which cannot exceed 2 GiB. */
+  @IsInt() @Min(1024) @Max(2 * 1024 ** 3) modelBytes!: number;
   @ValidateNested() @Type(() => ResourceLimitsDto) resources!: ResourceLimitsDto;
 }
 

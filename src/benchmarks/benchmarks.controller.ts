@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiBody, ApiOperation, ApiProduces, ApiTags } from '@nes
 import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
 import { Role } from '../auth/auth.entity';
 import { CohortsService } from '../cohorts/cohorts.service';
+import { BODY_LIMITS, BodyLimit } from '../common/json-body';
 import { StorageService } from '../storage/storage.service';
 import { BenchmarkResponse, PhaseResponse, toBenchmarkResponse, UpdatePhaseDto } from './benchmarks.dto';
 import { BenchmarksService } from './benchmarks.service';
@@ -34,6 +35,7 @@ export class BenchmarksController {
 
   @Post()
   @HttpCode(201)
+  @BodyLimit(BODY_LIMITS.benchmarkDefinition)
   @Roles(Role.Evaluator, Role.Admin)
   @ApiOperation({ summary: 'Create a benchmark (or a new version of one) from the benchmark.yaml schema; invalid definitions are rejected field by field' })
   @ApiBody({ schema: { type: 'object', description: 'Same schema as benchmarks/<slug>/benchmark.yaml' } })

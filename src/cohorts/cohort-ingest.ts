@@ -38,11 +38,11 @@ export class InputSpecDto {
 }
 export class SplitSpecDto {
   @IsInt() @Min(0) @Max(2 ** 31 - 1) seed!: number;
-  @IsInt() @Min(2) sampleSize!: number;
+  @IsInt() @Min(2) @Max(10_000_000) sampleSize!: number;
 }
 export class SubgroupBinDto {
   /** Upper bound (exclusive); the last bin has none. */
-  @IsOptional() @IsNumber() lt?: number;
+  @IsOptional() @IsNumber() @Min(-1e15) @Max(1e15) lt?: number;
   @IsString() label!: string;
 }
 /** A subgroup attribute derived from a column: copied, mapped, or binned; missing cells get `missing`. */

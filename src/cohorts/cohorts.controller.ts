@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
 import { Role } from '../auth/auth.entity';
 import { notFound } from '../common/domain-error';
+import { BODY_LIMITS, BodyLimit } from '../common/json-body';
 import { validateCohortDescriptor } from './cohort-ingest';
 import { CohortResponse, CohortVersionResponse, CreateCohortVersionDto, toCohortResponse, toCohortVersionResponse } from './cohorts.dto';
 import { CohortsService } from './cohorts.service';
@@ -29,6 +30,7 @@ export class CohortsController {
 
   @Post()
   @HttpCode(201)
+  @BodyLimit(BODY_LIMITS.cohort)
   @Roles(Role.Evaluator, Role.Admin)
   @ApiOperation({ summary: 'Ingest a tabular cohort as an immutable, content-hashed version (every bad row is named; nothing is stored on error)' })
   async create(@CurrentPrincipal() actor: Principal, @Body() body: CreateCohortVersionDto): Promise<CohortVersionResponse & { created: boolean }> {

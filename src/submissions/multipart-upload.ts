@@ -2,6 +2,7 @@ import busboy from 'busboy';
 import type { Request } from 'express';
 import { Readable, Transform, TransformCallback } from 'node:stream';
 import { DomainError, ErrorCode } from '../common/domain-error';
+import { multipartFieldProblem } from '../common/input-guard';
 
 /** Keeps a copy of what streams through (bounded by the upload limit), for the static model check. */
 export class CollectingStream extends Transform {
@@ -60,6 +61,8 @@ export function receiveMultipart<T>(
     };
     bb.on('field', (name, value, info) => {
       if (info.valueTruncated) fail(new DomainError(ErrorCode.PayloadTooLarge, `field '${name}' is larger than ${MAX_FIELD_BYTES} bytes`, [{ field: name, problem: 'too large' }]));
+      const unsafe = multipartFieldProblem(name, value);
+      if (unsafe) fail(new DomainError(ErrorCode.ValidationFailed, `${unsafe.field}: ${unsafe.problem}`, [unsafe]));
       fields[name] = value;
     });
     bb.on('file', (name, stream, info) => {
