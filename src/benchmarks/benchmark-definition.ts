@@ -5,6 +5,7 @@ import {
   IsArray,
   IsIn,
   IsInt,
+  IsObject,
   IsNumber,
   IsOptional,
   IsString,
@@ -45,8 +46,8 @@ export class InterfaceOutputDto {
 }
 
 export class AlgorithmInterfaceDto {
-  @IsArray() @ArrayMinSize(1) @ValidateNested({ each: true }) @Type(() => InterfaceInputDto) inputs!: InterfaceInputDto[];
-  @IsArray() @ArrayMinSize(1) @ValidateNested({ each: true }) @Type(() => InterfaceOutputDto) outputs!: InterfaceOutputDto[];
+  @IsArray() @ArrayMinSize(1) @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => InterfaceInputDto) inputs!: InterfaceInputDto[];
+  @IsArray() @ArrayMinSize(1) @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => InterfaceOutputDto) outputs!: InterfaceOutputDto[];
 }
 
 export class CohortRefDto {
@@ -81,7 +82,7 @@ export class RankingSpecDto {
   @IsIn(['min']) ties!: 'min';
   /** Which of a vendor's submissions stands for it on the leaderboard. */
   @IsIn(['best', 'latest']) perVendor!: 'best' | 'latest';
-  @IsOptional() @ValidateNested() @Type(() => RobustnessSpecDto) robustness?: RobustnessSpecDto;
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => RobustnessSpecDto) robustness?: RobustnessSpecDto;
 }
 
 export class PhaseSpecDto {
@@ -104,7 +105,7 @@ export class LimitsSpecDto {
   @IsInt() @Min(1) @Max(1_000_000) submissionsTotal!: number;
   /** An ONNX model is one protobuf message, which cannot exceed 2 GiB. */
   @IsInt() @Min(1024) @Max(2 * 1024 ** 3) modelBytes!: number;
-  @ValidateNested() @Type(() => ResourceLimitsDto) resources!: ResourceLimitsDto;
+  @IsObject() @ValidateNested() @Type(() => ResourceLimitsDto) resources!: ResourceLimitsDto;
 }
 
 /** The schema of benchmarks/<slug>/benchmark.yaml and of POST /api/benchmarks. */
@@ -113,13 +114,13 @@ export class BenchmarkDefinitionDto {
   @IsString() @MaxLength(200) title!: string;
   @IsString() @MaxLength(10_000) description!: string;
   @IsIn(TASK_TYPES as unknown as string[]) task!: TaskType;
-  @ValidateNested() @Type(() => CohortRefDto) cohort!: CohortRefDto;
-  @ValidateNested() @Type(() => AlgorithmInterfaceDto) interface!: AlgorithmInterfaceDto;
-  @ValidateNested() @Type(() => MetricsSpecDto) metrics!: MetricsSpecDto;
-  @ValidateNested() @Type(() => RankingSpecDto) ranking!: RankingSpecDto;
-  @IsArray() @ArrayMinSize(1) @ValidateNested({ each: true }) @Type(() => PhaseSpecDto) phases!: PhaseSpecDto[];
-  @ValidateNested() @Type(() => LimitsSpecDto) limits!: LimitsSpecDto;
-  @IsOptional() @ValidateNested() @Type(() => SubgroupsSpecDto) subgroups?: SubgroupsSpecDto;
+  @IsObject() @ValidateNested() @Type(() => CohortRefDto) cohort!: CohortRefDto;
+  @IsObject() @ValidateNested() @Type(() => AlgorithmInterfaceDto) interface!: AlgorithmInterfaceDto;
+  @IsObject() @ValidateNested() @Type(() => MetricsSpecDto) metrics!: MetricsSpecDto;
+  @IsObject() @ValidateNested() @Type(() => RankingSpecDto) ranking!: RankingSpecDto;
+  @IsArray() @ArrayMinSize(1) @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => PhaseSpecDto) phases!: PhaseSpecDto[];
+  @IsObject() @ValidateNested() @Type(() => LimitsSpecDto) limits!: LimitsSpecDto;
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => SubgroupsSpecDto) subgroups?: SubgroupsSpecDto;
   /** Decimal places of public scores. */
   @IsOptional() @IsInt() @Min(0) @Max(10) precision?: number;
 }

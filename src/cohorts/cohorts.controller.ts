@@ -34,7 +34,7 @@ export class CohortsController {
   @Roles(Role.Evaluator, Role.Admin)
   @ApiOperation({ summary: 'Ingest a tabular cohort as an immutable, content-hashed version (every bad row is named; nothing is stored on error)' })
   async create(@CurrentPrincipal() actor: Principal, @Body() body: CreateCohortVersionDto): Promise<CohortVersionResponse & { created: boolean }> {
-    const descriptor = validateCohortDescriptor(body.descriptor);
+    const descriptor = validateCohortDescriptor(body.descriptor, 'descriptor');
     const result = await this.cohorts.ingestTabular(actor, descriptor, Buffer.from(body.csv, 'utf8'));
     return { ...toCohortVersionResponse(result.version), created: result.created };
   }

@@ -8,11 +8,14 @@ import { multipartFieldProblem } from '../common/input-guard';
 export class CollectingStream extends Transform {
   readonly chunks: Buffer[] = [];
   private kept = 0;
+  /** Bytes that streamed through (kept or not). */
+  seen = 0;
   /** Keeps at most `keepBytes` (the rest only streams through). */
   constructor(private readonly keepBytes = Number.POSITIVE_INFINITY) {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.seen += chunk.length;
     if (this.kept < this.keepBytes) {
       const part = chunk.subarray(0, Math.min(chunk.length, this.keepBytes - this.kept));
       this.chunks.push(part);
@@ -55,6 +58,7 @@ export function receiveMultipart<T>(
     const fields: Record<string, string> = {};
     let file: ReceivedUpload<T>['file'] = null;
     let pending: Promise<void> | null = null;
+    let fileStream: Readable | null = null;
     let failure: unknown = null;
     const fail = (error: unknown): void => {
       failure ??= error;
@@ -71,7 +75,15 @@ export function receiveMultipart<T>(
         fail(new DomainError(ErrorCode.ValidationFailed, `unexpected file field '${name}'; the model goes in '${opts.fileField}'`, [{ field: name, problem: 'unexpected file field' }]));
         return;
       }
+      fileStream = stream;
       const collector = new CollectingStream(opts.collectBytes);
+      // A body that ends inside the file part makes busboy fail the file stream: a 400, never an unhandled 'error'.
+      // The collector is ended, not destroyed: the store may not listen yet, and its partial object is removed with
+      // the staging key when the request is refused.
+      stream.on('error', (error: Error) => {
+        fail(new DomainError(ErrorCode.ValidationFailed, `malformed multipart request: ${error.message}`, [{ field: opts.fileField, problem: 'incomplete' }]));
+        collector.end();
+      });
       stream.pipe(collector);
       stream.on('limit', () => collector.destroy(new DomainError(ErrorCode.PayloadTooLarge, `${opts.fileField} exceeds the upload limit of ${opts.maxFileBytes} bytes`, [{ field: opts.fileField, problem: `larger than ${opts.maxFileBytes} bytes` }])));
       pending = opts.store(collector).then(
@@ -82,7 +94,8 @@ export function receiveMultipart<T>(
           // Let busboy read past this part so the request can end and be answered.
           stream.unpipe(collector);
           stream.resume();
-          fail(error);
+          // The object store refuses an empty streamed object; an empty file is the client's mistake.
+          fail(collector.seen === 0 && !(error instanceof DomainError) ? new DomainError(ErrorCode.ValidationFailed, `${opts.fileField} is empty (0 bytes)`, [{ field: opts.fileField, problem: 'empty (0 bytes)' }]) : error);
         },
       );
     });
@@ -90,6 +103,9 @@ export function receiveMultipart<T>(
     bb.on('partsLimit', () => fail(new DomainError(ErrorCode.ValidationFailed, 'too many multipart parts', [{ field: 'body', problem: 'too many parts' }])));
     bb.on('error', (error: Error) => {
       fail(new DomainError(ErrorCode.ValidationFailed, `malformed multipart request: ${error.message}`, [{ field: 'body', problem: 'malformed multipart' }]));
+      // busboy does not end the open file part when the form breaks off ("Unexpected end of form"): end it here,
+      // or the store (and this request) would wait for it forever.
+      fileStream?.destroy(error);
       void settle();
     });
     const settle = async (): Promise<void> => {

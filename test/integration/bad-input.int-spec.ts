@@ -83,6 +83,19 @@ describe('bad input gets a 4xx naming the field, never a 5xx (real Postgres, Red
       const image = await send('POST', '/api/submissions/container', { token: t.vendor, type, body: part('benchmark', 'wdbc-malignancy') + part('name', 'img') + part('version', '1\u0000') + file('image') });
       expect4xxNaming(image, 400, 'version');
     });
+
+    it('answers a multipart body that breaks off inside the file part, or an empty file, with a 400 (found by the fuzz tier)', async () => {
+      const boundary = '----x';
+      const type = `multipart/form-data; boundary=${boundary}`;
+      const head = `--${boundary}\r\nContent-Disposition: form-data; name="model"; filename="m"\r\nContent-Type: application/octet-stream\r\n\r\n`;
+      const cut = await send('POST', '/api/submissions', { token: t.vendor, type, body: `${head}partial bytes\r\n` });
+      expect4xxNaming(cut, 400, 'model');
+      const fields = `--${boundary}\r\nContent-Disposition: form-data; name="benchmark"\r\n\r\nwdbc-malignancy\r\n--${boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nimg\r\n--${boundary}\r\nContent-Disposition: form-data; name="version"\r\n\r\n1\r\n`;
+      const empty = await send('POST', '/api/submissions/container', { token: t.vendor, type, body: `${fields}${head.replace('"model"', '"image"')}\r\n--${boundary}--\r\n` });
+      expect(empty.status).toBeGreaterThanOrEqual(400);
+      expect(empty.status).toBeLessThan(500);
+      expect(fieldsOf(empty)).toContain('image');
+    });
   });
 
   it('refuses JSON nested 5000 deep on every JSON route, naming the depth limit', async () => {
@@ -150,6 +163,15 @@ describe('bad input gets a 4xx naming the field, never a 5xx (real Postgres, Red
     expect4xxNaming(await send('POST', '/api/benchmarks', { token: t.evaluator, json: withLimits({ submissionsPerDay: 1e300 }) }), 400, 'limits.submissionsPerDay');
     expect4xxNaming(await send('POST', '/api/benchmarks', { token: t.evaluator, json: withLimits({ submissionsTotal: 2.5 }) }), 400, 'limits.submissionsTotal');
     expect4xxNaming(await send('POST', '/api/benchmarks', { token: t.evaluator, json: withLimits({ resources: { ...base.limits.resources, memoryMiB: '1024' } }) }), 400, 'limits.resources.memoryMiB');
+  });
+
+  it('refuses a definition whose required nested object is missing or an array (found by the fuzz tier)', async () => {
+    const { limits: _limits, ...withoutLimits } = wdbcDefinition();
+    expect4xxNaming(await send('POST', '/api/benchmarks', { token: t.evaluator, json: { ...withoutLimits, slug: 'fuzz-nested' } }), 400, 'limits');
+    expect4xxNaming(await send('POST', '/api/benchmarks', { token: t.evaluator, json: { ...wdbcDefinition(), slug: 'fuzz-nested', phases: [[{ name: 'x', split: 'test', leaderboard: 'public' }]] } }), 400, 'phases');
+    const descriptor = parse(readFileSync(join(REPO_ROOT, 'cohorts/wdbc/cohort.yaml'), 'utf8')) as Record<string, unknown>;
+    const { split: _split, ...withoutSplit } = descriptor;
+    expect4xxNaming(await send('POST', '/api/cohorts', { token: t.evaluator, json: { descriptor: { ...withoutSplit, slug: 'fuzz-nested' }, csv: 'a,b\n1,2\n' } }), 400, 'descriptor.split');
   });
 
   describe('bodies: authentication before parsing, and each route its own limit', () => {
