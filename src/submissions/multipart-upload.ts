@@ -71,6 +71,8 @@ export function receiveMultipart<T>(
     });
     bb.on('file', (name, stream, info) => {
       if (name !== opts.fileField) {
+        // Drained, not stored; if the form breaks off inside it, busboy's own 'error' reports that.
+        stream.on('error', () => undefined);
         stream.resume();
         fail(new DomainError(ErrorCode.ValidationFailed, `unexpected file field '${name}'; the model goes in '${opts.fileField}'`, [{ field: name, problem: 'unexpected file field' }]));
         return;

@@ -90,6 +90,9 @@ describe('bad input gets a 4xx naming the field, never a 5xx (real Postgres, Red
       const head = `--${boundary}\r\nContent-Disposition: form-data; name="model"; filename="m"\r\nContent-Type: application/octet-stream\r\n\r\n`;
       const cut = await send('POST', '/api/submissions', { token: t.vendor, type, body: `${head}partial bytes\r\n` });
       expect4xxNaming(cut, 400, 'model');
+      // The same inside a file part under an unexpected name (it is drained, not stored): still an answer, no crash.
+      const other = await send('POST', '/api/submissions', { token: t.vendor, type, body: `${head.replace('"model"', '"other"')}partial bytes\r\n` });
+      expect(other.status).toBe(400);
       const fields = `--${boundary}\r\nContent-Disposition: form-data; name="benchmark"\r\n\r\nwdbc-malignancy\r\n--${boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nimg\r\n--${boundary}\r\nContent-Disposition: form-data; name="version"\r\n\r\n1\r\n`;
       const empty = await send('POST', '/api/submissions/container', { token: t.vendor, type, body: `${fields}${head.replace('"model"', '"image"')}\r\n--${boundary}--\r\n` });
       expect(empty.status).toBeGreaterThanOrEqual(400);
