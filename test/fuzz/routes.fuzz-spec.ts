@@ -14,13 +14,13 @@ import { probe, ProbeResponse, snapshotStore, tokensForEveryRole } from './http-
 // against the OpenAPI document), called by every role and anonymously with arbitrary path parameters, query strings,
 // JSON bodies and multipart bodies. Asserted for every request: an HTTP answer below 500; after every rejected one,
 // no row and no object more or less; at the end, the process never saw an uncaught error and the audit chain verifies.
-// Bounded: FUZZ_RUNS runs per route × caller (default 10; 148 pairs today, so at most about 1,500 requests) and
+// Bounded: FUZZ_RUNS runs per route × caller (default 25; 148 pairs today, so at most 3,700 requests) and
 // FUZZ_BUDGET_MS for the loop (default 60 s; past it, each remaining pair gets one request). Seeded by FUZZ_SEED
 // (default below): a failure names its route, caller, seed and counterexample; FUZZ_ROUTES (a regex over
 // "METHOD /path") narrows a replay.
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261201);
-const RUNS = Number(process.env.FUZZ_RUNS ?? 10);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 25);
 const BUDGET_MS = Number(process.env.FUZZ_BUDGET_MS ?? 60_000);
 jest.setTimeout(BUDGET_MS + 120_000);
 
