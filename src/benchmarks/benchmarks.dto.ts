@@ -30,14 +30,14 @@ export const toBenchmarkResponse = (r: ResolvedBenchmark): BenchmarkResponse => 
   phases: r.phases.map((p) => ({ name: p.name, split: p.split, status: p.status, leaderboard: p.leaderboardVisibility })),
 });
 
-/** At least one of the two: an empty change is a client's mistake, not a no-op to audit. */
+/** At least one of the two (an empty change is a client's mistake, not a no-op to audit): {} names both fields. */
 export class UpdatePhaseDto {
   @ApiPropertyOptional({ enum: ['open', 'closed'], description: 'closed: no new runs on this phase' })
   @ValidateIf((o: UpdatePhaseDto) => o.status !== undefined || o.leaderboard === undefined)
-  @IsIn(['open', 'closed'], { message: 'status must be open or closed (give status, leaderboard or both)' })
+  @IsIn(['open', 'closed'])
   status?: 'open' | 'closed';
   @ApiPropertyOptional({ enum: ['public', 'hidden'], description: 'public releases the leaderboard to vendors and regulators' })
   @ValidateIf((o: UpdatePhaseDto) => o.leaderboard !== undefined || o.status === undefined)
-  @IsIn(['public', 'hidden'], { message: 'leaderboard must be public or hidden (give status, leaderboard or both)' })
+  @IsIn(['public', 'hidden'])
   leaderboard?: 'public' | 'hidden';
 }
