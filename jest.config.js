@@ -1,4 +1,4 @@
-// Three tiers (STYLE.md): unit specs beside the code; integration and e2e against real Postgres, Redis,
+// Three tiers (STYLE.md) and the fuzz tier (issue 7): unit specs beside the code; integration and e2e against real Postgres, Redis,
 // the S3 server and the Docker engine.
 const transform = { '^.+\\.ts$': ['@swc/jest'] };
 const common = { transform, testEnvironment: 'node', moduleFileExtensions: ['ts', 'js', 'json'], setupFiles: ['reflect-metadata'] };
@@ -9,6 +9,14 @@ module.exports = {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.int-spec.ts'],
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+      globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+    },
+    {
+      // Property-based fuzz of every route against the real stack (test/fuzz/routes.fuzz-spec.ts): seeded, bounded.
+      ...common,
+      displayName: 'fuzz',
+      testMatch: ['<rootDir>/test/fuzz/**/*.fuzz-spec.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
     },

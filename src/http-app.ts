@@ -1,10 +1,11 @@
 import { INestApplication, Logger } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { NestFactory, Reflector } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { json } from 'express';
 import helmet from 'helmet';
 import { ApiModule } from './api.module';
 import { CatalogueService } from './benchmarks/catalogue.service';
+import { EdgeInputInterceptor } from './common/edge-input.interceptor';
 import { createValidationPipe } from './common/validation-pipe';
 import type { AppConfig } from './config/config.schema';
 import { securePrivateDirs } from './config/data-dir';
@@ -19,10 +20,13 @@ export interface HttpAppOptions {
 /** Builds the HTTP API (used by src/main.ts and by the e2e tests). */
 export async function createHttpApp(config: AppConfig, options: HttpAppOptions): Promise<INestApplication> {
   securePrivateDirs(config.dataDir);
-  const app = await NestFactory.create(ApiModule.forRoot(config), { logger: loggerLevels(config.logLevel), bodyParser: false });
+  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { logger: loggerLevels(config.logLevel), bodyParser: false });
   // Security headers (helmet's defaults: CSP, HSTS, nosniff, frame-ancestors none, no X-Powered-By, …).
   app.use(helmet());
-  app.use(json({ limit: '60mb' }));
+  // No body parser here: JSON bodies are read after the route's guards, each with its route's limit
+  // (EdgeInputInterceptor). The simple query parser builds no objects (?email[$ne]=x stays a key, and is refused).
+  app.set('query parser', 'simple');
+  app.useGlobalInterceptors(new EdgeInputInterceptor(app.get(Reflector)));
   app.useGlobalPipes(createValidationPipe());
   app.enableShutdownHooks();
   const db = app.get(Database);

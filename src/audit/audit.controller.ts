@@ -4,6 +4,7 @@ import { Access, STAFF_ONLY } from '../auth/access.decorator';
 import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
 import { GrantsService } from '../grants/grants.service';
 import { Role } from '../auth/auth.entity';
+import { AuditListQueryDto } from './audit.dto';
 import { AuditService, AuditVerification } from './audit.service';
 
 @ApiTags('audit')
@@ -19,9 +20,9 @@ export class AuditController {
   @Roles(Role.Admin, Role.Regulator, Role.Evaluator)
   @Access({ ...STAFF_ONLY, regulator: '2xx', regulatorGranted: '2xx' })
   @ApiOperation({ summary: 'Audit log entries in order (paged by sequence number); a regulator sees its own acts and what its grants cover' })
-  async list(@CurrentPrincipal() principal: Principal, @Query('after') after?: string, @Query('limit') limit?: string): Promise<unknown[]> {
-    const afterSeq = Number(after ?? 0) || 0;
-    const max = Number(limit ?? 100) || 100;
+  async list(@CurrentPrincipal() principal: Principal, @Query() query: AuditListQueryDto): Promise<unknown[]> {
+    const afterSeq = Number(query.after ?? 0);
+    const max = Number(query.limit ?? 100);
     const rows = principal.role === Role.Regulator ? await this.grants.auditFor(principal, afterSeq, max) : await this.audit.list(afterSeq, max);
     return rows.map((r) => ({ ...r, seq: Number(r.seq) }));
   }

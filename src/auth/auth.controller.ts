@@ -6,6 +6,7 @@ import {
   CreateOrganisationDto,
   CreateUserDto,
   IssueTokenDto,
+  ListUsersQueryDto,
   OrganisationResponse,
   TokenInfoResponse,
   TokenResponse,
@@ -59,8 +60,8 @@ export class AuthController {
   @Roles(Role.Admin)
   @Access(ADMIN_ONLY)
   @ApiOperation({ summary: 'Users, optionally filtered by e-mail' })
-  async listUsers(@Query('email') email?: string): Promise<UserResponse[]> {
-    return (await this.auth.listUsers(email)).map(toUserResponse);
+  async listUsers(@Query() query: ListUsersQueryDto): Promise<UserResponse[]> {
+    return (await this.auth.listUsers(query.email)).map(toUserResponse);
   }
 
   @Post('users/:id/tokens')

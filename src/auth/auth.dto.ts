@@ -13,6 +13,11 @@ export class CreateUserDto {
   @ApiPropertyOptional({ description: 'Required for vendors, empty otherwise' }) @IsOptional() @IsUUID() organisationId?: string;
 }
 
+/** GET /api/users: the only filter; any other query parameter is refused rather than ignored. */
+export class ListUsersQueryDto {
+  @ApiPropertyOptional({ example: 'ml@acme.example' }) @IsOptional() @IsString() @Length(1, 320) email?: string;
+}
+
 export class IssueTokenDto {
   @ApiProperty({ example: 'ci' }) @IsString() @Length(1, 100) label!: string;
   @ApiPropertyOptional({ description: 'ISO 8601; default and maximum lifetime are configured (ASSAY_TOKEN_DEFAULT_DAYS, ASSAY_TOKEN_MAX_DAYS)' })

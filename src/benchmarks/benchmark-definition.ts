@@ -6,6 +6,7 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
+  IsObject,
   IsNumber,
   IsOptional,
   IsString,
@@ -46,8 +47,8 @@ export class InterfaceOutputDto {
 }
 
 export class AlgorithmInterfaceDto {
-  @IsArray() @ArrayMinSize(1) @ValidateNested({ each: true }) @Type(() => InterfaceInputDto) inputs!: InterfaceInputDto[];
-  @IsArray() @ArrayMinSize(1) @ValidateNested({ each: true }) @Type(() => InterfaceOutputDto) outputs!: InterfaceOutputDto[];
+  @IsArray() @ArrayMinSize(1) @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => InterfaceInputDto) inputs!: InterfaceInputDto[];
+  @IsArray() @ArrayMinSize(1) @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => InterfaceOutputDto) outputs!: InterfaceOutputDto[];
 }
 
 export class CohortRefDto {
@@ -63,7 +64,7 @@ export class MetricsSpecDto {
    * Truncation time τ of Uno's C (survival), in the cohort's time unit: required when c_index_uno is reported; the
    * scorer refuses a τ with censoring survival Ĝ = 0 at an event time before it (METRICS.md §5.2).
    */
-  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) tau?: number;
+  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) @Max(1e9) tau?: number;
   /** Bootstrap replicates B of every metric CI of this benchmark (default 2000; the offline scorer's --bootstrap). */
   @IsOptional() @IsInt() @Min(200) @Max(100_000) bootstrapReplicates?: number;
 }
@@ -78,7 +79,7 @@ export class SubgroupsSpecDto {
   /** Case metadata attributes of the cohort to break every metric down by. */
   @IsArray() @IsString({ each: true }) attributes!: string[];
   /** Subgroups with fewer cases are shown as "n < minSize", never with a value. */
-  @IsInt() @Min(1) minSize!: number;
+  @IsInt() @Min(1) @Max(1_000_000) minSize!: number;
 }
 
 export class RankingSpecDto {
@@ -87,7 +88,7 @@ export class RankingSpecDto {
   @IsIn(['min']) ties!: 'min';
   /** Which of a vendor's submissions stands for it on the leaderboard. */
   @IsIn(['best', 'latest']) perVendor!: 'best' | 'latest';
-  @IsOptional() @ValidateNested() @Type(() => RobustnessSpecDto) robustness?: RobustnessSpecDto;
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => RobustnessSpecDto) robustness?: RobustnessSpecDto;
 }
 
 export class PhaseSpecDto {
@@ -106,12 +107,13 @@ export class ResourceLimitsDto {
 }
 
 export class LimitsSpecDto {
-  @IsInt() @Min(1) submissionsPerDay!: number;
-  @IsInt() @Min(1) submissionsTotal!: number;
+  @IsInt() @Min(1) @Max(10_000) submissionsPerDay!: number;
+  @IsInt() @Min(1) @Max(1_000_000) submissionsTotal!: number;
   /** When true, a new version of the benchmark starts every vendor's count afresh; by default all versions count. */
   @IsOptional() @IsBoolean() resetOnNewVersion?: boolean;
-  @IsInt() @Min(1024) modelBytes!: number;
-  @ValidateNested() @Type(() => ResourceLimitsDto) resources!: ResourceLimitsDto;
+  /** An ONNX model is one protobuf message, which cannot exceed 2 GiB. */
+  @IsInt() @Min(1024) @Max(2 * 1024 ** 3) modelBytes!: number;
+  @IsObject() @ValidateNested() @Type(() => ResourceLimitsDto) resources!: ResourceLimitsDto;
 }
 
 /**
@@ -131,16 +133,16 @@ export class BenchmarkDefinitionDto {
   @IsString() @MaxLength(200) title!: string;
   @IsString() @MaxLength(10_000) description!: string;
   @IsIn(TASK_TYPES as unknown as string[]) task!: TaskType;
-  @ValidateNested() @Type(() => CohortRefDto) cohort!: CohortRefDto;
-  @ValidateNested() @Type(() => AlgorithmInterfaceDto) interface!: AlgorithmInterfaceDto;
-  @ValidateNested() @Type(() => MetricsSpecDto) metrics!: MetricsSpecDto;
-  @ValidateNested() @Type(() => RankingSpecDto) ranking!: RankingSpecDto;
-  @IsArray() @ArrayMinSize(1) @ValidateNested({ each: true }) @Type(() => PhaseSpecDto) phases!: PhaseSpecDto[];
-  @ValidateNested() @Type(() => LimitsSpecDto) limits!: LimitsSpecDto;
-  @IsOptional() @ValidateNested() @Type(() => SubgroupsSpecDto) subgroups?: SubgroupsSpecDto;
+  @IsObject() @ValidateNested() @Type(() => CohortRefDto) cohort!: CohortRefDto;
+  @IsObject() @ValidateNested() @Type(() => AlgorithmInterfaceDto) interface!: AlgorithmInterfaceDto;
+  @IsObject() @ValidateNested() @Type(() => MetricsSpecDto) metrics!: MetricsSpecDto;
+  @IsObject() @ValidateNested() @Type(() => RankingSpecDto) ranking!: RankingSpecDto;
+  @IsArray() @ArrayMinSize(1) @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => PhaseSpecDto) phases!: PhaseSpecDto[];
+  @IsObject() @ValidateNested() @Type(() => LimitsSpecDto) limits!: LimitsSpecDto;
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => SubgroupsSpecDto) subgroups?: SubgroupsSpecDto;
   /** Decimal places of public scores. */
   @IsOptional() @IsInt() @Min(0) @Max(10) precision?: number;
-  @IsOptional() @ValidateNested() @Type(() => FeedbackSpecDto) feedback?: FeedbackSpecDto;
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => FeedbackSpecDto) feedback?: FeedbackSpecDto;
 }
 
 export type BenchmarkDefinition = BenchmarkDefinitionDto & { cohort: CohortRefDto & { contentHash?: string } };

@@ -5,6 +5,7 @@ import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
 import { SecurityAudit } from '../auth/security-audit.service';
 import { Role } from '../auth/auth.entity';
 import { CohortsService } from '../cohorts/cohorts.service';
+import { BODY_LIMITS, BodyLimit } from '../common/json-body';
 import { StorageService } from '../storage/storage.service';
 import { BenchmarkResponse, PhaseResponse, toBenchmarkResponse, UpdatePhaseDto } from './benchmarks.dto';
 import { BenchmarksService } from './benchmarks.service';
@@ -39,6 +40,7 @@ export class BenchmarksController {
 
   @Post()
   @HttpCode(201)
+  @BodyLimit(BODY_LIMITS.benchmarkDefinition)
   @Roles(Role.Evaluator, Role.Admin)
   @Access(STAFF_ONLY)
   @ApiOperation({ summary: 'Create a benchmark (or a new version of one) from the benchmark.yaml schema; invalid definitions are rejected field by field' })

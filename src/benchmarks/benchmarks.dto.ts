@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional } from 'class-validator';
+import { IsIn, ValidateIf } from 'class-validator';
 import type { BenchmarkDefinition } from './benchmark-definition';
 import type { ResolvedBenchmark } from './benchmarks.service';
 
@@ -30,7 +30,14 @@ export const toBenchmarkResponse = (r: ResolvedBenchmark): BenchmarkResponse => 
   phases: r.phases.map((p) => ({ name: p.name, split: p.split, status: p.status, leaderboard: p.leaderboardVisibility })),
 });
 
+/** At least one of the two (an empty change is a client's mistake, not a no-op to audit): {} names both fields. */
 export class UpdatePhaseDto {
-  @ApiPropertyOptional({ enum: ['open', 'closed'], description: 'closed: no new runs on this phase' }) @IsOptional() @IsIn(['open', 'closed']) status?: 'open' | 'closed';
-  @ApiPropertyOptional({ enum: ['public', 'hidden'], description: 'public releases the leaderboard to vendors and regulators' }) @IsOptional() @IsIn(['public', 'hidden']) leaderboard?: 'public' | 'hidden';
+  @ApiPropertyOptional({ enum: ['open', 'closed'], description: 'closed: no new runs on this phase' })
+  @ValidateIf((o: UpdatePhaseDto) => o.status !== undefined || o.leaderboard === undefined)
+  @IsIn(['open', 'closed'])
+  status?: 'open' | 'closed';
+  @ApiPropertyOptional({ enum: ['public', 'hidden'], description: 'public releases the leaderboard to vendors and regulators' })
+  @ValidateIf((o: UpdatePhaseDto) => o.leaderboard !== undefined || o.status === undefined)
+  @IsIn(['public', 'hidden'])
+  leaderboard?: 'public' | 'hidden';
 }

@@ -38,19 +38,22 @@ export class InputSpecDto {
 }
 export class SplitSpecDto {
   @IsInt() @Min(0) @Max(2 ** 31 - 1) seed!: number;
-  @IsInt() @Min(2) sampleSize!: number;
+  @IsInt() @Min(2) @Max(10_000_000) sampleSize!: number;
 }
 export class SubgroupBinDto {
   /** Upper bound (exclusive); the last bin has none. */
-  @IsOptional() @IsNumber() lt?: number;
+  @IsOptional() @IsNumber() @Min(-1e15) @Max(1e15) lt?: number;
   @IsString() label!: string;
 }
 /** A subgroup attribute derived from a column: copied, mapped, or binned; missing cells get `missing`. */
 export class SubgroupRuleDto {
   @Matches(/^[a-z][a-z0-9_]{0,39}$/) name!: string;
   @IsString() column!: string;
-  @IsOptional() @IsObject() map?: Record<string, string>;
-  @IsOptional() @IsArray() @ValidateNested({ each: true }) @Type(() => SubgroupBinDto) bins?: SubgroupBinDto[];
+  @IsOptional()
+  @IsObject()
+  @ValidateBy({ name: 'isStringMap', validator: { validate: (v: unknown) => typeof v === 'object' && v !== null && Object.values(v).every((x) => typeof x === 'string'), defaultMessage: () => 'map must map cell values to subgroup labels (strings)' } })
+  map?: Record<string, string>;
+  @IsOptional() @IsArray() @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => SubgroupBinDto) bins?: SubgroupBinDto[];
   @IsOptional() @IsString() missing?: string;
 }
 export class MissingSpecDto {
@@ -69,23 +72,25 @@ export class CohortDescriptorDto {
   /** Column holding case ids; null = generated from the row order as `<idPrefix>-0001`. */
   @IsOptional() @IsString() idColumn?: string | null;
   @IsOptional() @Matches(/^[A-Z][A-Z0-9]{0,15}$/) idPrefix?: string;
-  @ValidateIf((o: CohortDescriptorDto) => o.format === 'tabular-binary') @ValidateNested() @Type(() => LabelSpecDto) label?: LabelSpecDto;
-  @ValidateIf((o: CohortDescriptorDto) => o.format === 'tabular-survival') @ValidateNested() @Type(() => TimeSpecDto) time?: TimeSpecDto;
-  @ValidateIf((o: CohortDescriptorDto) => o.format === 'tabular-survival') @ValidateNested() @Type(() => EventSpecDto) event?: EventSpecDto;
-  @ValidateNested() @Type(() => InputSpecDto) input!: InputSpecDto;
-  @IsOptional() @ValidateNested() @Type(() => MissingSpecDto) missing?: MissingSpecDto;
+  @ValidateIf((o: CohortDescriptorDto) => o.format === 'tabular-binary') @IsObject() @ValidateNested() @Type(() => LabelSpecDto) label?: LabelSpecDto;
+  @ValidateIf((o: CohortDescriptorDto) => o.format === 'tabular-survival') @IsObject() @ValidateNested() @Type(() => TimeSpecDto) time?: TimeSpecDto;
+  @ValidateIf((o: CohortDescriptorDto) => o.format === 'tabular-survival') @IsObject() @ValidateNested() @Type(() => EventSpecDto) event?: EventSpecDto;
+  @IsObject() @ValidateNested() @Type(() => InputSpecDto) input!: InputSpecDto;
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => MissingSpecDto) missing?: MissingSpecDto;
   /** Columns kept only as case metadata (never given to algorithms). */
   @IsArray() @IsString({ each: true }) metadataColumns!: string[];
-  @IsOptional() @IsArray() @ValidateNested({ each: true }) @Type(() => SubgroupRuleDto) subgroups?: SubgroupRuleDto[];
-  @ValidateNested() @Type(() => SplitSpecDto) split!: SplitSpecDto;
+  @IsOptional() @IsArray() @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => SubgroupRuleDto) subgroups?: SubgroupRuleDto[];
+  @IsObject() @ValidateNested() @Type(() => SplitSpecDto) split!: SplitSpecDto;
 }
 
-export function validateCohortDescriptor(raw: unknown): CohortDescriptorDto {
+/** `root` prefixes the field paths (the API's body holds the descriptor under "descriptor"). */
+export function validateCohortDescriptor(raw: unknown, root = ''): CohortDescriptorDto {
   const dto = plainToInstance(CohortDescriptorDto, raw ?? {});
-  const problems = flattenValidationErrors(validateSync(dto, { whitelist: true, forbidNonWhitelisted: true }));
+  const problems = flattenValidationErrors(validateSync(dto, { whitelist: true, forbidNonWhitelisted: true }), root);
+  const at = (field: string): string => (root ? `${root}.${field}` : field);
   if (problems.length === 0) {
-    if (dto.format === 'tabular-binary' && !dto.idColumn) problems.push({ field: 'idColumn', problem: 'required for tabular-binary' });
-    if (!dto.idColumn && !dto.idPrefix) problems.push({ field: 'idPrefix', problem: 'required when idColumn is null (ids are generated)' });
+    if (dto.format === 'tabular-binary' && !dto.idColumn) problems.push({ field: at('idColumn'), problem: 'required for tabular-binary' });
+    if (!dto.idColumn && !dto.idPrefix) problems.push({ field: at('idPrefix'), problem: 'required when idColumn is null (ids are generated)' });
   }
   if (problems.length > 0) {
     throw new DomainError(ErrorCode.ValidationFailed, `invalid cohort descriptor: ${problems.map((p) => `${p.field}: ${p.problem}`).join('; ')}`, problems);

@@ -5,6 +5,7 @@ import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
 import { GrantsService } from '../grants/grants.service';
 import { Role } from '../auth/auth.entity';
 import { notFound } from '../common/domain-error';
+import { BODY_LIMITS, BodyLimit } from '../common/json-body';
 import { validateCohortDescriptor } from './cohort-ingest';
 import { CohortResponse, CohortVersionResponse, CreateCohortVersionDto, toCohortResponse, toCohortVersionResponse } from './cohorts.dto';
 import { CohortsService } from './cohorts.service';
@@ -47,11 +48,12 @@ export class CohortsController {
 
   @Post()
   @HttpCode(201)
+  @BodyLimit(BODY_LIMITS.cohort)
   @Roles(Role.Evaluator, Role.Admin)
   @Access(STAFF_ONLY)
   @ApiOperation({ summary: 'Ingest a tabular cohort as an immutable, content-hashed version (every bad row is named; nothing is stored on error)' })
   async create(@CurrentPrincipal() actor: Principal, @Body() body: CreateCohortVersionDto): Promise<CohortVersionResponse & { created: boolean }> {
-    const descriptor = validateCohortDescriptor(body.descriptor);
+    const descriptor = validateCohortDescriptor(body.descriptor, 'descriptor');
     const result = await this.cohorts.ingestTabular(actor, descriptor, Buffer.from(body.csv, 'utf8'));
     return { ...toCohortVersionResponse(result.version), created: result.created };
   }

@@ -1,10 +1,11 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsObject, IsString, MaxLength } from 'class-validator';
+import { BODY_LIMITS } from '../common/json-body';
 import { CohortEntity, CohortVersionEntity } from './cohorts.entity';
 
 export class CreateCohortVersionDto {
   @ApiProperty({ description: 'The cohort descriptor (the schema of cohorts/<slug>/cohort.yaml)' }) @IsObject() descriptor!: Record<string, unknown>;
-  @ApiProperty({ description: 'The cohort table as CSV text' }) @IsString() @MaxLength(50 * 1024 * 1024) csv!: string;
+  @ApiProperty({ description: 'The cohort table as CSV text' }) @IsString() @MaxLength(BODY_LIMITS.cohort) csv!: string;
 }
 
 export class CohortVersionResponse {

@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { DomainError, HTTP_STATUS_BY_CODE } from './domain-error';
 
 interface ErrorBody {
@@ -18,11 +18,14 @@ export class HttpExceptionFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<Response>();
+    const request = host.switchToHttp().getRequest<Request>();
     const body = this.toBody(exception);
     if (response.headersSent) {
       response.end();
       return;
     }
+    // A refused request whose body was not read (anonymous, too large): close instead of draining it.
+    if (!request.complete) response.setHeader('Connection', 'close');
     response.status(body.statusCode).json(body);
   }
 

@@ -2,6 +2,7 @@ import busboy from 'busboy';
 import type { Request } from 'express';
 import { PassThrough, Readable, Transform, TransformCallback } from 'node:stream';
 import { DomainError, ErrorCode } from '../common/domain-error';
+import { multipartFieldProblem } from '../common/input-guard';
 
 /** Keeps the first `keepBytes` that stream through (a file's magic bytes), and passes everything on. */
 export class HeadKeepingStream extends Transform {
@@ -79,6 +80,8 @@ export function receiveMultipart<T>(
 
     bb.on('field', (name, value, info) => {
       if (info.valueTruncated) fail(new DomainError(ErrorCode.PayloadTooLarge, `field '${name}' is larger than ${MAX_FIELD_BYTES} bytes`, [{ field: name, problem: 'too large' }]));
+      const unsafe = multipartFieldProblem(name, value);
+      if (unsafe) fail(new DomainError(ErrorCode.ValidationFailed, `${unsafe.field}: ${unsafe.problem}`, [unsafe]));
       fields[name] = value;
     });
     bb.on('file', (name, stream, info) => {

@@ -10,6 +10,7 @@ import { Role } from '../auth/auth.entity';
 import { BenchmarksService, ResolvedBenchmark } from '../benchmarks/benchmarks.service';
 import { Clock } from '../common/clock';
 import { DomainError, ErrorCode, notFound } from '../common/domain-error';
+import { parseUntrustedJson } from '../common/input-guard';
 import { flattenValidationErrors } from '../common/validation';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
@@ -62,11 +63,10 @@ export class SubmissionsService {
       if (!upload.file) problems.push({ field: 'model', problem: 'missing: attach model.onnx as the file field "model"' });
       let manifestRaw: unknown = null;
       if (typeof fields.manifest === 'string') {
-        try {
-          manifestRaw = JSON.parse(fields.manifest);
-        } catch {
-          problems.push({ field: 'manifest', problem: 'is not valid JSON' });
-        }
+        // The manifest's JSON goes through the same input guard as a request body (NUL, surrogates, depth, __proto__).
+        const parsed = parseUntrustedJson(fields.manifest, 'manifest');
+        if ('problems' in parsed) problems.push(...parsed.problems);
+        else manifestRaw = parsed.value;
       }
       let manifest: OnnxManifestDto | null = null;
       if (manifestRaw !== null) {

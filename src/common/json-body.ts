@@ -1,0 +1,98 @@
+import { SetMetadata } from '@nestjs/common';
+import type { IncomingMessage } from 'node:http';
+import { TextDecoder } from 'node:util';
+import { DomainError, ErrorCode } from './domain-error';
+import { parseUntrustedJson } from './input-guard';
+
+export const BODY_LIMIT_KEY = 'assay:body-limit';
+
+/**
+ * JSON body limits, in bytes. Every JSON route gets the default; a route that needs more says so with @BodyLimit.
+ * The shipped catalogue's largest definitions (checked by json-body.spec.ts): the wdbc cohort as a POST /api/cohorts
+ * body is about 130 KB, a benchmark definition about 1.5 KB.
+ */
+export const BODY_LIMITS = {
+  /** Names, labels, e-mail addresses, phase changes. */
+  default: 16 * 1024,
+  /** A benchmark definition: its largest free text (description, 10,000 characters) fully \u-escaped is 60 KB. */
+  benchmarkDefinition: 128 * 1024,
+  /** A tabular cohort (descriptor + CSV text): about 60× the largest shipped cohort. */
+  cohort: 8 * 1024 * 1024,
+} as const;
+
+/** This route's JSON body may be up to `bytes` long (instead of BODY_LIMITS.default). */
+export const BodyLimit = (bytes: number): MethodDecorator => SetMetadata(BODY_LIMIT_KEY, bytes);
+
+const JSON_TYPE = /^application\/(?:[a-z0-9.+-]*\+)?json\s*(?:;|$)/i;
+
+const bad = (code: ErrorCode, message: string, field: string, problem: string): DomainError => new DomainError(code, message, [{ field, problem }]);
+
+/**
+ * Reads and parses a JSON body after the route's guards have run: refuses a declared or actual size over `limit`
+ * without reading further, a non-JSON content type, bytes that are not UTF-8, and (through the input guard) NUL,
+ * lone surrogates, forbidden keys and hostile nesting. The top level must be an object.
+ */
+export function readJsonBody(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  const type = req.headers['content-type'] ?? '';
+  const declared = req.headers['content-length'];
+  const hasBody = (declared !== undefined && declared !== '0') || req.headers['transfer-encoding'] !== undefined;
+  if (!hasBody) return Promise.reject(bad(ErrorCode.ValidationFailed, 'body: missing (expected a JSON object)', 'body', 'missing'));
+  if (!JSON_TYPE.test(type)) {
+    return Promise.reject(bad(ErrorCode.UnsupportedMedia, `expected Content-Type application/json, got '${type || 'none'}'`, 'Content-Type', 'must be application/json'));
+  }
+  const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+  if (encoding !== 'identity') {
+    return Promise.reject(bad(ErrorCode.UnsupportedMedia, `Content-Encoding '${encoding}' is not accepted`, 'Content-Encoding', 'must be identity'));
+  }
+  const tooLarge = (): DomainError => bad(ErrorCode.PayloadTooLarge, `body is larger than the ${limit}-byte limit of this route`, 'body', `larger than ${limit} bytes`);
+  if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    let settled = false;
+    const finish = (error: DomainError | null, value?: Record<string, unknown>): void => {
+      if (settled) return;
+      settled = true;
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onAborted);
+      if (error) {
+        // Stop reading: the answer goes out with Connection: close (see the exception filter).
+        req.pause();
+        reject(error);
+      } else resolve(value as Record<string, unknown>);
+    };
+    const onData = (chunk: Buffer): void => {
+      received += chunk.length;
+      if (received > limit) finish(tooLarge());
+      else chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      let text: string;
+      try {
+        text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(Buffer.concat(chunks));
+      } catch {
+        finish(bad(ErrorCode.ValidationFailed, 'body: is not UTF-8', 'body', 'is not UTF-8'));
+        return;
+      }
+      const parsed = parseUntrustedJson(text);
+      if ('problems' in parsed) {
+        finish(new DomainError(ErrorCode.ValidationFailed, `body: ${parsed.problems.map((p) => `${p.field}: ${p.problem}`).join('; ')}`, parsed.problems));
+        return;
+      }
+      const value = parsed.value;
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        finish(bad(ErrorCode.ValidationFailed, 'body: must be a JSON object', 'body', 'must be a JSON object'));
+        return;
+      }
+      finish(null, value as Record<string, unknown>);
+    };
+    const onError = (): void => finish(bad(ErrorCode.ValidationFailed, 'body: the request broke off', 'body', 'incomplete'));
+    const onAborted = onError;
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onAborted);
+  });
+}
