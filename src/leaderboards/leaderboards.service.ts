@@ -27,6 +27,7 @@ import {
   ScoredRunView,
 } from './held-out-feedback';
 import { rankMin } from '../metrics/ranking';
+import { RANK_INTERVAL_REPLICATES } from '../metrics/stats';
 import { aggregateRankRobustness, perCaseRankRobustness, RankingData, RobustnessResult } from './rank-robustness';
 import { CohortsService } from '../cohorts/cohorts.service';
 import { GrantsService } from '../grants/grants.service';
@@ -57,7 +58,8 @@ export class LeaderboardsService {
     const split = def.phases.find((p) => p.name === phase)?.split;
     if (!split) throw new Error(`benchmark version ${benchmarkVersionId} has no phase ${phase}`);
     const truth = await this.loadTruth(version.cohortVersionId, split);
-    const robustnessSpec = def.ranking.robustness ?? { replicates: 1000, seed: 20261123 };
+    // B from the promised precision of the rank intervals' 2.5% tails (RANK_INTERVAL_REPLICATES), unless declared.
+    const robustnessSpec = def.ranking.robustness ?? { replicates: RANK_INTERVAL_REPLICATES, seed: 20261123 };
     const feedback = feedbackSpec(def);
     // The Ladder governs held-out phases only: the sample split's labels are public anyway.
     const ladder = split === 'test' && feedback.mechanism !== 'round';
@@ -74,7 +76,12 @@ export class LeaderboardsService {
       // Under the Ladder a vendor is represented by the submission that last moved its ladder.
       const chosen = ladderStates ? rows.filter((r) => ladderStates?.get(r.organisationId)?.leaderRunId === r.runId) : onePerVendor(rows, def.ranking.perVendor, direction);
       const field = OUTPUT_FIELD_BY_TASK[def.task] ?? 'probability';
-      const byRun = await this.repository.findPredictionsOfRuns(tx, chosen.map((c) => c.runId));
+      // "best per vendor": each replicate re-selects a vendor's best among all its submissions (choosing once on the
+      // whole test set would make a many-submission vendor's interval optimistic).
+      const reselect = !ladderStates && def.ranking.perVendor === 'best' && def.ranking.method === 'aggregate-then-rank';
+      const others = reselect ? chosen.map((c) => rows.filter((r) => r.organisationId === c.organisationId && r.runId !== c.runId)) : [];
+      const byRun = await this.repository.findPredictionsOfRuns(tx, [...chosen, ...others.flat()].map((c) => c.runId));
+      const predictionsOf = (runId: string): number[] => truth.caseIds.map((id) => Number(byRun.get(runId)?.get(id)?.[field] ?? Number.NaN));
       const data: RankingData = {
         task: def.task === 'survival' ? 'survival' : 'binary-classification',
         metric: def.metrics.primary,
@@ -83,10 +90,11 @@ export class LeaderboardsService {
         ...(truth.times ? { times: truth.times } : {}),
         ...(def.metrics.threshold === undefined ? {} : { threshold: def.metrics.threshold }),
         ...(def.metrics.tau === undefined ? {} : { tau: def.metrics.tau }),
-        predictions: chosen.map((c) => truth.caseIds.map((id) => Number(byRun.get(c.runId)?.get(id)?.[field] ?? Number.NaN))),
+        predictions: chosen.map((c) => predictionsOf(c.runId)),
+        ...(others.some((o) => o.length > 0) ? { alternatives: others.map((list) => list.map((r) => predictionsOf(r.runId))) } : {}),
       };
       let robust: RobustnessResult | null = null;
-      if (chosen.length > 0 && data.predictions.every((row) => row.every(Number.isFinite))) {
+      if (chosen.length > 0 && [data.predictions, ...(data.alternatives ?? [])].every((set) => set.every((row) => row.every(Number.isFinite)))) {
         robust = def.ranking.method === 'aggregate-then-rank' ? aggregateRankRobustness(data, robustnessSpec) : perCaseRankRobustness(data, def.ranking.method, robustnessSpec);
       }
       const shown = (r: (typeof chosen)[number]): number | null => ladderStates?.get(r.organisationId)?.shown ?? null;

@@ -1,3 +1,4 @@
+import { RANK_INTERVAL_REPLICATES } from '../../src/metrics/stats';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -169,7 +170,7 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
       robustness: { kendallTau: { median: number } | null; replicates: number } | null;
     }
     const board = await vendorA.get<Board>(`/api/benchmarks/${BENCHMARK}/leaderboard?phase=test`);
-    expect(board.robustness?.replicates).toBe(1000);
+    expect(board.robustness?.replicates).toBe(RANK_INTERVAL_REPLICATES);
     expect(board.robustness?.kendallTau?.median).toBeGreaterThan(0);
     for (const row of board.rows) {
       const [lo, hi] = row.rankInterval as [number, number];

@@ -8,6 +8,7 @@ import { parse } from 'yaml';
 import type { AssayClient } from '../../src/cli/api-client';
 import { createDataSource } from '../../src/database/data-source';
 import { CohortsService } from '../../src/cohorts/cohorts.service';
+import { RANK_INTERVAL_REPLICATES } from '../../src/metrics/stats';
 import { LeaderboardsService } from '../../src/leaderboards/leaderboards.service';
 import { parseTruthCsv } from '../../src/metrics/predictions';
 import { scoreBinary } from '../../src/metrics/score-report';
@@ -46,11 +47,11 @@ describe('held-out feedback (real Postgres, API, object store)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'assay-feedback-'));
 
   /** A succeeded held-out run with its result, as the worker leaves it (no sandbox needed to test the feedback path). */
-  async function scoredRun(versionId: string, auroc: number, at: Date, result?: { metrics: Record<string, unknown>; predictions: Map<string, number> }): Promise<string> {
+  async function scoredRun(versionId: string, auroc: number, at: Date, result?: { metrics: Record<string, unknown>; predictions: Map<string, number> }, owner: { organisationId: string; userId: string } = vendor): Promise<string> {
     const [sub] = (await ds.query(
       `INSERT INTO submissions (benchmark_version_id, organisation_id, submitted_by, kind, name, manifest, object_key, sha256, size_bytes, status)
        VALUES ($1, $2, $3, 'onnx', $4, '{}', 'submissions/x', $5, 1, 'accepted') RETURNING id`,
-      [versionId, vendor.organisationId, vendor.userId, `probe-${++n}`, `${n}`.padStart(64, '0')],
+      [versionId, owner.organisationId, owner.userId, `probe-${++n}`, `${n}`.padStart(64, '0')],
     )) as { id: string }[];
     const [run] = (await ds.query(
       `INSERT INTO runs (submission_id, benchmark_version_id, phase, split, status, cases_total, cases_done, model_sha256, cohort_content_hash, benchmark_content_hash, started_at, finished_at)
@@ -204,5 +205,33 @@ describe('held-out feedback (real Postgres, API, object store)', () => {
       ['ladder-parameter-free', 0.04, false],
       ['ladder-parameter-free', 0.01, true], // 3 decimals for n = 549
     ]);
+  });
+  it("re-selects a vendor's best submission inside every rank-bootstrap replicate, with B from the promised precision", async () => {
+    const def = parse(readFileSync(join(REPO_ROOT, 'benchmarks', 'wdbc-malignancy', 'benchmark.yaml'), 'utf8')) as Record<string, unknown>;
+    await evaluator.post('/api/benchmarks', { ...def, slug: 'wdbc-reselect' });
+    const [row] = (await ds.query("SELECT v.id, v.cohort_version_id FROM benchmark_versions v JOIN benchmarks b ON b.id = v.benchmark_id WHERE b.slug = 'wdbc-reselect'")) as { id: string; cohort_version_id: string }[];
+    const cohorts = stack.api.get(CohortsService);
+    const file = cohorts.fileOf(await cohorts.requireVersion(row?.cohort_version_id as string), 'truth', 'test/labels.csv');
+    const truth = parseTruthCsv((await stack.api.get(StorageService).getBuffer('truth', file.key)).toString('utf8'));
+    if (!truth.ok) throw new Error('truth');
+    const labels = truth.value.map((t) => t.label);
+    const other = await stack.vendor('Rival Ltd');
+    const submit = (noise: number, seed: number, at: number, owner = vendor): Promise<string> => {
+      let x = seed;
+      const scores = labels.map((y) => {
+        x = (x * 1103515245 + 12345) % 2147483648;
+        return Math.min(1, Math.max(0, (y ? 0.6 : 0.4) + noise * (x / 2147483648 - 0.5)));
+      });
+      const report = scoreBinary({ labels, scores, threshold: 0.5, bootstrap: { replicates: 200, seed: 1 } });
+      return scoredRun(row?.id as string, 0, new Date(Date.now() + at), { metrics: report.metrics, predictions: new Map(truth.value.map((t, i) => [t.caseId, scores[i] as number])) }, owner);
+    };
+    await submit(1.2, 1, 0);
+    await submit(1.2, 2, 1000);
+    await submit(1.2, 3, 2000, other);
+    await stack.api.get(LeaderboardsService).materialize(row?.id as string, 'test');
+    const board = await evaluator.get<{ rows: { organisation: string }[]; robustness: { method: string; replicates: number } | null }>('/api/benchmarks/wdbc-reselect/leaderboard?phase=test');
+    expect(board.rows).toHaveLength(2);
+    expect(board.robustness?.replicates).toBe(RANK_INTERVAL_REPLICATES);
+    expect(board.robustness?.method).toMatch(/each vendor's best submission re-selected inside every replicate/);
   });
 });
