@@ -118,7 +118,11 @@ export class StorageService implements OnModuleDestroy {
 
   async connect(): Promise<Minio.Client> {
     if (this.client) return this.client;
-    this.starting ??= this.start();
+    // A failed start is not kept: a process whose first call met a store that was down connects on a later call.
+    this.starting ??= this.start().catch((error: unknown) => {
+      this.starting = null;
+      throw error;
+    });
     return this.starting;
   }
 

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { loadConfig } from '../../src/config/config.schema';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { parse } from 'yaml';
@@ -7,7 +9,7 @@ import { CohortsService } from '../../src/cohorts/cohorts.service';
 import { DomainError } from '../../src/common/domain-error';
 import { Database } from '../../src/database/database.module';
 import { SizeLimitExceededError, StorageService } from '../../src/storage/storage.service';
-import { startTestStack, TestStack } from '../support/test-stack';
+import { freePort, startTestStack, TestStack } from '../support/test-stack';
 
 jest.setTimeout(60_000);
 const ROOT = join(__dirname, '..', '..');
@@ -90,5 +92,23 @@ describe('cohort ingestion and the object store (real Postgres and S3 server)', 
     expect(await storage.exists('submissions', 'staging/limit-test/model.onnx')).toBe(false);
     const ok = await storage.putStream('submissions', 'staging/ok/model.onnx', Readable.from([Buffer.from('hello')]), 1024);
     expect(ok).toEqual({ sha256: '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824', bytes: 5 });
+  });
+  it('connects on a later call when the object store was down at the first one', async () => {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'assay-s3-late-'));
+    const late = new StorageService(loadConfig({ ASSAY_S3_ENDPOINT: `http://127.0.0.1:${port}`, ASSAY_DATA_DIR: dir }));
+    await expect(late.connect()).rejects.toThrow();
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const S3rver = require('s3rver') as new (o: Record<string, unknown>) => { run(): Promise<unknown>; close(cb: (e?: Error) => void): void };
+    const server = new S3rver({ address: '127.0.0.1', port, silent: true, directory: join(dir, 's3') });
+    await server.run();
+    try {
+      await late.connect();
+      await late.putBuffer('inputs', 'cohorts/late/x.txt', Buffer.from('ok'));
+      expect((await late.getBuffer('inputs', 'cohorts/late/x.txt')).toString()).toBe('ok');
+    } finally {
+      await new Promise<void>((res) => server.close(() => res()));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
