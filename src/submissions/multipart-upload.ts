@@ -85,7 +85,8 @@ export function receiveMultipart<T>(
       fields[name] = value;
     });
     bb.on('file', (name, stream, info) => {
-      stream.on('error', (error: Error) => fail(malformed(error.message)));
+      // The body ended inside this file part (busboy fails the file stream first): name the part.
+      stream.on('error', (error: Error) => fail(new DomainError(ErrorCode.ValidationFailed, `malformed multipart request: ${error.message} (inside the file part '${name}')`, [{ field: name, problem: 'incomplete: the body ended inside this part' }])));
       if (name !== opts.fileField || failure) {
         stream.resume();
         fail(failure ?? new DomainError(ErrorCode.ValidationFailed, `unexpected file field '${name}'; the file goes in '${opts.fileField}'`, [{ field: name, problem: 'unexpected file field' }]));

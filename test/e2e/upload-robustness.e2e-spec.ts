@@ -131,7 +131,7 @@ describe('uploads hold against truncated bodies, hang-ups, slow clients, quotas 
       const truncated = Buffer.concat([body.head, body.file.subarray(0, 40_000)]);
       const res = await rawRequest(stack.baseUrl, { path, token: vendorToken, boundary: body.boundary, contentLength: truncated.length, steps: [truncated] });
       expect(res.status).toBe(400);
-      expect(JSON.parse(res.body)).toMatchObject({ problems: [{ field: 'body', problem: 'malformed multipart' }] });
+      expect(JSON.parse(res.body)).toMatchObject({ problems: [{ field: fileField, problem: 'incomplete: the body ended inside this part' }] });
       await expectNothingLeft(before);
     });
 
