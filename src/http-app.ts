@@ -26,6 +26,8 @@ export async function createHttpApp(config: AppConfig, options: HttpAppOptions):
   // No body parser here: JSON bodies are read after the route's guards, each with its route's limit
   // (EdgeInputInterceptor). The simple query parser builds no objects (?email[$ne]=x stays a key, and is refused).
   app.set('query parser', 'simple');
+  // Behind a reverse proxy every client would share its address (one attacker locks everyone out): name the proxy.
+  app.set('trust proxy', config.http.trustProxy);
   app.useGlobalInterceptors(new EdgeInputInterceptor(app.get(Reflector)));
   app.useGlobalPipes(createValidationPipe());
   app.enableShutdownHooks();

@@ -56,4 +56,11 @@ describe('production mode', () => {
     expect(loadConfig({}).auth).toEqual({ tokenDefaultDays: 30, tokenMaxDays: 365, maxFailures: 20, failureWindowS: 300 });
     expect(() => loadConfig({ ASSAY_TOKEN_DEFAULT_DAYS: '90', ASSAY_TOKEN_MAX_DAYS: '30' })).toThrow(/ASSAY_TOKEN_DEFAULT_DAYS: 90 exceeds ASSAY_TOKEN_MAX_DAYS \(30\)/);
   });
+  it('takes ASSAY_TRUST_PROXY as a named range, a hop count or addresses, and refuses "true" and garbage', () => {
+    expect(loadConfig({}).http.trustProxy).toBe(false);
+    expect(loadConfig({ ASSAY_TRUST_PROXY: 'loopback' }).http.trustProxy).toBe('loopback');
+    expect(loadConfig({ ASSAY_TRUST_PROXY: '2' }).http.trustProxy).toBe(2);
+    expect(loadConfig({ ASSAY_TRUST_PROXY: '10.0.0.1, 192.0.2.0/24' }).http.trustProxy).toBe('10.0.0.1, 192.0.2.0/24');
+    for (const bad of ['true', 'anything', '0', '10']) expect(() => loadConfig({ ASSAY_TRUST_PROXY: bad })).toThrow(/ASSAY_TRUST_PROXY must be/);
+  });
 });

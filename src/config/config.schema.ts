@@ -1,6 +1,15 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 
+/** 'false', a named range, a hop count, or IP addresses/CIDRs (never 'true': that trusts any client's header). */
+const TRUST_PROXY_ADDRESS = String.raw`(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F]*:[0-9a-fA-F:.]*)(\/\d{1,3})?`;
+const TRUST_PROXY_PATTERN = new RegExp(String.raw`^(false|loopback|linklocal|uniquelocal|[1-9]|${TRUST_PROXY_ADDRESS}(,\s*${TRUST_PROXY_ADDRESS})*)$`);
+
+function trustProxyOf(value: string | undefined): false | number | string {
+  if (value === undefined || value === 'false') return false;
+  return /^[1-9]$/.test(value) ? Number(value) : value;
+}
+
 /** Must match sandbox-images/onnx-runner/VERSION (a unit test checks it); the worker then pins the image ID. */
 export const DEFAULT_RUNNER_IMAGE = 'assay/onnx-runner:1.1.0';
 
@@ -12,6 +21,8 @@ const toBool = ({ value }: { value: unknown }): unknown =>
 export class EnvSchema {
   @IsOptional() @IsIn(['development', 'production', 'test']) ASSAY_MODE?: string;
   @IsOptional() @IsString() ASSAY_HTTP_HOST?: string;
+  /** Express `trust proxy`: which hops may set X-Forwarded-For (the lockout and audit key on the client's IP). */
+  @IsOptional() @Matches(TRUST_PROXY_PATTERN, { message: "ASSAY_TRUST_PROXY must be 'false', 'loopback', 'linklocal', 'uniquelocal', a hop count 1-9, or comma-separated IP addresses/CIDRs" }) ASSAY_TRUST_PROXY?: string;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) ASSAY_HTTP_PORT?: number;
   @IsOptional() @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must start with postgres://' }) DATABASE_URL?: string;
   @IsOptional() @Matches(/^rediss?:\/\//, { message: 'REDIS_URL must start with redis://' }) REDIS_URL?: string;
@@ -53,7 +64,8 @@ export const DEFAULT_OBJECT_STORE_CREDENTIALS = ['S3RVER', 'minioadmin'];
 
 export interface AppConfig {
   mode: 'development' | 'production' | 'test';
-  http: { host: string; port: number };
+  /** trustProxy: Express's `trust proxy` value; false unless a reverse proxy in front of the API is named. */
+  http: { host: string; port: number; trustProxy: false | number | string };
   database: { url: string };
   redis: { url: string; queuePrefix: string };
   storage: {
@@ -119,7 +131,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return {
     mode,
-    http: { host: parsed.ASSAY_HTTP_HOST ?? '127.0.0.1', port: parsed.ASSAY_HTTP_PORT ?? 3000 },
+    http: { host: parsed.ASSAY_HTTP_HOST ?? '127.0.0.1', port: parsed.ASSAY_HTTP_PORT ?? 3000, trustProxy: trustProxyOf(parsed.ASSAY_TRUST_PROXY) },
     database: { url: parsed.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/assay' },
     redis: { url: parsed.REDIS_URL ?? 'redis://127.0.0.1:6379', queuePrefix: parsed.ASSAY_QUEUE_PREFIX ?? 'assay' },
     storage: {

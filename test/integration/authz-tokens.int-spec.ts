@@ -183,6 +183,29 @@ async function eventuallyValue<T>(read: () => Promise<T | null>, timeoutMs = 500
 }
 
 /** Clears this stack's lockout counters (its own Redis prefix); returns how many keys it removed. */
+describe('lockout behind a reverse proxy (ASSAY_TRUST_PROXY=loopback)', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack({ worker: false, env: { ASSAY_AUTH_MAX_FAILURES: '5', ASSAY_AUTH_FAILURE_WINDOW_S: '600', ASSAY_TRUST_PROXY: 'loopback' } });
+  });
+  afterAll(async () => {
+    await clearLockouts(stack);
+    await stack?.close();
+  });
+
+  it("locks out the client address the proxy forwards, not the proxy's own", async () => {
+    const { userId } = await stack.vendor('Proxied Org');
+    const valid = (await stack.admin.post<{ token: string }>(`/api/users/${userId}/tokens`, { label: 'p' })).token;
+    const from = (ip: string, token: string): Promise<Response> => fetch(`${stack.baseUrl}/api/me`, { headers: { authorization: `Bearer ${token}`, 'x-forwarded-for': ip } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) statuses.push((await from('203.0.113.7', `assay_${'x'.repeat(43)}${i}`)).status);
+    expect(statuses.slice(-2)).toEqual([429, 429]);
+    expect((await from('203.0.113.7', valid)).status).toBe(429);
+    // Another client behind the same proxy is not locked out.
+    expect((await from('198.51.100.9', valid)).status).toBe(200);
+  });
+});
+
 async function clearLockouts(stack: TestStack): Promise<number> {
   const client = stack.api.get(QueueService).queue(QueueName.Scoring).client;
   const keys = await client.keys(`${stack.config.redis.queuePrefix}:authz:fail:*`);
