@@ -9,6 +9,7 @@ import { parseCohortCsv } from '../../scripts/reference-models/wdbc-csv';
 import { MANIFEST, nanModel, rawScoreModel, wrongWidthModel } from '../support/onnx-models';
 import { eventually, startTestStack, TestStack } from '../support/test-stack';
 import { verdictOf } from '../support/verdict';
+import { pairCountAuroc } from '../support/oracles';
 
 jest.setTimeout(120_000);
 
@@ -23,22 +24,6 @@ interface Submission {
   runs: { id: string; phase: string; status: string; failureReason: string | null; failureDetail: string | null; casesTotal: number; casesDone: number }[];
 }
 
-/** Independent AUROC: the fraction of (positive, negative) pairs ranked correctly, ties ½ (O(n²), no shared code). */
-function pairCountAuroc(labels: number[], scores: number[]): number {
-  let num = 0;
-  let pairs = 0;
-  labels.forEach((yi, i) => {
-    if (yi !== 1) return;
-    labels.forEach((yj, j) => {
-      if (yj !== 0) return;
-      pairs++;
-      const si = scores[i] as number;
-      const sj = scores[j] as number;
-      num += si > sj ? 1 : si === sj ? 0.5 : 0;
-    });
-  });
-  return num / pairs;
-}
 
 async function expectApiError(promise: Promise<unknown>, status: number, message: RegExp): Promise<ApiError> {
   try {

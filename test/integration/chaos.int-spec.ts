@@ -12,6 +12,7 @@ import { LABEL_RUN, LABEL_WORKER } from '../../src/sandbox/sandbox-profile';
 import { Restartable, startPrivateObjectStore, startPrivatePostgres, startPrivateRedis } from '../support/private-services';
 import { eventually, REPO_ROOT, startTestStack, TestStack } from '../support/test-stack';
 import { WorkerProcess } from '../support/worker-process';
+import { pairCountAuroc } from '../support/oracles';
 
 /**
  * The chaos suite: a real worker process (SIGKILLed at each named step, and from here while its sandbox runs), and
@@ -30,21 +31,6 @@ interface Submission {
   runs: { id: string; phase: string; status: string; failureReason: string | null; failureDetail: string | null; casesTotal: number; casesDone: number }[];
 }
 
-function pairCountAuroc(labels: number[], scores: number[]): number {
-  let num = 0;
-  let pairs = 0;
-  labels.forEach((yi, i) => {
-    if (yi !== 1) return;
-    labels.forEach((yj, j) => {
-      if (yj !== 0) return;
-      pairs++;
-      const si = scores[i] as number;
-      const sj = scores[j] as number;
-      num += si > sj ? 1 : si === sj ? 0.5 : 0;
-    });
-  });
-  return num / pairs;
-}
 
 const finished = (s: Submission): boolean => s.status === 'rejected' || (s.runs.length === 2 && s.runs.every((r) => ['succeeded', 'failed', 'cancelled'].includes(r.status)));
 
