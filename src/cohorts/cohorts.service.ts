@@ -164,6 +164,11 @@ export class CohortsService {
     return this.repository.listVersions(cohortId);
   }
 
+  /** A split's ground truth as stored (read by the scorer, and by benchmark definition checks such as Uno's τ). */
+  async readTruthText(version: CohortVersionEntity, split: string): Promise<string> {
+    return (await this.storage.getBuffer('truth', this.fileOf(version, 'truth', `${split}/labels.csv`).key)).toString('utf8');
+  }
+
   /** The file of the given kind and split in a version's manifest (object keys are never built from user input). */
   fileOf(version: CohortVersionEntity, bucket: 'inputs' | 'truth', suffix: string): CohortFileRecord {
     const file = version.manifest.files.find((f) => f.bucket === bucket && f.key.endsWith(suffix));

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
+import { parse as parseYaml } from 'yaml';
 import { AssayClient } from '../../src/cli/api-client';
 import { linearRiskModel, RISK_MANIFEST } from '../support/onnx-models';
 import { verdictOf } from '../support/verdict';
@@ -107,5 +108,12 @@ describe('lung-survival: a risk model with missing inputs, Harrell and Uno C, su
     const board = await vendor.get<{ rows: { rank: number; metrics: Record<string, { value: number }> }[]; precision: number }>('/api/benchmarks/lung-survival/leaderboard?phase=test');
     expect(board.precision).toBe(3);
     expect(board.rows[0]?.metrics.c_index_harrell?.value).toBeCloseTo(run.metrics.c_index_harrell?.value as number, 3);
+  });
+  it("refuses a benchmark whose Uno τ leaves no death before it on a scored split, naming metrics.tau", async () => {
+    const evaluator = await stack.user('evaluator');
+    const def = parseYaml(readFileSync(join(REPO_ROOT, 'benchmarks', 'lung-survival', 'benchmark.yaml'), 'utf8')) as { metrics: Record<string, unknown> };
+    const refused = await evaluator.post('/api/benchmarks', { ...def, slug: 'lung-tau-check', metrics: { ...def.metrics, tau: 1 } }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ status: 400, body: { problems: expect.arrayContaining([{ field: 'metrics.tau', problem: expect.stringMatching(/^test split: no death with T_i < τ/) }]) } });
+    await expect(evaluator.get('/api/benchmarks/lung-tau-check')).rejects.toMatchObject({ status: 404 });
   });
 });
