@@ -47,6 +47,7 @@ export class EnvSchema {
   ASSAY_WORKER_GPUS?: string;
   @IsOptional() @IsString() ASSAY_WORKER_ID?: string;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(64) ASSAY_WORKER_CONCURRENCY?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100) ASSAY_SSE_PER_USER?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1000) ASSAY_RUN_STALE_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) ASSAY_UPLOAD_SWEEP_INTERVAL_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(60_000) ASSAY_UPLOAD_STALE_AFTER_MS?: number;
@@ -65,7 +66,7 @@ export const DEFAULT_OBJECT_STORE_CREDENTIALS = ['S3RVER', 'minioadmin'];
 export interface AppConfig {
   mode: 'development' | 'production' | 'test';
   /** trustProxy: Express's `trust proxy` value; false unless a reverse proxy in front of the API is named. */
-  http: { host: string; port: number; trustProxy: false | number | string };
+  http: { host: string; port: number; trustProxy: false | number | string; /** live run-event streams per user and API process */ ssePerUser: number };
   database: { url: string };
   redis: { url: string; queuePrefix: string };
   storage: {
@@ -131,7 +132,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return {
     mode,
-    http: { host: parsed.ASSAY_HTTP_HOST ?? '127.0.0.1', port: parsed.ASSAY_HTTP_PORT ?? 3000, trustProxy: trustProxyOf(parsed.ASSAY_TRUST_PROXY) },
+    http: { host: parsed.ASSAY_HTTP_HOST ?? '127.0.0.1', port: parsed.ASSAY_HTTP_PORT ?? 3000, trustProxy: trustProxyOf(parsed.ASSAY_TRUST_PROXY), ssePerUser: parsed.ASSAY_SSE_PER_USER ?? 4 },
     database: { url: parsed.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/assay' },
     redis: { url: parsed.REDIS_URL ?? 'redis://127.0.0.1:6379', queuePrefix: parsed.ASSAY_QUEUE_PREFIX ?? 'assay' },
     storage: {

@@ -1,6 +1,10 @@
-import { Controller, Get, Param, ParseUUIDPipe, Query, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Param, ParseUUIDPipe, Query, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
+import { AuthService } from '../auth/auth.service';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config.schema';
+import { EventStreamLimiter } from './event-streams';
 import { Access, OWNER_STAFF_GRANTED } from '../auth/access.decorator';
 import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
 import { SecurityAudit } from '../auth/security-audit.service';
@@ -28,6 +32,9 @@ interface RunLogsResponse {
   text: string;
 }
 
+/** How often a live event stream re-checks its token and the caller's access. */
+const EVENT_STREAM_RECHECK_MS = 10_000;
+
 /** Regulators pass the guard; what they read is decided by their grants (accessibleRun). */
 const READERS = [Role.Vendor, Role.Evaluator, Role.Admin, Role.Regulator];
 /** Held-out detail (logs, per-case results) of the fixture's test run: vendors are refused it. */
@@ -46,7 +53,13 @@ export class EvaluationController {
     private readonly leaderboards: LeaderboardsService,
     private readonly grants: GrantsService,
     private readonly security: SecurityAudit,
-  ) {}
+    private readonly auth: AuthService,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.streams = new EventStreamLimiter(config.http.ssePerUser);
+  }
+
+  private readonly streams: EventStreamLimiter;
 
   private async accessibleRun(principal: Principal, id: string, route: string): Promise<RunEntity> {
     const run = await this.evaluation.requireRun(id);
@@ -140,29 +153,53 @@ export class EvaluationController {
   @Access(OWNER_STAFF_GRANTED)
   @ApiProduces('text/event-stream')
   @ApiOperation({ summary: 'Server-sent events: one "run" event per change of status or progress; the stream ends when the run does' })
-  async events(@CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string, @Res() res: Response): Promise<void> {
+  async events(@CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const first = await this.accessibleRun(principal, id, 'GET /api/runs/:id/events');
-    res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
-    res.flushHeaders();
-    let closed = false;
-    res.on('close', () => {
-      closed = true;
-    });
-    let last = '';
-    let run: RunEntity | null = first;
-    const started = Date.now();
-    // Workers write state to Postgres from any host; polling the row keeps this correct across processes.
-    while (!closed && run && Date.now() - started < 30 * 60_000) {
-      const summary = toRunSummary(run, { showDetail: this.evaluation.mayShowDetail(principal, run) }, this.clock.now());
-      const key = `${summary.status}:${summary.casesDone}`;
-      if (key !== last) {
-        res.write(`event: run\ndata: ${JSON.stringify(summary)}\n\n`);
-        last = key;
-      }
-      if (TERMINAL_STATUSES.includes(run.status)) break;
-      await new Promise((r) => setTimeout(r, 250));
-      run = await this.repository.findRun(id);
+    if (!this.streams.acquire(principal.userId)) {
+      throw new DomainError(ErrorCode.TooManyRequests, `at most ${this.streams.maxPerUser} live event streams per user; close one first`, [{ field: 'Authorization', problem: `more than ${this.streams.maxPerUser} live event streams` }]);
     }
-    res.end();
+    try {
+      res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+      res.flushHeaders();
+      let closed = false;
+      res.on('close', () => {
+        closed = true;
+      });
+      let last = '';
+      let run: RunEntity | null = first;
+      const started = Date.now();
+      let checked = started;
+      const waitingForGpuWorker = await this.evaluation.waitingForGpuWorker(await this.benchmarks.requireVersion(first.benchmarkVersionId));
+      // Workers write state to Postgres from any host; polling the row keeps this correct across processes.
+      while (!closed && run && Date.now() - started < 30 * 60_000) {
+        if (Date.now() - checked >= EVENT_STREAM_RECHECK_MS) {
+          // A revoked or expired token, or a withdrawn grant, ends the stream within the recheck interval.
+          checked = Date.now();
+          if (!(await this.stillAllowed(principal, req, id))) break;
+        }
+        const summary = toRunSummary(run, { showDetail: this.evaluation.mayShowDetail(principal, run), waitingForGpuWorker }, this.clock.now());
+        const key = `${summary.status}:${summary.casesDone}`;
+        if (key !== last) {
+          res.write(`event: run\ndata: ${JSON.stringify(summary)}\n\n`);
+          last = key;
+        }
+        if (TERMINAL_STATUSES.includes(run.status)) break;
+        await new Promise((r) => setTimeout(r, 250));
+        run = await this.repository.findRun(id);
+      }
+      res.end();
+    } finally {
+      this.streams.release(principal.userId);
+    }
+  }
+
+  private async stillAllowed(principal: Principal, req: Request, runId: string): Promise<boolean> {
+    const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    const now = bearer ? await this.auth.authenticate(bearer).catch(() => null) : null;
+    if (!now || now.userId !== principal.userId) return false;
+    return this.accessibleRun(principal, runId, 'GET /api/runs/:id/events').then(
+      () => true,
+      () => false,
+    );
   }
 }

@@ -234,4 +234,42 @@ describe('held-out feedback (real Postgres, API, object store)', () => {
     expect(board.robustness?.replicates).toBe(RANK_INTERVAL_REPLICATES);
     expect(board.robustness?.method).toMatch(/each vendor's best submission re-selected inside every replicate/);
   });
+  it('caps live event streams per user (429 past 4) and ends them when the token is revoked', async () => {
+    const [sub] = (await ds.query(
+      `INSERT INTO submissions (benchmark_version_id, organisation_id, submitted_by, kind, name, manifest, object_key, sha256, size_bytes, status)
+       VALUES ($1, $2, $3, 'onnx', 'sse@1', '{}', 'submissions/x', $4, 1, 'accepted') RETURNING id`,
+      [ladderVersionId, vendor.organisationId, vendor.userId, 'e'.repeat(64)],
+    )) as { id: string }[];
+    const [run] = (await ds.query(
+      `INSERT INTO runs (submission_id, benchmark_version_id, phase, split, status, cases_total, cases_done, model_sha256, cohort_content_hash, benchmark_content_hash)
+       VALUES ($1, $2, 'sample', 'sample', 'queued', 20, 0, 'x', 'x', 'x') RETURNING id`,
+      [sub?.id, ladderVersionId],
+    )) as { id: string }[];
+    const minted = await stack.admin.post<{ token: string; tokenId: string }>(`/api/users/${vendor.userId}/tokens`, { label: 'streams' });
+    const open = async (): Promise<{ res: Response; abort: AbortController }> => {
+      const abort = new AbortController();
+      const res = await fetch(`${stack.baseUrl}/api/runs/${run?.id}/events`, { headers: { authorization: `Bearer ${minted.token}` }, signal: abort.signal });
+      return { res, abort };
+    };
+    const streams = [await open(), await open(), await open(), await open()];
+    expect(streams.map((x) => x.res.status)).toEqual([200, 200, 200, 200]);
+    for (const x of streams) await x.res.body?.getReader().read();
+    const fifth = await open();
+    expect(fifth.res.status).toBe(429);
+    streams[0]?.abort.abort();
+    await new Promise((r) => setTimeout(r, 500));
+    const again = await open();
+    expect(again.res.status).toBe(200);
+    // Revoked: every stream of that token ends within the recheck interval (10 s).
+    const revoke = await fetch(`${stack.baseUrl}/api/tokens/${minted.tokenId}`, { method: 'DELETE', headers: { authorization: `Bearer ${minted.token}` } });
+    expect(revoke.status).toBeLessThan(300);
+    const t0 = Date.now();
+    const reader = again.res.body?.getReader();
+    for (;;) {
+      const chunk = await reader?.read();
+      if (!chunk || chunk.done) break;
+    }
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    for (const x of streams.slice(1)) x.abort.abort();
+  }, 60_000);
 });
