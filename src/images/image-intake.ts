@@ -25,8 +25,10 @@ export type ImageIntakeCode =
   | 'duplicate_entry'
   /** A device node or FIFO in a layer. */
   | 'special_file'
-  /** A setuid or setgid file in a layer. */
-  | 'setuid_file';
+  /** A setuid or setgid file, or one carrying file capabilities (security.capability), in a layer. */
+  | 'setuid_file'
+  /** dockerd refused an archive the intake accepted (not an infrastructure fault): the vendor's image, not Assay. */
+  | 'load_failed';
 
 export interface ImageIntakeLimits {
   /** Cap on the sum of all layers' unpacked (inflated tar) bytes. */

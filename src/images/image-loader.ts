@@ -6,6 +6,7 @@ import { pack } from 'tar-stream';
 import type { DockerSandboxAdapter } from '../sandbox/docker-sandbox.adapter';
 import { inspectImageTarball, type ImageIntakeCode, type ImageIntakeLimits, type InspectedImage } from './image-intake';
 import { readTar } from './tar-reader';
+import { isTransientInfraFault } from '../queue/transient-faults';
 
 // Intake, then load: the one path by which a vendor's tarball reaches the Docker engine. The caller dedups by the
 // tarball's sha256 (same bytes: reuse the stored verdict) and, through this function, by image ID (same image in
@@ -104,7 +105,14 @@ export async function admitImageTarball(sandbox: DockerSandboxAdapter, path: str
     return { ok: true, tarballSha256: verdict.tarballSha256, imageId: image.configDigest, image, alreadyLoaded: true, loadMs: 0 };
   }
   const t0 = Date.now();
-  const { imageId } = await sandbox.loadImage(canonicalArchive(path, image, limits));
+  let imageId: string;
+  try {
+    ({ imageId } = await sandbox.loadImage(canonicalArchive(path, image, limits)));
+  } catch (error) {
+    // The engine refused bytes the intake accepted: the vendor's archive, unless the engine or the host failed.
+    if (isTransientInfraFault(error) || /no space left|ENOSPC|Cannot connect to the Docker daemon/i.test(String(error))) throw error;
+    return { ok: false, tarballSha256: verdict.tarballSha256, code: 'load_failed', message: `docker could not load the image: ${String(error instanceof Error ? error.message : error).slice(0, 500)}` };
+  }
   if (imageId !== image.configDigest) {
     // The engine loaded something other than what was inspected: never run it.
     await sandbox.removeImage(imageId).catch(() => undefined);

@@ -2,6 +2,9 @@ import { posix } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { extract, type Extract } from 'tar-stream';
 
+/** The pax keys a layer entry may carry (POSIX names, sizes, times, ids); xattrs and vendor keys are refused. */
+const PAX_KEYS = new Set(['path', 'linkpath', 'size', 'mtime', 'atime', 'ctime', 'uid', 'gid', 'uname', 'gname']);
+
 // Reads a tar stream with tar-stream 3 and refuses every archive that dockerd (Go archive/tar, then Docker's own
 // extraction rules) could read differently. tar-stream does the framing; each entry's raw header blocks (its pax /
 // GNU long-name headers and its own header) are read again here under Go's rules, and any difference in name, link
@@ -256,6 +259,10 @@ function goReading(region: Buffer, index: number): GoReading {
         pax = parsePax(data, where);
         for (const k of pax.keys()) {
           if (k.startsWith('GNU.sparse')) throw new TarRejection('ambiguous_archive', `${where}: GNU sparse file (not supported)`);
+          // File capabilities are setuid by another name; any other xattr or unknown key is refused too: dockerd may
+          // fail to apply it (a vendor fault the intake must name) or apply what the intake never saw.
+          if (k === 'SCHILY.xattr.security.capability') throw new TarRejection('setuid_file', `${where}: file capabilities (security.capability xattr)`);
+          if (!PAX_KEYS.has(k)) throw new TarRejection('ambiguous_archive', `${where}: pax key '${k.slice(0, 80)}' is not accepted (only ${[...PAX_KEYS].join(', ')})`);
         }
       } else if (flag === 'L') {
         if (longName !== null) throw new TarRejection('ambiguous_archive', `${where}: two GNU long names for one entry`);
