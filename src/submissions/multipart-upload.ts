@@ -44,7 +44,13 @@ const aborted = (): DomainError => new DomainError(ErrorCode.ValidationFailed, '
  */
 export function receiveMultipart<T>(
   req: Request,
-  opts: { fileField: string; maxFileBytes: number; store: (stream: Readable) => Promise<T> },
+  opts: {
+    fileField: string;
+    maxFileBytes: number;
+    store: (stream: Readable) => Promise<T>;
+    /** Runs with the text fields sent before the file, before a byte of it is stored; a throw refuses the upload. */
+    beforeFile?: (fields: Readonly<Record<string, string>>) => Promise<void>;
+  },
 ): Promise<ReceivedUpload<T>> {
   const type = req.headers['content-type'] ?? '';
   if (!type.toLowerCase().startsWith('multipart/form-data')) {
@@ -100,7 +106,9 @@ export function receiveMultipart<T>(
       out.on('error', () => undefined);
       stream.on('limit', () => fail(new DomainError(ErrorCode.PayloadTooLarge, `${opts.fileField} exceeds the upload limit of ${opts.maxFileBytes} bytes`, [{ field: opts.fileField, problem: `larger than ${opts.maxFileBytes} bytes` }])));
       stream.pipe(head).pipe(out);
-      pending = opts.store(out).then(
+      // Nothing is stored until the fields before the file pass (benchmark, open phase, quota): an over-quota vendor
+      // cannot fill the store with uploads that are refused at the end. Meanwhile backpressure holds the file part.
+      pending = (opts.beforeFile ? opts.beforeFile({ ...fields }) : Promise.resolve()).then(() => opts.store(out)).then(
         (stored) => {
           if (!failure) file = { field: name, filename: info.filename ?? '', stored, head: head.head() };
         },

@@ -57,7 +57,7 @@ export class SubmissionsService {
   async uploadOnnx(principal: Principal, req: Request): Promise<SubmissionResponse> {
     const organisationId = this.requireVendor(principal);
     return this.withStaging('model.onnx', async (stagingKey) => {
-      const upload = await this.receive(req, 'model', this.config.limits.maxModelBytes, stagingKey);
+      const upload = await this.receive(principal, req, 'model', this.config.limits.maxModelBytes, stagingKey);
       const fields = plainToInstance(UploadFieldsDto, upload.fields);
       const problems = flattenValidationErrors(validateSync(fields, { whitelist: true }));
       if (!upload.file) problems.push({ field: 'model', problem: 'missing: attach model.onnx as the file field "model"' });
@@ -102,7 +102,7 @@ export class SubmissionsService {
   async uploadContainer(principal: Principal, req: Request): Promise<SubmissionResponse> {
     const organisationId = this.requireVendor(principal);
     return this.withStaging('image.tar', async (stagingKey) => {
-      const upload = await this.receive(req, 'image', this.config.limits.maxImageBytes, stagingKey);
+      const upload = await this.receive(principal, req, 'image', this.config.limits.maxImageBytes, stagingKey);
       const fields = plainToInstance(ImageUploadFieldsDto, upload.fields);
       const problems = flattenValidationErrors(validateSync(fields, { whitelist: true }));
       if (!upload.file) problems.push({ field: 'image', problem: 'missing: attach the `docker save` tarball as the file field "image"' });
@@ -139,11 +139,12 @@ export class SubmissionsService {
     }
   }
 
-  private receive(req: Request, field: string, limit: number, stagingKey: string) {
+  private receive(principal: Principal, req: Request, field: string, limit: number, stagingKey: string) {
     return receiveMultipart(req, {
       fileField: field,
       maxFileBytes: limit,
       store: (stream) => this.storage.putStream('submissions', stagingKey, stream, limit),
+      beforeFile: (fields) => this.precheck(principal, fields, field),
     }).catch((error: unknown) => {
       if (error instanceof SizeLimitExceededError) {
         throw new DomainError(ErrorCode.PayloadTooLarge, `${field} exceeds the upload limit of ${error.limitBytes} bytes`, [{ field, problem: `larger than ${error.limitBytes} bytes` }]);
@@ -153,6 +154,19 @@ export class SubmissionsService {
       }
       throw error;
     });
+  }
+
+  /**
+   * Before the file is stored: the benchmark exists with an open phase and the vendor is within its limits (checked
+   * again, atomically, at insert). The fields must come before the file, as the API documents.
+   */
+  private async precheck(principal: Principal, fields: Readonly<Record<string, string>>, field: string): Promise<void> {
+    const slug = fields.benchmark;
+    if (typeof slug !== 'string' || slug.length === 0) {
+      throw new DomainError(ErrorCode.ValidationFailed, `benchmark: send the text fields (benchmark first) before the file '${field}'`, [{ field: 'benchmark', problem: `missing before the file part '${field}'` }]);
+    }
+    const target = await this.resolveTarget(slug, 0, field);
+    await this.enforceLimits(this.requireVendor(principal), target, this.db.manager());
   }
 
   private async resolveTarget(slug: string, bytes: number, field: string): Promise<ResolvedBenchmark> {

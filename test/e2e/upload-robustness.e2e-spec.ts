@@ -41,7 +41,7 @@ function multipart(fields: Record<string, string>, fileField: string, file: Buff
  * A hand-written HTTP request on a raw socket, so the test controls every byte, the pace and the hang-up. `steps`
  * are byte chunks or pauses (ms); `abort` destroys the socket after the last step instead of waiting for an answer.
  */
-function rawRequest(baseUrl: string, input: { path: string; token: string; boundary: string; contentLength: number; steps: (Buffer | number)[]; abort?: boolean }): Promise<RawResponse> {
+function rawRequest(baseUrl: string, input: { path: string; token: string; boundary: string; contentLength: number; steps: (Buffer | number | (() => Promise<void>))[]; abort?: boolean }): Promise<RawResponse> {
   const url = new URL(baseUrl);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(url.port), url.hostname);
@@ -60,6 +60,7 @@ function rawRequest(baseUrl: string, input: { path: string; token: string; bound
         );
         for (const step of input.steps) {
           if (typeof step === 'number') await new Promise((r) => setTimeout(r, step));
+          else if (typeof step === 'function') await step();
           else if (!socket.write(step)) await new Promise((r) => socket.once('drain', r));
         }
         if (input.abort) socket.destroy();
@@ -255,6 +256,27 @@ describe('uploads hold against truncated bodies, hang-ups, slow clients, quotas 
       expect(quota).toMatchObject({ total: { counted: 2 }, last24h: { counted: 2 } });
       const l = await leftovers();
       expect(l).toEqual({ staging: [], incompleteUploads: [], unreferenced: [] });
+    });
+
+    it("stores nothing of an over-quota vendor's upload while it streams, and answers 429", async () => {
+      await createBenchmark('wdbc-quota-early', {});
+      const late = await stack.vendor('Late Vendor');
+      await upload(late.client, model, 'early-1', 'wdbc-quota-early');
+      await upload(late.client, model, 'early-2', 'wdbc-quota-early');
+      const token = (await stack.admin.post<{ token: string }>(`/api/users/${late.userId}/tokens`, { label: 'raw' })).token;
+      const body = multipart({ benchmark: 'wdbc-quota-early', manifest: MANIFEST('early-3') }, 'model', randomBytes(15 << 19)); // 7.5 MiB, under this stack's 8 MiB model limit
+      let midway: Awaited<ReturnType<typeof leftovers>> | null = null;
+      const res = await rawRequest(stack.baseUrl, {
+        path: '/api/submissions',
+        token,
+        boundary: body.boundary,
+        contentLength: body.head.length + body.file.length + body.tail.length,
+        // 7 MiB sent (past one 5 MiB store part): nothing may be in the store yet.
+        steps: [body.head, body.file.subarray(0, 7 << 20), 1000, async () => void (midway = await leftovers()), body.file.subarray(7 << 20), body.tail],
+      });
+      expect(midway).toEqual({ staging: [], incompleteUploads: [], unreferenced: [] });
+      expect(res.status).toBe(429);
+      expect(JSON.parse(res.body)).toMatchObject({ code: 'too_many_requests' });
     });
 
     it('keeps the count across a new benchmark version, unless the definition says resetOnNewVersion', async () => {
