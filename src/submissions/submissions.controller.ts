@@ -71,11 +71,8 @@ export class SubmissionsController {
   @Roles(Role.Vendor, Role.Evaluator, Role.Admin, Role.Regulator)
   @Access(EVERY_ROLE)
   @ApiOperation({ summary: "Vendors: their organisation's submissions; regulators: those their grants cover; evaluators and admins: all" })
-  async list(@CurrentPrincipal() principal: Principal): Promise<SubmissionResponse[]> {
-    const all = await this.submissions.listForPrincipal(principal);
-    if (principal.role !== Role.Regulator) return all;
-    const visible = new Set(await this.grants.visibleSubmissionIds(principal, all.map((s) => s.id)));
-    return all.filter((s) => visible.has(s.id));
+  list(@CurrentPrincipal() principal: Principal): Promise<SubmissionResponse[]> {
+    return this.submissions.listForPrincipal(principal);
   }
 
   @Get('quota/:benchmark')

@@ -32,6 +32,19 @@ export class SubmissionsRepository {
     return this.db.manager().find(SubmissionEntity, { order: { createdAt: 'DESC' }, take: limit });
   }
 
+  /** What a regulator's grants cover, newest first, selected in SQL (not by filtering a capped list of everything). */
+  async findGranted(scope: { submissionIds: string[]; benchmarkIds: string[] }, limit: number): Promise<SubmissionEntity[]> {
+    if (scope.submissionIds.length === 0 && scope.benchmarkIds.length === 0) return [];
+    return this.db
+      .manager()
+      .createQueryBuilder(SubmissionEntity, 's')
+      .where('s.id = ANY(:ids)', { ids: scope.submissionIds })
+      .orWhere('s.benchmark_version_id IN (SELECT v.id FROM benchmark_versions v WHERE v.benchmark_id = ANY(:benchmarks))', { benchmarks: scope.benchmarkIds })
+      .orderBy('s.created_at', 'DESC')
+      .take(limit)
+      .getMany();
+  }
+
   findValidating(): Promise<SubmissionEntity[]> {
     return this.db.manager().find(SubmissionEntity, { where: { status: 'validating' } });
   }

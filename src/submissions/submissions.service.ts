@@ -9,6 +9,7 @@ import type { Principal } from '../auth/auth.decorators';
 import { Role } from '../auth/auth.entity';
 import { BenchmarksService, ResolvedBenchmark } from '../benchmarks/benchmarks.service';
 import { Clock } from '../common/clock';
+import { GrantsService } from '../grants/grants.service';
 import { DomainError, ErrorCode, notFound } from '../common/domain-error';
 import { parseUntrustedJson } from '../common/input-guard';
 import { flattenValidationErrors } from '../common/validation';
@@ -47,6 +48,7 @@ export class SubmissionsService {
     private readonly queue: QueueService,
     private readonly evaluation: EvaluationService,
     private readonly clock: Clock,
+    private readonly grants: GrantsService,
   ) {}
 
   /**
@@ -285,7 +287,12 @@ export class SubmissionsService {
   }
 
   async listForPrincipal(principal: Principal): Promise<SubmissionResponse[]> {
-    const rows = principal.role === Role.Vendor && principal.organisationId ? await this.repository.findByOrganisation(principal.organisationId) : await this.repository.findAll(500);
+    const rows =
+      principal.role === Role.Vendor && principal.organisationId
+        ? await this.repository.findByOrganisation(principal.organisationId)
+        : principal.role === Role.Regulator
+          ? await this.repository.findGranted(await this.grants.scopeOf(principal), 500)
+          : await this.repository.findAll(500);
     return Promise.all(rows.map((s) => this.toResponse(s, principal)));
   }
 
