@@ -13,8 +13,9 @@ const LIMITS: ImageIntakeLimits = { maxUnpackedBytes: 8 << 20, maxLayerCompressi
 function refusingEngine(error: Error): DockerSandboxAdapter {
   return {
     isImageLoaded: async () => false,
+    // Like dockerd: reads the archive, then refuses it.
     loadImage: async (source: Readable) => {
-      source.resume();
+      for await (const chunk of source) void chunk;
       throw error;
     },
   } as unknown as DockerSandboxAdapter;

@@ -106,9 +106,13 @@ export async function admitImageTarball(sandbox: DockerSandboxAdapter, path: str
   }
   const t0 = Date.now();
   let imageId: string;
+  const archive = canonicalArchive(path, image, limits);
   try {
-    ({ imageId } = await sandbox.loadImage(canonicalArchive(path, image, limits)));
+    ({ imageId } = await sandbox.loadImage(archive));
   } catch (error) {
+    // The engine stopped reading: stop the archive too, so no later read error goes unhandled.
+    archive.on('error', () => undefined);
+    archive.destroy();
     // The engine refused bytes the intake accepted: the vendor's archive, unless the engine or the host failed.
     if (isTransientInfraFault(error) || /no space left|ENOSPC|Cannot connect to the Docker daemon/i.test(String(error))) throw error;
     return { ok: false, tarballSha256: verdict.tarballSha256, code: 'load_failed', message: `docker could not load the image: ${String(error instanceof Error ? error.message : error).slice(0, 500)}` };

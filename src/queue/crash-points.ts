@@ -1,3 +1,5 @@
+import { testCrashPointSetting } from '../config/test-crash-point';
+
 /**
  * Named points where the chaos suite (test/integration/chaos.int-spec.ts) kills the worker with SIGKILL, to prove that
  * every step resumes from the persisted state. Inert unless ASSAY_MODE=test and ASSAY_TEST_CRASH_AT names the point.
@@ -13,7 +15,7 @@ export type CrashPoint =
   | 'score:next-phase-queued';
 
 export function crashPoint(point: CrashPoint): void {
-  if (process.env.ASSAY_MODE !== 'test' || process.env.ASSAY_TEST_CRASH_AT !== point) return;
+  if (testCrashPointSetting() !== point) return;
   process.stderr.write(`crash point ${point}: SIGKILL\n`);
   process.kill(process.pid, 'SIGKILL');
 }
