@@ -66,14 +66,7 @@ export class RunExecutor {
    * back, and each attempt starts by removing what an earlier attempt of the same run left on this host.
    */
   async execute(payload: RunJobPayload, opts: { gpus?: { deviceIds: string[] } } = {}): Promise<void> {
-    // Reserved before the state is read: a second job of the same run in this process leaves it alone.
-    if (this.active.runs.has(payload.runId)) return;
-    this.active.runs.add(payload.runId);
-    try {
-      await this.executeReserved(payload, opts);
-    } finally {
-      this.active.runs.delete(payload.runId);
-    }
+    await this.active.exclusive('runs', payload.runId, () => this.executeReserved(payload, opts));
   }
 
   private async executeReserved(payload: RunJobPayload, opts: { gpus?: { deviceIds: string[] } }): Promise<void> {

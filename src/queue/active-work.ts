@@ -11,4 +11,19 @@ export class ActiveWork {
   readonly bootTime = new Date();
   readonly runs = new Set<string>();
   readonly checks = new Set<string>();
+
+  /**
+   * Runs `work` holding `id` in `kind`, reserved before the work reads any state: a second job for the same run or
+   * check in this process returns at once and leaves it alone.
+   */
+  async exclusive(kind: 'runs' | 'checks', id: string, work: () => Promise<void>): Promise<void> {
+    const held = this[kind];
+    if (held.has(id)) return;
+    held.add(id);
+    try {
+      await work();
+    } finally {
+      held.delete(id);
+    }
+  }
 }

@@ -66,14 +66,7 @@ export class SubmissionChecker {
    * submission no longer `validating` is left alone, and each attempt starts by removing what an earlier one left.
    */
   async check(payload: SubmissionJobPayload, ctx?: Pick<JobContext, 'attempt' | 'maxAttempts'>): Promise<void> {
-    // Reserved before the state is read: a second job of the same check in this process leaves it alone.
-    if (this.active.checks.has(payload.submissionId)) return;
-    this.active.checks.add(payload.submissionId);
-    try {
-      await this.checkReserved(payload, ctx);
-    } finally {
-      this.active.checks.delete(payload.submissionId);
-    }
+    await this.active.exclusive('checks', payload.submissionId, () => this.checkReserved(payload, ctx));
   }
 
   private async checkReserved(payload: SubmissionJobPayload, ctx?: Pick<JobContext, 'attempt' | 'maxAttempts'>): Promise<void> {
