@@ -100,13 +100,14 @@ export interface ScoreBinaryInput {
 
 export const DEFAULT_THRESHOLD = 0.5;
 
-const LOWER_IS_BETTER: ReadonlySet<string> = new Set(['brier', 'ece', 'log_loss', 'hd', 'hd95', 'masd', 'assd']);
+const LOWER_IS_BETTER: ReadonlySet<string> = new Set(['brier', 'ece', 'log_loss', 'hd', 'hd95', 'masd', 'assd', 'fp_per_scan']);
 const HIGHER_IS_BETTER: ReadonlySet<string> = new Set<string>([
   ...BINARY_METRIC_NAMES,
   'dsc',
   'iou',
   'nsd',
   'cpm',
+  'cpm_nearest',
   'c_index',
   'c_index_harrell',
   'c_index_uno',
