@@ -39,7 +39,8 @@ interface Slice {
 export function readDicomSeries(label: string, files: Uint8Array[], options: DicomSeriesOptions = {}): Volume {
   const limits = resolveLimits(options.limits);
   if (files.length === 0) throw new VolumeError('not_a_volume', `${label}: no DICOM files`);
-  const names = files.map((_, n) => options.names?.[n] ?? `${label}[${n}]`);
+  // Per-file messages name the series and the file: "ct-series/slice-3.dcm".
+  const names = files.map((_, n) => `${label}/${options.names?.[n] ?? `[${n}]`}`);
   const first = readHeaderOnly(names[0]!, files[0]!);
   checkDeclaredSize(label, first.rows * first.columns * files.length, 2, limits);
   const slices = files.map((bytes, n) => readSlice(names[n]!, bytes));
@@ -80,7 +81,8 @@ function parse(name: string, bytes: Uint8Array, untilTag?: string): dicomParser.
   try {
     meta = dicomParser.readPart10Header(bytes);
   } catch (error) {
-    throw new VolumeError('not_a_volume', `${name}: not a DICOM Part-10 file (${String((error as Error).message ?? error)})`);
+    const e = error as { exception?: unknown; message?: unknown };
+    throw new VolumeError('not_a_volume', `${name}: not a DICOM Part-10 file (${String(e.exception ?? e.message ?? error)})`);
   }
   const syntax = (meta.string('x00020010') ?? '').replace(/\0/g, '').trim();
   if (UNCOMPRESSED[syntax] === undefined) {
@@ -89,8 +91,10 @@ function parse(name: string, bytes: Uint8Array, untilTag?: string): dicomParser.
   try {
     return dicomParser.parseDicom(bytes, untilTag ? { untilTag } : undefined);
   } catch (error) {
-    const message = String((error as Error).message ?? error);
-    throw new VolumeError(/past end|buffer overread|end of buffer/i.test(message) ? 'truncated' : 'not_a_volume', `${name}: the DICOM data set cannot be parsed (${message})`);
+    // dicom-parser throws {exception, dataSet} objects as well as Errors.
+    const e = error as { exception?: unknown; message?: unknown };
+    const message = String(e.exception ?? e.message ?? error);
+    throw new VolumeError(/overrun|past end|end of buffer/i.test(message) ? 'truncated' : 'not_a_volume', `${name}: the DICOM data set cannot be parsed (${message})`);
   }
 }
 

@@ -60,7 +60,7 @@ export function readVolume(input: VolumeInput, limits?: Partial<VolumeLimits>, o
   if ('files' in input) {
     input.files.forEach((bytes, n) => {
       const what = describeContent(bytes);
-      if (what !== 'DICOM') throw new VolumeError('format_mismatch', `${input.names?.[n] ?? `${input.name}[${n}]`}: ${what}, not a DICOM file (no "DICM" at byte 128)`);
+      if (what !== 'DICOM') throw new VolumeError('format_mismatch', `${input.name}/${input.names?.[n] ?? `[${n}]`}: ${what}, not a DICOM file (no "DICM" at byte 128)`);
     });
     return { volume: readDicomSeries(input.name, input.files, { limits: resolved, names: input.names }), format: 'dicom' };
   }
