@@ -54,6 +54,11 @@ describe('truncated files', () => {
     const nii = fixture('oblique-int16.nii');
     expectRefused({ name: 'cut.nii', bytes: nii.subarray(0, 600) }, 'truncated', /declares 772 bytes.*has 600/);
   });
+  it('a .nii and a .nii.gz cut inside the header', () => {
+    const nii = fixture('oblique-int16.nii');
+    expectRefused({ name: 'cut.nii', bytes: nii.subarray(0, 200) }, 'truncated', /truncated inside the NIfTI header \(200 bytes\)/);
+    expectRefused({ name: 'cut.nii.gz', bytes: gzipSync(nii.subarray(0, 200)) }, 'truncated', /truncated inside the NIfTI header \(200 bytes after decompression\)/);
+  });
   it('a .nii.gz cut mid-stream', () => {
     const gz = fixture('oblique-int16.nii.gz');
     expectRefused({ name: 'cut.nii.gz', bytes: gz.subarray(0, gz.length - 100) }, 'truncated', /gzip stream ends early/);
@@ -115,6 +120,10 @@ describe('unsupported NIfTI content', () => {
   const body = Buffer.alloc(7 * 6 * 5 * 16);
   it('a complex datatype', () => expectRefused({ name: 'c.nii', bytes: Buffer.concat([niftiHeader([3, 7, 6, 5, 1, 1, 1, 1], 1792, 128), body]) }, 'unsupported', /datatype 1792 is not supported/));
   it('a 4-D series of 3 volumes', () => expectRefused({ name: 't.nii', bytes: Buffer.concat([niftiHeader([4, 7, 6, 5, 3, 1, 1, 1], 4, 16), body]) }, 'unsupported', /4-D NIfTI with dims \[7, 6, 5, 3\]/));
+  it('but reads a 2-D image as one slice', () => {
+    const { volume } = readVolume({ name: 'xray.nii', bytes: Buffer.concat([niftiHeader([2, 7, 6, 1, 1, 1, 1, 1], 4, 16), Buffer.alloc(7 * 6 * 2, 1)]) });
+    expect(volume.dims).toEqual([7, 6, 1]);
+  });
   it('a negative dimension', () => expectRefused({ name: 'n.nii', bytes: Buffer.concat([niftiHeader([3, 7, -6, 5, 1, 1, 1, 1], 4, 16), body]) }, 'not_a_volume', /dim\[2\] = -6/));
 });
 
@@ -135,6 +144,28 @@ describe('MetaImage data files', () => {
 
   it('names a missing raw file', () => {
     expectRefused({ name: 'lonely.mhd', bytes: mhd('lonely.raw') }, 'truncated', /ElementDataFile "lonely\.raw" was not provided/);
+  });
+});
+
+describe('MetaImage variants written by hand', () => {
+  const header = (lines: string[]): string => `ObjectType = Image\n${lines.join('\n')}\nElementDataFile = LOCAL\n`;
+  it('reads a 2-D big-endian image as one slice with its 2×2 TransformMatrix', () => {
+    const data = Buffer.alloc(3 * 2 * 2);
+    [-2, -1, 0, 1, 300, -300].forEach((v, n) => data.writeInt16BE(v, 2 * n));
+    const h = header(['NDims = 2', 'DimSize = 3 2', 'ElementType = MET_SHORT', 'BinaryDataByteOrderMSB = True', 'ElementSpacing = 0.5 2', 'Offset = 10 20', 'TransformMatrix = 0 1 -1 0']);
+    const { volume } = readVolume({ name: 'slice.mha', bytes: Buffer.concat([Buffer.from(h), data]) });
+    expect(Array.from(volume.data)).toEqual([-2, -1, 0, 1, 300, -300]);
+    expect({ dims: volume.dims, spacing: volume.spacing, origin: volume.origin }).toEqual({ dims: [3, 2, 1], spacing: [0.5, 2, 1], origin: [10, 20, 0] });
+    // Axis 0 runs along +y (first pair), axis 1 along −x (second pair).
+    expect(volume.direction).toEqual([0, -1, 0, 1, 0, 0, 0, 0, 1]);
+  });
+  it('refuses several channels', () => {
+    const h = header(['NDims = 3', 'DimSize = 2 2 2', 'ElementType = MET_UCHAR', 'ElementNumberOfChannels = 3']);
+    expectRefused({ name: 'rgb.mha', bytes: Buffer.concat([Buffer.from(h), Buffer.alloc(24)]) }, 'unsupported', /ElementNumberOfChannels 3/);
+  });
+  it('refuses an element type it does not read', () => {
+    const h = header(['NDims = 3', 'DimSize = 2 2 2', 'ElementType = MET_LONG_LONG']);
+    expectRefused({ name: 'i64.mha', bytes: Buffer.concat([Buffer.from(h), Buffer.alloc(64)]) }, 'unsupported', /ElementType "MET_LONG_LONG" is not supported/);
   });
 });
 

@@ -63,12 +63,22 @@ export function niftiKind(bytes: Uint8Array): 'nifti1' | 'nifti1-pair' | 'nifti2
   return undefined;
 }
 
+/** sizeof_hdr is 348 or 540 (either byte order): a NIfTI header, possibly cut before its magic. */
+export function startsLikeNifti(bytes: Uint8Array): boolean {
+  if (bytes.length < 4) return false;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, 4);
+  return [348, 540].some((n) => view.getInt32(0, true) === n || view.getInt32(0, false) === n);
+}
+
 /** Reads a .nii or .nii.gz held in memory. `name` is only used in messages. */
 export function readNifti(name: string, bytes: Uint8Array, options: NiftiReadOptions = {}): Volume {
   const limits = resolveLimits(options.limits);
   const gz = isGzip(bytes);
   const headerBytes = gz ? inflateHead(name, bytes) : bytes;
   const kind = niftiKind(headerBytes);
+  if (kind === undefined && startsLikeNifti(headerBytes) && headerBytes.length < 540) {
+    throw new VolumeError('truncated', `${name}: truncated inside the NIfTI header (${headerBytes.length} bytes${gz ? ' after decompression' : ''})`);
+  }
   if (kind === undefined) {
     throw new VolumeError('format_mismatch', `${name}: ${gz ? 'gzip data that does not contain' : 'not'} a NIfTI-1/NIfTI-2 header (sizeof_hdr 348/540 with magic n+1/n+2)`);
   }

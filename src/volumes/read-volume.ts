@@ -6,7 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { readDicomSeries } from './dicom-series';
 import { looksLikeMetaImage, readMetaImage } from './metaimage';
-import { isGzip, niftiKind, readNifti } from './nifti-read';
+import { isGzip, niftiKind, readNifti, startsLikeNifti } from './nifti-read';
 import { Volume } from './volume';
 import { resolveLimits, VolumeError, VolumeLimits } from './volume-error';
 
@@ -79,7 +79,8 @@ export function readVolume(input: VolumeInput, limits?: Partial<VolumeLimits>, o
       if (what !== 'gzip data') throw mismatch('gzip-compressed NIfTI (.nii.gz)');
       return nifti();
     case 'nii':
-      if (what !== 'NIfTI') throw mismatch(what === 'gzip data' ? 'uncompressed NIfTI (.nii; a gzip file must end in .nii.gz)' : 'NIfTI (.nii)');
+      // A header cut before its magic: let the reader say "truncated" rather than "not NIfTI".
+      if (what !== 'NIfTI' && !(bytes.length < 540 && startsLikeNifti(bytes))) throw mismatch(what === 'gzip data' ? 'uncompressed NIfTI (.nii; a gzip file must end in .nii.gz)' : 'NIfTI (.nii)');
       return nifti();
     case 'mha':
     case 'mhd':

@@ -33,7 +33,7 @@ function expectMatches(v: Volume, e: Expected, exactSpacing: boolean): void {
 }
 
 describe('NIfTI reader against nibabel', () => {
-  it.each(['oblique-int16.nii', 'oblique-int16.nii.gz', 'spacing06-float32.nii.gz', 'qform-only-uint8.nii', 'nifti2-float64-4d1.nii'])('%s', (file) => {
+  it.each(['oblique-int16.nii', 'oblique-int16.nii.gz', 'spacing06-float32.nii.gz', 'qform-only-uint8.nii', 'nifti2-float64-4d1.nii', 'bigendian-int16.nii'])('%s', (file) => {
     const { volume, format } = readVolumeFile(join(DIR, file));
     expect(format).toBe('nifti');
     expectMatches(volume, EXPECTED[file]!, true);
