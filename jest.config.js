@@ -1,7 +1,9 @@
 // Three tiers (STYLE.md) and the fuzz tier (issue 7): unit specs beside the code; integration and e2e against real Postgres, Redis,
 // the S3 server and the Docker engine.
-const transform = { '^.+\\.ts$': ['@swc/jest'] };
-const common = { transform, testEnvironment: 'node', moduleFileExtensions: ['ts', 'js', 'json'], setupFiles: ['reflect-metadata'] };
+// nifti-reader-js ships ES modules only (src/volumes/nifti-read.ts loads it by path): let swc turn it into CommonJS.
+const transform = { '^.+\\.ts$': ['@swc/jest'], '/nifti-reader-js/dist/.+\\.js$': ['@swc/jest'] };
+const transformIgnorePatterns = ['/node_modules/(?!nifti-reader-js/)'];
+const common = { transform, transformIgnorePatterns, testEnvironment: 'node', moduleFileExtensions: ['ts', 'js', 'json'], setupFiles: ['reflect-metadata'] };
 module.exports = {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/scripts/**/*.spec.ts'] },
