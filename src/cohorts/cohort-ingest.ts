@@ -244,10 +244,12 @@ function invalid(descriptor: CohortDescriptorDto, problems: FieldProblem[], tota
 
 /**
  * Stratified by label, seeded: each class gets its share of the sample (largest remainder), the cases drawn by a
- * seeded shuffle of the class's ids in sorted order, so the split depends only on the data and the seed.
+ * seeded shuffle of the class's ids in sorted order, so the split depends only on the data and the seed. Binary
+ * labels are taken in the order 1, 0; any other strata (e.g. scanner names) in sorted order.
  */
-export function stratifiedSplit<T extends { caseId: string; label: 0 | 1 }>(cases: T[], seed: number, sampleSize: number): (T & { split: SplitName })[] {
-  const classes: (0 | 1)[] = [1, 0];
+export function stratifiedSplit<T extends { caseId: string; label: 0 | 1 | string }>(cases: T[], seed: number, sampleSize: number): (T & { split: SplitName })[] {
+  const strata = [...new Set(cases.map((c) => c.label))];
+  const classes: T['label'][] = strata.every((l) => l === 0 || l === 1) ? [1, 0] : strata.map(String).sort();
   const byClass = classes.map((label) => cases.filter((c) => c.label === label).sort((a, b) => (a.caseId < b.caseId ? -1 : 1)));
   const exact = byClass.map((members) => (sampleSize * members.length) / cases.length);
   const quota = exact.map(Math.floor);
