@@ -121,7 +121,7 @@ ORT_BIN_REL=bin/napi-v6/linux/$ARCH
 # Everything that goes into the image, as "source<TAB>destination in the context" lines.
 runner_inputs() {
   printf '%s\t%s\n' "$NODE_BIN" node "$RUNNER_DIR/Dockerfile" Dockerfile
-  (cd "$RUNNER_DIR/src" && find . -type f | sort) | while read -r f; do printf '%s\t%s\n' "$RUNNER_DIR/src/$f" "runner/$f"; done
+  (cd "$RUNNER_DIR/src" && find . -type f ! -name '*.spec.ts' | sort) | while read -r f; do printf '%s\t%s\n' "$RUNNER_DIR/src/$f" "runner/$f"; done
   for rel in package.json dist "$ORT_BIN_REL"; do
     (cd "$ORT_NODE" && find "$rel" -type f ! -name '*.map' | sort) | while read -r f; do
       printf '%s\t%s\n' "$ORT_NODE/$f" "runner/node_modules/onnxruntime-node/$f"
