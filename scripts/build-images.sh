@@ -5,6 +5,8 @@
 #   assay/python-base:bookworm    debootstrap (minbase) + python3-minimal + python3-numpy (vendor-stack example base)
 #   vendor-example/wdbc-python:1  sandbox-images/examples/wdbc-python (an honest vendor container; not under
 #                                 assay/, a namespace the image intake reserves for the facility's own images)
+#   assay/python-imaging-base:bookworm  the python base + python3-nibabel, python3-scipy (image-task example base)
+#   vendor-example/lesion-python:1      sandbox-images/examples/lesion-python (the imaging twin of wdbc-python)
 #   assay-attack/<name>:1         sandbox-images/attacks/<name>.sh, one image per attack (test/integration/attacks)
 # Idempotent: each built image's ID and input hash (org.assay.version) are recorded in
 # $ASSAY_IMAGE_RECORD_DIR (default ${ASSAY_DATA_DIR:-<repo>/.assay}/images/<tag>.json); an image is skipped only when
@@ -28,6 +30,9 @@ BASE_INCLUDE=libstdc++6,libgcc-s1
 PY_BASE_TAG=assay/python-base:$SUITE
 # python3-numpy pulls python3 and libblas3/liblapack3; the example vendor image needs nothing else.
 PY_BASE_INCLUDE=python3-minimal,python3-numpy
+PY_IMG_BASE_TAG=assay/python-imaging-base:$SUITE
+# nibabel reads and writes NIfTI; scipy (a dependency of Debian's python3-nibabel anyway) gives ndimage.
+PY_IMG_BASE_INCLUDE=python3-minimal,python3-numpy,python3-nibabel,python3-scipy
 FORCE=0
 EXTRAS=1
 for arg in "$@"; do
@@ -121,7 +126,7 @@ ORT_BIN_REL=bin/napi-v6/linux/$ARCH
 # Everything that goes into the image, as "source<TAB>destination in the context" lines.
 runner_inputs() {
   printf '%s\t%s\n' "$NODE_BIN" node "$RUNNER_DIR/Dockerfile" Dockerfile
-  (cd "$RUNNER_DIR/src" && find . -type f | sort) | while read -r f; do printf '%s\t%s\n' "$RUNNER_DIR/src/$f" "runner/$f"; done
+  (cd "$RUNNER_DIR/src" && find . -type f ! -name '*.spec.ts' | sort) | while read -r f; do printf '%s\t%s\n' "$RUNNER_DIR/src/$f" "runner/$f"; done
   for rel in package.json dist "$ORT_BIN_REL"; do
     (cd "$ORT_NODE" && find "$rel" -type f ! -name '*.map' | sort) | while read -r f; do
       printf '%s\t%s\n' "$ORT_NODE/$f" "runner/node_modules/onnxruntime-node/$f"
@@ -210,6 +215,8 @@ context_image() {
 build_extras() {
   debootstrap_image "$PY_BASE_TAG" "$PY_BASE_INCLUDE"
   context_image vendor-example/wdbc-python:1 "$ROOT/sandbox-images/examples/wdbc-python" "$PY_BASE_TAG"
+  debootstrap_image "$PY_IMG_BASE_TAG" "$PY_IMG_BASE_INCLUDE"
+  context_image vendor-example/lesion-python:1 "$ROOT/sandbox-images/examples/lesion-python" "$PY_IMG_BASE_TAG"
   local f name
   for f in "$ROOT"/sandbox-images/attacks/*.sh; do
     name=$(basename "$f" .sh)

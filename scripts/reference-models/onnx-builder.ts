@@ -29,7 +29,7 @@ export class OnnxBuildError extends Error {
   }
 }
 
-function float32Tensor(name: string, dims: readonly number[], values: readonly number[]): onnx.ITensorProto {
+export function float32Tensor(name: string, dims: readonly number[], values: readonly number[]): onnx.ITensorProto {
   const expected = dims.reduce((a, b) => a * b, 1);
   if (values.length !== expected) throw new OnnxBuildError(`${name}: ${values.length} values for dims [${dims.join(',')}]`);
   const bytes = new Uint8Array(values.length * 4);
@@ -49,7 +49,7 @@ function int64Tensor(name: string, dims: readonly number[], values: readonly num
 }
 
 /** float32 tensor value info; a string dimension is symbolic (dim_param), a number fixed (dim_value). */
-function floatValueInfo(name: string, shape: readonly (number | string)[]): onnx.IValueInfoProto {
+export function floatValueInfo(name: string, shape: readonly (number | string)[]): onnx.IValueInfoProto {
   return {
     name,
     type: {
@@ -61,7 +61,7 @@ function floatValueInfo(name: string, shape: readonly (number | string)[]): onnx
   };
 }
 
-function node(opType: string, inputs: string[], outputs: string[], attribute: onnx.IAttributeProto[] = []): onnx.INodeProto {
+export function node(opType: string, inputs: string[], outputs: string[], attribute: onnx.IAttributeProto[] = []): onnx.INodeProto {
   return { opType, input: inputs, output: outputs, name: `${opType.toLowerCase()}_${outputs[0] ?? ''}`, attribute };
 }
 

@@ -397,7 +397,11 @@ async function runPredict() {
 
 async function main() {
   const command = process.argv[2];
-  if (command === 'predict') await runPredict();
+  // Image tasks (an interface with a volume input) run through imaging/ (sandbox-images/README.md, "Image models").
+  const imaging = require('./imaging');
+  if ((command === 'predict' || command === 'check') && imaging.isImageTask(INPUT_DIR)) {
+    await imaging.run(command, { INPUT_DIR, MODEL_DIR, OUTPUT_DIR, RunnerError, readJson, openSession, readOpsets, describe, firstLine, fail });
+  } else if (command === 'predict') await runPredict();
   else if (command === 'check') await runCheck();
   else fail(`unknown command '${command || ''}'; use 'predict' or 'check'`, 64);
 }
