@@ -1,9 +1,12 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
 import { parse } from 'yaml';
 import { validateCohortDescriptor } from '../cohorts/cohort-ingest';
-import { CohortsService } from '../cohorts/cohorts.service';
+import { ensureGeneratedCohort } from '../cohorts/generated-cohorts';
+import { type CohortSource, validateImagingDescriptor } from '../cohorts/imaging-ingest';
+import { CohortsService, type IngestResult } from '../cohorts/cohorts.service';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { BenchmarksService } from './benchmarks.service';
@@ -27,10 +30,9 @@ export class CatalogueService {
   async load(): Promise<CatalogueLoadResult> {
     const result: CatalogueLoadResult = { cohorts: [], benchmarks: [] };
     for (const dir of this.subdirs('cohorts', 'cohort.yaml')) {
-      const descriptor = validateCohortDescriptor(parse(readFileSync(join(dir, 'cohort.yaml'), 'utf8')));
-      const csv = readFileSync(join(dir, descriptor.source));
-      const { version, created } = await this.cohorts.ingestTabular(null, descriptor, csv);
-      result.cohorts.push({ slug: descriptor.slug, version: version.version, contentHash: version.contentHash, created });
+      const raw = parse(readFileSync(join(dir, 'cohort.yaml'), 'utf8')) as { format?: unknown } | null;
+      const { slug, version, created } = raw?.format === 'imaging' ? await this.loadImaging(dir, raw) : await this.loadTabular(dir, raw);
+      result.cohorts.push({ slug, version: version.version, contentHash: version.contentHash, created });
     }
     for (const dir of this.subdirs('benchmarks', 'benchmark.yaml')) {
       const raw: unknown = parse(readFileSync(join(dir, 'benchmark.yaml'), 'utf8'));
@@ -39,6 +41,28 @@ export class CatalogueService {
     }
     this.logger.log(`catalogue: ${result.cohorts.length} cohort(s), ${result.benchmarks.length} benchmark(s)`);
     return result;
+  }
+
+  private async loadTabular(dir: string, raw: unknown): Promise<{ slug: string } & IngestResult> {
+    const descriptor = validateCohortDescriptor(raw);
+    const csv = readFileSync(join(dir, descriptor.source));
+    return { slug: descriptor.slug, ...(await this.cohorts.ingestTabular(null, descriptor, csv)) };
+  }
+
+  /** An imaging cohort from its folder, or (SYNTHETIC phantoms) from the generated copy, made on first use. */
+  private async loadImaging(dir: string, raw: unknown): Promise<{ slug: string } & IngestResult> {
+    const descriptor = validateImagingDescriptor(raw);
+    const root = descriptor.generator
+      ? await ensureGeneratedCohort({ slug: descriptor.slug, cohortDir: dir, generator: descriptor.generator, root: this.config.generatedDir })
+      : dir;
+    const inside = (relative: string): string => {
+      const path = resolve(root, relative);
+      if (!path.startsWith(`${resolve(root)}${sep}`)) throw new Error(`${relative}: outside the cohort folder`);
+      return path;
+    };
+    const source: CohortSource = { read: (p) => readFile(inside(p)), list: (folder) => readdir(inside(folder)) };
+    const result = await this.cohorts.ingestImaging(null, descriptor, source, descriptor.generator ? { immutableSourceKey: root } : {});
+    return { slug: descriptor.slug, ...result };
   }
 
   private subdirs(kind: 'cohorts' | 'benchmarks', file: string): string[] {

@@ -30,6 +30,8 @@ export interface CohortVersionManifest {
   subgroups?: string[];
   /** How missing values were handled (features become null; NaN in ONNX tensors). */
   missing?: { tokens: string[]; note: string; cases: number };
+  /** Imaging cohorts: whether synthetic, which truth they carry, and each case's grid. */
+  imaging?: { synthetic: boolean; truth: { masks: boolean; lesions: boolean }; cases: { caseId: string; dims: number[]; spacing: number[]; lesions: number }[] };
   files: CohortFileRecord[];
   source: { file: string; sha256: string };
 }

@@ -9,6 +9,9 @@ import { BucketName } from '../storage/storage.keys';
 import { CohortDescriptorDto, IngestPlan, planTabularIngest } from './cohort-ingest';
 import { CohortFileRecord, CohortVersionEntity, CohortVersionManifest, SplitName } from './cohorts.entity';
 import { CohortsRepository } from './cohorts.repository';
+import { type CohortSource, type ImagingCohortDescriptorDto, type ImagingPlan, lesionsCsv, planImagingIngest } from './imaging-ingest';
+
+type RenderedFile = CohortFileRecord & { body: Buffer; contentType: string; bucket: BucketName };
 
 export interface IngestResult {
   version: CohortVersionEntity;
@@ -35,6 +38,23 @@ function truthCsv(cases: IngestPlan['cases']): string {
   const header = survival ? 'case_id,time,event' : 'case_id,label';
   const rows = cases.map((c) => (c.outcome.kind === 'survival' ? `${c.caseId},${c.outcome.time},${c.outcome.event}` : `${c.caseId},${c.outcome.label}`));
   return `${header}\n${rows.join('\n')}\n`;
+}
+
+/**
+ * Plans of immutable sources (a generated cohort's completed folder never changes), kept per process: reading and
+ * re-encoding 30 volumes takes seconds, and every API start in one test process would otherwise repeat it.
+ */
+const immutablePlans = new Map<string, Promise<ImagingPlan>>();
+function planImagingOnce(descriptor: ImagingCohortDescriptorDto, source: CohortSource, options: { onCase?: (done: number, total: number) => void; immutableSourceKey?: string }): Promise<ImagingPlan> {
+  if (!options.immutableSourceKey) return planImagingIngest(descriptor, source, options);
+  const key = `${options.immutableSourceKey}\n${sha256OfCanonical(descriptor)}`;
+  let plan = immutablePlans.get(key);
+  if (!plan) {
+    plan = planImagingIngest(descriptor, source, options);
+    immutablePlans.set(key, plan);
+    plan.catch(() => immutablePlans.delete(key));
+  }
+  return plan;
 }
 
 @Injectable()
@@ -72,8 +92,72 @@ export class CohortsService {
       files: files.map((f) => ({ bucket: f.bucket, key: f.key, sha256: sha256Hex(f.body), bytes: f.body.length })),
       source: { file: descriptor.source, sha256: plan.sourceSha256 },
     };
-    const contentHash = sha256OfCanonical(manifest);
+    return this.persistVersion(actor, descriptor, manifest, files, plan.cases, plan.counts);
+  }
 
+  /**
+   * Ingests an imaging cohort (NIfTI, MetaImage or DICOM images with lesion masks and/or lesion centres) as an
+   * immutable, content-hashed version. Every case is read, checked and rewritten as canonical NIfTI first
+   * (imaging-ingest.ts); then the files go to the object store (images to inputs, masks and lesions to truth; the
+   * sample split's truth also to inputs, for vendors to self-test) and one transaction writes the rows.
+   */
+  async ingestImaging(
+    actor: Principal | null,
+    descriptor: ImagingCohortDescriptorDto,
+    source: CohortSource,
+    options: { onCase?: (done: number, total: number) => void; immutableSourceKey?: string } = {},
+  ): Promise<IngestResult> {
+    const plan = await planImagingOnce(descriptor, source, options);
+    const base = `${descriptor.slug}/${plan.sourceSha256.slice(0, 24)}-s${descriptor.split.seed}`;
+    const input = descriptor.input.name;
+    const files: RenderedFile[] = [];
+    const add = (bucket: BucketName & ('inputs' | 'truth'), key: string, body: Buffer, contentType: string): void => {
+      files.push({ bucket, key, body, contentType, sha256: '', bytes: body.length });
+    };
+    for (const split of ['sample', 'test'] as const) {
+      const cases = plan.cases.filter((c) => c.split === split);
+      const lines = cases.map((c) => JSON.stringify({ caseId: c.caseId, inputs: { [input]: `cases/${c.caseId}/${input}.nii.gz` } }));
+      add('inputs', `cohorts/${base}/${split}/cases.jsonl`, Buffer.from(`${lines.join('\n')}\n`), 'application/x-ndjson');
+      for (const c of cases) {
+        add('inputs', `cohorts/${base}/${split}/cases/${c.caseId}/${input}.nii.gz`, c.image, 'application/gzip');
+        if (c.mask) add('truth', `truth/${base}/${split}/masks/${c.caseId}.nii.gz`, c.mask, 'application/gzip');
+        // Sample truth is for vendors to self-test; held-out truth never leaves the truth bucket.
+        if (c.mask && split === 'sample') add('inputs', `cohorts/${base}/sample/truth/masks/${c.caseId}.nii.gz`, c.mask, 'application/gzip');
+      }
+      if (descriptor.truth.lesions) {
+        add('truth', `truth/${base}/${split}/lesions.csv`, Buffer.from(lesionsCsv(cases)), 'text/csv');
+        if (split === 'sample') add('inputs', `cohorts/${base}/sample/truth/lesions.csv`, Buffer.from(lesionsCsv(cases)), 'text/csv');
+      }
+    }
+    const manifest: CohortVersionManifest = {
+      cohort: descriptor.slug,
+      format: descriptor.format,
+      task: 'imaging',
+      split: { seed: descriptor.split.seed, sampleSize: descriptor.split.sampleSize, stratifiedBy: descriptor.split.stratifyBy ?? 'has_lesion', counts: plan.counts },
+      subgroups: [...descriptor.metadataColumns, ...(descriptor.subgroups ?? []).map((r) => r.name)],
+      inputSchema: [{ name: input, kind: 'volume', length: 0, dtype: 'nifti', columns: [] }],
+      imaging: {
+        synthetic: descriptor.synthetic === true,
+        truth: { masks: Boolean(descriptor.truth.mask), lesions: Boolean(descriptor.truth.lesions) },
+        cases: plan.cases.map((c) => ({ caseId: c.caseId, dims: c.geometry.dims, spacing: c.geometry.spacing, lesions: c.lesions.length })),
+      },
+      files: files.map((f) => ({ bucket: f.bucket, key: f.key, sha256: sha256Hex(f.body), bytes: f.body.length })),
+      source: { file: descriptor.cases, sha256: plan.sourceSha256 },
+    };
+    return this.persistVersion(actor, descriptor, manifest, files, plan.cases, plan.counts);
+  }
+
+  /** Stores a checked version's files, then its rows and audit entry in one transaction; a no-op for known content. */
+  private async persistVersion(
+    actor: Principal | null,
+    descriptor: { slug: string; title: string; description: string; attribution: string },
+    manifest: CohortVersionManifest,
+    files: RenderedFile[],
+    cases: { caseId: string; split: SplitName; metadata: Record<string, string> }[],
+    counts: Record<SplitName, Record<string, number>>,
+  ): Promise<IngestResult> {
+    const contentHash = sha256OfCanonical(manifest);
+    const plan = { cases, counts };
     const existingCohort = await this.repository.findCohortBySlug(descriptor.slug);
     if (existingCohort) {
       const existing = await this.repository.findVersionByHash(existingCohort.id, contentHash);
@@ -115,9 +199,9 @@ export class CohortsService {
     }
   }
 
-  private renderFiles(descriptor: CohortDescriptorDto, plan: IngestPlan): (CohortFileRecord & { body: Buffer; contentType: string; bucket: BucketName })[] {
+  private renderFiles(descriptor: CohortDescriptorDto, plan: IngestPlan): RenderedFile[] {
     const keys = cohortKeys(descriptor.slug, plan.sourceSha256, descriptor.split.seed);
-    const out: (CohortFileRecord & { body: Buffer; contentType: string; bucket: BucketName })[] = [];
+    const out: RenderedFile[] = [];
     const add = (bucket: 'inputs' | 'truth', key: string, text: string, contentType: string): void => {
       const body = Buffer.from(text, 'utf8');
       out.push({ bucket, key, body, contentType, sha256: '', bytes: body.length });

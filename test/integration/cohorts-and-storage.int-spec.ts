@@ -56,6 +56,34 @@ describe('cohort ingestion and the object store (real Postgres and S3 server)', 
     expect(again.version.contentHash).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it('loads the SYNTHETIC imaging cohort from the catalogue: canonical images in inputs, masks and lesions only in truth (but the sample\'s)', async () => {
+    const version = await cohorts.latestVersionBySlug('lesion-phantoms');
+    expect(version.manifest.format).toBe('imaging');
+    expect(version.manifest.imaging?.synthetic).toBe(true);
+    expect(version.caseCount).toBe(30);
+    const inputs = await listKeys(storage, 'inputs', 'cohorts/lesion-phantoms/');
+    const truth = await listKeys(storage, 'truth', 'truth/lesion-phantoms/');
+    const testIds = (await cohorts.caseIds(version.id, 'test')).sort();
+    const sampleIds = (await cohorts.caseIds(version.id, 'sample')).sort();
+    expect(testIds).toHaveLength(26);
+    expect(sampleIds).toHaveLength(4);
+    // One sample case per scanner (the descriptor stratifies by scanner).
+    const metadata = await cohorts.caseMetadata(version.id, 'sample');
+    expect(new Set([...metadata.values()].map((m) => m.scanner)).size).toBe(4);
+    // Held-out cases: images in inputs, their masks and lesions nowhere but truth.
+    for (const id of testIds) {
+      expect(inputs.some((k) => k.endsWith(`/test/cases/${id}/ct.nii.gz`))).toBe(true);
+      expect(inputs.some((k) => k.includes(id) && !k.endsWith('/ct.nii.gz'))).toBe(false);
+      expect(truth.some((k) => k.endsWith(`/test/masks/${id}.nii.gz`))).toBe(true);
+    }
+    expect(inputs.filter((k) => k.includes('/sample/truth/masks/'))).toHaveLength(4);
+    expect(inputs.some((k) => k.includes('/test/truth/'))).toBe(false);
+    const testLesions = (await storage.getBuffer('inputs', inputs.find((k) => k.endsWith('test/cases.jsonl')) as string)).toString('utf8');
+    expect(testLesions).not.toMatch(/lesion|diameter|mask/);
+    // Loading the catalogue again is a no-op.
+    expect(version.version).toBe(1);
+  });
+
   it('makes a new version when the content changes, and keeps the old one intact', async () => {
     const changed = { ...descriptor, split: { ...descriptor.split, seed: 7 } };
     const v2 = await cohorts.ingestTabular(null, changed, csv);

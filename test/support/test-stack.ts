@@ -60,6 +60,8 @@ export async function startTestStack(
     ASSAY_S3_EMBEDDED_PORT: String(await freePort()),
     ASSAY_DATA_DIR: dataDir,
     ASSAY_CATALOGUE_DIR: REPO_ROOT,
+    // Generated phantoms are deterministic: one copy for every test stack (generating takes ~20 s).
+    ASSAY_GENERATED_DIR: join(REPO_ROOT, '.assay', 'generated'),
     ASSAY_WORKER_ID: `test-${randomBytes(4).toString('hex')}`,
     ASSAY_WORKER_GPUS: 'none',
     ASSAY_LOG_LEVEL: 'warn',
