@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 import { validateBenchmarkDefinition } from '../benchmarks/benchmark-definition.validate';
 import type { BenchmarkDefinition } from '../benchmarks/benchmark-definition';
 import { mulberry32 } from '../common/seeded-random';
-import { BINARY_ADAPTER } from '../evaluation/task-scoring';
+import { BINARY_ADAPTER } from '../runs/task-scoring';
 import { metricDirection } from '../metrics/score-report';
 import { ladderRound, LadderState, RunFeedbackRecord, scoredRunView, ScoredRunView } from './held-out-feedback';
 

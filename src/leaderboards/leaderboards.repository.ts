@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { Database } from '../database/database.module';
-import type { MetricValue } from '../evaluation/evaluation.entity';
+import type { MetricValue } from '../runs/evaluation.entity';
 import type { LadderState, RunFeedbackRecord } from './held-out-feedback';
 import { LeaderboardEntryEntity, LeaderboardSnapshotEntity } from './leaderboards.entity';
 

@@ -13,8 +13,8 @@ import { BatchManifest, OnnxRunnerService } from '../sandbox/onnx-runner.service
 import { DockerSandboxAdapter } from '../sandbox/docker-sandbox.adapter';
 import { classifySandboxOutcome, runVendorBatch } from '../sandbox/container-run';
 import { RUN_LOG_BYTES, sandboxFault, sandboxLimitsFor, VendorFault } from './sandbox-faults';
-import { admitImageTarball } from '../images/image-loader';
-import { hostArchitecture } from '../images/image-intake';
+import { admitImageTarball } from '../containers/image-loader';
+import { hostArchitecture } from '../containers/image-intake';
 import type { ContainerManifest, SubmissionEntity } from '../submissions/submissions.entity';
 import { workerIdOf } from '../sandbox/sandbox.module';
 import type { SandboxLimits, SandboxResult } from '../sandbox/sandbox.types';
