@@ -66,8 +66,8 @@ describe('task definitions', () => {
   });
 
   it('survival checks a declared τ against the truth of a split, and asks for τ when Uno is reported', () => {
-    const def = definition({ primary: 'c_index_harrell', secondary: ['c_index_uno'], tau: 100 }, 'survival');
-    const problems = SURVIVAL.validateAgainstTruth?.(def, { caseIds: ['a', 'b'], time: [1, 2], event: [0, 0] }, 'test') ?? [];
+    const def = definition({ primary: 'c_index_harrell', secondary: ['c_index_uno'], tau: 2 }, 'survival');
+    const problems = SURVIVAL.validateAgainstTruth?.(def, { caseIds: ['a', 'b'], time: [5, 10], event: [1, 1] }, 'test') ?? [];
     expect(problems).toEqual([expect.objectContaining({ field: 'metrics.tau', problem: expect.stringMatching(/^test split: /) })]);
   });
 });
