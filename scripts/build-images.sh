@@ -11,7 +11,7 @@
 # Idempotent: each built image's ID and input hash (org.assay.version) are recorded in
 # $ASSAY_IMAGE_RECORD_DIR (default ${ASSAY_DATA_DIR:-<repo>/.assay}/images/<tag>.json); an image is skipped only when
 # its tag still points at the recorded ID and the recorded hash matches. Labels are informational only: any image can
-# carry any label. The worker starts the ONNX runner by the recorded ID (src/images/runner-image.ts).
+# carry any label. The worker starts the ONNX runner by the recorded ID (src/containers/runner-image.ts).
 # The debootstrap bases carry no setuid/setgid files and no /dev nodes (the image intake refuses both; Docker
 # provides /dev at run time). Needs root (debootstrap) and a running dockerd (scripts/setup-docker.sh).
 # Options: --force rebuilds all; --no-extras builds only the base and the runner (no python base, example or

@@ -4,9 +4,11 @@ import { BenchmarksModule } from './benchmarks/benchmarks.module';
 import { ConfigModule } from './config/config.module';
 import type { AppConfig } from './config/config.schema';
 import { DatabaseModule } from './database/database.module';
-import { EvaluationCoreModule } from './evaluation/evaluation-core.module';
-import { RunExecutor } from './evaluation/evaluation.processor';
-import { RunRecoveryService } from './evaluation/run-recovery.service';
+import { EvaluationCoreModule } from './runs/evaluation-core.module';
+import { RunExecutor } from './runs/evaluation.processor';
+import { RunRecoveryService } from './runs/run-recovery.service';
+import { BatchExecutors } from './runs/batch-executor';
+import { TruthCache } from './tasks/truth-cache';
 import { HealthModule } from './health/health.module';
 import { LeaderboardsModule } from './leaderboards/leaderboards.module';
 import { QueueModule } from './queue/queue.module';
@@ -35,7 +37,7 @@ export class WorkerModule {
         HealthModule,
         SandboxModule,
       ],
-      providers: [RunExecutor, SubmissionChecker, RunRecoveryService, WorkerService],
+      providers: [RunExecutor, BatchExecutors, { provide: TruthCache, useValue: new TruthCache() }, SubmissionChecker, RunRecoveryService, WorkerService],
     };
   }
 }

@@ -17,21 +17,9 @@ import {
   ValidateNested,
 } from 'class-validator';
 
-/** Task types; only those listed in SUPPORTED_TASKS can be run today. */
+/** Task types the schema names; those that can run are the registered ones (src/tasks/registry.ts). */
 export const TASK_TYPES = ['binary-classification', 'multiclass-classification', 'segmentation', 'detection', 'survival'] as const;
 export type TaskType = (typeof TASK_TYPES)[number];
-export const SUPPORTED_TASKS: readonly TaskType[] = ['binary-classification', 'survival'];
-
-export const METRICS_BY_TASK: Partial<Record<TaskType, readonly string[]>> = {
-  'binary-classification': ['auroc', 'auprc', 'brier', 'sensitivity', 'specificity', 'balanced_accuracy', 'ppv', 'npv'],
-  survival: ['c_index_harrell', 'c_index_uno'],
-};
-
-/** The prediction field each task's output writes (DESIGN.md: probability for binary, risk for survival). */
-export const OUTPUT_FIELD_BY_TASK: Partial<Record<TaskType, 'probability' | 'risk'>> = {
-  'binary-classification': 'probability',
-  survival: 'risk',
-};
 
 export class InterfaceInputDto {
   @Matches(/^[a-z][a-z0-9_]{0,39}$/, { message: 'name must be lower-case letters, digits and _' }) name!: string;

@@ -2,7 +2,8 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { DomainError, ErrorCode, FieldProblem } from '../common/domain-error';
 import { flattenValidationErrors } from '../common/validation';
-import { BenchmarkDefinitionDto, METRICS_BY_TASK, OUTPUT_FIELD_BY_TASK, SUPPORTED_TASKS } from './benchmark-definition';
+import { findTaskDefinition, supportedTasks } from '../tasks/registry';
+import { BenchmarkDefinitionDto } from './benchmark-definition';
 
 /** Validates a benchmark definition field by field, including the rules that span fields. */
 export function validateBenchmarkDefinition(raw: unknown): BenchmarkDefinitionDto {
@@ -28,11 +29,12 @@ export function validateBenchmarkDefinition(raw: unknown): BenchmarkDefinitionDt
 
 function crossFieldProblems(dto: BenchmarkDefinitionDto): FieldProblem[] {
   const problems: FieldProblem[] = [];
-  if (!SUPPORTED_TASKS.includes(dto.task)) {
-    problems.push({ field: 'task', problem: `${dto.task} cannot be run yet; supported: ${SUPPORTED_TASKS.join(', ')}` });
+  const task = findTaskDefinition(dto.task);
+  if (!task) {
+    problems.push({ field: 'task', problem: `${dto.task} cannot be run yet; supported: ${supportedTasks().join(', ')}` });
     return problems;
   }
-  const allowed = METRICS_BY_TASK[dto.task] ?? [];
+  const allowed = task.metrics;
   if (!allowed.includes(dto.metrics.primary)) {
     problems.push({ field: 'metrics.primary', problem: `unknown metric '${dto.metrics.primary}'; one of ${allowed.join(', ')}` });
   }
@@ -45,22 +47,8 @@ function crossFieldProblems(dto: BenchmarkDefinitionDto): FieldProblem[] {
     if (names.has(p.name)) problems.push({ field: `phases.${i}.name`, problem: `duplicate phase name '${p.name}'` });
     names.add(p.name);
   });
-  const field = OUTPUT_FIELD_BY_TASK[dto.task];
-  const output = dto.interface.outputs[0];
-  if (dto.interface.outputs.length !== 1 || output?.name !== field || output?.kind !== field) {
-    problems.push({ field: 'interface.outputs', problem: `${dto.task} has exactly one output named '${field}' of kind '${field}'` });
-  }
-  if (dto.interface.inputs.length !== 1) {
-    problems.push({ field: 'interface.inputs', problem: `${dto.task} over tabular features takes exactly one vector input` });
-  }
-  if (dto.task === 'binary-classification' && dto.metrics.threshold === undefined) {
-    problems.push({ field: 'metrics.threshold', problem: 'binary classification needs a locked operating threshold' });
-  }
-  // Uno's C depends on τ materially (METRICS.md §5.2): declared per benchmark, never an implicit default.
-  if (dto.task === 'survival' && [dto.metrics.primary, ...dto.metrics.secondary].includes('c_index_uno') && dto.metrics.tau === undefined) {
-    problems.push({ field: 'metrics.tau', problem: "c_index_uno needs a declared truncation time τ (cohort time unit) with censoring survival Ĝ(τ) > 0, e.g. the 80th percentile of follow-up" });
-  }
-  if (dto.ranking.method !== 'aggregate-then-rank' && dto.task !== 'binary-classification') {
+  problems.push(...task.validateDefinition(dto));
+  if (dto.ranking.method !== 'aggregate-then-rank' && !task.perCaseLoss) {
     problems.push({ field: 'ranking.method', problem: `${dto.ranking.method} ranks on a per-case metric, which ${dto.task} does not have; use aggregate-then-rank` });
   }
   if (dto.feedback?.mechanism === 'ladder' && dto.feedback.step === undefined) problems.push({ field: 'feedback.step', problem: "the ladder needs a step η (e.g. 0.01)" });

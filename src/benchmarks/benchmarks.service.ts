@@ -6,8 +6,7 @@ import { sha256OfCanonical } from '../common/hashing';
 import { CohortsService } from '../cohorts/cohorts.service';
 import type { CohortVersionEntity } from '../cohorts/cohorts.entity';
 import { Database } from '../database/database.module';
-import { unoTauProblem } from '../metrics/survival';
-import { parseSurvivalTruthCsv } from '../metrics/survival-predictions';
+import { taskDefinition } from '../tasks/registry';
 import { BenchmarkDefinition } from './benchmark-definition';
 import { validateBenchmarkDefinition } from './benchmark-definition.validate';
 import { BenchmarkEntity, BenchmarkPhaseEntity, BenchmarkVersionEntity } from './benchmarks.entity';
@@ -37,7 +36,7 @@ export class BenchmarksService {
   async upsertDefinition(actor: Principal | null, raw: unknown, source: 'catalogue' | 'api'): Promise<{ version: BenchmarkVersionEntity; created: boolean }> {
     const dto = validateBenchmarkDefinition(raw);
     const cohortVersion = await this.cohorts.latestVersionBySlug(dto.cohort.slug);
-    await this.checkUnoTau(dto, cohortVersion);
+    await this.checkAgainstTruth(dto, cohortVersion);
     const definition: BenchmarkDefinition = JSON.parse(JSON.stringify({ ...dto, cohort: { slug: dto.cohort.slug, contentHash: cohortVersion.contentHash } }));
     const contentHash = sha256OfCanonical(definition);
     return this.db.transaction(async (tx) => {
@@ -71,19 +70,15 @@ export class BenchmarksService {
     });
   }
 
-  /**
-   * METRICS.md §5.2: a declared τ must leave the censoring survival Ĝ > 0 at every event time before it, and some death
-   * before it, on every split the benchmark scores; checked once here, against the truth, instead of failing runs.
-   */
-  private async checkUnoTau(dto: BenchmarkDefinition, cohortVersion: CohortVersionEntity): Promise<void> {
-    const tau = dto.metrics.tau;
-    if (dto.task !== 'survival' || tau === undefined || ![dto.metrics.primary, ...dto.metrics.secondary].includes('c_index_uno')) return;
+  /** The task's checks of the definition against the truth of every split it scores (e.g. Uno's τ), once, here. */
+  private async checkAgainstTruth(dto: BenchmarkDefinition, cohortVersion: CohortVersionEntity): Promise<void> {
+    const task = taskDefinition(dto.task);
+    const check = task.validateAgainstTruth;
+    if (!check) return;
     const problems: { field: string; problem: string }[] = [];
     for (const split of new Set(dto.phases.map((p) => p.split))) {
-      const parsed = parseSurvivalTruthCsv(await this.cohorts.readTruthText(cohortVersion, split));
-      if (!parsed.ok) throw new Error(`cohort ${dto.cohort.slug} ${split} truth: ${parsed.error.message}`);
-      const problem = unoTauProblem({ time: parsed.value.map((t) => t.time), event: parsed.value.map((t) => t.event), risk: parsed.value.map(() => 0) }, tau);
-      if (problem) problems.push({ field: 'metrics.tau', problem: `${split} split: ${problem}` });
+      const truth = await task.readTruth(this.cohorts.truthSource(cohortVersion, split));
+      problems.push(...check.call(task, dto, truth, split));
     }
     if (problems.length > 0) throw new DomainError(ErrorCode.ValidationFailed, problems.map((p) => `${p.field}: ${p.problem}`).join('; '), problems);
   }

@@ -10,6 +10,8 @@ import { CohortDescriptorDto, IngestPlan, planTabularIngest } from './cohort-ing
 import { CohortFileRecord, CohortVersionEntity, CohortVersionManifest, SplitName } from './cohorts.entity';
 import { CohortsRepository } from './cohorts.repository';
 import { type CohortSource, type ImagingCohortDescriptorDto, type ImagingPlan, lesionsCsv, planImagingIngest } from './imaging-ingest';
+import { taskForCohortFormat } from '../tasks/registry';
+import type { TabularTruthWriter, TruthSource } from '../tasks/task-definition';
 
 type RenderedFile = CohortFileRecord & { body: Buffer; contentType: string; bucket: BucketName };
 
@@ -32,12 +34,10 @@ export function cohortKeys(slug: string, sourceSha256: string, seed: number): {
   };
 }
 
-/** Truth as the scorer reads it: `case_id,label` (1 = positive) or `case_id,time,event` (1 = event, 0 = censored). */
-function truthCsv(cases: IngestPlan['cases']): string {
-  const survival = cases[0]?.outcome.kind === 'survival';
-  const header = survival ? 'case_id,time,event' : 'case_id,label';
-  const rows = cases.map((c) => (c.outcome.kind === 'survival' ? `${c.caseId},${c.outcome.time},${c.outcome.event}` : `${c.caseId},${c.outcome.label}`));
-  return `${header}\n${rows.join('\n')}\n`;
+/** Truth as the task's scorer reads it (e.g. `case_id,label` or `case_id,time,event`): the task says how. */
+function truthCsv(writer: TabularTruthWriter, cases: IngestPlan['cases']): string {
+  const rows = cases.map((c) => [c.caseId, ...writer.cells(c.outcome)].join(','));
+  return `${writer.header}\n${rows.join('\n')}\n`;
 }
 
 /**
@@ -75,15 +75,17 @@ export class CohortsService {
    */
   async ingestTabular(actor: Principal | null, descriptor: CohortDescriptorDto, csv: Buffer): Promise<IngestResult> {
     const plan = planTabularIngest(descriptor, csv);
-    const files = this.renderFiles(descriptor, plan);
+    const task = taskForCohortFormat(descriptor.format);
+    const writer = task.tabular as TabularTruthWriter;
+    const files = this.renderFiles(descriptor, plan, writer);
     const manifest: CohortVersionManifest = {
       cohort: descriptor.slug,
       format: descriptor.format,
-      task: descriptor.format === 'tabular-survival' ? 'survival' : 'binary-classification',
+      task: task.task,
       split: {
         seed: descriptor.split.seed,
         sampleSize: descriptor.split.sampleSize,
-        stratifiedBy: descriptor.format === 'tabular-survival' ? (descriptor.event?.column ?? 'event') : (descriptor.label?.column ?? 'label'),
+        stratifiedBy: writer.stratifiedBy(descriptor),
         counts: plan.counts,
       },
       subgroups: (descriptor.subgroups ?? []).map((r) => r.name),
@@ -199,7 +201,7 @@ export class CohortsService {
     }
   }
 
-  private renderFiles(descriptor: CohortDescriptorDto, plan: IngestPlan): RenderedFile[] {
+  private renderFiles(descriptor: CohortDescriptorDto, plan: IngestPlan, writer: TabularTruthWriter): RenderedFile[] {
     const keys = cohortKeys(descriptor.slug, plan.sourceSha256, descriptor.split.seed);
     const out: RenderedFile[] = [];
     const add = (bucket: 'inputs' | 'truth', key: string, text: string, contentType: string): void => {
@@ -209,11 +211,11 @@ export class CohortsService {
     for (const split of ['sample', 'test'] as const) {
       const cases = plan.cases.filter((c) => c.split === split);
       add('inputs', keys.cases(split), cases.map((c) => JSON.stringify({ caseId: c.caseId, inputs: { [descriptor.input.name]: c.features } })).join('\n') + '\n', 'application/x-ndjson');
-      add('truth', keys.labels(split), truthCsv(cases), 'text/csv');
+      add('truth', keys.labels(split), truthCsv(writer, cases), 'text/csv');
     }
     const sample = plan.cases.filter((c) => c.split === 'sample');
-    const outcomeHeader = descriptor.format === 'tabular-survival' ? 'case_id,time,event' : 'case_id,label';
-    const outcomeCells = (c: IngestPlan['cases'][number]): (string | number)[] => (c.outcome.kind === 'survival' ? [c.caseId, c.outcome.time, c.outcome.event] : [c.caseId, c.outcome.label]);
+    const outcomeHeader = writer.header;
+    const outcomeCells = (c: IngestPlan['cases'][number]): (string | number)[] => [c.caseId, ...writer.cells(c.outcome)];
     add('inputs', keys.sampleCsv, [`${outcomeHeader},${plan.featureColumns.join(',')}`, ...sample.map((c) => [...outcomeCells(c), ...c.features.map((f) => (f === null ? 'NA' : f))].join(','))].join('\n') + '\n', 'text/csv');
     return out;
   }
@@ -248,9 +250,23 @@ export class CohortsService {
     return this.repository.listVersions(cohortId);
   }
 
-  /** A split's ground truth as stored (read by the scorer, and by benchmark definition checks such as Uno's τ). */
-  async readTruthText(version: CohortVersionEntity, split: string): Promise<string> {
-    return (await this.storage.getBuffer('truth', this.fileOf(version, 'truth', `${split}/labels.csv`).key)).toString('utf8');
+  /**
+   * A split's ground truth as stored: the objects of the version's truth bucket under `<split>/` (read by the scorer
+   * through the task's truth reader, and by benchmark definition checks such as Uno's τ; never mounted in a sandbox).
+   * Keys come from the version's manifest, never from input.
+   */
+  truthSource(version: CohortVersionEntity, split: string): TruthSource {
+    const marker = `/${split}/`;
+    const files = version.manifest.files.filter((f) => f.bucket === 'truth' && f.key.includes(marker));
+    const relative = (key: string): string => key.slice(key.indexOf(marker) + marker.length);
+    return {
+      list: async () => files.map((f) => relative(f.key)),
+      read: async (path) => {
+        const file = files.find((f) => relative(f.key) === path);
+        if (!file) throw new Error(`cohort version ${version.id} has no truth object ${split}/${path}`);
+        return this.storage.getBuffer('truth', file.key);
+      },
+    };
   }
 
   /** The file of the given kind and split in a version's manifest (object keys are never built from user input). */

@@ -2,7 +2,7 @@ import { AuditEntryEntity } from '../audit/audit.entity';
 import { ApiTokenEntity, OrganisationEntity, UserEntity } from '../auth/auth.entity';
 import { BenchmarkEntity, BenchmarkPhaseEntity, BenchmarkVersionEntity } from '../benchmarks/benchmarks.entity';
 import { CohortCaseEntity, CohortEntity, CohortVersionEntity } from '../cohorts/cohorts.entity';
-import { EvaluationResultEntity, RunEntity, RunPredictionEntity } from '../evaluation/evaluation.entity';
+import { EvaluationResultEntity, RunEntity, RunPredictionEntity } from '../runs/evaluation.entity';
 import { AccessGrantEntity } from '../grants/grants.entity';
 import { WorkerEntity } from '../health/health.entity';
 import { LeaderboardEntryEntity, LeaderboardSnapshotEntity } from '../leaderboards/leaderboards.entity';

@@ -1,4 +1,4 @@
-// An adaptive probing vendor against the real held-out feedback path: the worker's scorer (BINARY_ADAPTER.score), the
+// An adaptive probing vendor against the real held-out feedback path: the worker's scorer (the binary task's score), the
 // ladder round that LeaderboardsService.applyLadder persists (ladderRound), and the view GET /api/runs/:id returns
 // (scoredRunView). The derivation of the bound is in docs/held-out-feedback.md.
 import { readFileSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 import { validateBenchmarkDefinition } from '../benchmarks/benchmark-definition.validate';
 import type { BenchmarkDefinition } from '../benchmarks/benchmark-definition';
 import { mulberry32 } from '../common/seeded-random';
-import { BINARY_ADAPTER } from '../evaluation/task-scoring';
+import { BINARY_CLASSIFICATION } from '../tasks/binary-classification/binary-classification.task';
 import { metricDirection } from '../metrics/score-report';
 import { ladderRound, LadderState, RunFeedbackRecord, scoredRunView, ScoredRunView } from './held-out-feedback';
 
@@ -45,7 +45,7 @@ function channel(mode: Mode, truth: ReturnType<typeof heldOutLabels>): { submit(
   return {
     definition,
     submit(predictions) {
-      const scored = BINARY_ADAPTER.score({ truthText: truth.truthText, predictions: new Map(truth.caseIds.map((id, i) => [id, predictions[i] as number])), definition, metadata: new Map() });
+      const scored = BINARY_CLASSIFICATION.score({ truth, predictions: new Map(truth.caseIds.map((id, i) => [id, { probability: predictions[i] as number }])), definition, metadata: new Map() });
       if ('missing' in scored) throw new Error('missing predictions');
       let record: RunFeedbackRecord | null = null;
       if (mode === 'ladder') {

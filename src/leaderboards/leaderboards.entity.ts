@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import type { MetricValue } from '../evaluation/evaluation.entity';
+import type { MetricValue } from '../runs/evaluation.entity';
 
 /** Materialized after each finished evaluation; read endpoints only read this table. */
 @Entity('leaderboard_entries')

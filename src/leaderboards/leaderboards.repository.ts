@@ -2,7 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { Database } from '../database/database.module';
-import type { MetricValue } from '../evaluation/evaluation.entity';
+import type { MetricValue } from '../runs/evaluation.entity';
+import type { CaseResult } from '../tasks/task-definition';
 import type { LadderState, RunFeedbackRecord } from './held-out-feedback';
 import { LeaderboardEntryEntity, LeaderboardSnapshotEntity } from './leaderboards.entity';
 
@@ -53,15 +54,12 @@ export class LeaderboardsRepository {
     if (entries.length > 0) await tx.insert(LeaderboardEntryEntity, entries as QueryDeepPartialEntity<LeaderboardEntryEntity>[]);
   }
 
-  /** Predictions of several runs, as run id → case id → prediction object. */
-  async findPredictionsOfRuns(tx: EntityManager, runIds: string[]): Promise<Map<string, Map<string, Record<string, unknown>>>> {
-    const out = new Map<string, Map<string, Record<string, unknown>>>(runIds.map((id) => [id, new Map()]));
+  /** Stored per-case scored results of several runs (run id → records in the truth's order; null when not stored). */
+  async findPerCaseOfRuns(tx: EntityManager, runIds: string[]): Promise<Map<string, CaseResult[] | null>> {
+    const out = new Map<string, CaseResult[] | null>(runIds.map((id) => [id, null]));
     if (runIds.length === 0) return out;
-    const rows: { run_id: string; case_id: string; prediction: Record<string, unknown> }[] = await tx.query(
-      'SELECT run_id, case_id, prediction FROM run_predictions WHERE run_id = ANY($1::uuid[])',
-      [runIds],
-    );
-    for (const r of rows) out.get(r.run_id)?.set(r.case_id, r.prediction);
+    const rows: { run_id: string; per_case: CaseResult[] | null }[] = await tx.query('SELECT run_id, per_case FROM evaluation_results WHERE run_id = ANY($1::uuid[])', [runIds]);
+    for (const r of rows) out.set(r.run_id, r.per_case);
     return out;
   }
 

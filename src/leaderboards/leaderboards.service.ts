@@ -6,8 +6,6 @@ import { DomainError, ErrorCode, notFound } from '../common/domain-error';
 import { Database } from '../database/database.module';
 import { metricDirection } from '../metrics/score-report';
 import { ComparisonResponse, LeaderboardMetricResponse, LeaderboardResponse } from './leaderboards.dto';
-import { compareBinary, compareSurvival } from '../metrics/comparison';
-import { wilcoxonSignedRank } from '../metrics/hypothesis-tests';
 import { LeaderboardEntryEntity } from './leaderboards.entity';
 import { LeaderboardsRepository } from './leaderboards.repository';
 import { onePerVendor } from './ranking';
@@ -28,13 +26,10 @@ import {
 } from './held-out-feedback';
 import { rankMin } from '../metrics/ranking';
 import { RANK_INTERVAL_REPLICATES } from '../metrics/stats';
-import { aggregateRankRobustness, perCaseRankRobustness, RankingData, RobustnessResult } from './rank-robustness';
-import { CohortsService } from '../cohorts/cohorts.service';
+import { aggregateRankRobustness, perCaseRankRobustness, RobustnessResult } from '../tasks/rank-robustness';
+import { taskDefinition } from '../tasks/registry';
+import type { CaseResult, TaskDefinition } from '../tasks/task-definition';
 import { GrantsService } from '../grants/grants.service';
-import { StorageService } from '../storage/storage.service';
-import { OUTPUT_FIELD_BY_TASK } from '../benchmarks/benchmark-definition';
-import { parseTruthCsv } from '../metrics/predictions';
-import { parseSurvivalTruthCsv } from '../metrics/survival-predictions';
 
 @Injectable()
 export class LeaderboardsService {
@@ -42,14 +37,13 @@ export class LeaderboardsService {
     private readonly repository: LeaderboardsRepository,
     private readonly benchmarks: BenchmarksService,
     private readonly db: Database,
-    private readonly cohorts: CohortsService,
-    private readonly storage: StorageService,
     private readonly grants: GrantsService,
   ) {}
 
   /**
    * Rebuilds one phase's leaderboard from finished evaluations (after each one); reads only read the result. Ranks
-   * with the benchmark's method and measures the ranking's robustness by a seeded bootstrap over cases.
+   * with the benchmark's method and measures the ranking's robustness by a seeded bootstrap over cases, from the
+   * stored per-case results (never the truth), through the task's definition.
    */
   async materialize(benchmarkVersionId: string, phase: string): Promise<void> {
     const version = await this.benchmarks.requireVersion(benchmarkVersionId);
@@ -57,7 +51,7 @@ export class LeaderboardsService {
     const direction = metricDirection(def.metrics.primary);
     const split = def.phases.find((p) => p.name === phase)?.split;
     if (!split) throw new Error(`benchmark version ${benchmarkVersionId} has no phase ${phase}`);
-    const truth = await this.loadTruth(version.cohortVersionId, split);
+    const task = taskDefinition(def.task);
     // B from the promised precision of the rank intervals' 2.5% tails (RANK_INTERVAL_REPLICATES), unless declared.
     const robustnessSpec = def.ranking.robustness ?? { replicates: RANK_INTERVAL_REPLICATES, seed: 20261123 };
     const feedback = feedbackSpec(def);
@@ -70,32 +64,25 @@ export class LeaderboardsService {
         .filter((r): r is typeof r & { primary: number } => typeof r.primary === 'number' && Number.isFinite(r.primary));
       let ladderStates: Map<string, LadderState> | null = null;
       if (ladder) {
-        await this.applyLadder(tx, { benchmarkVersionId, phase, metric: def.metrics.primary, direction, digits: def.precision ?? 4, spec: feedback, rows, truth, field: OUTPUT_FIELD_BY_TASK[def.task] ?? 'probability' });
+        await this.applyLadder(tx, { benchmarkVersionId, phase, metric: def.metrics.primary, direction, digits: def.precision ?? 4, spec: feedback, rows, task });
         ladderStates = await this.repository.findLadderStates(tx, benchmarkVersionId, phase, def.metrics.primary);
       }
       // Under the Ladder a vendor is represented by the submission that last moved its ladder.
       const chosen = ladderStates ? rows.filter((r) => ladderStates?.get(r.organisationId)?.leaderRunId === r.runId) : onePerVendor(rows, def.ranking.perVendor, direction);
-      const field = OUTPUT_FIELD_BY_TASK[def.task] ?? 'probability';
       // "best per vendor": each replicate re-selects a vendor's best among all its submissions (choosing once on the
       // whole test set would make a many-submission vendor's interval optimistic).
       const reselect = !ladderStates && def.ranking.perVendor === 'best' && def.ranking.method === 'aggregate-then-rank';
       const others = reselect ? chosen.map((c) => rows.filter((r) => r.organisationId === c.organisationId && r.runId !== c.runId)) : [];
-      const byRun = await this.repository.findPredictionsOfRuns(tx, [...chosen, ...others.flat()].map((c) => c.runId));
-      const predictionsOf = (runId: string): number[] => truth.caseIds.map((id) => Number(byRun.get(runId)?.get(id)?.[field] ?? Number.NaN));
-      const data: RankingData = {
-        task: def.task === 'survival' ? 'survival' : 'binary-classification',
-        metric: def.metrics.primary,
-        direction,
-        labels: truth.labels,
-        ...(truth.times ? { times: truth.times } : {}),
-        ...(def.metrics.threshold === undefined ? {} : { threshold: def.metrics.threshold }),
-        ...(def.metrics.tau === undefined ? {} : { tau: def.metrics.tau }),
-        predictions: chosen.map((c) => predictionsOf(c.runId)),
-        ...(others.some((o) => o.length > 0) ? { alternatives: others.map((list) => list.map((r) => predictionsOf(r.runId))) } : {}),
-      };
+      const byRun = await this.repository.findPerCaseOfRuns(tx, [...chosen, ...others.flat()].map((c) => c.runId));
+      const caseOrder = chosen[0] ? (byRun.get(chosen[0].runId) ?? []).map((r) => r.caseId) : [];
+      const perCase = chosen.map((c) => alignCases(byRun.get(c.runId), caseOrder));
+      const alternatives = others.map((list) => list.map((r) => alignCases(byRun.get(r.runId), caseOrder)));
       let robust: RobustnessResult | null = null;
-      if (chosen.length > 0 && [data.predictions, ...(data.alternatives ?? [])].every((set) => set.every((row) => row.every(Number.isFinite)))) {
-        robust = def.ranking.method === 'aggregate-then-rank' ? aggregateRankRobustness(data, robustnessSpec) : perCaseRankRobustness(data, def.ranking.method, robustnessSpec);
+      if (chosen.length > 0 && caseOrder.length > 0 && isComplete(perCase) && alternatives.every(isComplete)) {
+        const problem = task.rankingProblem({ definition: def, entries: perCase, ...(others.some((o) => o.length > 0) ? { alternatives } : {}) });
+        if ([problem.rows, ...(problem.alternatives ?? [])].every((set) => set.every((row) => row.every(Number.isFinite)))) {
+          robust = def.ranking.method === 'aggregate-then-rank' ? aggregateRankRobustness(problem, robustnessSpec) : perCaseRankRobustness(problem, def.ranking.method, robustnessSpec);
+        }
       }
       const shown = (r: (typeof chosen)[number]): number | null => ladderStates?.get(r.organisationId)?.shown ?? null;
       // Under the Ladder ranks follow the shown values, so the ranking reveals no more than they do.
@@ -145,8 +132,7 @@ export class LeaderboardsService {
       digits: number;
       spec: { mechanism: FeedbackMechanism; step: number | null };
       rows: { runId: string; organisationId: string; primary: number }[];
-      truth: { caseIds: string[]; labels: number[] };
-      field: string;
+      task: TaskDefinition;
     },
   ): Promise<void> {
     const done = await this.repository.findRunsWithFeedback(tx, input.rows.map((r) => r.runId));
@@ -158,10 +144,13 @@ export class LeaderboardsService {
       if (input.spec.mechanism === 'ladder') {
         outcome = ladderRound({ previous, runId: row.runId, score: row.primary, direction: input.direction, step: input.spec.step as number });
       } else {
-        // Parameter-free: per-case losses, (p − y)² (the schema allows it for brier only).
+        // Parameter-free: the task's per-case losses from stored results (binary: (p − y)²; the schema allows brier only).
         const ids = previous ? [row.runId, previous.leaderRunId] : [row.runId];
-        const byRun = await this.repository.findPredictionsOfRuns(tx, ids);
-        const losses = (runId: string): number[] => input.truth.caseIds.map((id, i) => (Number(byRun.get(runId)?.get(id)?.[input.field]) - (input.truth.labels[i] as number)) ** 2);
+        const byRun = await this.repository.findPerCaseOfRuns(tx, ids);
+        const loss = input.task.perCaseLoss;
+        if (!loss) throw new Error(`task ${input.task.task} has no per-case loss for the parameter-free ladder`);
+        const caseOrder = (byRun.get(row.runId) ?? []).map((r) => r.caseId);
+        const losses = (runId: string): number[] => alignCases(byRun.get(runId), caseOrder).map((r) => (r ? loss(r) : Number.NaN));
         outcome = parameterFreeLadderRound({ previous, runId: row.runId, losses: losses(row.runId), leaderLosses: previous ? losses(previous.leaderRunId) : null, digits: input.digits });
       }
       await this.repository.recordLadderRound(tx, key, { runId: row.runId, mechanism: input.spec.mechanism === 'ladder' ? 'ladder' : 'ladder-parameter-free', state: outcome.next, improved: outcome.improved, threshold: outcome.threshold });
@@ -195,21 +184,6 @@ export class LeaderboardsService {
     });
   }
 
-  /** The split's truth in case order: labels (binary) or events and times (survival); read here, never mounted. */
-  private async loadTruth(cohortVersionId: string, split: string): Promise<{ caseIds: string[]; labels: number[]; times?: number[] }> {
-    const cohortVersion = await this.cohorts.requireVersion(cohortVersionId);
-    const file = this.cohorts.fileOf(cohortVersion, 'truth', `${split}/labels.csv`);
-    const text = (await this.storage.getBuffer('truth', file.key)).toString('utf8');
-    if (text.startsWith('case_id,time,event')) {
-      const parsed = parseSurvivalTruthCsv(text);
-      if (!parsed.ok) throw new Error(`truth ${file.key}: ${parsed.error.message}`);
-      return { caseIds: parsed.value.map((t) => t.caseId), labels: parsed.value.map((t) => t.event), times: parsed.value.map((t) => t.time) };
-    }
-    const parsed = parseTruthCsv(text);
-    if (!parsed.ok) throw new Error(`truth ${file.key}: ${parsed.error.message}`);
-    return { caseIds: parsed.value.map((t) => t.caseId), labels: parsed.value.map((t) => t.label) };
-  }
-
   /**
    * Paired comparison of two leaderboard entries on the same held-out cases: AUROC by paired DeLong, the other
    * metrics by a paired bootstrap (survival: both C-indices), Holm across metrics; for binary tasks also a per-case
@@ -227,23 +201,14 @@ export class LeaderboardsService {
     const a = pick(submissionA, 'a');
     const b = pick(submissionB, 'b');
     if (a.submissionId === b.submissionId) throw new DomainError(ErrorCode.ValidationFailed, 'b: same as a (compare two different submissions)', [{ field: 'b', problem: 'same as a' }]);
-    const split = def.phases.find((p) => p.name === phaseName)?.split ?? 'test';
-    const truth = await this.loadTruth(version.cohortVersionId, split);
-    const field = OUTPUT_FIELD_BY_TASK[def.task] ?? 'probability';
-    const byRun = await this.repository.findPredictionsOfRuns(this.db.manager(), [a.runId, b.runId]);
-    const series = (runId: string): number[] => truth.caseIds.map((id) => Number(byRun.get(runId)?.get(id)?.[field]));
-    const pa = series(a.runId);
-    const pb = series(b.runId);
-    let comparison: Record<string, unknown>;
-    if (def.task === 'survival') {
-      comparison = compareSurvival({ time: truth.times as number[], event: truth.labels, riskA: pa, riskB: pb, ...(def.metrics.tau === undefined ? {} : { tau: def.metrics.tau }) });
-    } else {
-      comparison = compareBinary({ labels: truth.labels, scoresA: pa, scoresB: pb, threshold: def.metrics.threshold ?? 0.5 });
-      const se = (p: number[]): number[] => p.map((v, i) => (v - (truth.labels[i] as number)) ** 2);
-      const w = wilcoxonSignedRank(se(pa), se(pb));
-      comparison.per_case_squared_error = { statistic: w.statistic, p: w.pValue, method: `${w.method}; per-case squared error (p − y)², A vs B` };
+    const byRun = await this.repository.findPerCaseOfRuns(this.db.manager(), [a.runId, b.runId]);
+    const caseOrder = (byRun.get(a.runId) ?? []).map((r) => r.caseId);
+    const pair = [alignCases(byRun.get(a.runId), caseOrder), alignCases(byRun.get(b.runId), caseOrder)];
+    if (caseOrder.length === 0 || !isComplete(pair)) {
+      throw new DomainError(ErrorCode.ValidationFailed, 'these entries have no stored per-case results on the same cases (scored before per-case results were kept)', [{ field: 'b', problem: 'no per-case results to pair' }]);
     }
-    return { benchmark: slug, phase: phaseName, n: truth.caseIds.length, a: { submissionId: a.submissionId, submission: a.submissionName, organisation: a.organisationName }, b: { submissionId: b.submissionId, submission: b.submissionName, organisation: b.organisationName }, difference: 'A − B', comparison };
+    const comparison = taskDefinition(def.task).compare({ definition: def, a: pair[0] as CaseResult[], b: pair[1] as CaseResult[] });
+    return { benchmark: slug, phase: phaseName, n: caseOrder.length, a: { submissionId: a.submissionId, submission: a.submissionName, organisation: a.organisationName }, b: { submissionId: b.submissionId, submission: b.submissionName, organisation: b.organisationName }, difference: 'A − B', comparison };
   }
 
   /** `granted`: the caller's grants let it see this phase even when hidden (checked by the controller). */
@@ -299,4 +264,14 @@ export class LeaderboardsService {
       })),
     };
   }
+}
+
+/** A run's stored per-case results in the given case order; a case it lacks is null (so the set is not ranked). */
+function alignCases(results: readonly CaseResult[] | null | undefined, caseOrder: readonly string[]): (CaseResult | null)[] {
+  const byCase = new Map((results ?? []).map((r) => [r.caseId, r]));
+  return caseOrder.map((id) => byCase.get(id) ?? null);
+}
+
+function isComplete(sets: readonly (readonly (CaseResult | null)[])[]): sets is CaseResult[][] {
+  return sets.every((set) => set.every((r) => r !== null));
 }

@@ -1,4 +1,4 @@
-import { MAX_INFRA_FAULTS } from '../evaluation/run-state-machine';
+import { MAX_INFRA_FAULTS } from '../runs/run-state-machine';
 import { DEFAULT_JOB_OPTIONS, JOB_ATTEMPTS, JOB_BACKOFF_MS, retryDelayMs } from './queue.constants';
 
 /** Retries must outlast a restart of any one component (the chaos suite restarts each for 4–8 s; real ones take longer). */

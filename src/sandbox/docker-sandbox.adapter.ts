@@ -133,7 +133,7 @@ export class DockerSandboxAdapter {
    * run of it, and any tags the archive applied. Throws when the engine reports an error or names no image.
    */
   async loadImage(tarball: string | NodeJS.ReadableStream): Promise<{ imageId: string; tags: string[] }> {
-    // A stream is the intake's canonical archive (src/images/image-loader.ts): tags stripped, only inspected blobs.
+    // A stream is the intake's canonical archive (src/containers/image-loader.ts): tags stripped, only inspected blobs.
     const response = (await this.docker.loadImage(typeof tarball === 'string' ? createReadStream(tarball) : tarball, { quiet: true })) as NodeJS.ReadableStream;
     const text = await readCappedStream(response, 1 << 20);
     const ids: string[] = [];

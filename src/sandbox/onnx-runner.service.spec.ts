@@ -6,7 +6,7 @@ import { OnnxRunnerService } from './onnx-runner.service';
 const PROD_S3 = { ASSAY_S3_ACCESS_KEY: 'runner-spec', ASSAY_S3_SECRET_KEY: 'runner-spec-secret' };
 const RUNNER_ID = `sha256:${'ab'.repeat(32)}`;
 // Pinned by ID: production refuses a tag-only runner, and a build record on this machine must not leak in
-// (src/images/runner-image.spec.ts covers records and tags).
+// (src/containers/runner-image.spec.ts covers records and tags).
 const PINNED = { ASSAY_RUNNER_IMAGE: RUNNER_ID };
 
 /** A fake engine: only what resolveRuntime asks of the adapter. */

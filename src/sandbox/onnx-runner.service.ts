@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
-import { resolveRunnerImage } from '../images/runner-image';
+import { resolveRunnerImage } from '../containers/runner-image';
 import { DockerSandboxAdapter } from './docker-sandbox.adapter';
 import { withReleasedOutput } from './container-run';
 import { readCapped, type ReleasedOutput } from './output-dir';

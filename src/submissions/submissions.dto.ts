@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsObject, IsOptional, IsString, Length, Matches, MaxLength } from 'class-validator';
-import type { RunEntity } from '../evaluation/evaluation.entity';
+import type { RunEntity } from '../runs/evaluation.entity';
 import type { SubmissionEntity } from './submissions.entity';
 
 /** The vendor's model manifest (manifest.json next to model.onnx). */

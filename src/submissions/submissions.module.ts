@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { BenchmarksModule } from '../benchmarks/benchmarks.module';
-import { EvaluationCoreModule } from '../evaluation/evaluation-core.module';
+import { EvaluationCoreModule } from '../runs/evaluation-core.module';
 import { SubmissionsController } from './submissions.controller';
 import { SubmissionsRepository } from './submissions.repository';
 import { SubmissionsService } from './submissions.service';

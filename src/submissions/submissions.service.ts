@@ -16,7 +16,7 @@ import { flattenValidationErrors } from '../common/validation';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { Database } from '../database/database.module';
-import { EvaluationService } from '../evaluation/evaluation.service';
+import { EvaluationService } from '../runs/evaluation.service';
 import { EmptyUploadError, SizeLimitExceededError, StorageService } from '../storage/storage.service';
 import { receiveMultipart } from './multipart-upload';
 import { ImageUploadFieldsDto, OnnxManifestDto, QuotaResponse, SubmissionResponse, toRunSummary, toSubmissionResponse, UploadFieldsDto } from './submissions.dto';

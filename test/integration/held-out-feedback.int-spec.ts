@@ -47,7 +47,7 @@ describe('held-out feedback (real Postgres, API, object store)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'assay-feedback-'));
 
   /** A succeeded held-out run with its result, as the worker leaves it (no sandbox needed to test the feedback path). */
-  async function scoredRun(versionId: string, auroc: number, at: Date, result?: { metrics: Record<string, unknown>; predictions: Map<string, number> }, owner: { organisationId: string; userId: string } = vendor): Promise<string> {
+  async function scoredRun(versionId: string, auroc: number, at: Date, result?: { metrics: Record<string, unknown>; predictions: Map<string, number>; labels?: Map<string, number> }, owner: { organisationId: string; userId: string } = vendor): Promise<string> {
     const [sub] = (await ds.query(
       `INSERT INTO submissions (benchmark_version_id, organisation_id, submitted_by, kind, name, manifest, object_key, sha256, size_bytes, status)
        VALUES ($1, $2, $3, 'onnx', $4, '{}', 'submissions/x', $5, 1, 'accepted') RETURNING id`,
@@ -58,10 +58,14 @@ describe('held-out feedback (real Postgres, API, object store)', () => {
        VALUES ($1, $2, 'test', 'test', 'succeeded', 549, 549, 'x', 'x', 'x', $3, $3) RETURNING id`,
       [sub?.id, versionId, at],
     )) as { id: string }[];
-    await ds.query('INSERT INTO evaluation_results (run_id, n, metrics, details, created_at) VALUES ($1, 549, $2, $3, $4)', [
+    // As the scorer stores them: per-case results in the truth's order (what leaderboards read, never the truth).
+    const labels = result?.labels;
+    const perCase = result && labels ? [...labels.keys()].map((caseId) => ({ caseId, label: labels.get(caseId), probability: result.predictions.get(caseId) })) : null;
+    await ds.query('INSERT INTO evaluation_results (run_id, n, metrics, details, per_case, created_at) VALUES ($1, 549, $2, $3, $4, $5)', [
       run?.id,
       JSON.stringify(result?.metrics ?? storedMetrics(auroc)),
       JSON.stringify({ confusion: { tp: 190, fn: 15, tn: 320, fp: 24 } }),
+      perCase === null ? null : JSON.stringify(perCase),
       at,
     ]);
     if (result) {
@@ -180,7 +184,7 @@ describe('held-out feedback (real Postgres, API, object store)', () => {
     expect(full.rows[0]?.metrics?.auroc?.value).toBe(0.9213);
   });
 
-  it('runs the parameter-free Ladder on per-case Brier losses from the stored predictions and the held-out truth', async () => {
+  it('runs the parameter-free Ladder on per-case Brier losses from the stored per-case results', async () => {
     const def = parse(readFileSync(join(REPO_ROOT, 'benchmarks', 'wdbc-malignancy', 'benchmark.yaml'), 'utf8')) as Record<string, unknown>;
     await evaluator.post('/api/benchmarks', { ...def, slug: 'wdbc-free', metrics: { primary: 'brier', secondary: ['auroc'], threshold: 0.5 }, feedback: { mechanism: 'ladder-parameter-free' } });
     const [row] = (await ds.query("SELECT v.id, v.cohort_version_id FROM benchmark_versions v JOIN benchmarks b ON b.id = v.benchmark_id WHERE b.slug = 'wdbc-free'")) as { id: string; cohort_version_id: string }[];
@@ -192,7 +196,7 @@ describe('held-out feedback (real Postgres, API, object store)', () => {
     const submit = (p: (y: number, i: number) => number, at: number): Promise<string> => {
       const scores = labels.map(p);
       const report = scoreBinary({ labels, scores, threshold: 0.5, bootstrap: { replicates: 200, seed: 1 } });
-      return scoredRun(row?.id as string, 0, new Date(Date.now() + at), { metrics: report.metrics, predictions: new Map(truth.value.map((t, i) => [t.caseId, scores[i] as number])) });
+      return scoredRun(row?.id as string, 0, new Date(Date.now() + at), { metrics: report.metrics, predictions: new Map(truth.value.map((t, i) => [t.caseId, scores[i] as number])), labels: new Map(truth.value.map((t) => [t.caseId, t.label])) });
     };
     const first = await submit((y) => (y ? 0.8 : 0.2), 0); // Brier 0.04
     const tiny = await submit((y, i) => (i === 0 ? 0.5 : y ? 0.8 : 0.2), 1000); // one case worse: no move
@@ -223,7 +227,7 @@ describe('held-out feedback (real Postgres, API, object store)', () => {
         return Math.min(1, Math.max(0, (y ? 0.6 : 0.4) + noise * (x / 2147483648 - 0.5)));
       });
       const report = scoreBinary({ labels, scores, threshold: 0.5, bootstrap: { replicates: 200, seed: 1 } });
-      return scoredRun(row?.id as string, 0, new Date(Date.now() + at), { metrics: report.metrics, predictions: new Map(truth.value.map((t, i) => [t.caseId, scores[i] as number])) }, owner);
+      return scoredRun(row?.id as string, 0, new Date(Date.now() + at), { metrics: report.metrics, predictions: new Map(truth.value.map((t, i) => [t.caseId, scores[i] as number])), labels: new Map(truth.value.map((t) => [t.caseId, t.label])) }, owner);
     };
     await submit(1.2, 1, 0);
     await submit(1.2, 2, 1000);

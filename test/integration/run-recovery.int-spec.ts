@@ -1,8 +1,8 @@
 import { Database } from '../../src/database/database.module';
-import { EvaluationService } from '../../src/evaluation/evaluation.service';
-import { FailureReason, RunEntity, RunStatus } from '../../src/evaluation/evaluation.entity';
+import { EvaluationService } from '../../src/runs/evaluation.service';
+import { FailureReason, RunEntity, RunStatus } from '../../src/runs/evaluation.entity';
 import { SandboxModule } from '../../src/sandbox/sandbox.module';
-import { RunRecoveryService } from '../../src/evaluation/run-recovery.service';
+import { RunRecoveryService } from '../../src/runs/run-recovery.service';
 import { JobName, QueueName } from '../../src/queue/queue.constants';
 import { QueueService } from '../../src/queue/queue.service';
 import { BenchmarksService } from '../../src/benchmarks/benchmarks.service';
@@ -17,7 +17,7 @@ import { QueueModule } from '../../src/queue/queue.module';
 import { AuditModule } from '../../src/audit/audit.module';
 import { BenchmarksModule } from '../../src/benchmarks/benchmarks.module';
 import { SubmissionsModule } from '../../src/submissions/submissions.module';
-import { EvaluationCoreModule } from '../../src/evaluation/evaluation-core.module';
+import { EvaluationCoreModule } from '../../src/runs/evaluation-core.module';
 import { LeaderboardsModule } from '../../src/leaderboards/leaderboards.module';
 
 jest.setTimeout(60_000);

@@ -192,34 +192,46 @@ export function aggregateSegmentation(rows: readonly SegmentationCaseRow[], opti
   return { n: rows.length, counts, metrics, lesionWise };
 }
 
+/** One case's stored row (and its lesion list). Both-empty values stay null whatever the policy, so a stored row can
+ * be re-aggregated under either. */
+export function segmentationCaseRow(
+  caseId: string,
+  reference: Volume,
+  prediction: Volume,
+  options: { readonly toleranceMm: number; readonly label?: number; readonly lesionWise?: boolean },
+): { row: SegmentationCaseRow; lesionWise: LesionWiseCase | null } {
+  const label = options.label !== undefined ? { label: options.label } : {};
+  const s = scoreCase(reference, prediction, { toleranceMm: options.toleranceMm, bothEmpty: 'exclude', ...label });
+  const lw = (options.lesionWise ?? true) ? lesionWiseCase(reference, prediction, { toleranceMm: options.toleranceMm, ...label }) : null;
+  const row: SegmentationCaseRow = {
+    caseId,
+    status: s.status,
+    dice: s.dice,
+    iou: s.iou,
+    hd: s.hd,
+    hd95: s.hd95,
+    masd: s.masd,
+    assd: s.assd,
+    nsd: s.nsd,
+    ...(lw ? { lesionWise: { tp: lw.tp, fn: lw.fn, fp: lw.fp, dice: lw.meanDice, nsd: lw.meanNsd, hd95: lw.meanHd95 } } : {}),
+  };
+  return { row, lesionWise: lw };
+}
+
 /** Scores every case, then aggregates the rows exactly as aggregateSegmentation would from storage. */
 export function scoreSegmentation(input: ScoreSegmentationInput): SegmentationReport {
   if (input.cases.length === 0) throw new MetricInputError('METRIC_EMPTY_INPUT', 'no cases to score');
   const bothEmpty = input.bothEmpty ?? 'exclude';
-  const withLesions = input.lesionWise ?? true;
   const rows: SegmentationCaseRow[] = [];
   const lesionCases: SegmentationReport['lesionCases'] = [];
   for (const c of input.cases) {
-    // Rows keep both-empty values null whatever the policy, so a stored row can be re-aggregated under either.
-    const s = scoreCase(c.reference, c.prediction, { toleranceMm: input.toleranceMm, bothEmpty: 'exclude', ...(input.label !== undefined ? { label: input.label } : {}) });
-    let lesion: SegmentationCaseRow['lesionWise'];
-    if (withLesions) {
-      const lw = lesionWiseCase(c.reference, c.prediction, { toleranceMm: input.toleranceMm, ...(input.label !== undefined ? { label: input.label } : {}) });
-      lesionCases.push({ caseId: c.caseId, lesionWise: lw });
-      lesion = { tp: lw.tp, fn: lw.fn, fp: lw.fp, dice: lw.meanDice, nsd: lw.meanNsd, hd95: lw.meanHd95 };
-    }
-    rows.push({
-      caseId: c.caseId,
-      status: s.status,
-      dice: s.dice,
-      iou: s.iou,
-      hd: s.hd,
-      hd95: s.hd95,
-      masd: s.masd,
-      assd: s.assd,
-      nsd: s.nsd,
-      ...(lesion !== undefined ? { lesionWise: lesion } : {}),
+    const { row, lesionWise } = segmentationCaseRow(c.caseId, c.reference, c.prediction, {
+      toleranceMm: input.toleranceMm,
+      lesionWise: input.lesionWise ?? true,
+      ...(input.label !== undefined ? { label: input.label } : {}),
     });
+    rows.push(row);
+    if (lesionWise) lesionCases.push({ caseId: c.caseId, lesionWise });
   }
   const aggregate = aggregateSegmentation(rows, { toleranceMm: input.toleranceMm, bootstrap: input.bootstrap, bothEmpty });
   return { task: 'segmentation', metricCodeVersion: SEGMENTATION_CODE_VERSION, toleranceMm: input.toleranceMm, ...aggregate, cases: rows, lesionCases };

@@ -1,12 +1,14 @@
-import { aggregateRankRobustness, perCaseRankRobustness, RankingData } from './rank-robustness';
+import { aggregateRankRobustness, perCaseRankRobustness, RankingProblem } from './rank-robustness';
 import { mulberry32 } from '../common/seeded-random';
+import { binaryRankingProblem } from './binary-classification/ranking';
+import { survivalRankingProblem } from './survival/ranking';
 
-function synthetic(k: number, n: number, seed: number): RankingData {
+function synthetic(k: number, n: number, seed: number): RankingProblem {
   const random = mulberry32(seed);
   const labels = Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 1 : 0));
   // Submission s separates the classes with strength decreasing in s.
   const predictions = Array.from({ length: k }, (_, s) => labels.map((y) => Math.min(1, Math.max(0, 0.5 + (y ? 1 : -1) * (0.3 - 0.05 * s) + (random() - 0.5) * 0.6))));
-  return { task: 'binary-classification', metric: 'auroc', direction: 'higher', threshold: 0.5, labels, predictions };
+  return binaryRankingProblem({ metric: 'auroc', direction: 'higher', threshold: 0.5, labels, predictions });
 }
 
 describe('aggregateRankRobustness', () => {
@@ -32,7 +34,7 @@ describe('aggregateRankRobustness', () => {
 
   it('gives identical submissions a shared rank in every replicate', () => {
     const data = synthetic(2, 90, 3);
-    data.predictions[1] = [...(data.predictions[0] as number[])];
+    data.rows[1] = [...(data.rows[0] as number[])];
     const result = aggregateRankRobustness(data, { replicates: 50, seed: 1 });
     expect(result.rank).toEqual([1, 1]);
     expect(result.rankInterval).toEqual([
@@ -59,7 +61,7 @@ describe('aggregateRankRobustness fast paths', () => {
     const labels = Array.from({ length: n }, () => (random() < 0.7 ? 1 : 0));
     const predictions = [0, 1, 2].map((s) => times.map((t) => -t + (random() - 0.5) * 20 * (s + 1)));
     for (const metric of ['c_index_harrell', 'c_index_uno']) {
-      const data: RankingData = { task: 'survival', metric, direction: 'higher', labels, times, predictions };
+      const data = survivalRankingProblem({ metric, direction: 'higher', events: labels, times, predictions });
       const fast = aggregateRankRobustness(data, { replicates: 100, seed: 2 });
       const slow = aggregateRankRobustness(data, { replicates: 100, seed: 2, expand: true });
       expect(fast.rankShare).toEqual(slow.rankShare);
@@ -73,7 +75,8 @@ describe('perCaseRankRobustness', () => {
     const result = perCaseRankRobustness(synthetic(3, 150, 4), 'rank-then-aggregate', { replicates: 100, seed: 3 });
     expect(result.rank[0]).toBe(1);
     expect(result.method).toMatch(/squared error/);
-    expect(() => perCaseRankRobustness({ ...synthetic(2, 10, 1), task: 'survival' }, 'test-then-rank', { replicates: 10, seed: 1 })).toThrow(/per-case metric/);
+    const survival = survivalRankingProblem({ metric: 'c_index_harrell', direction: 'higher', events: [1, 0, 1], times: [1, 2, 3], predictions: [[1, 2, 3]] });
+    expect(() => perCaseRankRobustness(survival, 'test-then-rank', { replicates: 10, seed: 1 })).toThrow(/per-case metric/);
   });
 });
 
@@ -106,7 +109,7 @@ describe('rank intervals (issue 8)', () => {
     const data = synthetic(3, 150, 6);
     // Vendor of entry 2 also submitted four noisy variants; on the full data entry 2 is its best.
     const random = mulberry32(77);
-    const variants = Array.from({ length: 4 }, () => (data.predictions[2] as number[]).map((p) => Math.min(1, Math.max(0, p + (random() - 0.5) * 0.5))));
+    const variants = Array.from({ length: 4 }, () => (data.rows[2] as number[]).map((p) => Math.min(1, Math.max(0, p + (random() - 0.5) * 0.5))));
     const plain = aggregateRankRobustness(data, { replicates: 300, seed: 4 });
     const reselected = aggregateRankRobustness({ ...data, alternatives: [[], [], variants] }, { replicates: 300, seed: 4 });
     expect(reselected.method).toMatch(/re-selected inside every replicate/);
@@ -123,7 +126,7 @@ describe('rank intervals (issue 8)', () => {
     const times = Array.from({ length: n }, () => Math.ceil(random() * 40));
     const labels = Array.from({ length: n }, () => (random() < 0.6 ? 1 : 0));
     const predictions = [0, 1].map((s) => times.map((t) => -t + (random() - 0.5) * 15 * (s + 1)));
-    const r = aggregateRankRobustness({ task: 'survival', metric: 'c_index_harrell', direction: 'higher', labels, times, predictions }, { replicates: 50, seed: 1 });
+    const r = aggregateRankRobustness(survivalRankingProblem({ metric: 'c_index_harrell', direction: 'higher', events: labels, times, predictions }), { replicates: 50, seed: 1 });
     expect(r.method).toMatch(/bootstrap over patients \(plain, as the survival CIs\)/);
     expect(aggregateRankRobustness(synthetic(2, 60, 1), { replicates: 20, seed: 1 }).method).toMatch(/stratified by outcome/);
   });

@@ -1,30 +1,36 @@
-import { auroc, averagePrecision, brierScore, confusionAtThreshold } from '../metrics/binary-classification';
 import { forEachReplicate } from '../metrics/bootstrap';
-import { MetricInputError } from '../metrics/metrics.errors';
 import { kendallTauB } from '../metrics/hypothesis-tests';
 import { rankMin, rankStability, rankSubmissions } from '../metrics/ranking';
 import { RANK_INTERVAL_REPLICATES, RANK_TAIL_HALF_WIDTH, quantileType7, rankIntervalWithMcError } from '../metrics/stats';
-import { harrellC, largestEventTime, survivalOrder, unoC, weightedHarrellC, weightedUnoC } from '../metrics/survival';
-import { sortBinary, toSortedWeights, weightedAucSorted } from '../metrics/weighted-binary';
 
-/** What a leaderboard ranks: per submission, its predictions on the same cases in the same order. */
-export interface RankingData {
-  task: 'binary-classification' | 'survival';
+/**
+ * What a leaderboard ranks, task-free: per entry one row of per-case values (predictions, or per-case metrics) on the
+ * same cases in the same order, and how the task turns a resampled set of cases into the ranked statistic. Each task
+ * folder builds one (e.g. binary-classification/ranking.ts).
+ */
+export interface RankingProblem {
   metric: string;
   direction: 'higher' | 'lower';
-  threshold?: number;
-  tau?: number;
-  /** Binary: label per case; survival: event per case (the bootstrap stratum either way). */
-  labels: number[];
-  times?: number[];
-  /** predictions[s][c]: probability or risk of submission s on case c. */
-  predictions: number[][];
+  /** Number of cases. */
+  n: number;
+  /** Bootstrap strata per case (binary: the label, so class sizes stay fixed); absent: plain resampling. */
+  strata?: readonly number[];
+  /** How cases are resampled, for the method text. */
+  scheme: string;
+  /** rows[s][c]: entry s's value on case c. */
+  rows: number[][];
   /**
    * perVendor "best": the vendor's other submissions for entry s (same case order). Each replicate then takes the
    * vendor's best on that replicate, not the one chosen on the whole test set (which would make the interval
    * optimistic for vendors with many submissions).
    */
   alternatives?: number[][][];
+  /** The aggregate metric of one row on a multiset of case indices (NaN where undefined). */
+  statistic(row: readonly number[], idx: readonly number[]): number;
+  /** A replicate's value straight from case multiplicities (sorting done once per row), where the task has one. */
+  weighted?(row: readonly number[]): (w: Float64Array) => number;
+  /** rank-then-aggregate / test-then-rank: the per-case loss (lower is better) and its description; absent: none. */
+  perCase?: { loss(row: readonly number[]): number[]; description: string };
 }
 
 export interface RobustnessResult {
@@ -45,65 +51,7 @@ export interface RobustnessResult {
   degenerate: number;
 }
 
-/** The aggregate metric on a multiset of case indices (a bootstrap replicate expanded from its multiplicities). */
-function statistic(data: RankingData, s: number, idx: readonly number[], row: readonly number[] = data.predictions[s] as number[]): number {
-  const scores = idx.map((i) => row[i] as number);
-  if (data.task === 'survival') {
-    const input = { time: idx.map((i) => data.times?.[i] as number), event: idx.map((i) => data.labels[i] as number), risk: scores };
-    // τ fixed across replicates (the full data's), as the weighted path; an undefined replicate is NaN, not an error.
-    const tau = data.tau ?? largestEventTime({ time: data.times as number[], event: data.labels, risk: row as number[] });
-    try {
-      return data.metric === 'c_index_uno' ? unoC(input, tau) : harrellC(input).cIndex;
-    } catch (e) {
-      if (e instanceof MetricInputError) return Number.NaN;
-      throw e;
-    }
-  }
-  const input = { labels: idx.map((i) => data.labels[i] as number), scores };
-  switch (data.metric) {
-    case 'auroc':
-      return auroc(input);
-    case 'auprc':
-      return averagePrecision(input);
-    case 'brier':
-      return brierScore(input);
-    default: {
-      const c = confusionAtThreshold(input, data.threshold ?? 0.5);
-      const sens = c.tp / (c.tp + c.fn);
-      const spec = c.tn / (c.tn + c.fp);
-      const byName: Record<string, number> = { sensitivity: sens, specificity: spec, balanced_accuracy: (sens + spec) / 2, ppv: c.tp / (c.tp + c.fp), npv: c.tn / (c.tn + c.fn) };
-      const v = byName[data.metric];
-      if (v === undefined) throw new Error(`no ranking statistic for metric '${data.metric}'`);
-      return v;
-    }
-  }
-}
-
 const orient = (v: number, direction: 'higher' | 'lower'): number => (direction === 'higher' ? v : -v);
-
-/**
- * For the usual primary metrics, a replicate's value straight from its case multiplicities, with the sorting done
- * once per submission (the metrics module's weighted statistics; same values as expanding the replicate). Other
- * metrics expand the replicate into case indices.
- */
-function weightedStatistics(data: RankingData, rows: readonly number[][] = data.predictions): ((w: Float64Array) => number)[] | null {
-  if (data.task === 'binary-classification' && data.metric === 'auroc') {
-    return rows.map((scores) => {
-      const sorted = sortBinary({ labels: data.labels, scores });
-      const buffer = new Float64Array(data.labels.length);
-      return (w: Float64Array) => weightedAucSorted(sorted, toSortedWeights(sorted, w, buffer));
-    });
-  }
-  if (data.task === 'survival' && (data.metric === 'c_index_harrell' || data.metric === 'c_index_uno')) {
-    return rows.map((risk) => {
-      const input = { time: data.times as number[], event: data.labels, risk };
-      const order = survivalOrder(input);
-      const tau = data.tau ?? largestEventTime(input);
-      return data.metric === 'c_index_uno' ? (w: Float64Array) => weightedUnoC(input, order, w, tau) : (w: Float64Array) => weightedHarrellC(input, order, w);
-    });
-  }
-  return null;
-}
 
 /**
  * Ranks submissions on an aggregate metric (aggregate-then-rank, ties "min") and measures how stable that ranking is:
@@ -115,24 +63,25 @@ function weightedStatistics(data: RankingData, rows: readonly number[][] = data.
  * would understate the variance of C). With `alternatives`, a vendor's best submission is re-selected per replicate.
  */
 export function aggregateRankRobustness(
-  data: RankingData,
+  data: RankingProblem,
   /** expand: recompute each replicate on expanded case indices (the reference path the fast one is tested against). */
   options: { replicates: number; seed: number; expand?: boolean },
 ): RobustnessResult {
-  const k = data.predictions.length;
-  const n = data.labels.length;
+  const k = data.rows.length;
+  const n = data.n;
   const all = Array.from({ length: n }, (_, i) => i);
-  const value = data.predictions.map((_, s) => statistic(data, s, all));
-  const weighted = options.expand ? null : weightedStatistics(data);
+  const weightedOf = (rows: readonly number[][]): ((w: Float64Array) => number)[] | null => (options.expand || !data.weighted ? null : rows.map((row) => (data.weighted as NonNullable<RankingProblem['weighted']>)(row)));
+  const value = data.rows.map((row) => data.statistic(row, all));
+  const weighted = weightedOf(data.rows);
   const alternatives = data.alternatives ?? [];
-  const altWeighted = alternatives.map((rows) => (options.expand ? null : weightedStatistics(data, rows)));
+  const altWeighted = alternatives.map((rows) => weightedOf(rows));
   const better = (a: number, b: number): boolean => orient(a, data.direction) > orient(b, data.direction);
   const rank = rankMin(value.map((v) => orient(v, data.direction)));
   const ranks = Array.from({ length: k }, () => [] as number[]);
   const counts = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   const taus: number[] = [];
   let degenerate = 0;
-  const strata = data.task === 'binary-classification' ? data.labels : undefined;
+  const strata = data.strata;
   forEachReplicate({ n, replicates: options.replicates, seed: options.seed, ...(strata ? { strata } : {}) }, (w) => {
     let vals: number[];
     let idx: number[] | null = null;
@@ -144,12 +93,12 @@ export function aggregateRankRobustness(
       return idx;
     };
     if (weighted) vals = weighted.map((f) => f(w));
-    else vals = data.predictions.map((_, s) => statistic(data, s, expanded()));
+    else vals = data.rows.map((row) => data.statistic(row, expanded()));
     // The vendor's best on this replicate.
     alternatives.forEach((rows, s) => {
       const fs = altWeighted[s];
       rows.forEach((row, a) => {
-        const v = fs ? (fs[a] as (w: Float64Array) => number)(w) : statistic(data, s, expanded(), row);
+        const v = fs ? (fs[a] as (w: Float64Array) => number)(w) : data.statistic(row, expanded());
         if (Number.isFinite(v) && better(v, vals[s] as number)) vals[s] = v;
       });
     });
@@ -167,23 +116,24 @@ export function aggregateRankRobustness(
       if (Number.isFinite(tau)) taus.push(tau);
     }
   });
-  const scheme = strata ? 'bootstrap over cases stratified by outcome' : 'bootstrap over patients (plain, as the survival CIs)';
+  const scheme = data.scheme;
   const perVendor = alternatives.some((a) => a.length > 0) ? "; each vendor's best submission re-selected inside every replicate" : '';
   return summarise({ method: `aggregate-then-rank on ${data.metric}; ${scheme}${perVendor}`, rank, value, ranks, counts, taus, B: options.replicates, seed: options.seed, degenerate });
 }
 
 /**
- * rank-then-aggregate and test-then-rank need a per-case metric; for binary classification that is the squared error
- * (p − y)² (the per-case Brier term, lower is better). Robustness comes from the metrics module's rankStability.
+ * rank-then-aggregate and test-then-rank need a per-case metric, which the task supplies (binary classification: the
+ * squared error (p − y)², the per-case Brier term, lower is better). Robustness comes from the metrics module's rankStability.
  */
-export function perCaseRankRobustness(data: RankingData, method: 'rank-then-aggregate' | 'test-then-rank', options: { replicates: number; seed: number }): RobustnessResult {
-  if (data.task !== 'binary-classification') throw new Error(`${method} needs a per-case metric; ${data.task} has none`);
-  const values = data.predictions.map((row) => row.map((p, c) => (p - (data.labels[c] as number)) ** 2));
+export function perCaseRankRobustness(data: RankingProblem, method: 'rank-then-aggregate' | 'test-then-rank', options: { replicates: number; seed: number }): RobustnessResult {
+  const perCase = data.perCase;
+  if (!perCase) throw new Error(`${method} needs a per-case metric; ${data.metric} has none`);
+  const values = data.rows.map((row) => perCase.loss(row));
   const ranking = rankSubmissions({ values, direction: 'lower', method });
   const stability = rankStability({ values, direction: 'lower', method, replicates: options.replicates, seed: options.seed });
   const B = stability.B;
   return {
-    method: `${ranking.description} (per-case metric: squared error (p − y)², lower is better)`,
+    method: `${ranking.description} (per-case metric: ${perCase.description})`,
     rank: ranking.rank,
     value: ranking.score,
     medianRank: stability.medianRank,

@@ -1,6 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
 import { BenchmarksService } from '../benchmarks/benchmarks.service';
 import type { BenchmarkVersionEntity } from '../benchmarks/benchmarks.entity';
 import { Clock } from '../common/clock';
@@ -9,23 +8,20 @@ import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { LeaderboardsService } from '../leaderboards/leaderboards.service';
 import type { RunJobPayload } from '../queue/queue.payloads';
-import { BatchManifest, OnnxRunnerService } from '../sandbox/onnx-runner.service';
 import { DockerSandboxAdapter } from '../sandbox/docker-sandbox.adapter';
-import { classifySandboxOutcome, runVendorBatch } from '../sandbox/container-run';
-import { RUN_LOG_BYTES, sandboxFault, sandboxLimitsFor, VendorFault } from './sandbox-faults';
-import { admitImageTarball } from '../images/image-loader';
-import { hostArchitecture } from '../images/image-intake';
-import type { ContainerManifest, SubmissionEntity } from '../submissions/submissions.entity';
+import { RUN_LOG_BYTES, sandboxLimitsFor } from './sandbox-faults';
+import type { SubmissionEntity } from '../submissions/submissions.entity';
 import { workerIdOf } from '../sandbox/sandbox.module';
-import type { SandboxLimits, SandboxResult } from '../sandbox/sandbox.types';
-import { LABEL_RUN } from '../sandbox/sandbox-profile';
 import { joinRunLogs } from '../sandbox/capped-log';
 import { StorageService } from '../storage/storage.service';
 import { SubmissionsRepository } from '../submissions/submissions.repository';
-import { FailureReason, RunEntity, RunPredictionEntity, RunStatus } from './evaluation.entity';
+import { taskDefinition } from '../tasks/registry';
+import { TruthCache } from '../tasks/truth-cache';
+import { FailureReason, RunEntity, RunStatus, type RunTimings } from './evaluation.entity';
 import { EvaluationRepository } from './evaluation.repository';
 import { EvaluationService } from './evaluation.service';
-import { adapterFor } from './task-scoring';
+import { type BatchExecutor, BatchExecutors } from './batch-executor';
+import { type BatchesOutcome, type RunCase, runBatches } from './run-batches';
 import type { SplitName } from '../cohorts/cohorts.entity';
 import { MAX_INFRA_FAULTS, MAX_RUN_ATTEMPTS } from './run-state-machine';
 import type { EntityManager } from 'typeorm';
@@ -50,18 +46,19 @@ export class RunExecutor {
     private readonly benchmarks: BenchmarksService,
     private readonly cohorts: CohortsService,
     private readonly storage: StorageService,
-    private readonly runner: OnnxRunnerService,
+    private readonly executorsOf: BatchExecutors,
     private readonly leaderboards: LeaderboardsService,
     private readonly clock: Clock,
     private readonly sandbox: DockerSandboxAdapter,
     private readonly active: ActiveWork,
+    private readonly truth: TruthCache,
   ) {
     this.workerId = workerIdOf(config);
   }
 
-  /** Where this worker keeps a run's files; one directory per attempt (`<run>-<attempt>`). */
   /**
-   * Step 1: prepare inputs, run the model batch by batch in the sandbox, validate and store predictions. Resumable:
+   * Prepare → run batches → collect: inputs and the algorithm made ready, the cases run batch by batch through the
+   * submission's executor and parsed by the task, predictions stored. Resumable:
    * the run's row says where it is; a run in flight that this process is not executing was lost by it and is handed
    * back, and each attempt starts by removing what an earlier attempt of the same run left on this host.
    */
@@ -97,107 +94,28 @@ export class RunExecutor {
       await this.sandbox.removeWorkDirsNamed(`run-${run.id}-`);
       workDir = await this.sandbox.createWorkDir(`run-${run.id}-${run.attempts}`);
       const t0 = Date.now();
-      const submission = await this.submissions.findById(run.submissionId);
-      if (!submission) throw new Error(`submission ${run.submissionId} is gone`);
-      const version = await this.benchmarks.requireVersion(run.benchmarkVersionId);
-      const cohortVersion = await this.cohorts.requireVersion(version.cohortVersionId);
-      await fs.mkdir(workDir, { recursive: true, mode: 0o700 });
-      const modelFile = join(workDir, 'model.onnx');
-      if (submission.kind === 'onnx') await this.storage.downloadToFile('submissions', submission.objectKey, modelFile);
-      else await this.ensureImageLoaded(submission, workDir);
-      const casesFile = this.cohorts.fileOf(cohortVersion, 'inputs', `${run.split}/cases.jsonl`);
-      const cases = (await this.storage.getBuffer('inputs', casesFile.key))
-        .toString('utf8')
-        .split('\n')
-        .filter((l) => l.length > 0)
-        .map((l) => JSON.parse(l) as { caseId: string; inputs: Record<string, unknown> });
+      const prepared = await this.prepare(run, workDir);
       const prepareMs = Date.now() - t0;
       const running = await this.evaluation.transition({ runId: run.id, from: [RunStatus.Preparing], to: RunStatus.Running, patch: { heartbeatAt: this.clock.now(), timings: { ...run.timings, prepareMs } } });
       if (!running) return;
       crashPoint('execute:running');
 
-      const def = version.definition;
-      const adapter = adapterFor(def.task);
-      const limits = sandboxLimitsFor(version);
-      const predictions: RunPredictionEntity[] = [];
-      const sandboxTimings = { sandboxCreateMs: 0, sandboxStartMs: 0, sandboxWaitMs: 0, sandboxRemoveMs: 0, sandboxTotalMs: 0 };
-      const logs: Buffer[] = [];
-      let imageId = '';
-      let runtime = '';
-      try {
-        for (let offset = 0, batch = 1; offset < cases.length; offset += def.limits.resources.batchSize, batch++) {
-          const batchCases = cases.slice(offset, offset + def.limits.resources.batchSize);
-          const outcome = await this.runBatch({
-            submission,
-            workDir: join(workDir, `batch-${batch}`),
-            modelFile,
-            batch: { benchmark: def.slug, task: def.task, interface: def.interface, cases: batchCases },
-            batchNumber: batch,
-            limits,
-            ...(opts.gpus ? { gpus: opts.gpus } : {}),
-            runId: run.id,
-          });
-          imageId = outcome.imageId;
-          runtime = outcome.runtime;
-          const t = outcome.result.timings;
-          sandboxTimings.sandboxCreateMs += t.createMs;
-          sandboxTimings.sandboxStartMs += t.startMs;
-          sandboxTimings.sandboxWaitMs += t.waitMs;
-          sandboxTimings.sandboxRemoveMs += t.removeMs;
-          sandboxTimings.sandboxTotalMs += t.totalMs;
-          logs.push(outcome.result.logBytes);
-          if (outcome.result.exitCode === null && !outcome.result.timedOut) throw new Error('the sandbox container produced no exit code');
-          if (outcome.fault) throw outcome.fault;
-          // classifySandboxOutcome reports a missing or unreadable predictions file; this is Assay's invariant.
-          if (outcome.output === null) throw new Error(`batch ${batch}: no sandbox fault, yet no predictions were read`);
-          const parsed = adapter.parsePredictions(outcome.output);
-          if (!parsed.ok) {
-            const first = parsed.error.issues[0];
-            throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}, ${first ? `line ${first.line}: ${first.message}` : parsed.error.message}`);
-          }
-          const expected = new Set(batchCases.map((c) => c.caseId));
-          const unknown = parsed.value.filter((p) => !expected.has(p.caseId));
-          if (unknown.length > 0) {
-            throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}: ${unknown.length} prediction(s) for cases not in this batch (first: '${unknown[0]?.caseId}')`);
-          }
-          for (const p of parsed.value) predictions.push({ runId: run.id, caseId: p.caseId, prediction: { [adapter.field]: p.value } });
-          casesDone = Math.min(cases.length, offset + batchCases.length);
+      const def = prepared.version.definition;
+      const outcome = await runBatches({
+        executor: prepared.executor,
+        task: taskDefinition(def.task),
+        definition: def,
+        runId: run.id,
+        workDir,
+        cases: prepared.cases,
+        limits: sandboxLimitsFor(prepared.version),
+        ...(opts.gpus ? { gpus: opts.gpus } : {}),
+        onProgress: async (done) => {
+          casesDone = done;
           await this.repository.heartbeat(run.id, this.clock.now(), casesDone);
-        }
-        const have = new Set(predictions.map((p) => p.caseId));
-        const missing = cases.filter((c) => !have.has(c.caseId));
-        if (missing.length > 0) {
-          throw new VendorFault(FailureReason.MissingPredictions, `${missing.length} of ${cases.length} case(s) have no prediction (first: '${missing[0]?.caseId}'); a case without a prediction is a failure, never dropped`);
-        }
-      } catch (error) {
-        if (error instanceof VendorFault) {
-          await this.evaluation.fail(run.id, [RunStatus.Running], error.reason, error.detail, {
-            logs: joinRunLogs(logs, RUN_LOG_BYTES),
-            runnerImageId: imageId || null,
-            sandboxRuntime: runtime || null,
-            timings: { ...run.timings, prepareMs, ...sandboxTimings },
-          });
-          this.logger.log(`run ${run.id} failed: ${error.reason}: ${error.detail}`);
-          return;
-        }
-        throw error;
-      }
-      const scoring = await this.evaluation.transition(
-        {
-          runId: run.id,
-          from: [RunStatus.Running],
-          to: RunStatus.Scoring,
-          patch: { casesDone: cases.length, heartbeatAt: this.clock.now(), logs: joinRunLogs(logs, RUN_LOG_BYTES), runnerImageId: imageId, sandboxRuntime: runtime, timings: { ...run.timings, prepareMs, ...sandboxTimings } },
         },
-        async (tx) => {
-          await this.repository.deletePredictions(tx, run.id);
-          await this.repository.insertPredictions(tx, predictions);
-        },
-      );
-      if (!scoring) return;
-      crashPoint('execute:scoring-committed');
-      // If this enqueue is lost (Redis away, or a kill right here), the sweep finds `scoring` without a job.
-      await this.evaluation.enqueueScore(run.id).catch((e: unknown) => this.logger.warn(`run ${run.id}: score job not queued yet (${String(e)}); the sweep will`));
+      });
+      await this.collect(run, { ...outcome, casesTotal: prepared.cases.length, timings: { ...run.timings, prepareMs, ...outcome.timings } });
     } catch (error) {
       await this.handBack(run, error, isTransientInfraFault(error));
     } finally {
@@ -207,50 +125,56 @@ export class RunExecutor {
     }
   }
 
-  /** One batch in the sandbox: the facility's ONNX runner, or the vendor's own image, under the same contract. */
-  private async runBatch(input: {
-    submission: SubmissionEntity;
-    workDir: string;
-    modelFile: string;
-    batch: BatchManifest;
-    batchNumber: number;
-    limits: SandboxLimits;
-    gpus?: { deviceIds: string[] };
-    runId: string;
-  }): Promise<{ result: SandboxResult; output: string | null; imageId: string; runtime: string; fault: VendorFault | null }> {
-    const labels = { [LABEL_RUN]: input.runId };
-    if (input.submission.kind === 'onnx') {
-      const o = await this.runner.invoke({ mode: 'predict', workDir: input.workDir, modelFile: input.modelFile, modelManifest: input.submission.manifest, batch: input.batch, limits: input.limits, ...(input.gpus ? { gpus: input.gpus } : {}), labels });
-      // The runner reads predictions without following links; a missing or unreadable file is invalid output.
-      const code = classifySandboxOutcome(o.result, 'file', o.output);
-      return { result: o.result, output: o.output, imageId: o.imageId, runtime: o.runtime, fault: code ? sandboxFault(code, { result: o.result, limits: input.limits, batch: input.batchNumber }) : null };
-    }
-    const image = (input.submission.manifest as ContainerManifest).image;
-    if (!image) throw new Error(`container submission ${input.submission.id} has no admitted image`);
-    const { runtime } = await this.runner.resolveRuntime();
-    const o = await runVendorBatch(this.sandbox, {
-      image: { imageId: image.imageId, runAs: image.runAs, workingDir: image.workingDir },
-      workDir: input.workDir,
-      batch: input.batch,
-      limits: input.limits,
-      runtime,
-      ...(input.gpus ? { gpus: input.gpus } : {}),
-      labels,
-    });
-    const fault = o.failure ? sandboxFault(o.failure, { result: o.result, limits: input.limits, batch: input.batchNumber, predictionsFile: o.predictionsFile }) : null;
-    return { result: o.result, output: o.predictions, imageId: image.imageId, runtime, fault };
+  /** Step 1: what the run needs on this worker: its pins, its cases, and its algorithm made runnable by its executor. */
+  private async prepare(run: RunEntity, workDir: string): Promise<{ version: BenchmarkVersionEntity; cases: RunCase[]; executor: BatchExecutor }> {
+    const submission = await this.submissions.findById(run.submissionId);
+    if (!submission) throw new Error(`submission ${run.submissionId} is gone`);
+    const version = await this.benchmarks.requireVersion(run.benchmarkVersionId);
+    const cohortVersion = await this.cohorts.requireVersion(version.cohortVersionId);
+    await fs.mkdir(workDir, { recursive: true, mode: 0o700 });
+    const executor = this.executorsOf.for(submission);
+    await executor.prepare(workDir);
+    const casesFile = this.cohorts.fileOf(cohortVersion, 'inputs', `${run.split}/cases.jsonl`);
+    const cases = (await this.storage.getBuffer('inputs', casesFile.key))
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => JSON.parse(l) as RunCase);
+    return { version, cases, executor };
   }
 
-  /** A worker on another host may not hold the image yet: the stored tarball goes through intake and load again. */
-  private async ensureImageLoaded(submission: SubmissionEntity, workDir: string): Promise<void> {
-    const image = (submission.manifest as ContainerManifest).image;
-    if (!image) throw new Error(`container submission ${submission.id} has no admitted image`);
-    if (await this.sandbox.isImageLoaded(image.imageId)) return;
-    const tarball = join(workDir, 'image.tar');
-    await this.storage.downloadToFile('submissions', submission.objectKey, tarball);
-    const admission = await admitImageTarball(this.sandbox, tarball, { maxUnpackedBytes: this.config.limits.maxImageUnpackedBytes, maxLayerCompressionRatio: 100, expectedArchitecture: hostArchitecture() });
-    await fs.rm(tarball, { force: true });
-    if (!admission.ok || admission.imageId !== image.imageId) throw new Error(`stored image of submission ${submission.id} no longer loads as ${image.imageId}`);
+  /**
+   * Step 3: a vendor's fault fails the run with the logs so far; otherwise the predictions are stored and the run
+   * moves to `scoring` in one transaction, and the score job is queued.
+   */
+  private async collect(run: RunEntity, outcome: BatchesOutcome & { casesTotal: number; timings: RunTimings }): Promise<void> {
+    const logs = joinRunLogs(outcome.logs, RUN_LOG_BYTES);
+    if (outcome.fault) {
+      await this.evaluation.fail(run.id, [RunStatus.Running], outcome.fault.reason, outcome.fault.detail, {
+        logs,
+        runnerImageId: outcome.imageId || null,
+        sandboxRuntime: outcome.runtime || null,
+        timings: outcome.timings,
+      });
+      this.logger.log(`run ${run.id} failed: ${outcome.fault.reason}: ${outcome.fault.detail}`);
+      return;
+    }
+    const scoring = await this.evaluation.transition(
+      {
+        runId: run.id,
+        from: [RunStatus.Running],
+        to: RunStatus.Scoring,
+        patch: { casesDone: outcome.casesTotal, heartbeatAt: this.clock.now(), logs, runnerImageId: outcome.imageId, sandboxRuntime: outcome.runtime, timings: outcome.timings },
+      },
+      async (tx) => {
+        await this.repository.deletePredictions(tx, run.id);
+        await this.repository.insertPredictions(tx, outcome.predictions);
+      },
+    );
+    if (!scoring) return;
+    crashPoint('execute:scoring-committed');
+    // If this enqueue is lost (Redis away, or a kill right here), the sweep finds `scoring` without a job.
+    await this.evaluation.enqueueScore(run.id).catch((e: unknown) => this.logger.warn(`run ${run.id}: score job not queued yet (${String(e)}); the sweep will`));
   }
 
   /**
@@ -317,13 +241,13 @@ export class RunExecutor {
     const t0 = Date.now();
     const version = await this.benchmarks.requireVersion(run.benchmarkVersionId);
     const cohortVersion = await this.cohorts.requireVersion(version.cohortVersionId);
-    const truthFile = this.cohorts.fileOf(cohortVersion, 'truth', `${run.split}/labels.csv`);
-    const truthText = (await this.storage.getBuffer('truth', truthFile.key)).toString('utf8');
-    const adapter = adapterFor(version.definition.task);
+    const task = taskDefinition(version.definition.task);
+    // Parsed once per cohort version and split in this process (cohort versions never change).
+    const truth = await this.truth.get(task, { task: task.task, cohortVersionId: cohortVersion.id, contentHash: cohortVersion.contentHash, split: run.split }, () => this.cohorts.truthSource(cohortVersion, run.split));
     const rows = await this.repository.findPredictions(run.id);
-    const predictions = new Map(rows.map((r) => [r.caseId, Number(r.prediction[adapter.field])]));
+    const predictions = new Map(rows.map((r) => [r.caseId, r.prediction]));
     const metadata = await this.cohorts.caseMetadata(cohortVersion.id, run.split as SplitName);
-    const report = adapter.score({ truthText, predictions, definition: version.definition, metadata });
+    const report = task.score({ truth, predictions, definition: version.definition, metadata });
     if ('missing' in report) {
       await this.evaluation.fail(run.id, [RunStatus.Scoring], FailureReason.MissingPredictions, `${report.missing.length} case(s) have no prediction (first: '${report.missing[0]}')`);
       return;
@@ -350,6 +274,7 @@ export class RunExecutor {
           n: report.n,
           metrics: report.metrics,
           details: { ...report.details, metricCodeVersion: report.metricCodeVersion, subgroups: report.subgroups },
+          perCase: report.perCase,
         });
         if (submission) await this.createNextPhaseRun(tx, run, version, submission);
       },

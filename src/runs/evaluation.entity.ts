@@ -76,6 +76,7 @@ export class RunPredictionEntity {
 
 export type { MetricValue } from '../metrics/score-report';
 import type { MetricValue } from '../metrics/score-report';
+import type { CaseResult } from '../tasks/task-definition';
 
 @Entity('evaluation_results')
 export class EvaluationResultEntity {
@@ -84,5 +85,7 @@ export class EvaluationResultEntity {
   @Column({ type: 'jsonb' }) metrics!: Record<string, MetricValue>;
   /** Everything else the scorer reported (counts, threshold). */
   @Column({ type: 'jsonb' }) details!: Record<string, unknown>;
+  /** Per-case scored records in the truth's order (the task's CaseResult: e.g. label and probability); null before 1764800000000. */
+  @Column({ type: 'jsonb', nullable: true }) perCase!: CaseResult[] | null;
   @CreateDateColumn({ type: 'timestamptz' }) createdAt!: Date;
 }

@@ -1,0 +1,158 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { promises as fs } from 'node:fs';
+import { isAbsolute, join, normalize, sep } from 'node:path';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config.schema';
+import { admitImageTarball } from '../containers/image-loader';
+import { hostArchitecture } from '../containers/image-intake';
+import { classifySandboxOutcome, runVendorBatch } from '../sandbox/container-run';
+import { DockerSandboxAdapter } from '../sandbox/docker-sandbox.adapter';
+import { type BatchManifest, OnnxRunnerService } from '../sandbox/onnx-runner.service';
+import { LABEL_RUN } from '../sandbox/sandbox-profile';
+import type { SandboxLimits, SandboxResult } from '../sandbox/sandbox.types';
+import { StorageService } from '../storage/storage.service';
+import type { ContainerManifest, SubmissionEntity } from '../submissions/submissions.entity';
+import type { OutputReader } from '../tasks/task-definition';
+import { sandboxFault, type VendorFault } from './sandbox-faults';
+
+export interface BatchRequest {
+  /** This batch's private directory (input, output). */
+  workDir: string;
+  batch: BatchManifest;
+  /** 1-based, for messages. */
+  batchNumber: number;
+  limits: SandboxLimits;
+  gpus?: { deviceIds: string[] };
+  runId: string;
+}
+
+export interface BatchOutcome {
+  result: SandboxResult;
+  /** Text of /output/predictions.jsonl; null when absent or unreadable. */
+  output: string | null;
+  /** Other files the algorithm wrote under /output (collected, links dropped), e.g. masks/<caseId>.nii.gz. */
+  readOutput: OutputReader;
+  imageId: string;
+  runtime: string;
+  /** What the vendor's algorithm did wrong in this batch (timeout, exit code, bad output), if anything. */
+  fault: VendorFault | null;
+}
+
+/**
+ * Runs one batch of cases in the sandbox under the algorithm contract. One implementation per kind of submission
+ * (the facility's ONNX runner, a vendor's image), chosen once per run by `executorFor`; a fake for unit tests.
+ */
+export interface BatchExecutor {
+  /** Makes the algorithm runnable on this worker (download the model, load the image); once per attempt. */
+  prepare(workDir: string): Promise<void>;
+  runBatch(request: BatchRequest): Promise<BatchOutcome>;
+}
+
+/** Reads files under a collected output directory: relative paths only, plain files only (never a link). */
+export function outputReader(dir: string): OutputReader {
+  return async (relativePath) => {
+    const rel = normalize(relativePath);
+    if (isAbsolute(rel) || rel === '..' || rel.startsWith(`..${sep}`)) return null;
+    const path = join(dir, rel);
+    const stat = await fs.lstat(path).catch(() => null);
+    if (!stat?.isFile()) return null;
+    return fs.readFile(path);
+  };
+}
+
+/** ONNX submissions: the facility's runner image loads the vendor's model.onnx. */
+export class OnnxRunnerExecutor implements BatchExecutor {
+  private modelFile: string | null = null;
+
+  constructor(private readonly deps: { runner: OnnxRunnerService; storage: StorageService; submission: SubmissionEntity }) {}
+
+  async prepare(workDir: string): Promise<void> {
+    const modelFile = join(workDir, 'model.onnx');
+    await this.deps.storage.downloadToFile('submissions', this.deps.submission.objectKey, modelFile);
+    this.modelFile = modelFile;
+  }
+
+  async runBatch(request: BatchRequest): Promise<BatchOutcome> {
+    if (!this.modelFile) throw new Error('OnnxRunnerExecutor.runBatch before prepare');
+    const o = await this.deps.runner.invoke({
+      mode: 'predict',
+      workDir: request.workDir,
+      modelFile: this.modelFile,
+      modelManifest: this.deps.submission.manifest,
+      batch: request.batch,
+      limits: request.limits,
+      ...(request.gpus ? { gpus: request.gpus } : {}),
+      labels: { [LABEL_RUN]: request.runId },
+    });
+    // The runner reads predictions without following links; a missing or unreadable file is invalid output.
+    const code = classifySandboxOutcome(o.result, 'file', o.output);
+    return {
+      result: o.result,
+      output: o.output,
+      readOutput: outputReader(join(request.workDir, 'output')),
+      imageId: o.imageId,
+      runtime: o.runtime,
+      fault: code ? sandboxFault(code, { result: o.result, limits: request.limits, batch: request.batchNumber }) : null,
+    };
+  }
+}
+
+/** Container submissions: the vendor's own image, pinned by ID, as its own non-root user and entrypoint. */
+export class VendorImageExecutor implements BatchExecutor {
+  constructor(private readonly deps: { runner: OnnxRunnerService; sandbox: DockerSandboxAdapter; storage: StorageService; config: AppConfig; submission: SubmissionEntity }) {}
+
+  private image(): NonNullable<ContainerManifest['image']> {
+    const image = (this.deps.submission.manifest as ContainerManifest).image;
+    if (!image) throw new Error(`container submission ${this.deps.submission.id} has no admitted image`);
+    return image;
+  }
+
+  /** A worker on another host may not hold the image yet: the stored tarball goes through intake and load again. */
+  async prepare(workDir: string): Promise<void> {
+    const image = this.image();
+    const { sandbox, storage, config, submission } = this.deps;
+    if (await sandbox.isImageLoaded(image.imageId)) return;
+    const tarball = join(workDir, 'image.tar');
+    await storage.downloadToFile('submissions', submission.objectKey, tarball);
+    const admission = await admitImageTarball(sandbox, tarball, { maxUnpackedBytes: config.limits.maxImageUnpackedBytes, maxLayerCompressionRatio: 100, expectedArchitecture: hostArchitecture() });
+    await fs.rm(tarball, { force: true });
+    if (!admission.ok || admission.imageId !== image.imageId) throw new Error(`stored image of submission ${submission.id} no longer loads as ${image.imageId}`);
+  }
+
+  async runBatch(request: BatchRequest): Promise<BatchOutcome> {
+    const image = this.image();
+    // The runtime (gVisor where the engine has it) is chosen once, by the same rule as for the runner.
+    const { runtime } = await this.deps.runner.resolveRuntime();
+    const o = await runVendorBatch(this.deps.sandbox, {
+      image: { imageId: image.imageId, runAs: image.runAs, workingDir: image.workingDir },
+      workDir: request.workDir,
+      batch: request.batch,
+      limits: request.limits,
+      runtime,
+      ...(request.gpus ? { gpus: request.gpus } : {}),
+      labels: { [LABEL_RUN]: request.runId },
+    });
+    const fault = o.failure ? sandboxFault(o.failure, { result: o.result, limits: request.limits, batch: request.batchNumber, predictionsFile: o.predictionsFile }) : null;
+    return { result: o.result, output: o.predictions, readOutput: outputReader(o.outputDir), imageId: image.imageId, runtime, fault };
+  }
+}
+
+/** The one place a run's submission kind is looked at: its executor, chosen once per run. */
+export function executorFor(submission: SubmissionEntity, deps: { runner: OnnxRunnerService; sandbox: DockerSandboxAdapter; storage: StorageService; config: AppConfig }): BatchExecutor {
+  return submission.kind === 'onnx' ? new OnnxRunnerExecutor({ ...deps, submission }) : new VendorImageExecutor({ ...deps, submission });
+}
+
+/** The executors of this worker (injectable, so a unit test can hand the orchestrator a fake). */
+@Injectable()
+export class BatchExecutors {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly runner: OnnxRunnerService,
+    private readonly sandbox: DockerSandboxAdapter,
+    private readonly storage: StorageService,
+  ) {}
+
+  for(submission: SubmissionEntity): BatchExecutor {
+    return executorFor(submission, { runner: this.runner, sandbox: this.sandbox, storage: this.storage, config: this.config });
+  }
+}

@@ -1,0 +1,96 @@
+import { join } from 'node:path';
+import type { BenchmarkDefinition } from '../benchmarks/benchmark-definition';
+import type { SandboxLimits } from '../sandbox/sandbox.types';
+import type { TaskDefinition } from '../tasks/task-definition';
+import type { BatchExecutor } from './batch-executor';
+import { FailureReason, type RunPredictionEntity, type RunTimings } from './evaluation.entity';
+import { VendorFault } from './sandbox-faults';
+
+export interface RunCase {
+  caseId: string;
+  inputs: Record<string, unknown>;
+}
+
+export type SandboxTimings = Required<Pick<RunTimings, 'sandboxCreateMs' | 'sandboxStartMs' | 'sandboxWaitMs' | 'sandboxRemoveMs' | 'sandboxTotalMs'>>;
+
+export interface BatchesOutcome {
+  predictions: RunPredictionEntity[];
+  logs: Buffer[];
+  timings: SandboxTimings;
+  imageId: string;
+  runtime: string;
+  /** The vendor's fault that ended the run (logs and timings up to it are kept); null when every case has a prediction. */
+  fault: VendorFault | null;
+}
+
+/**
+ * Step 2 of a run: the cases batch by batch through the executor, each batch's output parsed by the task and checked
+ * against the batch's cases. Throws for Assay's faults (the caller hands the run back); returns the vendor's fault.
+ */
+export async function runBatches(input: {
+  executor: BatchExecutor;
+  task: TaskDefinition;
+  definition: BenchmarkDefinition;
+  runId: string;
+  workDir: string;
+  cases: readonly RunCase[];
+  limits: SandboxLimits;
+  gpus?: { deviceIds: string[] };
+  /** After each batch, with the number of cases done. */
+  onProgress?: (casesDone: number) => Promise<void>;
+}): Promise<BatchesOutcome> {
+  const { executor, task, definition: def, cases } = input;
+  const out: BatchesOutcome = {
+    predictions: [],
+    logs: [],
+    timings: { sandboxCreateMs: 0, sandboxStartMs: 0, sandboxWaitMs: 0, sandboxRemoveMs: 0, sandboxTotalMs: 0 },
+    imageId: '',
+    runtime: '',
+    fault: null,
+  };
+  try {
+    const size = def.limits.resources.batchSize;
+    for (let offset = 0, batch = 1; offset < cases.length; offset += size, batch++) {
+      const batchCases = cases.slice(offset, offset + size);
+      const outcome = await executor.runBatch({
+        workDir: join(input.workDir, `batch-${batch}`),
+        batch: { benchmark: def.slug, task: def.task, interface: def.interface, cases: [...batchCases] },
+        batchNumber: batch,
+        limits: input.limits,
+        ...(input.gpus ? { gpus: input.gpus } : {}),
+        runId: input.runId,
+      });
+      out.imageId = outcome.imageId;
+      out.runtime = outcome.runtime;
+      const t = outcome.result.timings;
+      out.timings.sandboxCreateMs += t.createMs;
+      out.timings.sandboxStartMs += t.startMs;
+      out.timings.sandboxWaitMs += t.waitMs;
+      out.timings.sandboxRemoveMs += t.removeMs;
+      out.timings.sandboxTotalMs += t.totalMs;
+      out.logs.push(outcome.result.logBytes);
+      if (outcome.result.exitCode === null && !outcome.result.timedOut) throw new Error('the sandbox container produced no exit code');
+      if (outcome.fault) throw outcome.fault;
+      // classifySandboxOutcome reports a missing or unreadable predictions file; this is Assay's invariant.
+      if (outcome.output === null) throw new Error(`batch ${batch}: no sandbox fault, yet no predictions were read`);
+      const parsed = await task.parsePredictions({ text: outcome.output, caseIds: batchCases.map((c) => c.caseId), output: outcome.readOutput });
+      if (!parsed.ok) throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}, ${parsed.message}`);
+      const expected = new Set(batchCases.map((c) => c.caseId));
+      const unknown = parsed.value.filter((p) => !expected.has(p.caseId));
+      if (unknown.length > 0) {
+        throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}: ${unknown.length} prediction(s) for cases not in this batch (first: '${unknown[0]?.caseId}')`);
+      }
+      for (const p of parsed.value) out.predictions.push({ runId: input.runId, caseId: p.caseId, prediction: p.prediction });
+      await input.onProgress?.(Math.min(cases.length, offset + batchCases.length));
+    }
+    const have = new Set(out.predictions.map((p) => p.caseId));
+    const missing = cases.filter((c) => !have.has(c.caseId));
+    if (missing.length > 0) {
+      throw new VendorFault(FailureReason.MissingPredictions, `${missing.length} of ${cases.length} case(s) have no prediction (first: '${missing[0]?.caseId}'); a case without a prediction is a failure, never dropped`);
+    }
+  } catch (error) {
+    if (!(error instanceof VendorFault)) throw error;
+    out.fault = error;
+  }
+  return out;
+}
