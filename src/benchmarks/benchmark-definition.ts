@@ -14,6 +14,7 @@ import {
   Max,
   MaxLength,
   Min,
+  ValidateIf,
   ValidateNested,
 } from 'class-validator';
 
@@ -23,15 +24,20 @@ export type TaskType = (typeof TASK_TYPES)[number];
 
 export class InterfaceInputDto {
   @Matches(/^[a-z][a-z0-9_]{0,39}$/, { message: 'name must be lower-case letters, digits and _' }) name!: string;
-  @IsIn(['vector']) kind!: 'vector';
-  @IsInt() @Min(1) @Max(1_000_000) length!: number;
-  @IsIn(['float32']) dtype!: 'float32';
+  /** vector: tabular features; volume: a 3-D image file per case (canonical NIfTI written by Assay). */
+  @IsIn(['vector', 'volume']) kind!: 'vector' | 'volume';
+  @ValidateIf((o: InterfaceInputDto) => o.kind === 'vector') @IsInt() @Min(1) @Max(1_000_000) length?: number;
+  @ValidateIf((o: InterfaceInputDto) => o.kind === 'vector') @IsIn(['float32']) dtype?: 'float32';
+  @ValidateIf((o: InterfaceInputDto) => o.kind === 'volume') @IsIn(['nifti']) format?: 'nifti';
 }
 
 export class InterfaceOutputDto {
   @Matches(/^[a-z][a-z0-9_]{0,39}$/, { message: 'name must be lower-case letters, digits and _' }) name!: string;
-  /** probability: in [0, 1]; risk: any finite number, higher = worse. */
-  @IsIn(['probability', 'risk']) kind!: 'probability' | 'risk';
+  /**
+   * probability: in [0, 1]; risk: any finite number, higher = worse; mask: /output/masks/<caseId>.nii.gz on the
+   * input's grid (1 = lesion); detections: [{x, y, z, score}] in world LPS mm.
+   */
+  @IsIn(['probability', 'risk', 'mask', 'detections']) kind!: 'probability' | 'risk' | 'mask' | 'detections';
 }
 
 export class AlgorithmInterfaceDto {
@@ -46,8 +52,15 @@ export class CohortRefDto {
 export class MetricsSpecDto {
   @IsString() primary!: string;
   @IsArray() @ArrayUnique() @IsString({ each: true }) secondary!: string[];
-  /** Locked operating threshold (binary): a case is positive iff probability >= threshold. */
+  /**
+   * Locked operating threshold: binary, a case is positive iff probability >= threshold; detection, a candidate
+   * counts iff its score >= threshold (sensitivity and FP/scan are reported there).
+   */
   @IsOptional() @IsNumber() @Min(0) @Max(1) threshold?: number;
+  /** Segmentation: the NSD tolerance τ in mm (per structure, set by clinicians; METRICS.md §2.4). */
+  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) @Max(100) toleranceMm?: number;
+  /** Segmentation: cases where both masks are empty are excluded (default) or scored as perfect (METRICS.md §2.5). */
+  @IsOptional() @IsIn(['exclude', 'perfect']) bothEmpty?: 'exclude' | 'perfect';
   /**
    * Truncation time τ of Uno's C (survival), in the cohort's time unit: required when c_index_uno is reported; the
    * scorer refuses a τ with censoring survival Ĝ = 0 at an event time before it (METRICS.md §5.2).

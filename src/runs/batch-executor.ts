@@ -19,6 +19,8 @@ export interface BatchRequest {
   /** This batch's private directory (input, output). */
   workDir: string;
   batch: BatchManifest;
+  /** Image tasks: caseId -> { path relative to /input/cases/<caseId>/ -> host file } (downloaded by the run). */
+  caseFiles?: Record<string, Record<string, string>>;
   /** 1-based, for messages. */
   batchNumber: number;
   limits: SandboxLimits;
@@ -80,6 +82,7 @@ export class OnnxRunnerExecutor implements BatchExecutor {
       modelFile: this.modelFile,
       modelManifest: this.deps.submission.manifest,
       batch: request.batch,
+      ...(request.caseFiles ? { caseFiles: request.caseFiles } : {}),
       limits: request.limits,
       ...(request.gpus ? { gpus: request.gpus } : {}),
       labels: { [LABEL_RUN]: request.runId },
@@ -127,6 +130,7 @@ export class VendorImageExecutor implements BatchExecutor {
       image: { imageId: image.imageId, runAs: image.runAs, workingDir: image.workingDir },
       workDir: request.workDir,
       batch: request.batch,
+      ...(request.caseFiles ? { caseFiles: request.caseFiles } : {}),
       limits: request.limits,
       runtime,
       ...(request.gpus ? { gpus: request.gpus } : {}),

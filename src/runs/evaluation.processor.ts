@@ -1,5 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import type { CohortVersionEntity } from '../cohorts/cohorts.entity';
 import { BenchmarksService } from '../benchmarks/benchmarks.service';
 import type { BenchmarkVersionEntity } from '../benchmarks/benchmarks.entity';
 import { Clock } from '../common/clock';
@@ -14,6 +16,7 @@ import type { SubmissionEntity } from '../submissions/submissions.entity';
 import { workerIdOf } from '../sandbox/sandbox.module';
 import { joinRunLogs } from '../sandbox/capped-log';
 import { StorageService } from '../storage/storage.service';
+import { sha256Hex } from '../common/hashing';
 import { SubmissionsRepository } from '../submissions/submissions.repository';
 import { taskDefinition } from '../tasks/registry';
 import { TruthCache } from '../tasks/truth-cache';
@@ -114,6 +117,13 @@ export class RunExecutor {
           casesDone = done;
           await this.repository.heartbeat(run.id, this.clock.now(), casesDone);
         },
+        fetchCaseFiles: (batchCases, dir) => this.fetchCaseFiles(prepared.cohortVersion, run.split, batchCases, dir),
+        // Per attempt, so an earlier attempt's objects are never mistaken for this one's.
+        storeFile: async (caseId, name, bytes) => {
+          const key = `runs/${run.id}/a${run.attempts}/${caseId}/${name}`;
+          await this.storage.putBuffer('artifacts', key, bytes, 'application/octet-stream');
+          return { key, sha256: sha256Hex(bytes), bytes: bytes.length };
+        },
       });
       await this.collect(run, { ...outcome, casesTotal: prepared.cases.length, timings: { ...run.timings, prepareMs, ...outcome.timings } });
     } catch (error) {
@@ -125,8 +135,30 @@ export class RunExecutor {
     }
   }
 
+  /**
+   * Image tasks: the files a batch's cases name as inputs (`cases/<caseId>/<file>`), downloaded from the cohort
+   * version's own file list (keys are never built from input) into the batch's directory, one batch at a time.
+   */
+  private async fetchCaseFiles(cohortVersion: CohortVersionEntity, split: string, cases: readonly RunCase[], dir: string): Promise<Record<string, Record<string, string>>> {
+    const out: Record<string, Record<string, string>> = {};
+    for (const c of cases) {
+      for (const value of Object.values(c.inputs)) {
+        if (typeof value !== 'string') continue;
+        const prefix = `cases/${c.caseId}/`;
+        const name = value.slice(prefix.length);
+        if (!value.startsWith(prefix) || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new Error(`cohort ${cohortVersion.id}: case ${c.caseId} names an input file outside its case folder: ${value}`);
+        const file = this.cohorts.fileOf(cohortVersion, 'inputs', `/${split}/${value}`);
+        const host = join(dir, c.caseId, name);
+        await fs.mkdir(join(dir, c.caseId), { recursive: true, mode: 0o700 });
+        await this.storage.downloadToFile('inputs', file.key, host);
+        (out[c.caseId] ??= {})[name] = host;
+      }
+    }
+    return out;
+  }
+
   /** Step 1: what the run needs on this worker: its pins, its cases, and its algorithm made runnable by its executor. */
-  private async prepare(run: RunEntity, workDir: string): Promise<{ version: BenchmarkVersionEntity; cases: RunCase[]; executor: BatchExecutor }> {
+  private async prepare(run: RunEntity, workDir: string): Promise<{ version: BenchmarkVersionEntity; cohortVersion: CohortVersionEntity; cases: RunCase[]; executor: BatchExecutor }> {
     const submission = await this.submissions.findById(run.submissionId);
     if (!submission) throw new Error(`submission ${run.submissionId} is gone`);
     const version = await this.benchmarks.requireVersion(run.benchmarkVersionId);
@@ -140,7 +172,7 @@ export class RunExecutor {
       .split('\n')
       .filter((l) => l.length > 0)
       .map((l) => JSON.parse(l) as RunCase);
-    return { version, cases, executor };
+    return { version, cohortVersion, cases, executor };
   }
 
   /**
@@ -247,7 +279,15 @@ export class RunExecutor {
     const rows = await this.repository.findPredictions(run.id);
     const predictions = new Map(rows.map((r) => [r.caseId, r.prediction]));
     const metadata = await this.cohorts.caseMetadata(cohortVersion.id, run.split as SplitName);
-    const report = task.score({ truth, predictions, definition: version.definition, metadata });
+    const readArtifact = async (caseId: string, name: string): Promise<Buffer> => {
+      const file = (predictions.get(caseId)?.['files'] as Record<string, { key: string; sha256: string }> | undefined)?.[name];
+      if (!file) throw new Error(`run ${run.id}: case ${caseId} has no stored ${name}`);
+      const bytes = await this.storage.getBuffer('artifacts', file.key);
+      // Stored by this run's collect step; a different hash means the object store lost or changed it (Assay's fault).
+      if (sha256Hex(bytes) !== file.sha256) throw new Error(`run ${run.id}: stored ${name} of case ${caseId} does not match its recorded sha256`);
+      return bytes;
+    };
+    const report = await task.score({ truth, predictions, definition: version.definition, metadata, readArtifact });
     if ('missing' in report) {
       await this.evaluation.fail(run.id, [RunStatus.Scoring], FailureReason.MissingPredictions, `${report.missing.length} case(s) have no prediction (first: '${report.missing[0]}')`);
       return;

@@ -38,6 +38,10 @@ export async function runBatches(input: {
   gpus?: { deviceIds: string[] };
   /** After each batch, with the number of cases done. */
   onProgress?: (casesDone: number) => Promise<void>;
+  /** Image tasks: puts a batch's case files (inputs that name files) under `dir`; caseId -> { relative path -> host file }. */
+  fetchCaseFiles?: (cases: readonly RunCase[], dir: string) => Promise<Record<string, Record<string, string>>>;
+  /** Keeps a per-case output file the task asked for (e.g. a mask) as a run artifact; returns what the prediction records. */
+  storeFile?: (caseId: string, name: string, bytes: Buffer) => Promise<{ key: string; sha256: string; bytes: number }>;
 }): Promise<BatchesOutcome> {
   const { executor, task, definition: def, cases } = input;
   const out: BatchesOutcome = {
@@ -52,9 +56,12 @@ export async function runBatches(input: {
     const size = def.limits.resources.batchSize;
     for (let offset = 0, batch = 1; offset < cases.length; offset += size, batch++) {
       const batchCases = cases.slice(offset, offset + size);
+      const batchDir = join(input.workDir, `batch-${batch}`);
+      const caseFiles = input.fetchCaseFiles ? await input.fetchCaseFiles(batchCases, join(batchDir, 'fetched')) : undefined;
       const outcome = await executor.runBatch({
-        workDir: join(input.workDir, `batch-${batch}`),
+        workDir: batchDir,
         batch: { benchmark: def.slug, task: def.task, interface: def.interface, cases: [...batchCases] },
+        ...(caseFiles ? { caseFiles } : {}),
         batchNumber: batch,
         limits: input.limits,
         ...(input.gpus ? { gpus: input.gpus } : {}),
@@ -80,7 +87,16 @@ export async function runBatches(input: {
       if (unknown.length > 0) {
         throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}: ${unknown.length} prediction(s) for cases not in this batch (first: '${unknown[0]?.caseId}')`);
       }
-      for (const p of parsed.value) out.predictions.push({ runId: input.runId, caseId: p.caseId, prediction: p.prediction });
+      for (const p of parsed.value) {
+        const prediction = { ...p.prediction };
+        if (p.files && Object.keys(p.files).length > 0) {
+          if (!input.storeFile) throw new Error(`task ${task.task} keeps output files but the run has nowhere to store them`);
+          const stored: Record<string, { key: string; sha256: string; bytes: number }> = {};
+          for (const [name, bytes] of Object.entries(p.files)) stored[name] = await input.storeFile(p.caseId, name, bytes);
+          prediction['files'] = stored;
+        }
+        out.predictions.push({ runId: input.runId, caseId: p.caseId, prediction });
+      }
       await input.onProgress?.(Math.min(cases.length, offset + batchCases.length));
     }
     const have = new Set(out.predictions.map((p) => p.caseId));

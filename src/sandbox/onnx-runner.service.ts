@@ -1,3 +1,4 @@
+import { writeBatchInput } from './container-run';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +26,8 @@ export interface RunnerInvocation {
   modelFile: string;
   modelManifest: unknown;
   batch: BatchManifest;
+  /** Case files to copy in (image tasks): caseId -> { path relative to /input/cases/<caseId>/ -> host file }. */
+  caseFiles?: Record<string, Record<string, string>>;
   limits: SandboxLimits;
   gpus?: { deviceIds: string[] };
   labels: Record<string, string>;
@@ -85,7 +88,7 @@ export class OnnxRunnerService {
     await fs.mkdir(input, { recursive: true, mode: 0o755 });
     await fs.mkdir(model, { recursive: true, mode: 0o755 });
     await fs.chmod(inv.workDir, 0o755);
-    await fs.writeFile(join(input, 'manifest.json'), JSON.stringify(inv.batch), { mode: 0o644 });
+    await writeBatchInput(input, inv.batch, inv.caseFiles);
     await fs.writeFile(join(model, 'manifest.json'), JSON.stringify(inv.modelManifest), { mode: 0o644 });
     await fs.copyFile(inv.modelFile, join(model, 'model.onnx'));
     await fs.chmod(join(model, 'model.onnx'), 0o644);

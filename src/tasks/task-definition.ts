@@ -35,7 +35,7 @@ export interface TaskDefinition<Truth = unknown> {
    * Scores a run: per-case results (stored, in the truth's order; all later reads use them, never the truth),
    * aggregate metrics with CIs, and subgroup tables. `missing` when a truth case has no prediction.
    */
-  score(input: ScoreInput<Truth>): TaskScore | { missing: string[] };
+  score(input: ScoreInput<Truth>): TaskScore | { missing: string[] } | Promise<TaskScore | { missing: string[] }>;
 
   /** What the rank bootstrap resamples, from stored per-case results of each entry (same cases, same order). */
   rankingProblem(input: RankingInput): RankingProblem;
@@ -69,7 +69,11 @@ export interface PredictionOutput {
 }
 
 export type ParsedPredictions =
-  | { ok: true; value: { caseId: string; prediction: Record<string, unknown> }[] }
+  /**
+   * `files`: per-case output files the task keeps (e.g. a segmentation mask), stored by the run machinery as the run's
+   * artifacts and read back at scoring with ScoreInput.readArtifact.
+   */
+  | { ok: true; value: { caseId: string; prediction: Record<string, unknown>; files?: Record<string, Buffer> }[] }
   /** message names the first offending line where there is one ("line 3: …"). */
   | { ok: false; message: string };
 
@@ -80,10 +84,12 @@ export interface ScoreInput<Truth> {
   definition: BenchmarkDefinition;
   /** case id → subgroup metadata. */
   metadata: ReadonlyMap<string, Record<string, string>>;
+  /** A file kept with a case's prediction (ParsedPredictions `files`), by case and name. */
+  readArtifact?(caseId: string, name: string): Promise<Buffer>;
 }
 
 /** One case's scored record as stored with the result: what ranking, comparisons and the Ladder need, nothing more. */
-export type CaseResult = { caseId: string } & Record<string, number | string | null>;
+export type CaseResult = { caseId: string } & Record<string, number | string | null | readonly (number | null)[] | readonly string[]>;
 
 export interface TaskScore {
   n: number;

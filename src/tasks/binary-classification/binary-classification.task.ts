@@ -4,7 +4,7 @@ import { wilcoxonSignedRank } from '../../metrics/hypothesis-tests';
 import { parseBinaryPredictionsJsonl, parseTruthCsv } from '../../metrics/predictions';
 import { METRIC_CODE_VERSION, metricDirection, type MetricValue, scoreBinary } from '../../metrics/score-report';
 import { benchmarkBootstrap, column, jsonlField, missingCases, readCsvTruth, subgroupTables, tabularInterfaceProblems } from '../scoring-support';
-import type { TaskDefinition } from '../task-definition';
+import type { ScoreInput, TaskDefinition, TaskScore } from '../task-definition';
 import { binaryOfflineScorer } from './binary-offline';
 import { binaryRankingProblem } from './ranking';
 
@@ -22,7 +22,7 @@ function thresholdOf(definition: BenchmarkDefinition): { threshold?: number } {
 }
 
 /** Binary classification over tabular features: a probability per case, AUROC (DeLong) and threshold metrics. */
-export const BINARY_CLASSIFICATION: TaskDefinition<BinaryTruth> = {
+export const BINARY_CLASSIFICATION = {
   task: 'binary-classification',
   metrics: BINARY_METRICS,
 
@@ -40,7 +40,7 @@ export const BINARY_CLASSIFICATION: TaskDefinition<BinaryTruth> = {
 
   parsePredictions: async ({ text }) => jsonlField(parseBinaryPredictionsJsonl(text), FIELD, (p) => p.probability),
 
-  score({ truth, predictions, definition, metadata }) {
+  score({ truth, predictions, definition, metadata }: ScoreInput<BinaryTruth>): TaskScore | { missing: string[] } {
     const missing = missingCases(truth.caseIds, predictions);
     if (missing.length > 0) return { missing };
     const { caseIds, labels } = truth;
@@ -93,5 +93,5 @@ export const BINARY_CLASSIFICATION: TaskDefinition<BinaryTruth> = {
     cells: (o) => [o.kind === 'binary' ? o.label : o.event],
     stratifiedBy: (d) => d.label?.column ?? 'label',
   },
-};
+} satisfies TaskDefinition<BinaryTruth>;
 

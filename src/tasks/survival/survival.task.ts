@@ -6,7 +6,7 @@ import { unoTauProblem } from '../../metrics/survival';
 import { parseRiskPredictionsJsonl, parseSurvivalTruthCsv } from '../../metrics/survival-predictions';
 import { scoreSurvival, SURVIVAL_METRIC_CODE_VERSION } from '../../metrics/survival-report';
 import { benchmarkBootstrap, column, jsonlField, missingCases, readCsvTruth, subgroupTables, tabularInterfaceProblems } from '../scoring-support';
-import type { TaskDefinition } from '../task-definition';
+import type { ScoreInput, TaskDefinition, TaskScore } from '../task-definition';
 import { survivalRankingProblem } from './ranking';
 import { survivalOfflineScorer } from './survival-offline';
 
@@ -28,7 +28,7 @@ function reportsUno(definition: { metrics: { primary: string; secondary: string[
 }
 
 /** Survival over tabular features: a risk per patient (higher = worse), Harrell's and Uno's C with bootstrap CIs. */
-export const SURVIVAL: TaskDefinition<SurvivalTruth> = {
+export const SURVIVAL = {
   task: 'survival',
   metrics: ['c_index_harrell', 'c_index_uno'],
 
@@ -60,7 +60,7 @@ export const SURVIVAL: TaskDefinition<SurvivalTruth> = {
 
   parsePredictions: async ({ text }) => jsonlField(parseRiskPredictionsJsonl(text), FIELD, (p) => p.risk),
 
-  score({ truth, predictions, definition, metadata }) {
+  score({ truth, predictions, definition, metadata }: ScoreInput<SurvivalTruth>): TaskScore | { missing: string[] } {
     const missing = missingCases(truth.caseIds, predictions);
     if (missing.length > 0) return { missing };
     const { caseIds, time, event } = truth;
@@ -104,4 +104,4 @@ export const SURVIVAL: TaskDefinition<SurvivalTruth> = {
     cells: (o) => (o.kind === 'survival' ? [o.time, o.event] : [o.label]),
     stratifiedBy: (d) => d.event?.column ?? 'event',
   },
-};
+} satisfies TaskDefinition<SurvivalTruth>;
