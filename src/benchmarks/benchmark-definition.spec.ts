@@ -67,7 +67,10 @@ describe('validateBenchmarkDefinition', () => {
   });
 
   it('says which tasks cannot run yet', () => {
-    expect(problemsOf({ ...shipped(), task: 'segmentation' })).toContainEqual(expect.stringMatching(/^task: segmentation cannot be run yet/));
+    expect(problemsOf({ ...shipped(), task: 'multiclass-classification' })).toContainEqual(expect.stringMatching(/^task: multiclass-classification cannot be run yet/));
+    // An image task on a tabular interface: named by field.
+    expect(problemsOf({ ...shipped(), task: 'segmentation', metrics: { primary: 'dice', secondary: [], toleranceMm: 2 } })).toContainEqual(expect.stringMatching(/^interface.inputs: segmentation takes exactly one input of kind 'volume'/));
+    expect(problemsOf({ ...shipped(), task: 'segmentation', metrics: { primary: 'dice', secondary: [] } })).toContainEqual(expect.stringMatching(/^metrics.toleranceMm: segmentation needs the NSD tolerance/));
     expect(problemsOf({ ...shipped(), task: 'survival' })).toContainEqual(expect.stringMatching(/^metrics.primary: unknown metric 'auroc'/));
   });
 });

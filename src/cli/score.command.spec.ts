@@ -120,9 +120,9 @@ describe('score command', () => {
     expect(report.comparison['brier']?.method).toMatch(/withheld.*floor of 10 per class/);
   });
 
-  it('says segmentation is not supported yet', () => {
-    expect(runScore({ task: 'segmentation', truth: 'x', predictions: 'y' }, io)).toBe(EXIT_USAGE);
-    expect(err.join('')).toMatch(/^not supported yet: segmentation .*supported tasks: binary, survival/);
+  it('names the supported tasks for one it does not know', () => {
+    expect(runScore({ task: 'multiclass', truth: 'x', predictions: 'y' }, io)).toBe(EXIT_USAGE);
+    expect(err.join('')).toMatch(/^unknown task "multiclass"; supported tasks: binary, survival, segmentation, detection/);
   });
 
   describe('survival task', () => {

@@ -73,7 +73,14 @@ export function registerScoreCommand(program: Command, io: ScoreIo = NODE_IO, ex
     .requiredOption('--truth <path>', `truth CSV: ${tasks.map((t) => t.offline.truthHelp).join('; ')}`)
     .requiredOption('--predictions <path>', `JSONL, one ${tasks.map((t) => t.offline.predictionsHelp).join(' or ')} per line`)
     .option('--compare <path>', 'second predictions file (model B) on the same cases: adds "comparison" (A − B, paired, Holm-adjusted p)');
-  for (const o of taskOptions()) command.option(o.flags, o.description);
+  // One flag per key: tasks may share an option (binary and detection both take --threshold).
+  const byKey = new Map<string, { flags: string; descriptions: string[] }>();
+  for (const o of taskOptions()) {
+    const seen = byKey.get(o.key);
+    if (seen) seen.descriptions.push(o.description);
+    else byKey.set(o.key, { flags: o.flags, descriptions: [o.description] });
+  }
+  for (const o of byKey.values()) command.option(o.flags, o.descriptions.join('; '));
   command
     .option('--bootstrap <B>', `bootstrap replicates B for every bootstrap CI and comparison (default ${DEFAULT_BOOTSTRAP.replicates})`)
     .option('--seed <s>', `bootstrap seed (default ${DEFAULT_BOOTSTRAP.seed})`)

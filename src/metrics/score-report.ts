@@ -104,6 +104,7 @@ const LOWER_IS_BETTER: ReadonlySet<string> = new Set(['brier', 'ece', 'log_loss'
 const HIGHER_IS_BETTER: ReadonlySet<string> = new Set<string>([
   ...BINARY_METRIC_NAMES,
   'dsc',
+  'dice',
   'iou',
   'nsd',
   'cpm',

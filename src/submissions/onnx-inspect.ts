@@ -67,6 +67,12 @@ export function interfaceProblems(inspection: OnnxInspection, manifest: OnnxMode
       continue;
     }
     if (t.elemType !== 'float32') problems.push(`input '${tensorName}': element type ${t.elemType}, expected float32`);
+    // Image models: [N, C, D, H, W] (NCDHW) or [N, C, H, W] (NCHW per slice); the runner's own check, in the
+    // sandbox, compares the manifest's layout, tiling and preprocessing with the model (imaging/index.js).
+    if (input.kind === 'volume') {
+      if (t.shape.length !== 4 && t.shape.length !== 5) problems.push(`input '${tensorName}': rank ${t.shape.length} [${t.shape.join(', ')}], expected [N, C, D, H, W] or [N, C, H, W] for a volume`);
+      continue;
+    }
     if (t.shape.length !== 2) problems.push(`input '${tensorName}': rank ${t.shape.length} [${t.shape.join(', ')}], expected [batch, ${input.length}]`);
     else if (typeof t.shape[1] === 'number' && t.shape[1] !== input.length) {
       problems.push(`input '${tensorName}': last dimension ${t.shape[1]}, expected ${input.length}`);
@@ -84,6 +90,10 @@ export function interfaceProblems(inspection: OnnxInspection, manifest: OnnxMode
       continue;
     }
     if (!['float32', 'float64'].includes(t.elemType)) problems.push(`output '${tensorName}': element type ${t.elemType}, expected float32`);
+    if (output.kind === 'mask' || output.kind === 'detections') {
+      if (t.shape.length !== 4 && t.shape.length !== 5) problems.push(`output '${tensorName}': rank ${t.shape.length} [${t.shape.join(', ')}], expected a map [N, C, D, H, W] or [N, C, H, W]`);
+      continue;
+    }
     const last = t.shape[t.shape.length - 1];
     if (t.shape.length > 2 || (t.shape.length === 2 && typeof last === 'number' && last !== 1 && last !== 2)) {
       problems.push(`output '${tensorName}': shape [${t.shape.join(', ')}], expected [batch], [batch, 1] or [batch, 2]`);

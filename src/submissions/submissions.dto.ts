@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsObject, IsOptional, IsString, Length, Matches, MaxLength } from 'class-validator';
+import { IsIn, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, MaxLength, Min } from 'class-validator';
 import type { RunEntity } from '../runs/evaluation.entity';
 import type { SubmissionEntity } from './submissions.entity';
 
@@ -10,7 +10,19 @@ export class OnnxManifestDto {
   @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(2000) description?: string;
   @ApiProperty({ example: { features: 'input' }, description: 'benchmark input name → ONNX input tensor name' }) @IsObject() inputs!: Record<string, string>;
   @ApiProperty({ example: { probability: 'probability' }, description: 'benchmark output name → ONNX output tensor name' }) @IsObject() outputs!: Record<string, string>;
+  // Image models (segmentation, detection): how the facility's runner feeds the volume and reads the output. Checked
+  // here for shape; every field is checked in detail, by name, by the runner's own check in the sandbox pre-flight
+  // (sandbox-images/onnx-runner/src/imaging/manifest.js; documented in sandbox-images/README.md "Image models").
+  @ApiPropertyOptional({ enum: ['NCDHW', 'NCHW'] }) @IsOptional() @IsIn(['NCDHW', 'NCHW']) layout?: 'NCDHW' | 'NCHW';
+  @ApiPropertyOptional() @IsOptional() @IsInt() @Min(0) @Max(16) contextSlices?: number;
+  @ApiPropertyOptional({ description: '{ window: { center, width } } | { normalize: { mean, std } } | { zscore: {} }' }) @IsOptional() @IsObject() preprocessing?: Record<string, unknown>;
+  @ApiPropertyOptional({ description: '{ spacing: [sx, sy, sz] } (mm): the model spacing' }) @IsOptional() @IsObject() resample?: Record<string, unknown>;
+  @ApiPropertyOptional({ description: '{ size: [d, h, w], overlap: 0..0.9, blend: gaussian | constant }' }) @IsOptional() @IsObject() tiling?: Record<string, unknown>;
+  @ApiPropertyOptional({ description: "{ kind: probabilities | logits, channel, threshold } or { kind: heatmap, threshold, minDistanceMm }" }) @IsOptional() @IsObject() output?: Record<string, unknown>;
 }
+
+/** The image-model fields of a manifest, kept as the vendor sent them (the runner validates them). */
+export const IMAGE_MODEL_FIELDS = ['layout', 'contextSlices', 'preprocessing', 'resample', 'tiling', 'output'] as const;
 
 export class ImageUploadFieldsDto {
   @Matches(/^[a-z0-9][a-z0-9-]{1,62}$/, { message: 'benchmark must be a benchmark slug' }) benchmark!: string;

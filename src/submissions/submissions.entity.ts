@@ -9,6 +9,13 @@ export interface OnnxModelManifest {
   description?: string;
   inputs: Record<string, string>;
   outputs: Record<string, string>;
+  /** Image models: layout, contextSlices, preprocessing, resample, tiling, output (see sandbox-images/README.md). */
+  layout?: 'NCDHW' | 'NCHW';
+  contextSlices?: number;
+  preprocessing?: Record<string, unknown>;
+  resample?: Record<string, unknown>;
+  tiling?: Record<string, unknown>;
+  output?: Record<string, unknown>;
 }
 
 /** What the intake found in a vendor's image; runs are pinned by `imageId` and run as `runAs`, never as root. */

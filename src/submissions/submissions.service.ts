@@ -1,3 +1,4 @@
+import { IMAGE_MODEL_FIELDS } from './submissions.dto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
@@ -85,7 +86,8 @@ export class SubmissionsService {
       }
       const file = upload.file;
       const target = await this.resolveTarget(fields.benchmark, file.stored.bytes, 'model');
-      const modelManifest: OnnxModelManifest = { name: manifest.name, version: manifest.version, inputs: manifest.inputs, outputs: manifest.outputs, ...(manifest.description ? { description: manifest.description } : {}) };
+      const imageFields = Object.fromEntries(IMAGE_MODEL_FIELDS.filter((k) => manifest[k] !== undefined).map((k) => [k, manifest[k]]));
+      const modelManifest: OnnxModelManifest = { name: manifest.name, version: manifest.version, inputs: manifest.inputs, outputs: manifest.outputs, ...(manifest.description ? { description: manifest.description } : {}), ...imageFields };
       return this.record(principal, organisationId, {
         target,
         kind: 'onnx',

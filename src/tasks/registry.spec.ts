@@ -1,3 +1,5 @@
+import { DETECTION } from './detection/detection.task';
+import { SEGMENTATION } from './segmentation/segmentation.task';
 import { BINARY_CLASSIFICATION } from './binary-classification/binary-classification.task';
 import { allTaskDefinitions, findTaskDefinition, supportedTasks, taskByOfflineName, taskDefinition, taskForCohortFormat } from './registry';
 import { SURVIVAL } from './survival/survival.task';
@@ -8,7 +10,10 @@ const definition = (over: Partial<BenchmarkDefinition['metrics']>, task = 'binar
 
 describe('task registry', () => {
   it('dispatches each task name, offline name and cohort format to its one definition', () => {
-    expect(supportedTasks()).toEqual(['binary-classification', 'survival']);
+    expect(supportedTasks()).toEqual(['binary-classification', 'survival', 'segmentation', 'detection']);
+    expect(taskDefinition('segmentation')).toBe(SEGMENTATION);
+    expect(taskDefinition('detection')).toBe(DETECTION);
+    expect(taskByOfflineName('segmentation')).toBe(SEGMENTATION);
     expect(taskDefinition('binary-classification')).toBe(BINARY_CLASSIFICATION);
     expect(taskDefinition('survival')).toBe(SURVIVAL);
     expect(taskByOfflineName('binary')).toBe(BINARY_CLASSIFICATION);
@@ -18,8 +23,8 @@ describe('task registry', () => {
   });
 
   it('refuses a task that is not registered', () => {
-    expect(findTaskDefinition('segmentation')).toBeNull();
-    expect(() => taskDefinition('segmentation')).toThrow(/no task definition for 'segmentation'/);
+    expect(findTaskDefinition('multiclass-classification')).toBeNull();
+    expect(() => taskDefinition('multiclass-classification')).toThrow(/no task definition for 'multiclass-classification'/);
     expect(taskByOfflineName('binary-classification')).toBeNull();
   });
 

@@ -14,8 +14,8 @@ export function benchmarkBootstrap(definition: BenchmarkDefinition): BootstrapSp
 }
 
 /** Reads one CSV truth file and parses it with the task's parser; an invalid truth file is Assay's fault. */
-export async function readCsvTruth<T>(source: TruthSource, parse: (text: string) => ParseResult<T>): Promise<T> {
-  const parsed = parse((await source.read(TABULAR_TRUTH_FILE)).toString('utf8'));
+export async function readCsvTruth<T>(source: TruthSource, parse: (text: string) => ParseResult<T>, file = TABULAR_TRUTH_FILE): Promise<T> {
+  const parsed = parse((await source.read(file)).toString('utf8'));
   if (!parsed.ok) throw new Error(`truth file is invalid: ${parsed.error.message}`);
   return parsed.value;
 }
