@@ -8,6 +8,10 @@ import { withAdminContext } from '../../src/cli/admin.command';
 import { followSubmission, formatLeaderboard, LeaderboardView } from '../../src/cli/vendor.command';
 import { loadConfigFromProcess } from '../../src/config/config.module';
 import { buildReferenceModels } from '../reference-models/build';
+import { writeImageModel } from '../reference-models/build-image-models';
+import { lesionSegmentationModel } from '../reference-models/image-models';
+
+const IMAGING_BENCHMARK = 'lesion-segmentation';
 
 const BENCHMARK = 'wdbc-malignancy';
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -84,6 +88,29 @@ async function main(): Promise<void> {
 
   const board = await admin.get<LeaderboardView>(`/api/benchmarks/${BENCHMARK}/leaderboard?phase=test`);
   say(`\n${formatLeaderboard(board)}`);
+
+  // Imaging: a vendor's ONNX segmentation model (fixed convolutions, scripts/reference-models/image-models.ts) on the
+  // SYNTHETIC lesion phantoms: 3-D volumes in, masks out, Dice and NSD with CIs on the held-out split.
+  const imaging = { org: 'Demo Vendor D (imaging, ONNX segmentation)', email: 'vendor-d@demo.assay.local' };
+  const imagingClient = admin.withToken(await ensureVendor(admin, { ...imaging, model: 'logreg' }));
+  const segDir = join(stateDir, 'demo', 'models', 'lesion-seg');
+  const seg = lesionSegmentationModel();
+  await writeImageModel(segDir, seg);
+  say(`\n${imaging.org}: submitting its ONNX model ${seg.manifest.name}@${seg.manifest.version} to ${IMAGING_BENCHMARK} (SYNTHETIC CT phantoms)`);
+  try {
+    const submission = await imagingClient.uploadMultipart<{ id: string; status: string; sha256: string }>('/api/submissions', {
+      fields: { benchmark: IMAGING_BENCHMARK, manifest: JSON.stringify(seg.manifest) },
+      fileField: 'model',
+      filePath: join(segDir, 'model.onnx'),
+    });
+    say(`  submission ${submission.id} ${submission.status} (sha256 ${submission.sha256.slice(0, 12)}); sample pre-flight, then the held-out test split:`);
+    await followSubmission(imagingClient, submission.id, say);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 429) say(`  ${error.message}: its earlier submissions stay on the leaderboard`);
+    else throw error;
+  }
+  const imagingBoard = await admin.get<LeaderboardView>(`/api/benchmarks/${IMAGING_BENCHMARK}/leaderboard?phase=test`);
+  say(`\n${formatLeaderboard(imagingBoard)}`);
   say(`demo finished in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   say(`API:      ${api}  (OpenAPI docs: ${api}/docs)`);
   say(`tokens:   admin in ${join(stateDir, 'admin-token')}, vendor A in ${join(stateDir, 'token')}`);
