@@ -11,6 +11,8 @@ COPY src src
 COPY migrations migrations
 COPY scripts scripts
 COPY perf perf
+# The ONNX interface check is shared with the runner image; tsconfig.build.json compiles it into dist/.
+COPY sandbox-images/onnx-runner/src/interface-check.js sandbox-images/onnx-runner/src/interface-check.d.ts sandbox-images/onnx-runner/src/
 RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
 
 FROM ${NODE_IMAGE}

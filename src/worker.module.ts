@@ -14,7 +14,7 @@ import { LeaderboardsModule } from './leaderboards/leaderboards.module';
 import { QueueModule } from './queue/queue.module';
 import { SandboxModule } from './sandbox/sandbox.module';
 import { StorageModule } from './storage/storage.module';
-import { SubmissionChecker } from './submissions/submissions.processor';
+import { ModelCheckStep } from './runs/model-check.processor';
 import { SubmissionsModule } from './submissions/submissions.module';
 import { WorkerService } from './worker.service';
 
@@ -37,7 +37,7 @@ export class WorkerModule {
         HealthModule,
         SandboxModule,
       ],
-      providers: [RunExecutor, BatchExecutors, { provide: TruthCache, useValue: new TruthCache() }, SubmissionChecker, RunRecoveryService, WorkerService],
+      providers: [RunExecutor, BatchExecutors, { provide: TruthCache, useValue: new TruthCache() }, ModelCheckStep, RunRecoveryService, WorkerService],
     };
   }
 }

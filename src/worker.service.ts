@@ -15,7 +15,7 @@ import { DockerSandboxAdapter } from './sandbox/docker-sandbox.adapter';
 import { detectGpus, GpuPool } from './sandbox/gpu-inventory';
 import { OnnxRunnerService } from './sandbox/onnx-runner.service';
 import { workerIdOf } from './sandbox/sandbox.module';
-import { SubmissionChecker } from './submissions/submissions.processor';
+import { ModelCheckStep } from './runs/model-check.processor';
 
 /** Consumes the queues this host can serve, advertises its capabilities, and recovers abandoned runs. */
 @Injectable()
@@ -31,7 +31,7 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
     private readonly sandbox: DockerSandboxAdapter,
     private readonly runner: OnnxRunnerService,
     private readonly executor: RunExecutor,
-    private readonly checker: SubmissionChecker,
+    private readonly check: ModelCheckStep,
     private readonly recovery: RunRecoveryService,
     private readonly health: HealthService,
     private readonly clock: Clock,
@@ -51,7 +51,7 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
     this.logger.log(gpus.note);
     const pool = new GpuPool(gpus.devices.map((d) => d.id));
 
-    this.registry.register(JobName.CheckSubmission, (p, m) => this.checker.check(p, m));
+    this.registry.register(JobName.CheckSubmission, (p, m) => this.check.check(p, m));
     this.registry.register(JobName.ExecuteRun, (p, m) => this.executor.execute(p, m.gpus ? { gpus: m.gpus } : {}));
     this.registry.register(JobName.ScoreRun, (p, m) => this.executor.score(p, m));
     this.registry.assertComplete();

@@ -11,7 +11,7 @@ function trustProxyOf(value: string | undefined): false | number | string {
 }
 
 /** Must match sandbox-images/onnx-runner/VERSION (a unit test checks it); the worker then pins the image ID. */
-export const DEFAULT_RUNNER_IMAGE = 'assay/onnx-runner:1.2.0';
+export const DEFAULT_RUNNER_IMAGE = 'assay/onnx-runner:1.3.0';
 
 const toInt = ({ value }: { value: unknown }): unknown => (value === undefined || value === '' ? undefined : Number(value));
 const toBool = ({ value }: { value: unknown }): unknown =>

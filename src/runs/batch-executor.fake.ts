@@ -1,5 +1,5 @@
 import type { SandboxResult } from '../sandbox/sandbox.types';
-import type { BatchExecutor, BatchOutcome, BatchRequest } from './batch-executor';
+import type { BatchExecutor, BatchOutcome, BatchRequest, CheckRequest, CheckVerdict } from './batch-executor';
 import type { VendorFault } from './sandbox-faults';
 
 /** What the fake algorithm does with one batch: the predictions.jsonl text it writes (null: none), files, or a fault. */
@@ -9,8 +9,17 @@ export type FakeBehaviour = (request: BatchRequest) => { output: string | null; 
 export class FakeExecutor implements BatchExecutor {
   readonly prepared: string[] = [];
   readonly requests: BatchRequest[] = [];
+  readonly checks: CheckRequest[] = [];
 
-  constructor(private readonly behaviour: FakeBehaviour) {}
+  constructor(
+    private readonly behaviour: FakeBehaviour,
+    private readonly verdict: CheckVerdict = { ok: true, reason: null, report: {} },
+  ) {}
+
+  async check(request: CheckRequest): Promise<CheckVerdict> {
+    this.checks.push(request);
+    return this.verdict;
+  }
 
   async prepare(workDir: string): Promise<void> {
     this.prepared.push(workDir);

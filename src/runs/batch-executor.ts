@@ -5,13 +5,15 @@ import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { admitImageTarball } from '../containers/image-loader';
 import { hostArchitecture } from '../containers/image-intake';
-import { classifySandboxOutcome, runVendorBatch } from '../sandbox/container-run';
+import type { BenchmarkDefinition } from '../benchmarks/benchmark-definition';
+import { classifyContainerExit, classifySandboxOutcome, runVendorBatch } from '../sandbox/container-run';
 import { DockerSandboxAdapter } from '../sandbox/docker-sandbox.adapter';
 import { type BatchManifest, OnnxRunnerService } from '../sandbox/onnx-runner.service';
 import { LABEL_RUN } from '../sandbox/sandbox-profile';
 import type { SandboxLimits, SandboxResult } from '../sandbox/sandbox.types';
 import { StorageService } from '../storage/storage.service';
-import type { ContainerManifest, SubmissionEntity } from '../submissions/submissions.entity';
+import { staticOnnxCheck } from '../submissions/onnx-static-check';
+import type { ContainerImageInfo, ContainerManifest, OnnxModelManifest, SubmissionEntity, SubmissionManifest } from '../submissions/submissions.entity';
 import type { OutputReader } from '../tasks/task-definition';
 import { sandboxFault, type VendorFault } from './sandbox-faults';
 
@@ -40,14 +42,43 @@ export interface BatchOutcome {
   fault: VendorFault | null;
 }
 
+/** The check step before any run: one attempt, in a fresh private directory. */
+export interface CheckRequest {
+  workDir: string;
+  definition: BenchmarkDefinition;
+  limits: SandboxLimits;
+  /** The LABEL_RUN value of the check's container (the sweep finds what a killed check left by it). */
+  label: string;
+}
+
+/** What the check concluded about the vendor's submission. Assay's own faults are thrown, never a verdict. */
+export interface CheckVerdict {
+  ok: boolean;
+  reason: string | null;
+  report: Record<string, unknown>;
+  /** The manifest to record on acceptance (a container's admitted image). */
+  manifest?: SubmissionManifest;
+  /** Intake refused the image: the first phase's run records it as `rejected_image`. */
+  rejectedImage?: boolean;
+}
+
 /**
- * Runs one batch of cases in the sandbox under the algorithm contract. One implementation per kind of submission
- * (the facility's ONNX runner, a vendor's image), chosen once per run by `executorFor`; a fake for unit tests.
+ * Checks and runs a submission in the sandbox under the algorithm contract. One implementation per kind of submission
+ * (the facility's ONNX runner, a vendor's image), chosen once per run or check by `executorFor`; a fake for unit tests.
  */
 export interface BatchExecutor {
+  /** May this submission run at all (the model loads and fits the interface; the image passes intake and loads)? */
+  check(request: CheckRequest): Promise<CheckVerdict>;
   /** Makes the algorithm runnable on this worker (download the model, load the image); once per attempt. */
   prepare(workDir: string): Promise<void>;
   runBatch(request: BatchRequest): Promise<BatchOutcome>;
+}
+
+/** The runner's answer in check mode (/output/check.json). */
+interface RunnerCheckReport {
+  ok: boolean;
+  problems?: string[];
+  model?: unknown;
 }
 
 /** Reads files under a collected output directory: relative paths only, plain files only (never a link). */
@@ -67,6 +98,42 @@ export class OnnxRunnerExecutor implements BatchExecutor {
   private modelFile: string | null = null;
 
   constructor(private readonly deps: { runner: OnnxRunnerService; storage: StorageService; submission: SubmissionEntity }) {}
+
+  /**
+   * The static signature check first (a misfit is rejected before any sandbox), then the model is loaded in
+   * onnxruntime inside the sandbox. The static inspection is kept on the submission's report even if the sandbox
+   * step then fails through Assay's fault.
+   */
+  async check(request: CheckRequest): Promise<CheckVerdict> {
+    const { storage, runner, submission } = this.deps;
+    const def = request.definition;
+    const fit = staticOnnxCheck(await storage.getBuffer('submissions', submission.objectKey), submission.manifest as OnnxModelManifest, def.interface, def.slug);
+    submission.checkReport = { ...submission.checkReport, static: fit.inspection, ...(fit.ok ? {} : { problems: fit.problems }) };
+    if (!fit.ok) return { ok: false, reason: fit.reason, report: submission.checkReport };
+    const modelFile = join(request.workDir, 'model.onnx');
+    await storage.downloadToFile('submissions', submission.objectKey, modelFile);
+    const outcome = await runner.invoke({
+      mode: 'check',
+      workDir: join(request.workDir, 'sandbox'),
+      modelFile,
+      modelManifest: submission.manifest,
+      batch: { benchmark: def.slug, task: def.task, interface: def.interface, cases: [] },
+      limits: request.limits,
+      labels: { [LABEL_RUN]: request.label },
+    });
+    let report: RunnerCheckReport | null = null;
+    try {
+      report = outcome.output ? (JSON.parse(outcome.output) as RunnerCheckReport) : null;
+    } catch {
+      report = null;
+    }
+    const exit = classifyContainerExit(outcome.result);
+    const fault = exit ? sandboxFault(exit, { result: outcome.result, limits: request.limits }) : null;
+    if (report) return { ok: report.ok === true, reason: report.ok ? null : (report.problems ?? []).join('; ') || 'the model failed its check', report: { ...submission.checkReport, sandbox: report } };
+    if (fault && fault.reason !== 'exit_nonzero') return { ok: false, reason: `loading the model ${fault.detail}`, report: { ...submission.checkReport } };
+    if (outcome.result.exitCode === null) throw new Error('the check container produced no exit code');
+    return { ok: false, reason: `the model could not be checked (${fault?.detail ?? 'no check report'})`, report: { ...submission.checkReport } };
+  }
 
   async prepare(workDir: string): Promise<void> {
     const modelFile = join(workDir, 'model.onnx');
@@ -110,6 +177,30 @@ export class VendorImageExecutor implements BatchExecutor {
     return image;
   }
 
+  /**
+   * Intake then load: the tarball is inspected as a stream before the engine sees it; an accepted image is loaded
+   * once and pinned by its ID. The tarball is downloaded from the object store because workers may run elsewhere.
+   */
+  async check(request: CheckRequest): Promise<CheckVerdict> {
+    const { sandbox, storage, config, submission } = this.deps;
+    const tarball = join(request.workDir, 'image.tar');
+    await storage.downloadToFile('submissions', submission.objectKey, tarball);
+    const admission = await admitImageTarball(sandbox, tarball, { maxUnpackedBytes: config.limits.maxImageUnpackedBytes, maxLayerCompressionRatio: 100, expectedArchitecture: hostArchitecture() });
+    if (!admission.ok) {
+      return { ok: false, reason: `${admission.code}: ${admission.message}`, report: { intake: { code: admission.code, message: admission.message } }, rejectedImage: true };
+    }
+    const image: ContainerImageInfo = {
+      imageId: admission.imageId,
+      tarballSha256: admission.tarballSha256,
+      runAs: admission.image.runAs,
+      workingDir: admission.image.workingDir,
+      architecture: admission.image.architecture,
+      unpackedBytes: admission.image.unpackedBytes,
+      repoTags: admission.image.repoTags,
+    };
+    return { ok: true, reason: null, report: { intake: { ...image, entrypoint: admission.image.entrypoint, cmd: admission.image.cmd, layers: admission.image.layers.length, loadMs: admission.loadMs, alreadyLoaded: admission.alreadyLoaded } }, manifest: { ...submission.manifest, image } };
+  }
+
   /** A worker on another host may not hold the image yet: the stored tarball goes through intake and load again. */
   async prepare(workDir: string): Promise<void> {
     const image = this.image();
@@ -141,7 +232,7 @@ export class VendorImageExecutor implements BatchExecutor {
   }
 }
 
-/** The one place a run's submission kind is looked at: its executor, chosen once per run. */
+/** The one place a submission's kind is looked at: its executor, chosen once per run or check. */
 export function executorFor(submission: SubmissionEntity, deps: { runner: OnnxRunnerService; sandbox: DockerSandboxAdapter; storage: StorageService; config: AppConfig }): BatchExecutor {
   return submission.kind === 'onnx' ? new OnnxRunnerExecutor({ ...deps, submission }) : new VendorImageExecutor({ ...deps, submission });
 }

@@ -13,7 +13,7 @@ import { Role } from '../auth/auth.entity';
 import { Clock } from '../common/clock';
 import { DomainError, ErrorCode } from '../common/domain-error';
 import { SubmissionsService } from '../submissions/submissions.service';
-import { toRunSummary } from '../submissions/submissions.dto';
+import { toRunSummary } from './run-summary';
 import { CasePredictionResponse, RunDetailResponse } from './evaluation.dto';
 import { RunEntity } from './evaluation.entity';
 import { EvaluationRepository } from './evaluation.repository';

@@ -4,6 +4,7 @@ import { LeaderboardsModule } from '../leaderboards/leaderboards.module';
 import { SubmissionsModule } from '../submissions/submissions.module';
 import { EvaluationCoreModule } from './evaluation-core.module';
 import { EvaluationController } from './evaluation.controller';
+import { SubmissionViewController } from './submission-view.controller';
 
-@Module({ imports: [EvaluationCoreModule, SubmissionsModule, BenchmarksModule, LeaderboardsModule], controllers: [EvaluationController] })
+@Module({ imports: [EvaluationCoreModule, SubmissionsModule, BenchmarksModule, LeaderboardsModule], controllers: [EvaluationController, SubmissionViewController] })
 export class EvaluationModule {}

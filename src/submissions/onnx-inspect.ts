@@ -1,6 +1,8 @@
 import { onnx } from 'onnx-proto';
 import type { AlgorithmInterfaceDto } from '../benchmarks/benchmark-definition';
 import type { OnnxModelManifest } from './submissions.entity';
+// Plain CommonJS shared with the runner image; tsconfig.build.json compiles it into dist/ beside this module's tree.
+import { interfaceProblems as checkInterface } from '../../sandbox-images/onnx-runner/src/interface-check';
 
 export interface OnnxTensorInfo {
   name: string;
@@ -52,55 +54,12 @@ export function inspectOnnx(bytes: Buffer): OnnxInspection {
   };
 }
 
-/** Problems with how the model's signature fits the benchmark interface, each naming the tensor. */
+/**
+ * Problems with how the model's signature fits the benchmark interface, each naming the field or the tensor. The
+ * check itself is the runner's (sandbox-images/onnx-runner/src/interface-check.js), so the static check here and
+ * the runner's check in the sandbox say the same thing about the same model.
+ */
 export function interfaceProblems(inspection: OnnxInspection, manifest: OnnxModelManifest, iface: AlgorithmInterfaceDto): string[] {
-  const problems: string[] = [];
-  for (const input of iface.inputs) {
-    const tensorName = manifest.inputs[input.name];
-    if (!tensorName) {
-      problems.push(`manifest.inputs.${input.name}: missing (which model input receives '${input.name}'?)`);
-      continue;
-    }
-    const t = inspection.inputs.find((x) => x.name === tensorName);
-    if (!t) {
-      problems.push(`manifest.inputs.${input.name}: the model has no input '${tensorName}' (it has: ${inspection.inputs.map((x) => x.name).join(', ')})`);
-      continue;
-    }
-    if (t.elemType !== 'float32') problems.push(`input '${tensorName}': element type ${t.elemType}, expected float32`);
-    // Image models: [N, C, D, H, W] (NCDHW) or [N, C, H, W] (NCHW per slice); the runner's own check, in the
-    // sandbox, compares the manifest's layout, tiling and preprocessing with the model (imaging/index.js).
-    if (input.kind === 'volume') {
-      if (t.shape.length !== 4 && t.shape.length !== 5) problems.push(`input '${tensorName}': rank ${t.shape.length} [${t.shape.join(', ')}], expected [N, C, D, H, W] or [N, C, H, W] for a volume`);
-      continue;
-    }
-    if (t.shape.length !== 2) problems.push(`input '${tensorName}': rank ${t.shape.length} [${t.shape.join(', ')}], expected [batch, ${input.length}]`);
-    else if (typeof t.shape[1] === 'number' && t.shape[1] !== input.length) {
-      problems.push(`input '${tensorName}': last dimension ${t.shape[1]}, expected ${input.length}`);
-    }
-  }
-  for (const output of iface.outputs) {
-    const tensorName = manifest.outputs[output.name];
-    if (!tensorName) {
-      problems.push(`manifest.outputs.${output.name}: missing (which model output is '${output.name}'?)`);
-      continue;
-    }
-    const t = inspection.outputs.find((x) => x.name === tensorName);
-    if (!t) {
-      problems.push(`manifest.outputs.${output.name}: the model has no output '${tensorName}' (it has: ${inspection.outputs.map((x) => x.name).join(', ')})`);
-      continue;
-    }
-    if (!['float32', 'float64'].includes(t.elemType)) problems.push(`output '${tensorName}': element type ${t.elemType}, expected float32`);
-    if (output.kind === 'mask' || output.kind === 'detections') {
-      if (t.shape.length !== 4 && t.shape.length !== 5) problems.push(`output '${tensorName}': rank ${t.shape.length} [${t.shape.join(', ')}], expected a map [N, C, D, H, W] or [N, C, H, W]`);
-      continue;
-    }
-    const last = t.shape[t.shape.length - 1];
-    if (t.shape.length > 2 || (t.shape.length === 2 && typeof last === 'number' && last !== 1 && last !== 2)) {
-      problems.push(`output '${tensorName}': shape [${t.shape.join(', ')}], expected [batch], [batch, 1] or [batch, 2]`);
-    }
-  }
-  for (const name of Object.keys(manifest.inputs)) {
-    if (!iface.inputs.some((i) => i.name === name)) problems.push(`manifest.inputs.${name}: the benchmark has no input '${name}'`);
-  }
-  return problems;
+  const signature = (tensors: OnnxTensorInfo[]) => tensors.map((t) => ({ name: t.name, type: t.elemType, shape: t.shape }));
+  return checkInterface({ inputs: signature(inspection.inputs), outputs: signature(inspection.outputs) }, manifest, iface);
 }

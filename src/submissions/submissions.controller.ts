@@ -1,21 +1,18 @@
-import { Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Req } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { Access, EVERY_ROLE, OWNER_STAFF_GRANTED, VENDOR_ONLY } from '../auth/access.decorator';
+import { Access, VENDOR_ONLY } from '../auth/access.decorator';
 import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
-import { GrantsService } from '../grants/grants.service';
 import { Role } from '../auth/auth.entity';
 import { QuotaResponse, SubmissionResponse } from './submissions.dto';
 import { SubmissionsService } from './submissions.service';
 
 @ApiTags('submissions')
 @ApiBearerAuth()
+/** Intake: uploads and the quota. Reading a submission with its runs is the runs side's (SubmissionViewController). */
 @Controller('api/submissions')
 export class SubmissionsController {
-  constructor(
-    private readonly submissions: SubmissionsService,
-    private readonly grants: GrantsService,
-  ) {}
+  constructor(private readonly submissions: SubmissionsService) {}
 
   @Post()
   @HttpCode(202)
@@ -67,37 +64,11 @@ export class SubmissionsController {
     return this.submissions.uploadContainer(principal, req);
   }
 
-  @Get()
-  @Roles(Role.Vendor, Role.Evaluator, Role.Admin, Role.Regulator)
-  @Access(EVERY_ROLE)
-  @ApiOperation({ summary: "Vendors: their organisation's submissions; regulators: those their grants cover; evaluators and admins: all" })
-  list(@CurrentPrincipal() principal: Principal): Promise<SubmissionResponse[]> {
-    return this.submissions.listForPrincipal(principal);
-  }
-
   @Get('quota/:benchmark')
   @Roles(Role.Vendor)
   @Access(VENDOR_ONLY)
   @ApiOperation({ summary: "Your organisation's submissions against a benchmark's limits (Assay's own failures are shown but not counted)" })
   quota(@CurrentPrincipal() principal: Principal, @Param('benchmark') benchmark: string): Promise<QuotaResponse> {
     return this.submissions.quota(principal, benchmark);
-  }
-
-  @Get(':id')
-  @Roles(Role.Vendor, Role.Evaluator, Role.Admin, Role.Regulator)
-  @Access(OWNER_STAFF_GRANTED)
-  async get(@CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string): Promise<SubmissionResponse> {
-    const route = 'GET /api/submissions/:id';
-    if (principal.role === Role.Regulator) {
-      const s = await this.submissions.requireAccessible(principal, id);
-      if (!(await this.grants.regulatorMayRead(principal, { submissionId: s.id, benchmarkVersionId: s.benchmarkVersionId }))) await this.grants.deny(principal, 'submission', id, route);
-      return this.submissions.getForPrincipal(principal, id);
-    }
-    const visible = await this.submissions.requireAccessible(principal, id).then(
-      () => true,
-      () => false,
-    );
-    if (!visible) await this.grants.deny(principal, 'submission', id, route);
-    return this.submissions.getForPrincipal(principal, id);
   }
 }

@@ -1,6 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, MaxLength, Min } from 'class-validator';
-import type { RunEntity } from '../runs/evaluation.entity';
 import type { SubmissionEntity } from './submissions.entity';
 
 /** The vendor's model manifest (manifest.json next to model.onnx). */
@@ -36,6 +35,7 @@ export class UploadFieldsDto {
   @IsString() manifest!: string;
 }
 
+/** A run as listed on its submission; built by the runs side (src/runs/run-summary.ts). */
 export class RunSummaryResponse {
   @ApiProperty() id!: string;
   @ApiProperty() phase!: string;
@@ -61,27 +61,6 @@ export class SubmissionResponse {
   @ApiProperty({ nullable: true, type: String }) rejectionReason!: string | null;
   @ApiProperty() createdAt!: string;
   @ApiProperty({ type: [RunSummaryResponse] }) runs!: RunSummaryResponse[];
-}
-
-/**
- * `waitingForGpuWorker`: the benchmark needs a GPU and no live worker has one; a queued run then shows status
- * `waiting_for_gpu_worker` (it stays queued: it neither fails nor runs on a CPU).
- */
-export function toRunSummary(run: RunEntity, opts: { showDetail: boolean; waitingForGpuWorker?: boolean }, now: Date): RunSummaryResponse {
-  const end = run.finishedAt ?? (run.startedAt ? now : null);
-  return {
-    id: run.id,
-    phase: run.phase,
-    status: run.status === 'queued' && opts.waitingForGpuWorker ? 'waiting_for_gpu_worker' : run.status,
-    failureReason: run.failureReason,
-    failureDetail: opts.showDetail ? run.failureDetail : null,
-    casesTotal: run.casesTotal,
-    casesDone: run.casesDone,
-    progress: run.casesTotal > 0 ? run.casesDone / run.casesTotal : 0,
-    durationMs: run.startedAt && end ? end.getTime() - run.startedAt.getTime() : null,
-    queuedAt: run.queuedAt.toISOString(),
-    finishedAt: run.finishedAt?.toISOString() ?? null,
-  };
 }
 
 export function toSubmissionResponse(s: SubmissionEntity, benchmark: string, runs: RunSummaryResponse[]): SubmissionResponse {

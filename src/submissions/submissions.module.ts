@@ -1,12 +1,11 @@
 import { Module } from '@nestjs/common';
 import { BenchmarksModule } from '../benchmarks/benchmarks.module';
-import { EvaluationCoreModule } from '../runs/evaluation-core.module';
 import { SubmissionsController } from './submissions.controller';
 import { SubmissionsRepository } from './submissions.repository';
 import { SubmissionsService } from './submissions.service';
 
 @Module({
-  imports: [BenchmarksModule, EvaluationCoreModule],
+  imports: [BenchmarksModule],
   providers: [SubmissionsRepository, SubmissionsService],
   controllers: [SubmissionsController],
   exports: [SubmissionsRepository, SubmissionsService],

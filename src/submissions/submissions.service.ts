@@ -17,10 +17,9 @@ import { flattenValidationErrors } from '../common/validation';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { Database } from '../database/database.module';
-import { EvaluationService } from '../runs/evaluation.service';
 import { EmptyUploadError, SizeLimitExceededError, StorageService } from '../storage/storage.service';
 import { receiveMultipart } from './multipart-upload';
-import { ImageUploadFieldsDto, OnnxManifestDto, QuotaResponse, SubmissionResponse, toRunSummary, toSubmissionResponse, UploadFieldsDto } from './submissions.dto';
+import { ImageUploadFieldsDto, OnnxManifestDto, QuotaResponse, SubmissionResponse, toSubmissionResponse, UploadFieldsDto } from './submissions.dto';
 import { OnnxModelManifest, SubmissionEntity, SubmissionKind, SubmissionManifest } from './submissions.entity';
 import { SubmissionsRepository } from './submissions.repository';
 import { QueueService } from '../queue/queue.service';
@@ -47,7 +46,6 @@ export class SubmissionsService {
     private readonly db: Database,
     private readonly audit: AuditService,
     private readonly queue: QueueService,
-    private readonly evaluation: EvaluationService,
     private readonly clock: Clock,
     private readonly grants: GrantsService,
   ) {}
@@ -243,7 +241,9 @@ export class SubmissionsService {
     await this.queue
       .enqueue({ name: JobName.CheckSubmission, payload: { submissionId: submission.id }, jobId: `${submission.id}:check` })
       .catch((e: unknown) => this.logger.warn(`submission ${submission.id}: check not queued yet (${String(e)}); the recovery sweep will`));
-    return this.toResponse(submission, principal);
+    // The row just recorded, `validating`, with no runs yet: its check (a step of the run machinery) creates the
+    // first. Intake never reads runs; GET /api/submissions[/:id] (src/runs/submission-view.controller.ts) shows them.
+    return toSubmissionResponse(submission, target.version.definition.slug, []);
   }
 
   /** Removes a content-addressed object unless a submission row references it (under the object's lock). */
@@ -281,38 +281,21 @@ export class SubmissionsService {
     return this.quotaOf(organisationId, await this.benchmarks.resolveCurrent(slug));
   }
 
-  async getForPrincipal(principal: Principal, id: string): Promise<SubmissionResponse> {
-    const s = await this.repository.findById(id);
-    // Another organisation's submission is reported as absent, so its existence does not leak.
-    if (!s || (principal.role === Role.Vendor && s.organisationId !== principal.organisationId)) throw notFound('submission', id);
-    return this.toResponse(s, principal);
-  }
-
-  async listForPrincipal(principal: Principal): Promise<SubmissionResponse[]> {
-    const rows =
-      principal.role === Role.Vendor && principal.organisationId
-        ? await this.repository.findByOrganisation(principal.organisationId)
-        : principal.role === Role.Regulator
-          ? await this.repository.findGranted(await this.grants.scopeOf(principal), 500)
-          : await this.repository.findAll(500);
-    return Promise.all(rows.map((s) => this.toResponse(s, principal)));
+  /**
+   * The submissions a principal may list: a vendor's own organisation's, those a regulator's grants cover, all (the
+   * latest 500) for evaluators and admins. The runs side (src/runs/submission-view.controller.ts) adds their runs.
+   */
+  async listVisible(principal: Principal): Promise<SubmissionEntity[]> {
+    return principal.role === Role.Vendor && principal.organisationId
+      ? this.repository.findByOrganisation(principal.organisationId)
+      : principal.role === Role.Regulator
+        ? this.repository.findGranted(await this.grants.scopeOf(principal), 500)
+        : this.repository.findAll(500);
   }
 
   async requireAccessible(principal: Principal, id: string): Promise<SubmissionEntity> {
     const s = await this.repository.findById(id);
     if (!s || (principal.role === Role.Vendor && s.organisationId !== principal.organisationId)) throw notFound('submission', id);
     return s;
-  }
-
-  private async toResponse(s: SubmissionEntity, principal: Principal): Promise<SubmissionResponse> {
-    const version = await this.benchmarks.requireVersion(s.benchmarkVersionId);
-    const runs = await this.evaluation.runsOfSubmission(s.id);
-    const now = this.clock.now();
-    const waiting = await this.evaluation.waitingForGpuWorker(version);
-    return toSubmissionResponse(
-      s,
-      version.definition.slug,
-      runs.map((r) => toRunSummary(r, { showDetail: this.evaluation.mayShowDetail(principal, r), waitingForGpuWorker: waiting }, now)),
-    );
   }
 }

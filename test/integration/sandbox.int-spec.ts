@@ -175,7 +175,7 @@ describe('DockerSandboxAdapter with the ONNX runner', () => {
     expect(result.exitCode).toBe(0);
     const check = JSON.parse(await fs.readFile(join(s.outputDir, 'check.json'), 'utf8')) as { ok: boolean; problems: string[] };
     expect(check.ok).toBe(false);
-    expect(check.problems).toEqual(["input 'input': expected last dimension 30, model has 31"]);
+    expect(check.problems).toEqual(["input 'input': last dimension 31, expected 30"]);
   }, 60_000);
 
   it('exits 2 when checking a file that is not an ONNX model', async () => {

@@ -7,6 +7,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { interfaceProblems } = require('./interface-check');
 
 const INPUT_DIR = process.env.ASSAY_INPUT_DIR || '/input';
 const MODEL_DIR = process.env.ASSAY_MODEL_DIR || '/model';
@@ -114,77 +115,11 @@ function describe(meta) {
   return meta.isTensor ? { name: meta.name, type: meta.type, shape: [...meta.shape] } : { name: meta.name, type: 'non-tensor' };
 }
 
-const isDynamic = (d) => typeof d === 'string' || d === -1 || d === undefined || d === null;
-
-// Checks the model against the interface; returns a list of human-readable problems (empty = ok).
+// Checks the model against the interface; returns a list of human-readable problems (empty = ok). The check is
+// interface-check.js, the same one the worker runs on the protobuf before the sandbox, so both say the same.
 function checkModel(session, iface, vendor) {
-  const problems = [];
-  const inputs = metadataByName(session.inputMetadata);
-  const outputs = metadataByName(session.outputMetadata);
-  for (const inp of iface.inputs) {
-    const onnxName = vendor.inputs[inp.name];
-    if (typeof onnxName !== 'string') {
-      problems.push(`model manifest maps no ONNX input for interface input '${inp.name}'`);
-      continue;
-    }
-    const meta = inputs.get(onnxName);
-    if (!meta) {
-      problems.push(`input '${onnxName}': not in the model (model inputs: ${[...inputs.keys()].join(', ') || 'none'})`);
-      continue;
-    }
-    if (!meta.isTensor) {
-      problems.push(`input '${onnxName}': is not a tensor`);
-      continue;
-    }
-    if (meta.type !== 'float32' && meta.type !== 'float64') {
-      problems.push(`input '${onnxName}': expected element type float32 or float64, model has ${meta.type}`);
-    }
-    const shape = meta.shape;
-    if (shape.length !== 2) {
-      problems.push(`input '${onnxName}': expected rank 2 [batch, ${inp.length}], model has shape [${shape.join(', ')}]`);
-      continue;
-    }
-    const last = shape[1];
-    if (!isDynamic(last) && last !== inp.length) {
-      problems.push(`input '${onnxName}': expected last dimension ${inp.length}, model has ${last}`);
-    }
-    const batch = shape[0];
-    if (!isDynamic(batch) && !(typeof batch === 'number' && batch >= 1)) {
-      problems.push(`input '${onnxName}': batch dimension must be dynamic or at least 1, model has ${batch}`);
-    }
-  }
-  for (const inputName of inputs.keys()) {
-    if (!Object.values(vendor.inputs).includes(inputName)) {
-      problems.push(`input '${inputName}': the model needs it but the model manifest does not map it`);
-    }
-  }
-  for (const out of iface.outputs) {
-    const onnxName = vendor.outputs[out.name];
-    if (typeof onnxName !== 'string') {
-      problems.push(`model manifest maps no ONNX output for interface output '${out.name}'`);
-      continue;
-    }
-    const meta = outputs.get(onnxName);
-    if (!meta) {
-      problems.push(`output '${onnxName}': not in the model (model outputs: ${[...outputs.keys()].join(', ') || 'none'})`);
-      continue;
-    }
-    if (!meta.isTensor) {
-      problems.push(`output '${onnxName}': is not a tensor`);
-      continue;
-    }
-    if (meta.type !== 'float32' && meta.type !== 'float64') {
-      problems.push(`output '${onnxName}': expected element type float32 or float64, model has ${meta.type}`);
-    }
-    const shape = meta.shape;
-    // Models without shape inference report []; the runtime check in predict catches bad shapes then.
-    if (shape.length > 2) {
-      problems.push(`output '${onnxName}': expected shape [batch], [batch, 1] or [batch, 2], model has [${shape.join(', ')}]`);
-    } else if (shape.length === 2 && !isDynamic(shape[1]) && shape[1] !== 1 && shape[1] !== 2) {
-      problems.push(`output '${onnxName}': expected last dimension 1 or 2, model has ${shape[1]}`);
-    }
-  }
-  return problems;
+  const signature = (list) => (list || []).map((m) => ({ name: m.name, isTensor: m.isTensor, type: m.type, shape: m.isTensor ? [...m.shape] : [] }));
+  return interfaceProblems({ inputs: signature(session.inputMetadata), outputs: signature(session.outputMetadata) }, vendor, iface);
 }
 
 // Reads ir_version and opset_import from the ModelProto header without loading the graph into memory:

@@ -1,29 +1,20 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import { join } from 'node:path';
+import { Injectable, Logger } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
-import { BenchmarksService } from '../benchmarks/benchmarks.service';
-import { APP_CONFIG } from '../config/config.module';
-import type { AppConfig } from '../config/config.schema';
-import { Database } from '../database/database.module';
-import { sandboxFault, sandboxLimitsFor } from '../runs/sandbox-faults';
-import { classifyContainerExit } from '../sandbox/container-run';
-import { EvaluationService } from '../runs/evaluation.service';
-import type { SubmissionJobPayload } from '../queue/queue.payloads';
-import { OnnxRunnerService } from '../sandbox/onnx-runner.service';
-import { LABEL_RUN } from '../sandbox/sandbox-profile';
-import { StorageService } from '../storage/storage.service';
-import { SubmissionsRepository } from './submissions.repository';
-import { ContainerImageInfo, OnnxModelManifest, SubmissionEntity, SubmissionManifest } from './submissions.entity';
-import { staticOnnxCheck } from './onnx-static-check';
 import type { BenchmarkVersionEntity } from '../benchmarks/benchmarks.entity';
-import { FailureReason } from '../runs/evaluation.entity';
-import { admitImageTarball } from '../containers/image-loader';
-import { hostArchitecture } from '../containers/image-intake';
-import { DockerSandboxAdapter } from '../sandbox/docker-sandbox.adapter';
-import type { JobContext } from '../queue/job-registry';
+import { BenchmarksService } from '../benchmarks/benchmarks.service';
+import { Database } from '../database/database.module';
 import { ActiveWork } from '../queue/active-work';
 import { crashPoint } from '../queue/crash-points';
+import type { JobContext } from '../queue/job-registry';
+import type { SubmissionJobPayload } from '../queue/queue.payloads';
 import { isTransientInfraFault } from '../queue/transient-faults';
+import { DockerSandboxAdapter } from '../sandbox/docker-sandbox.adapter';
+import type { SubmissionEntity } from '../submissions/submissions.entity';
+import { SubmissionsRepository } from '../submissions/submissions.repository';
+import { BatchExecutors, type CheckVerdict } from './batch-executor';
+import { FailureReason } from './evaluation.entity';
+import { EvaluationService } from './evaluation.service';
+import { sandboxLimitsFor } from './sandbox-faults';
 
 /**
  * How many times a submission's check may start. A check that fails through Assay's fault (or whose worker dies) that
@@ -32,28 +23,23 @@ import { isTransientInfraFault } from '../queue/transient-faults';
  */
 export const MAX_CHECK_ATTEMPTS = 3;
 
-type Verdict = { ok: boolean; reason: string | null; report: Record<string, unknown>; manifest?: SubmissionManifest; rejectedImage?: boolean; internal?: boolean };
-
-interface CheckReport {
-  ok: boolean;
-  problems?: string[];
-  model?: unknown;
-}
+/** A check's verdict; `internal`: Assay could not check the submission (not the vendor's fault). */
+type Verdict = CheckVerdict & { internal?: boolean };
 
 /**
- * Checks a submitted model inside the sandbox (it must load in onnxruntime and fit the interface) before any run
- * starts. On success the submission is accepted and its first phase is queued.
+ * The first step of the run machinery (job `check-submission`): before any run starts, the submission is checked in
+ * the sandbox by its executor (an ONNX model must fit the interface and load in onnxruntime; an image must pass
+ * intake and load). On success the submission is accepted and its first phase's run is created and queued; intake
+ * (src/submissions) only stores the upload and queues this job.
  */
 @Injectable()
-export class SubmissionChecker {
-  private readonly logger = new Logger('SubmissionChecker');
+export class ModelCheckStep {
+  private readonly logger = new Logger('ModelCheckStep');
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly repository: SubmissionsRepository,
     private readonly benchmarks: BenchmarksService,
-    private readonly storage: StorageService,
-    private readonly runner: OnnxRunnerService,
+    private readonly executors: BatchExecutors,
     private readonly evaluation: EvaluationService,
     private readonly db: Database,
     private readonly audit: AuditService,
@@ -111,90 +97,22 @@ export class SubmissionChecker {
 
   private async checkOnce(submission: SubmissionEntity, version: BenchmarkVersionEntity, attempt: number): Promise<void> {
     const def = version.definition;
-    if (submission.kind === 'onnx') {
-      // The static signature check (moved here from the upload request): a misfit is rejected before any sandbox.
-      const fit = staticOnnxCheck(await this.storage.getBuffer('submissions', submission.objectKey), submission.manifest as OnnxModelManifest, def.interface, def.slug);
-      submission.checkReport = { ...submission.checkReport, static: fit.inspection, ...(fit.ok ? {} : { problems: fit.problems }) };
-      if (!fit.ok) {
-        await this.settle(submission, version, { ok: false, reason: fit.reason, report: submission.checkReport });
-        return;
-      }
-    }
     // A fresh dir per attempt: a tmpfs a killed check left mounted can never block the retry (EBUSY on rmdir),
     // and what earlier attempts left goes first.
     await this.sandbox.removeWorkDirsNamed(`check-${submission.id}-`);
     const workDir = await this.sandbox.createWorkDir(`check-${submission.id}-${attempt}`);
     let verdict: Verdict;
-    if (submission.kind === 'container') {
-      try {
-        verdict = await this.checkContainer(submission, workDir);
-      } finally {
-        await this.sandbox.removeWorkDir(workDir);
-      }
-      await this.settle(submission, version, verdict);
-      return;
-    }
     try {
-      const modelFile = join(workDir, 'model.onnx');
-      await this.storage.downloadToFile('submissions', submission.objectKey, modelFile);
-      const limits = { ...sandboxLimitsFor(version), timeoutMs: Math.min(120_000, def.limits.resources.timeoutSeconds * 1000) };
-      const outcome = await this.runner.invoke({
-        mode: 'check',
-        workDir: join(workDir, 'sandbox'),
-        modelFile,
-        modelManifest: submission.manifest,
-        batch: { benchmark: def.slug, task: def.task, interface: def.interface, cases: [] },
-        limits,
-        labels: { [LABEL_RUN]: `check-${submission.id}` },
+      verdict = await this.executors.for(submission).check({
+        workDir,
+        definition: def,
+        limits: { ...sandboxLimitsFor(version), timeoutMs: Math.min(120_000, def.limits.resources.timeoutSeconds * 1000) },
+        label: `check-${submission.id}`,
       });
-      let report: CheckReport | null = null;
-      try {
-        report = outcome.output ? (JSON.parse(outcome.output) as CheckReport) : null;
-      } catch {
-        report = null;
-      }
-      const exit = classifyContainerExit(outcome.result);
-      const fault = exit ? sandboxFault(exit, { result: outcome.result, limits }) : null;
-      if (report) {
-        verdict = { ok: report.ok === true, reason: report.ok ? null : (report.problems ?? []).join('; ') || 'the model failed its check', report: { ...submission.checkReport, sandbox: report } };
-      } else if (fault && fault.reason !== 'exit_nonzero') {
-        verdict = { ok: false, reason: `loading the model ${fault.detail}`, report: { ...submission.checkReport } };
-      } else if (outcome.result.exitCode === null) {
-        throw new Error('the check container produced no exit code');
-      } else {
-        verdict = { ok: false, reason: `the model could not be checked (${fault?.detail ?? 'no check report'})`, report: { ...submission.checkReport } };
-      }
     } finally {
       await this.sandbox.removeWorkDir(workDir);
     }
     await this.settle(submission, version, verdict);
-  }
-
-  /**
-   * Intake then load: the tarball is inspected as a stream before the engine sees it; an accepted image is loaded
-   * once and pinned by its ID. The tarball is downloaded from the object store because workers may run elsewhere.
-   */
-  private async checkContainer(submission: SubmissionEntity, workDir: string): Promise<{ ok: boolean; reason: string | null; report: Record<string, unknown>; manifest?: SubmissionManifest; rejectedImage?: boolean }> {
-    const tarball = join(workDir, 'image.tar');
-    await this.storage.downloadToFile('submissions', submission.objectKey, tarball);
-    const admission = await admitImageTarball(this.sandbox, tarball, {
-      maxUnpackedBytes: this.config.limits.maxImageUnpackedBytes,
-      maxLayerCompressionRatio: 100,
-      expectedArchitecture: hostArchitecture(),
-    });
-    if (!admission.ok) {
-      return { ok: false, reason: `${admission.code}: ${admission.message}`, report: { intake: { code: admission.code, message: admission.message } }, rejectedImage: true };
-    }
-    const image: ContainerImageInfo = {
-      imageId: admission.imageId,
-      tarballSha256: admission.tarballSha256,
-      runAs: admission.image.runAs,
-      workingDir: admission.image.workingDir,
-      architecture: admission.image.architecture,
-      unpackedBytes: admission.image.unpackedBytes,
-      repoTags: admission.image.repoTags,
-    };
-    return { ok: true, reason: null, report: { intake: { ...image, entrypoint: admission.image.entrypoint, cmd: admission.image.cmd, layers: admission.image.layers.length, loadMs: admission.loadMs, alreadyLoaded: admission.alreadyLoaded } }, manifest: { ...submission.manifest, image } };
   }
 
   /** Records the verdict; an accepted submission gets its first phase queued, a rejected image a failed run saying why. */
