@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
@@ -136,5 +138,32 @@ describe('lesion imaging: real image models on SYNTHETIC CT phantoms, from uploa
     }
     expect(total).toBeGreaterThan(0);
     expect(run.metrics['sensitivity']?.value).toBeCloseTo(hit / total, 12);
+  });
+
+  it("runs the imaging twin of the example vendor container (docker save) on the same benchmark, under the same contract", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'assay-lesion-python-'));
+    try {
+      const tarball = join(dir, 'lesion-python.tar');
+      execFileSync('docker', ['save', '-o', tarball, 'vendor-example/lesion-python:1']);
+      const submitted = await vendor.uploadMultipart<Submission>('/api/submissions/container', { fields: { benchmark: 'lesion-segmentation', name: 'lesion-python', version: '1.0.0' }, fileField: 'image', filePath: tarball });
+      await expect(verdictOf(vendor, submitted.id, 300_000)).resolves.toMatchObject({ status: 'accepted' });
+      const done = await eventually(
+        () => vendor.get<Submission>(`/api/submissions/${submitted.id}`),
+        (x) => x.runs.some((r) => r.phase === 'test' && ['succeeded', 'failed'].includes(r.status)) || x.runs.some((r) => r.status === 'failed'),
+        480_000,
+      );
+      expect(done.runs.map((r) => [r.phase, r.status, r.failureDetail])).toEqual([
+        ['sample', 'succeeded', null],
+        ['test', 'succeeded', null],
+      ]);
+      const board = await vendor.get<{ rows: { submission: string; metrics: Record<string, { value: number }> }[] }>('/api/benchmarks/lesion-segmentation/leaderboard?phase=test');
+      // Best submission per vendor: the board still has one row for this vendor, with both submissions scored.
+      expect(board.rows).toHaveLength(1);
+      const testRun = done.runs.find((r) => r.phase === 'test') as Submission['runs'][number];
+      const run = await evaluator.get<RunView>(`/api/runs/${testRun.id}`);
+      expect(run.metrics['dice']?.value).toEqual(expect.any(Number));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
