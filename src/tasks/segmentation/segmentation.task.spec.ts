@@ -111,6 +111,14 @@ describe('segmentation task definition', () => {
     masks.set('masks/A.nii.gz', Buffer.from('not a volume'));
     await expect(SEGMENTATION.parsePredictions({ text: '', caseIds: ['A'], output })).resolves.toEqual({ ok: false, message: expect.stringMatching(/^masks\/A.nii.gz: /) });
     await expect(SEGMENTATION.parsePredictions({ text: '{"caseId":"A","mask":"../../etc/passwd"}\n', caseIds: ['A'], output })).resolves.toEqual({ ok: false, message: 'line 1: mask must be "masks/A.nii.gz"' });
+    // A header declaring a 400 MiB float64 "mask" is refused from the header, before anything is allocated.
+    const header = Buffer.from(encodeNifti1Gz({ ...cube([0, 0, 0], [1, 1, 1], { dims: [1, 1, 1] }), data: new Float64Array(1) }));
+    const raw = require('node:zlib').gunzipSync(header) as Buffer;
+    raw.writeInt16LE(512, 42);
+    raw.writeInt16LE(512, 44);
+    raw.writeInt16LE(200, 46);
+    masks.set('masks/A.nii.gz', require('node:zlib').gzipSync(raw));
+    await expect(SEGMENTATION.parsePredictions({ text: '', caseIds: ['A'], output })).resolves.toEqual({ ok: false, message: expect.stringMatching(/^masks\/A.nii.gz: too_large: /) });
   });
 
   it('scores from stored artifacts case by case; the ranking statistic on all cases equals the aggregate', async () => {

@@ -83,8 +83,14 @@ function perCaseValue(definition: BenchmarkDefinition, metric: string) {
   };
 }
 
+/**
+ * A mask holds one label per voxel: its decoded size is capped well below a volume's (a vendor's header declaring a
+ * huge float64 grid is refused before anything is inflated), enough for a 512×512×1024 uint8 mask.
+ */
+const MASK_LIMITS = { maxBytes: 320 * 1024 * 1024 };
+
 async function readMask(name: string, bytes: Buffer): Promise<Volume> {
-  return readVolume({ name, bytes }, undefined, { labels: true }).volume;
+  return readVolume({ name, bytes }, MASK_LIMITS, { labels: true }).volume;
 }
 
 /**
