@@ -11,7 +11,9 @@ export interface RunCase {
   inputs: Record<string, unknown>;
 }
 
-export type SandboxTimings = Required<Pick<RunTimings, 'sandboxCreateMs' | 'sandboxStartMs' | 'sandboxWaitMs' | 'sandboxRemoveMs' | 'sandboxTotalMs'>>;
+export type SandboxTimings = Required<
+  Pick<RunTimings, 'sandboxCreateMs' | 'sandboxStartMs' | 'sandboxWaitMs' | 'sandboxRemoveMs' | 'sandboxTotalMs' | 'fetchInputsMs' | 'batchIoMs' | 'parseOutputMs' | 'storeOutputMs'>
+>;
 
 export interface BatchesOutcome {
   predictions: RunPredictionEntity[];
@@ -47,7 +49,7 @@ export async function runBatches(input: {
   const out: BatchesOutcome = {
     predictions: [],
     logs: [],
-    timings: { sandboxCreateMs: 0, sandboxStartMs: 0, sandboxWaitMs: 0, sandboxRemoveMs: 0, sandboxTotalMs: 0 },
+    timings: { sandboxCreateMs: 0, sandboxStartMs: 0, sandboxWaitMs: 0, sandboxRemoveMs: 0, sandboxTotalMs: 0, fetchInputsMs: 0, batchIoMs: 0, parseOutputMs: 0, storeOutputMs: 0 },
     imageId: '',
     runtime: '',
     fault: null,
@@ -57,7 +59,11 @@ export async function runBatches(input: {
     for (let offset = 0, batch = 1; offset < cases.length; offset += size, batch++) {
       const batchCases = cases.slice(offset, offset + size);
       const batchDir = join(input.workDir, `batch-${batch}`);
+      // Where a run's time goes outside the container is recorded too (perf/segmentation-evaluation.ts reads it).
+      const tFetch = Date.now();
       const caseFiles = input.fetchCaseFiles ? await input.fetchCaseFiles(batchCases, join(batchDir, 'fetched')) : undefined;
+      const tBatch = Date.now();
+      out.timings.fetchInputsMs += tBatch - tFetch;
       const outcome = await executor.runBatch({
         workDir: batchDir,
         batch: { benchmark: def.slug, task: def.task, interface: def.interface, cases: [...batchCases] },
@@ -75,18 +81,22 @@ export async function runBatches(input: {
       out.timings.sandboxWaitMs += t.waitMs;
       out.timings.sandboxRemoveMs += t.removeMs;
       out.timings.sandboxTotalMs += t.totalMs;
+      out.timings.batchIoMs += Math.max(0, Date.now() - tBatch - t.totalMs);
       out.logs.push(outcome.result.logBytes);
       if (outcome.result.exitCode === null && !outcome.result.timedOut) throw new Error('the sandbox container produced no exit code');
       if (outcome.fault) throw outcome.fault;
       // classifySandboxOutcome reports a missing or unreadable predictions file; this is Assay's invariant.
       if (outcome.output === null) throw new Error(`batch ${batch}: no sandbox fault, yet no predictions were read`);
+      const tParse = Date.now();
       const parsed = await task.parsePredictions({ text: outcome.output, caseIds: batchCases.map((c) => c.caseId), output: outcome.readOutput });
+      out.timings.parseOutputMs += Date.now() - tParse;
       if (!parsed.ok) throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}, ${parsed.message}`);
       const expected = new Set(batchCases.map((c) => c.caseId));
       const unknown = parsed.value.filter((p) => !expected.has(p.caseId));
       if (unknown.length > 0) {
         throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}: ${unknown.length} prediction(s) for cases not in this batch (first: '${unknown[0]?.caseId}')`);
       }
+      const tStore = Date.now();
       for (const p of parsed.value) {
         const prediction = { ...p.prediction };
         if (p.files && Object.keys(p.files).length > 0) {
@@ -97,6 +107,7 @@ export async function runBatches(input: {
         }
         out.predictions.push({ runId: input.runId, caseId: p.caseId, prediction });
       }
+      out.timings.storeOutputMs += Date.now() - tStore;
       await input.onProgress?.(Math.min(cases.length, offset + batchCases.length));
     }
     const have = new Set(out.predictions.map((p) => p.caseId));
