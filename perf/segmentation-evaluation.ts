@@ -34,16 +34,18 @@ interface Args {
   cases: number;
   reference: boolean;
   inProcessWorker: boolean;
+  generateOnly: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { cases: 100, reference: true, inProcessWorker: false };
+  const args: Args = { cases: 100, reference: true, inProcessWorker: false, generateOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--cases') args.cases = Number(argv[++i]);
     else if (a === '--no-reference') args.reference = false;
     else if (a === '--in-process-worker') args.inProcessWorker = true;
-    else throw new Error(`unknown argument ${a}; usage: segmentation-evaluation [--cases N] [--no-reference] [--in-process-worker]`);
+    else if (a === '--generate-only') args.generateOnly = true;
+    else throw new Error(`unknown argument ${a}; usage: segmentation-evaluation [--cases N] [--no-reference] [--in-process-worker] [--generate-only]`);
   }
   if (!Number.isInteger(args.cases) || args.cases <= SAMPLE_SIZE + 1) throw new Error(`--cases must be an integer above ${SAMPLE_SIZE + 1}`);
   return args;
@@ -102,6 +104,7 @@ interface RunView {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const cohortDir = await ensureCohort(args.cases);
+  if (args.generateOnly) return;
 
   const dbName = `assay_perf_seg_${process.pid}`;
   const dbUrl = `postgres://postgres@127.0.0.1:5432/${dbName}`;

@@ -29,14 +29,19 @@ export interface Components {
  */
 export function connectedComponents(data: ArrayLike<number>, dims: Vec3, label?: number): Components {
   const [n0, n1, n2] = dims;
-  const n = n0 * n1 * n2;
+  const plane = n0 * n1;
+  const n = plane * n2;
   const labels = new Int32Array(n);
   const queue = new Int32Array(n);
   const sizes: number[] = [];
-  const fg = (v: number): boolean => (label === undefined ? v !== 0 : v === label);
+  // The foreground test inline on both paths (no closure per voxel): most of a 256×256×128 mask is background, and
+  // the scan over it was most of the lesion-wise time.
+  const any = label === undefined;
+  const want = label ?? 0;
   let count = 0;
   for (let start = 0; start < n; start++) {
-    if (labels[start] !== 0 || !fg(data[start] as number)) continue;
+    const v = data[start] as number;
+    if ((any ? v === 0 : v !== want) || labels[start] !== 0) continue;
     count++;
     labels[start] = count;
     let head = 0;
@@ -44,20 +49,24 @@ export function connectedComponents(data: ArrayLike<number>, dims: Vec3, label?:
     queue[tail++] = start;
     while (head < tail) {
       const p = queue[head++] as number;
-      const i = p % n0;
-      const j = Math.floor(p / n0) % n1;
-      const k = Math.floor(p / (n0 * n1));
+      const k = (p / plane) | 0;
+      const rest = p - k * plane;
+      const j = (rest / n0) | 0;
+      const i = rest - j * n0;
       for (let dk = -1; dk <= 1; dk++) {
         const kk = k + dk;
         if (kk < 0 || kk >= n2) continue;
         for (let dj = -1; dj <= 1; dj++) {
           const jj = j + dj;
           if (jj < 0 || jj >= n1) continue;
+          const row = n0 * (jj + n1 * kk);
           for (let di = -1; di <= 1; di++) {
             const ii = i + di;
             if (ii < 0 || ii >= n0) continue;
-            const o = ii + n0 * (jj + n1 * kk);
-            if (labels[o] !== 0 || !fg(data[o] as number)) continue;
+            const o = ii + row;
+            if (labels[o] !== 0) continue;
+            const w = data[o] as number;
+            if (any ? w === 0 : w !== want) continue;
             labels[o] = count;
             queue[tail++] = o;
           }
@@ -98,10 +107,14 @@ export interface LesionWiseCase {
 export function matchComponents(ref: Components, pred: Components, threshold = LESION_MATCH_IOU): [number, number, number][] {
   const overlap = new Map<number, number>();
   const stride = pred.count + 1;
-  for (let p = 0; p < ref.labels.length; p++) {
-    const r = ref.labels[p] as number;
+  // The label arrays as locals: the scan covers every voxel of the grid, nearly all background.
+  const refLabels = ref.labels;
+  const predLabels = pred.labels;
+  const n = refLabels.length;
+  for (let p = 0; p < n; p++) {
+    const r = refLabels[p] as number;
     if (r === 0) continue;
-    const q = pred.labels[p] as number;
+    const q = predLabels[p] as number;
     if (q === 0) continue;
     const key = r * stride + q;
     overlap.set(key, (overlap.get(key) ?? 0) + 1);
