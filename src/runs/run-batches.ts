@@ -54,14 +54,27 @@ export async function runBatches(input: {
     runtime: '',
     fault: null,
   };
+  const size = def.limits.resources.batchSize;
+  const batchDirOf = (batch: number): string => join(input.workDir, `batch-${batch}`);
+  // Image tasks: the next batch's case files are downloaded while this batch's container runs (its own folder), so
+  // only the first batch waits for its files. A prefetch still pending when the loop ends is settled before returning.
+  const fetchBatch = (batch: number): Promise<Record<string, Record<string, string>>> | undefined => {
+    const offset = (batch - 1) * size;
+    if (!input.fetchCaseFiles || offset >= cases.length) return undefined;
+    const pending = input.fetchCaseFiles(cases.slice(offset, offset + size), join(batchDirOf(batch), 'fetched'));
+    pending.catch(() => undefined); // awaited below (or settled in finally); never an unhandled rejection
+    return pending;
+  };
+  let prefetch = fetchBatch(1);
   try {
-    const size = def.limits.resources.batchSize;
     for (let offset = 0, batch = 1; offset < cases.length; offset += size, batch++) {
       const batchCases = cases.slice(offset, offset + size);
-      const batchDir = join(input.workDir, `batch-${batch}`);
-      // Where a run's time goes outside the container is recorded too (perf/segmentation-evaluation.ts reads it).
+      const batchDir = batchDirOf(batch);
+      // Where a run's time goes outside the container is recorded too (perf/segmentation-evaluation.ts reads it);
+      // for case files that is the time spent waiting for them.
       const tFetch = Date.now();
-      const caseFiles = input.fetchCaseFiles ? await input.fetchCaseFiles(batchCases, join(batchDir, 'fetched')) : undefined;
+      const caseFiles = prefetch ? await prefetch : undefined;
+      prefetch = fetchBatch(batch + 1);
       const tBatch = Date.now();
       out.timings.fetchInputsMs += tBatch - tFetch;
       const outcome = await executor.runBatch({
@@ -118,6 +131,9 @@ export async function runBatches(input: {
   } catch (error) {
     if (!(error instanceof VendorFault)) throw error;
     out.fault = error;
+  } finally {
+    // The caller removes the work dir next: no download may still be writing into it.
+    if (prefetch) await prefetch.catch(() => undefined);
   }
   return out;
 }
