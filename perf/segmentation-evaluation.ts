@@ -171,7 +171,15 @@ async function main(): Promise<void> {
     });
     const source: CohortSource = { read: async (p) => readFileSync(join(cohortDir, p)), list: async (f) => readdirSync(join(cohortDir, f)) };
     const tIngest = Date.now();
-    const ingested = await stack.api.get(CohortsService).ingestImaging(null, descriptor, source);
+    // The plan is kept for the folder (complete, so immutable) and the store is tried again once: after minutes of
+    // planning, the first request to the in-process object store can meet a keep-alive socket its server just closed
+    // ("socket hang up"; seen once at N = 100). Files written by a failed attempt are removed by the service.
+    const ingest = () => stack.api.get(CohortsService).ingestImaging(null, descriptor, source, { immutableSourceKey: cohortDir });
+    const ingested = await ingest().catch((error: unknown) => {
+      if (!/socket hang up|ECONNRESET/.test(String(error))) throw error;
+      process.stderr.write(`ingest: ${String(error)}; trying the store again\n`);
+      return ingest();
+    });
     const ingestMs = Date.now() - tIngest;
     process.stderr.write(`ingested ${slug} v${ingested.version.version} in ${(ingestMs / 1000).toFixed(1)} s\n`);
 
