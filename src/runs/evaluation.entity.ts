@@ -28,7 +28,17 @@ export interface RunTimings {
   sandboxWaitMs?: number;
   sandboxRemoveMs?: number;
   sandboxTotalMs?: number;
+  /** Image tasks: downloading the batches' case files from the object store (all batches). */
+  fetchInputsMs?: number;
+  /** Around the container, outside it: writing /input, copying the model, releasing /output (all batches). */
+  batchIoMs?: number;
+  /** The task reading and checking the batches' output (e.g. decoding every mask). */
+  parseOutputMs?: number;
+  /** Storing per-case output files (e.g. masks) as run artifacts. */
+  storeOutputMs?: number;
   scoringMs?: number;
+  /** Of scoringMs: reading the stored per-case artifacts back (download + hash check). */
+  scoringReadMs?: number;
   totalMs?: number;
 }
 

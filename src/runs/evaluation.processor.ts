@@ -279,12 +279,15 @@ export class RunExecutor {
     const rows = await this.repository.findPredictions(run.id);
     const predictions = new Map(rows.map((r) => [r.caseId, r.prediction]));
     const metadata = await this.cohorts.caseMetadata(cohortVersion.id, run.split as SplitName);
+    let readMs = 0;
     const readArtifact = async (caseId: string, name: string): Promise<Buffer> => {
+      const tRead = Date.now();
       const file = (predictions.get(caseId)?.['files'] as Record<string, { key: string; sha256: string }> | undefined)?.[name];
       if (!file) throw new Error(`run ${run.id}: case ${caseId} has no stored ${name}`);
       const bytes = await this.storage.getBuffer('artifacts', file.key);
       // Stored by this run's collect step; a different hash means the object store lost or changed it (Assay's fault).
       if (sha256Hex(bytes) !== file.sha256) throw new Error(`run ${run.id}: stored ${name} of case ${caseId} does not match its recorded sha256`);
+      readMs += Date.now() - tRead;
       return bytes;
     };
     const report = await task.score({ truth, predictions, definition: version.definition, metadata, readArtifact });
@@ -305,7 +308,7 @@ export class RunExecutor {
         runId: run.id,
         from: [RunStatus.Scoring],
         to: RunStatus.Succeeded,
-        patch: { metricCodeVersion: report.metricCodeVersion, timings: { ...run.timings, scoringMs, totalMs: Date.now() - run.queuedAt.getTime() } },
+        patch: { metricCodeVersion: report.metricCodeVersion, timings: { ...run.timings, scoringMs, ...(readMs > 0 ? { scoringReadMs: readMs } : {}), totalMs: Date.now() - run.queuedAt.getTime() } },
         auditPayload: { primary: version.definition.metrics.primary, value: report.metrics[version.definition.metrics.primary]?.value ?? null },
       },
       async (tx) => {

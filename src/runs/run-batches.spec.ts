@@ -58,4 +58,35 @@ describe('runBatches (with the FakeExecutor)', () => {
   it("throws Assay's own faults (no exit code) for the caller to hand the run back", async () => {
     await expect(run(new FakeExecutor(() => ({ output: null, exitCode: null })))).rejects.toThrow(/no exit code/);
   });
+
+  describe('case files (image tasks)', () => {
+    const events: string[] = [];
+    const fetchCaseFiles = async (batchCases: readonly RunCase[], dir: string): Promise<Record<string, Record<string, string>>> => {
+      events.push(`fetch ${batchCases.map((c) => c.caseId).join('')} start`);
+      await new Promise((r) => setTimeout(r, 5));
+      events.push(`fetch ${batchCases.map((c) => c.caseId).join('')} done`);
+      return Object.fromEntries(batchCases.map((c) => [c.caseId, { 'ct.nii.gz': `${dir}/${c.caseId}/ct.nii.gz` }]));
+    };
+    const runWithFiles = (executor: FakeExecutor) =>
+      runBatches({ executor, task: taskDefinition('binary-classification'), definition, runId: 'run-1', workDir: '/work/run-1', cases, limits, fetchCaseFiles });
+    beforeEach(() => void events.splice(0));
+
+    it("downloads the next batch's files while a batch runs, and hands each batch its own", async () => {
+      const executor = new FakeExecutor((r) => (events.push(`run ${r.batchNumber}`), { output: jsonl(r.batch.cases.map((c) => c.caseId)) }));
+      const out = await runWithFiles(executor);
+      expect(out.fault).toBeNull();
+      expect(events).toEqual(['fetch AB start', 'fetch AB done', 'fetch C start', 'run 1', 'fetch C done', 'run 2']);
+      expect(executor.requests.map((r) => r.caseFiles)).toEqual([
+        { A: { 'ct.nii.gz': '/work/run-1/batch-1/fetched/A/ct.nii.gz' }, B: { 'ct.nii.gz': '/work/run-1/batch-1/fetched/B/ct.nii.gz' } },
+        { C: { 'ct.nii.gz': '/work/run-1/batch-2/fetched/C/ct.nii.gz' } },
+      ]);
+    });
+
+    it('settles a pending download before returning when a batch ends the run', async () => {
+      const executor = new FakeExecutor(() => ({ output: null, fault: new VendorFault(FailureReason.Timeout, 'too slow') }));
+      const out = await runWithFiles(executor);
+      expect(out.fault?.reason).toBe(FailureReason.Timeout);
+      expect(events[events.length - 1]).toBe('fetch C done');
+    });
+  });
 });

@@ -11,7 +11,9 @@ export interface RunCase {
   inputs: Record<string, unknown>;
 }
 
-export type SandboxTimings = Required<Pick<RunTimings, 'sandboxCreateMs' | 'sandboxStartMs' | 'sandboxWaitMs' | 'sandboxRemoveMs' | 'sandboxTotalMs'>>;
+export type SandboxTimings = Required<
+  Pick<RunTimings, 'sandboxCreateMs' | 'sandboxStartMs' | 'sandboxWaitMs' | 'sandboxRemoveMs' | 'sandboxTotalMs' | 'fetchInputsMs' | 'batchIoMs' | 'parseOutputMs' | 'storeOutputMs'>
+>;
 
 export interface BatchesOutcome {
   predictions: RunPredictionEntity[];
@@ -47,17 +49,34 @@ export async function runBatches(input: {
   const out: BatchesOutcome = {
     predictions: [],
     logs: [],
-    timings: { sandboxCreateMs: 0, sandboxStartMs: 0, sandboxWaitMs: 0, sandboxRemoveMs: 0, sandboxTotalMs: 0 },
+    timings: { sandboxCreateMs: 0, sandboxStartMs: 0, sandboxWaitMs: 0, sandboxRemoveMs: 0, sandboxTotalMs: 0, fetchInputsMs: 0, batchIoMs: 0, parseOutputMs: 0, storeOutputMs: 0 },
     imageId: '',
     runtime: '',
     fault: null,
   };
+  const size = def.limits.resources.batchSize;
+  const batchDirOf = (batch: number): string => join(input.workDir, `batch-${batch}`);
+  // Image tasks: the next batch's case files are downloaded while this batch's container runs (its own folder), so
+  // only the first batch waits for its files. A prefetch still pending when the loop ends is settled before returning.
+  const fetchBatch = (batch: number): Promise<Record<string, Record<string, string>>> | undefined => {
+    const offset = (batch - 1) * size;
+    if (!input.fetchCaseFiles || offset >= cases.length) return undefined;
+    const pending = input.fetchCaseFiles(cases.slice(offset, offset + size), join(batchDirOf(batch), 'fetched'));
+    pending.catch(() => undefined); // awaited below (or settled in finally); never an unhandled rejection
+    return pending;
+  };
+  let prefetch = fetchBatch(1);
   try {
-    const size = def.limits.resources.batchSize;
     for (let offset = 0, batch = 1; offset < cases.length; offset += size, batch++) {
       const batchCases = cases.slice(offset, offset + size);
-      const batchDir = join(input.workDir, `batch-${batch}`);
-      const caseFiles = input.fetchCaseFiles ? await input.fetchCaseFiles(batchCases, join(batchDir, 'fetched')) : undefined;
+      const batchDir = batchDirOf(batch);
+      // Where a run's time goes outside the container is recorded too (perf/segmentation-evaluation.ts reads it);
+      // for case files that is the time spent waiting for them.
+      const tFetch = Date.now();
+      const caseFiles = prefetch ? await prefetch : undefined;
+      prefetch = fetchBatch(batch + 1);
+      const tBatch = Date.now();
+      out.timings.fetchInputsMs += tBatch - tFetch;
       const outcome = await executor.runBatch({
         workDir: batchDir,
         batch: { benchmark: def.slug, task: def.task, interface: def.interface, cases: [...batchCases] },
@@ -75,18 +94,22 @@ export async function runBatches(input: {
       out.timings.sandboxWaitMs += t.waitMs;
       out.timings.sandboxRemoveMs += t.removeMs;
       out.timings.sandboxTotalMs += t.totalMs;
+      out.timings.batchIoMs += Math.max(0, Date.now() - tBatch - t.totalMs);
       out.logs.push(outcome.result.logBytes);
       if (outcome.result.exitCode === null && !outcome.result.timedOut) throw new Error('the sandbox container produced no exit code');
       if (outcome.fault) throw outcome.fault;
       // classifySandboxOutcome reports a missing or unreadable predictions file; this is Assay's invariant.
       if (outcome.output === null) throw new Error(`batch ${batch}: no sandbox fault, yet no predictions were read`);
+      const tParse = Date.now();
       const parsed = await task.parsePredictions({ text: outcome.output, caseIds: batchCases.map((c) => c.caseId), output: outcome.readOutput });
+      out.timings.parseOutputMs += Date.now() - tParse;
       if (!parsed.ok) throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}, ${parsed.message}`);
       const expected = new Set(batchCases.map((c) => c.caseId));
       const unknown = parsed.value.filter((p) => !expected.has(p.caseId));
       if (unknown.length > 0) {
         throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}: ${unknown.length} prediction(s) for cases not in this batch (first: '${unknown[0]?.caseId}')`);
       }
+      const tStore = Date.now();
       for (const p of parsed.value) {
         const prediction = { ...p.prediction };
         if (p.files && Object.keys(p.files).length > 0) {
@@ -97,6 +120,7 @@ export async function runBatches(input: {
         }
         out.predictions.push({ runId: input.runId, caseId: p.caseId, prediction });
       }
+      out.timings.storeOutputMs += Date.now() - tStore;
       await input.onProgress?.(Math.min(cases.length, offset + batchCases.length));
     }
     const have = new Set(out.predictions.map((p) => p.caseId));
@@ -107,6 +131,9 @@ export async function runBatches(input: {
   } catch (error) {
     if (!(error instanceof VendorFault)) throw error;
     out.fault = error;
+  } finally {
+    // The caller removes the work dir next: no download may still be writing into it.
+    if (prefetch) await prefetch.catch(() => undefined);
   }
   return out;
 }
