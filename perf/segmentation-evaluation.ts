@@ -6,9 +6,8 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { Client } from 'pg';
 import { parse } from 'yaml';
-import { runMigrations } from '../src/cli/admin.command';
+import { perfDatabase } from './perf-database';
 import { CohortsService } from '../src/cohorts/cohorts.service';
 import { validateImagingDescriptor, type CohortSource } from '../src/cohorts/imaging-ingest';
 import { writeCohort } from '../src/phantoms/cohort';
@@ -106,18 +105,7 @@ async function main(): Promise<void> {
   const cohortDir = await ensureCohort(args.cases);
   if (args.generateOnly) return;
 
-  const dbName = `assay_perf_seg_${process.pid}`;
-  const dbUrl = `postgres://postgres@127.0.0.1:5432/${dbName}`;
-  await runMigrations(dbUrl);
-  const database = {
-    url: dbUrl,
-    drop: async () => {
-      const c = new Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-      await c.end();
-    },
-  };
+  const database = await perfDatabase(`assay_perf_seg_${process.pid}`);
   const work = mkdtempSync(join(tmpdir(), 'assay-perf-seg-'));
   const stack = await startTestStack({ worker: args.inProcessWorker, database });
   let worker: ChildProcess | null = null;
@@ -135,7 +123,7 @@ async function main(): Promise<void> {
           PATH: process.env.PATH ?? '/usr/bin:/bin',
           HOME: process.env.HOME ?? '/root',
           ASSAY_MODE: 'test',
-          DATABASE_URL: dbUrl,
+          DATABASE_URL: database.url,
           REDIS_URL: TEST_REDIS_URL,
           ASSAY_QUEUE_PREFIX: c.redis.queuePrefix,
           ASSAY_S3_EMBEDDED_PORT: String(c.storage.embeddedPort),

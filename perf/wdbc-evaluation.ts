@@ -4,8 +4,7 @@ import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, chmodSync, copyFil
 import { loadavg, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Client } from 'pg';
-import { runMigrations } from '../src/cli/admin.command';
+import { perfDatabase } from './perf-database';
 import { buildReferenceModels } from '../scripts/reference-models/build';
 import { parseCohortCsv } from '../scripts/reference-models/wdbc-csv';
 import { eventually, REPO_ROOT as ROOT, startTestStack } from '../test/support/test-stack';
@@ -32,18 +31,7 @@ const median = (xs: number[]): number => {
  * the same 549 held-out cases (the irreducible cost of one sandboxed inference), under runsc and runc.
  */
 async function main(): Promise<void> {
-  // Its own migrated database (not the test template, which test runs recreate).
-  const dbUrl = `postgres://postgres@127.0.0.1:5432/assay_perf_${process.pid}`;
-  await runMigrations(dbUrl);
-  const database = {
-    url: dbUrl,
-    drop: async () => {
-      const c = new Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS "assay_perf_${process.pid}" WITH (FORCE)`);
-      await c.end();
-    },
-  };
+  const database = await perfDatabase(`assay_perf_${process.pid}`);
   const stack = await startTestStack({ worker: true, env: { ASSAY_WORKER_CONCURRENCY: '2' }, database });
   try {
     const work = mkdtempSync(join(tmpdir(), 'assay-perf-'));
