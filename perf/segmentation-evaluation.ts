@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
+import type { RunSummary } from '../src/cli/api-client';
 import { perfDatabase } from './perf-database';
 import { CohortsService } from '../src/cohorts/cohorts.service';
 import { validateImagingDescriptor, type CohortSource } from '../src/cohorts/imaging-ingest';
@@ -88,14 +89,8 @@ function memoryOf(pid: number): { hwmMiB: number; rssMiB: number } | null {
   }
 }
 
-interface RunView {
-  id: string;
-  phase: string;
-  status: string;
-  failureReason: string | null;
-  failureDetail: string | null;
-  casesTotal: number;
-  casesDone: number;
+/** GET /api/runs/:id as an evaluator reads it: the run summary plus its timings and metrics. */
+interface RunView extends Omit<RunSummary, 'progress' | 'durationMs'> {
   timings: Record<string, number>;
   metrics: Record<string, { value: number | null }>;
 }

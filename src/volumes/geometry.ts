@@ -2,7 +2,7 @@
  * Grid checks and the one resampling the platform does (METRICS.md §2.1): a prediction on another grid than the
  * reference is mapped onto the reference grid by nearest neighbour; the reference is never resampled.
  */
-import { Geometry, sameGrid, Volume, voxelCount, VoxelArray } from './volume';
+import { Geometry, Volume, voxelCount, VoxelArray } from './volume';
 import { VolumeError } from './volume-error';
 
 const fmt = (v: readonly number[]): string => `[${v.map((x) => +x.toPrecision(10)).join(', ')}]`;
@@ -17,6 +17,14 @@ export function geometryDifferences(a: Geometry, b: Geometry, tolerance = 1e-4):
   if (differs(a.origin, b.origin, true)) out.push(`origin ${fmt(a.origin)} vs ${fmt(b.origin)} mm`);
   if (differs(a.direction, b.direction, false)) out.push(`direction ${fmt(a.direction)} vs ${fmt(b.direction)}`);
   return out;
+}
+
+/**
+ * Whether two grids are the same: equal dims, and spacing, origin and direction equal within `tolerance` (relative for
+ * spacing and origin, absolute for direction cosines). The default tolerates the float32 rounding of NIfTI headers.
+ */
+export function sameGrid(a: Geometry, b: Geometry, tolerance = 1e-4): boolean {
+  return geometryDifferences(a, b, tolerance).length === 0;
 }
 
 /** Refuses an image and mask (or any two volumes that must share a grid) on different grids, naming what differs. */

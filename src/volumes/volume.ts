@@ -52,17 +52,6 @@ export function worldToVoxel(g: Geometry, x: number, y: number, z: number): Vec3
   return [(d[0] * px + d[3] * py + d[6] * pz) / g.spacing[0], (d[1] * px + d[4] * py + d[7] * pz) / g.spacing[1], (d[2] * px + d[5] * py + d[8] * pz) / g.spacing[2]];
 }
 
-/**
- * Whether two grids are the same: equal dims, and spacing, origin and direction equal within `tolerance`
- * (relative for spacing, absolute mm for origin, absolute for direction cosines). The default tolerates the
- * float32 rounding of NIfTI headers, nothing more.
- */
-export function sameGrid(a: Geometry, b: Geometry, tolerance = 1e-4): boolean {
-  const close = (x: readonly number[], y: readonly number[], relative: boolean): boolean =>
-    x.every((v, c) => Math.abs(v - (y[c] as number)) <= tolerance * (relative ? Math.max(1, Math.abs(v)) : 1));
-  return a.dims.every((n, c) => n === b.dims[c]) && close(a.spacing, b.spacing, true) && close(a.origin, b.origin, true) && close(a.direction, b.direction, false);
-}
-
 /** Physical diagonal of the grid's extent, √Σ(n_i·s_i)², mm: the worst distance of METRICS.md §2.5 rule 2. */
 export function physicalDiagonal(g: Pick<Geometry, 'dims' | 'spacing'>): number {
   return Math.hypot(g.dims[0] * g.spacing[0], g.dims[1] * g.spacing[1], g.dims[2] * g.spacing[2]);

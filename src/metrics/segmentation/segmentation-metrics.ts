@@ -1,7 +1,8 @@
 // Per-case, per-class segmentation metrics (METRICS.md §2.2–2.5): overlap on voxel counts, distances on the DeepMind
 // surfel model, and the platform's empty-mask rule, so that no value is ever ∞.
 import { MetricInputError } from '../metrics.errors';
-import { type Volume, physicalDiagonal, sameGrid } from '../../volumes/volume';
+import { sameGrid } from '../../volumes/geometry';
+import { type Volume, physicalDiagonal } from '../../volumes/volume';
 import { numpySum } from './numpy-sum';
 import { type MaskInput, type SurfaceDistances, computeSurfaceDistances } from './surface-distances';
 
