@@ -13,6 +13,7 @@ ensure_node
 ensure_node_modules
 ensure_postgres
 ensure_redis
+ensure_chromium
 ensure_docker_and_images
 build_typescript
 node dist/src/cli/main.js migrate

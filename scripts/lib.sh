@@ -66,6 +66,13 @@ ensure_docker_and_images() {
   as_root bash "$ROOT/scripts/build-images.sh"
 }
 
+# Debian's Chromium: playwright-core drives it for the browser tests and renders report PDFs (no browser download).
+ensure_chromium() {
+  if command -v chromium >/dev/null; then say "Chromium is installed"; return; fi
+  say "installing Chromium from Debian (browser tests, report PDFs)"
+  apt_install chromium
+}
+
 build_typescript() {
   say "compiling TypeScript (incremental)"
   (cd "$ROOT" && npx tsc -p tsconfig.build.json)

@@ -11,6 +11,7 @@ ensure_node
 ensure_node_modules
 ensure_postgres
 ensure_redis
+ensure_chromium
 ensure_docker_and_images
 
 mkdir -p .assay/test
