@@ -1,11 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
-import { join, resolve, sep } from 'node:path';
+import { join } from 'node:path';
 import { parse } from 'yaml';
 import { validateCohortDescriptor } from '../cohorts/cohort-ingest';
 import { ensureGeneratedCohort } from '../cohorts/generated-cohorts';
-import { type CohortSource, validateImagingDescriptor } from '../cohorts/imaging-ingest';
+import { validateImagingDescriptor } from '../cohorts/imaging-ingest';
+import { directorySource } from '../cohorts/imaging-upload';
 import { CohortsService, type IngestResult } from '../cohorts/cohorts.service';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
@@ -55,12 +55,7 @@ export class CatalogueService {
     const root = descriptor.generator
       ? await ensureGeneratedCohort({ slug: descriptor.slug, cohortDir: dir, generator: descriptor.generator, root: this.config.generatedDir })
       : dir;
-    const inside = (relative: string): string => {
-      const path = resolve(root, relative);
-      if (!path.startsWith(`${resolve(root)}${sep}`)) throw new Error(`${relative}: outside the cohort folder`);
-      return path;
-    };
-    const source: CohortSource = { read: (p) => readFile(inside(p)), list: (folder) => readdir(inside(folder)) };
+    const source = directorySource(root);
     const result = await this.cohorts.ingestImaging(null, descriptor, source, descriptor.generator ? { immutableSourceKey: root } : {});
     return { slug: descriptor.slug, ...result };
   }

@@ -1,14 +1,20 @@
-import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
+import { join } from 'node:path';
 import { Access, STAFF_ONLY } from '../auth/access.decorator';
 import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
 import { GrantsService } from '../grants/grants.service';
 import { Role } from '../auth/auth.entity';
-import { notFound } from '../common/domain-error';
+import { DomainError, ErrorCode, notFound } from '../common/domain-error';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config.schema';
 import { BODY_LIMITS, BodyLimit } from '../common/json-body';
 import { validateCohortDescriptor } from './cohort-ingest';
 import { CohortResponse, CohortVersionResponse, CreateCohortVersionDto, toCohortResponse, toCohortVersionResponse } from './cohorts.dto';
 import { CohortsService } from './cohorts.service';
+import { validateImagingDescriptor } from './imaging-ingest';
+import { COHORT_ARCHIVE_TYPES, withUnpackedCohort } from './imaging-upload';
 
 @ApiTags('cohorts')
 @ApiBearerAuth()
@@ -17,6 +23,7 @@ export class CohortsController {
   constructor(
     private readonly cohorts: CohortsService,
     private readonly grants: GrantsService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   /** Staff: every cohort; a regulator: those behind what its grants cover. */
@@ -56,5 +63,26 @@ export class CohortsController {
     const descriptor = validateCohortDescriptor(body.descriptor, 'descriptor');
     const result = await this.cohorts.ingestTabular(actor, descriptor, Buffer.from(body.csv, 'utf8'));
     return { ...toCohortVersionResponse(result.version), created: result.created };
+  }
+
+  @Post('imaging')
+  @HttpCode(201)
+  @Roles(Role.Evaluator, Role.Admin)
+  @Access(STAFF_ONLY)
+  @ApiConsumes(...COHORT_ARCHIVE_TYPES)
+  @ApiBody({ description: 'A tar archive (optionally gzip-compressed) of a cohort folder: cohort.yaml (format: imaging) at its root or inside one top-level folder, with the cases table, images (NIfTI, MetaImage or DICOM series) and masks and/or lesions it names. No links; ASSAY_MAX_COHORT_ARCHIVE_BYTES as sent and as unpacked.', schema: { type: 'string', format: 'binary' } })
+  @ApiOperation({
+    summary: 'Ingest an imaging cohort from a tar archive as an immutable, content-hashed version',
+    description: 'Every case is read, its geometry checked (mask on the image grid) and rewritten as canonical NIfTI before anything is stored; a bad file is named in the 4xx and nothing is kept. Re-sending identical content answers created: false.',
+  })
+  async createImaging(@CurrentPrincipal() actor: Principal, @Req() req: Request): Promise<CohortVersionResponse & { created: boolean }> {
+    return withUnpackedCohort(req, join(this.config.dataDir, 'work'), this.config.limits.maxCohortArchiveBytes, async (cohort) => {
+      const descriptor = validateImagingDescriptor(cohort.descriptor, 'cohort.yaml');
+      if (descriptor.generator) {
+        throw new DomainError(ErrorCode.InvalidCohort, 'cohort.yaml.generator: generated (SYNTHETIC) cohorts are made from the catalogue, not uploaded', [{ field: 'cohort.yaml.generator', problem: 'not accepted over HTTP' }]);
+      }
+      const result = await this.cohorts.ingestImaging(actor, descriptor, cohort.source);
+      return { ...toCohortVersionResponse(result.version), created: result.created };
+    });
   }
 }

@@ -38,6 +38,7 @@ export class EnvSchema {
   @IsOptional() @IsString() ASSAY_DATA_DIR?: string;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) ASSAY_MAX_MODEL_BYTES?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) ASSAY_MAX_IMAGE_BYTES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) ASSAY_MAX_COHORT_ARCHIVE_BYTES?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) ASSAY_MAX_IMAGE_UNPACKED_BYTES?: number;
   @IsOptional() @IsIn(['auto', 'runsc', 'runc']) ASSAY_SANDBOX_RUNTIME?: string;
   @IsOptional() @Transform(toBool) @IsBoolean() ASSAY_ALLOW_WEAK_SANDBOX?: boolean;
@@ -83,7 +84,8 @@ export interface AppConfig {
   catalogueDir: string;
   /** Generated (SYNTHETIC) cohorts, made once from their seed and reused: a cache, safe to delete. */
   generatedDir: string;
-  limits: { maxModelBytes: number; maxImageBytes: number; maxImageUnpackedBytes: number };
+  /** maxCohortArchiveBytes: an imaging cohort uploaded as a tar archive (POST /api/cohorts/imaging), as sent and as unpacked. */
+  limits: { maxModelBytes: number; maxImageBytes: number; maxImageUnpackedBytes: number; maxCohortArchiveBytes: number };
   sandbox: {
     runtime: 'auto' | 'runsc' | 'runc';
     allowWeakProfile: boolean;
@@ -153,6 +155,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       maxModelBytes: parsed.ASSAY_MAX_MODEL_BYTES ?? 200 * 1024 * 1024,
       maxImageBytes: parsed.ASSAY_MAX_IMAGE_BYTES ?? 20 * 1024 * 1024 * 1024,
       maxImageUnpackedBytes: parsed.ASSAY_MAX_IMAGE_UNPACKED_BYTES ?? 40 * 1024 * 1024 * 1024,
+      maxCohortArchiveBytes: parsed.ASSAY_MAX_COHORT_ARCHIVE_BYTES ?? 8 * 1024 * 1024 * 1024,
     },
     sandbox: {
       runtime: (parsed.ASSAY_SANDBOX_RUNTIME as AppConfig['sandbox']['runtime'] | undefined) ?? 'auto',
