@@ -32,7 +32,7 @@ type Entry = { name: string; body?: Buffer; type?: 'file' | 'symlink' | 'directo
 async function tarOf(entries: Entry[]): Promise<Buffer> {
   const p = pack();
   const chunks: Buffer[] = [];
-  p.on('data', (c: Buffer) => chunks.push(c));
+  p.on('data', (c: unknown) => chunks.push(c as Buffer));
   const done = new Promise((resolve) => p.on('end', resolve));
   for (const e of entries) {
     if (e.type === 'symlink') p.entry({ name: e.name, type: 'symlink', linkname: e.linkname ?? 'x' });
