@@ -15,7 +15,7 @@ async function tarOf(files: Record<string, string>): Promise<Buffer> {
   const p = pack();
   const chunks: Buffer[] = [];
   p.on('data', (c: unknown) => chunks.push(c as Buffer));
-  const done = new Promise((resolve) => p.on('end', resolve));
+  const done = new Promise<void>((resolve) => p.on('end', () => resolve()));
   for (const [name, body] of Object.entries(files)) p.entry({ name }, body);
   p.finalize();
   await done;

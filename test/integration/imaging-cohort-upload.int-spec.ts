@@ -33,7 +33,7 @@ async function tarOf(entries: Entry[]): Promise<Buffer> {
   const p = pack();
   const chunks: Buffer[] = [];
   p.on('data', (c: unknown) => chunks.push(c as Buffer));
-  const done = new Promise((resolve) => p.on('end', resolve));
+  const done = new Promise<void>((resolve) => p.on('end', () => resolve()));
   for (const e of entries) {
     if (e.type === 'symlink') p.entry({ name: e.name, type: 'symlink', linkname: e.linkname ?? 'x' });
     else if (e.type === 'directory') p.entry({ name: e.name, type: 'directory' });
