@@ -1,6 +1,6 @@
 import { canonicalJson } from '../../common/canonical-json';
 import { digestMessage, KEY_ID_PATTERN, keyIdOf, PublicKeyInfo, publicKeyFromBase64, REPORT_SIGNATURE_ALG, SHA256_HEX_PATTERN, sha256Hex, verifyEd25519 } from './ed25519';
-import { DocumentSeal, extractHtmlEvidence, extractPdfEvidence, SealFormat, sealMessage, splitSeal } from './seal';
+import { DocumentSeal, EVIDENCE_SCRIPT_OPEN, extractHtmlEvidence, extractPdfEvidence, SEAL_MARKERS, SealFormat, sealMessage, splitSeal } from './seal';
 
 export type VerifyFormat = 'json' | SealFormat | 'unknown';
 
@@ -47,12 +47,16 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 /** Untrusted text into a detail line: bounded, one line. */
 const shown = (v: unknown): string => JSON.stringify(typeof v === 'string' ? v.slice(0, 80) : v === undefined ? null : typeof v === 'object' ? '(object)' : v) ?? 'null';
 
+/** By content: a seal at the end names its format (so a damaged start still gets its document hash checked), else the magic. */
 function detect(bytes: Buffer): VerifyFormat {
+  const end = bytes.subarray(Math.max(0, bytes.length - 4096)).toString('latin1');
+  if (end.includes(SEAL_MARKERS.pdf.prefix)) return 'pdf';
+  if (end.includes(SEAL_MARKERS.html.prefix)) return 'html';
   const head = bytes.subarray(0, 1024).toString('latin1');
   if (head.startsWith('%PDF-')) return 'pdf';
-  const text = head.replace(/^\ufeff|^\xef\xbb\xbf/, '').trimStart();
+  const text = head.replace(/^\xef\xbb\xbf/, '').trimStart();
   if (text.startsWith('{')) return 'json';
-  if (/^<(!doctype html|html|!--)/i.test(text)) return 'html';
+  if (/^<(!doctype html|html|!--)/i.test(text) || bytes.includes(EVIDENCE_SCRIPT_OPEN)) return 'html';
   return 'unknown';
 }
 
