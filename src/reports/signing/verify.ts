@@ -151,6 +151,7 @@ function parseSeal(text: string, format: SealFormat): DocumentSeal | string {
   if (value.alg !== REPORT_SIGNATURE_ALG) problems.push(`alg ${shown(value.alg)} is not Ed25519`);
   if (value.format !== format) problems.push(`format ${shown(value.format)} where the document is ${format}`);
   for (const field of ['keyId', 'reportId', 'evidenceSha256', 'documentSha256', 'value'] as const) if (typeof value[field] !== 'string') problems.push(`${field} is missing`);
+  if (typeof value.keyId === 'string' && !KEY_ID_PATTERN.test(value.keyId)) problems.push('keyId is not of the form ed25519-<16 hex>');
   if (typeof value.documentSha256 === 'string' && !SHA256_HEX_PATTERN.test(value.documentSha256)) problems.push('documentSha256 is not 64 hex digits');
   if (problems.length > 0) return `the seal is malformed: ${problems.join('; ')}`;
   return value as unknown as DocumentSeal;
@@ -209,7 +210,7 @@ async function verifySealed(bytes: Buffer, format: SealFormat, keys: KeyLookup, 
   const sealObject = typeof seal === 'string' ? null : seal;
   const outcome = 'problem' in embedded ? { reportId: null, keyId: null, evidenceSha256: null } : checkSignedEvidence(embedded.value, keys, checks, sealObject);
 
-  checks.push(typeof seal === 'string' ? { name: 'seal-present', ok: false, detail: seal } : { name: 'seal-present', ok: true, detail: `${format} seal by ${seal.keyId}` });
+  checks.push(typeof seal === 'string' ? { name: 'seal-present', ok: false, detail: seal } : { name: 'seal-present', ok: true, detail: `${format} seal by ${shown(seal.keyId)}` });
   if (!sealObject) return outcome;
   const actual = sha256Hex(document);
   checks.push(
