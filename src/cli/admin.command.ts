@@ -10,6 +10,8 @@ import { ConfigModule, loadConfigFromProcess } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { createDataSource, ensureDatabase } from '../database/data-source';
 import { DatabaseModule } from '../database/database.module';
+import { ReportKeyStore } from '../reports/signing/report-keys';
+import { ReportSigningModule } from '../reports/signing/report-signing.module';
 import { StorageModule } from '../storage/storage.module';
 
 /** Creates the database if needed and applies pending migrations; prints what it applied. */
@@ -32,7 +34,7 @@ class AdminModule {}
 /** A small application context for set-up commands (no HTTP, no queues, no Docker). */
 export async function withAdminContext<T>(config: AppConfig, work: (get: <S>(type: new (...args: never[]) => S) => S) => Promise<T>): Promise<T> {
   const app = await NestFactory.createApplicationContext(
-    { module: AdminModule, imports: [ConfigModule.forRoot(config), DatabaseModule, StorageModule, AuditModule, AuthModule, BenchmarksModule] },
+    { module: AdminModule, imports: [ConfigModule.forRoot(config), DatabaseModule, StorageModule, AuditModule, AuthModule, BenchmarksModule, ReportSigningModule] },
     { logger: ['error', 'warn'] },
   );
   try {
@@ -72,5 +74,27 @@ export function registerAdminCommands(program: Command): void {
       const config = loadConfigFromProcess();
       const result = await withAdminContext(config, (get) => get(CatalogueService).load());
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    });
+
+  const admin = program.command('admin').description('administration on this host (database and key directory access; no API token)');
+  const reportKeys = admin.command('report-keys').description('the Ed25519 keys that sign validation reports');
+  reportKeys
+    .command('list')
+    .description('every published key, oldest first (retired keys still verify the reports they signed)')
+    .option('--json', 'print JSON as GET /api/reports/keys serves it', false)
+    .action(async (opts: { json: boolean }) => {
+      const config = loadConfigFromProcess();
+      const keys = await withAdminContext(config, (get) => get(ReportKeyStore).publicKeys());
+      if (opts.json) process.stdout.write(`${JSON.stringify({ keys }, null, 2)}\n`);
+      else if (keys.length === 0) process.stdout.write('no report signing keys yet (the first report creates one)\n');
+      else for (const k of keys) process.stdout.write(`${k.keyId}  ${k.retiredAt ? `retired ${k.retiredAt}` : 'signing'}  created ${k.createdAt}  ${k.publicKey}\n`);
+    });
+  reportKeys
+    .command('rotate')
+    .description('create a new signing key and retire the current one (it stays published; audited)')
+    .action(async () => {
+      const config = loadConfigFromProcess();
+      const { created, retired } = await withAdminContext(config, (get) => get(ReportKeyStore).rotate(null));
+      process.stdout.write(`new signing key ${created.keyId}${retired.length > 0 ? `; retired ${retired.join(', ')}` : ''}\n`);
     });
 }

@@ -6,11 +6,13 @@ import { ApiError } from './api-client';
 import { registerAdminCommands } from './admin.command';
 import { registerScoreCommand } from './score.command';
 import { registerVendorCommands } from './vendor.command';
+import { registerVerifyCommand } from './verify.command';
 
 const program = new Command('assay').description('Assay: testing and benchmarking facility for cancer-imaging AI').showHelpAfterError();
 registerAdminCommands(program);
 registerScoreCommand(program);
 registerVendorCommands(program);
+registerVerifyCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof ApiError || error instanceof ConfigValidationError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);

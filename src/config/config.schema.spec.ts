@@ -52,6 +52,12 @@ describe('production mode', () => {
     expect(loadConfig({ ASSAY_MODE: 'development' }).storage.secretKey).toBe('S3RVER');
   });
 
+  it('keeps the report signing keys under the data directory unless ASSAY_REPORT_KEY_DIR names another place', () => {
+    expect(loadConfig({}).reports.keyDir).toBe('.assay/private/report-keys');
+    expect(loadConfig({ ASSAY_DATA_DIR: '/srv/assay' }).reports.keyDir).toBe('/srv/assay/private/report-keys');
+    expect(loadConfig({ ASSAY_DATA_DIR: '/srv/assay', ASSAY_REPORT_KEY_DIR: '/run/secrets/assay-keys' }).reports.keyDir).toBe('/run/secrets/assay-keys');
+  });
+
   it('token lifetimes: defaults, and a default above the maximum is refused', () => {
     expect(loadConfig({}).auth).toEqual({ tokenDefaultDays: 30, tokenMaxDays: 365, maxFailures: 20, failureWindowS: 300 });
     expect(() => loadConfig({ ASSAY_TOKEN_DEFAULT_DAYS: '90', ASSAY_TOKEN_MAX_DAYS: '30' })).toThrow(/ASSAY_TOKEN_DEFAULT_DAYS: 90 exceeds ASSAY_TOKEN_MAX_DAYS \(30\)/);

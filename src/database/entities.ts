@@ -6,6 +6,7 @@ import { EvaluationResultEntity, RunEntity, RunPredictionEntity } from '../runs/
 import { AccessGrantEntity } from '../grants/grants.entity';
 import { WorkerEntity } from '../health/health.entity';
 import { LeaderboardEntryEntity, LeaderboardSnapshotEntity } from '../leaderboards/leaderboards.entity';
+import { ReportSigningKeyEntity } from '../reports/signing/report-keys.entity';
 import { SubmissionEntity } from '../submissions/submissions.entity';
 
 export const ENTITIES = [
@@ -27,4 +28,5 @@ export const ENTITIES = [
   LeaderboardSnapshotEntity,
   WorkerEntity,
   AccessGrantEntity,
+  ReportSigningKeyEntity,
 ];

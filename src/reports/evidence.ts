@@ -156,4 +156,10 @@ export interface EvidenceSignature {
   evidenceSha256: string;
   /** base64url Ed25519 signature of those canonical bytes. */
   value: string;
+  /**
+   * base64url Ed25519 signature of the UTF-8 bytes "assay.evidence-sha256:" + evidenceSha256: what
+   * GET /api/reports/verify checks when all one holds is the hash (a printed report), since Ed25519 signs messages,
+   * not digests. Added by the signer (signing/report-signer.ts); optional for records made before it.
+   */
+  digestValue?: string;
 }

@@ -162,6 +162,8 @@ describe('authorization matrix: every route x every caller, from the routes’ o
     if (path === '/api/grants/:id') {
       path = path.replace(':id', (await stack.admin.post<{ id: string }>('/api/grants', { regulatorEmail, submissionId: subA.id })).id);
     }
+    // A well-formed claim (its key is unknown): the route answers 200 { valid: false } to everyone.
+    if (path === '/api/reports/verify' && route.method === 'GET') path += `?evidenceSha256=${'0'.repeat(64)}&keyId=ed25519-0000000000000000&signature=${'A'.repeat(86)}`;
     if (path.endsWith('/leaderboard/compare')) path += `?a=${subA.id}&b=${subB.id}`;
     else if (path.endsWith('/leaderboard')) path += '?phase=test';
     if (path.includes('/:')) throw new Error(`no fixture for ${route.path}`);

@@ -95,6 +95,10 @@ describe('fuzz: every route, every caller, arbitrary input (real Postgres, Redis
       after: ['0', '1', '5'],
       limit: ['1', '10', '1000'],
       email: ['admin@test.local'],
+      // GET /api/reports/verify: well-formed values, so the fuzz reaches the check as well as the 400s.
+      evidenceSha256: ['0'.repeat(64)],
+      keyId: ['ed25519-0000000000000000'],
+      signature: ['A'.repeat(86)],
     };
     const descriptor = {
       slug: 'fuzz-cohort',

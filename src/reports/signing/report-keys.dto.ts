@@ -1,0 +1,33 @@
+import { ApiProperty } from '@nestjs/swagger';
+import type { PublicKeyInfo } from './ed25519';
+import type { VerifyCheck, VerifyResult } from './verify';
+
+export class PublicKeyResponse implements PublicKeyInfo {
+  @ApiProperty({ example: 'ed25519-3f1c2b7e9d4a4c1e' }) keyId!: string;
+  @ApiProperty({ enum: ['Ed25519'] }) alg!: 'Ed25519';
+  @ApiProperty({ description: 'base64 of the raw 32-byte Ed25519 public key' }) publicKey!: string;
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, description: 'when a newer key took over signing; a retired key still verifies what it signed' }) retiredAt!: string | null;
+}
+
+export class PublicKeysResponse {
+  @ApiProperty({ type: [PublicKeyResponse] }) keys!: PublicKeyResponse[];
+}
+
+export class VerifyCheckResponse implements VerifyCheck {
+  @ApiProperty({ enum: ['parse', 'embedded-evidence', 'evidence-hash', 'key-known', 'evidence-signature', 'digest-signature', 'seal-present', 'document-hash', 'seal-signature', 'seal-matches-evidence'] }) name!: VerifyCheck['name'];
+  @ApiProperty() ok!: boolean;
+  @ApiProperty({ description: 'what was compared, and what did not match' }) detail!: string;
+}
+
+export class DigestVerifyResponse {
+  @ApiProperty() valid!: boolean;
+  @ApiProperty({ type: [VerifyCheckResponse] }) checks!: VerifyCheckResponse[];
+}
+
+export class VerifyResponse extends DigestVerifyResponse implements VerifyResult {
+  @ApiProperty({ enum: ['json', 'html', 'pdf', 'unknown'] }) format!: VerifyResult['format'];
+  @ApiProperty({ nullable: true, type: String }) reportId!: string | null;
+  @ApiProperty({ nullable: true, type: String, description: 'the key that signed the evidence record' }) keyId!: string | null;
+  @ApiProperty({ nullable: true, type: String, description: 'the evidence hash as recomputed by the server' }) evidenceSha256!: string | null;
+}
