@@ -2,7 +2,7 @@ import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
 import type { Curve, Estimate, EvidenceRecord } from '../evidence';
-import { formatCi, formatNumber } from './format';
+import { formatCi, formatNumber, formatValue } from './format';
 
 /**
  * The report's plots: vega-lite specs compiled and drawn to SVG on the server by vega (no canvas, no network, no
@@ -193,7 +193,7 @@ export function prChart(id: string, curve: PrCurve): Promise<ChartSvg> {
 /** Reliability diagram: observed frequency against mean predicted probability per bin, with CIs; the diagonal is perfect calibration. */
 export function reliabilityChart(id: string, curve: ReliabilityCurve | SurvivalCalibrationCurve): Promise<ChartSvg> {
   const survival = curve.kind === 'survival-calibration';
-  const title = survival ? `Calibration at t = ${formatNumber(curve.horizon)}` : 'Reliability diagram';
+  const title = survival ? `Calibration at t = ${formatValue(curve.horizon)}` : 'Reliability diagram';
   const bins = curve.bins.map((b, i) => ({
     i,
     predicted: b.predicted,
@@ -486,7 +486,7 @@ export function rankBlobChart(
   if (input.medianRank !== null) {
     layers.push({
       data: { values: [{ m: input.medianRank, who: input.label }] },
-      mark: { type: 'point', shape: 'cross', color: WARN, filled: true, size: 120 },
+      mark: { type: 'point', shape: 'cross', color: WARN, filled: true, size: 220, stroke: '#ffffff', strokeWidth: 1 },
       encoding: { x: { field: 'm', type: 'quantitative' }, y },
     });
   }
@@ -498,7 +498,7 @@ export function rankBlobChart(
     description: `Share of bootstrap samples in which the submission takes each rank among ${input.entries} entries: ${shares
       .filter((s) => s.share > 0)
       .map((s) => `rank ${s.rank} ${(s.share * 100).toFixed(1)}%`)
-      .join(', ')}. Median rank ${formatNumber(input.medianRank)}, 95% interval ${ci}.`,
+      .join(', ')}. Median rank ${formatValue(input.medianRank)}, 95% interval ${ci}.`,
     spec: {
       title: { text: title, subtitle: `Dot area: share of samples; cross: median rank; bar: 95% rank interval (${ci})` },
       width: Math.max(240, Math.min(520, input.entries * 28)),

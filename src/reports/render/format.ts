@@ -7,11 +7,17 @@ import type { Estimate } from '../evidence';
 export function formatNumber(v: number | null | undefined): string {
   if (v === null || v === undefined || Number.isNaN(v)) return '—';
   if (!Number.isFinite(v)) return v > 0 ? '∞' : '−∞';
-  if (Number.isInteger(v) && Math.abs(v) >= 1) return minus(String(v));
   const a = Math.abs(v);
   const digits = a >= 1000 ? 0 : a >= 100 ? 1 : a >= 10 ? 2 : 3;
   const s = v.toFixed(digits);
   return minus(/^-0\.?0*$/.test(s) ? s.slice(1) : s);
+}
+
+/** A table cell or a count: integers as integers, other numbers as formatNumber. */
+export function formatValue(v: string | number | null | undefined): string {
+  if (v === null || v === undefined) return '—';
+  if (typeof v === 'string') return v;
+  return Number.isInteger(v) ? minus(String(v)) : formatNumber(v);
 }
 
 /** A typographic minus, so negative numbers do not break at the hyphen. */
