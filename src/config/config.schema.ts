@@ -55,6 +55,8 @@ export class EnvSchema {
   @IsOptional() @IsString() ASSAY_CATALOGUE_DIR?: string;
   @IsOptional() @IsString() ASSAY_GENERATED_DIR?: string;
   @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose']) ASSAY_LOG_LEVEL?: string;
+  /** The chromium that prints PDF reports (Debian's, by default). */
+  @IsOptional() @IsString() ASSAY_CHROMIUM?: string;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(3650) ASSAY_TOKEN_DEFAULT_DAYS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(3650) ASSAY_TOKEN_MAX_DAYS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) ASSAY_AUTH_MAX_FAILURES?: number;
@@ -103,6 +105,8 @@ export interface AppConfig {
   uploads: { sweepIntervalMs: number; staleAfterMs: number };
   /** Token lifetimes (days) and the per-IP lockout after failed authentication (shared through Redis). */
   auth: { tokenDefaultDays: number; tokenMaxDays: number; maxFailures: number; failureWindowS: number };
+  /** Validation reports: the chromium binary that prints their PDFs. */
+  reports: { chromiumPath: string };
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 }
 
@@ -169,6 +173,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     },
     uploads: { sweepIntervalMs: parsed.ASSAY_UPLOAD_SWEEP_INTERVAL_MS ?? 10 * 60_000, staleAfterMs: parsed.ASSAY_UPLOAD_STALE_AFTER_MS ?? 24 * 3600_000 },
     auth: { tokenDefaultDays, tokenMaxDays, maxFailures: parsed.ASSAY_AUTH_MAX_FAILURES ?? 20, failureWindowS: parsed.ASSAY_AUTH_FAILURE_WINDOW_S ?? 300 },
+    reports: { chromiumPath: parsed.ASSAY_CHROMIUM ?? '/usr/bin/chromium' },
     logLevel: (parsed.ASSAY_LOG_LEVEL as AppConfig['logLevel'] | undefined) ?? 'log',
   };
 }
