@@ -90,7 +90,10 @@ export async function renderSpec(input: { id: string; title: string; description
   } finally {
     view.finalize();
   }
-  const svg = renameGeneratedIds(raw, id).replace(
+  // vega's own ARIA (graphics-object/graphics-symbol roles on inner groups) is dropped: the whole plot is one image
+  // with our <title>/<desc>, and the numbers are in the report's tables.
+  const flat = raw.replace(/ (?:role|aria-roledescription|aria-label)="[^"]*"/g, '');
+  const svg = renameGeneratedIds(flat, id).replace(
     /^<svg ([^>]*)>/,
     (_m, attrs: string) =>
       `<svg ${attrs} id="${id}" role="img" aria-labelledby="${id}-title ${id}-desc" focusable="false">` +
