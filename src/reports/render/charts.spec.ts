@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SignedEvidence } from '../evidence';
-import { chartKey, distributionChart, forestChart, frocChart, quantile, rankBlobChart, renderCharts, rocChart } from './charts';
+import type { TopLevelSpec } from 'vega-lite';
+import { chartKey, distributionChart, forestChart, frocChart, quantile, rankBlobChart, renderCharts, renderSpec, rocChart } from './charts';
 
 const FIXTURES = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'reports');
 const load = (name: string): SignedEvidence => JSON.parse(readFileSync(join(FIXTURES, name), 'utf8')) as SignedEvidence;
@@ -42,6 +43,25 @@ describe('report charts', () => {
     const all = Object.values(first).flatMap(ids);
     expect(new Set(all).size).toBe(all.length);
     expect(all.filter((i) => /^(clip\d+|gradient_\d+)$/.test(i))).toEqual([]);
+  });
+
+  it('renames the clip-path ids vega numbers from a process-wide counter, and leaves label text alone', async () => {
+    const spec = {
+      data: { values: [{ x: 0, y: 0, l: 'clip1' }, { x: 2, y: 2, l: 'clip1' }] },
+      width: 100,
+      height: 100,
+      layer: [
+        { mark: { type: 'line', clip: true }, encoding: { x: { field: 'x', type: 'quantitative', scale: { domain: [0, 1] } }, y: { field: 'y', type: 'quantitative', scale: { domain: [0, 1] } } } },
+        { mark: { type: 'text' }, encoding: { text: { field: 'l' }, x: { datum: 0.5, type: 'quantitative' }, y: { datum: 0.5, type: 'quantitative' } } },
+      ],
+    } as unknown as TopLevelSpec;
+    const a = await renderSpec({ id: 't-clip', title: 't', description: 'd', spec });
+    await renderSpec({ id: 't-other', title: 't', description: 'd', spec });
+    const b = await renderSpec({ id: 't-clip', title: 't', description: 'd', spec });
+    expect(b.svg).toBe(a.svg);
+    expect(a.svg).toContain('<clipPath id="t-clip-def0">');
+    expect(a.svg).toContain('clip-path="url(#t-clip-def0)"');
+    expect(a.svg).toMatch(/>clip1<\/text>/);
   });
 
   it('names the interval and method of the AUROC in the ROC plot and its text alternative', async () => {

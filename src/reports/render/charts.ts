@@ -67,14 +67,16 @@ const escapeXml = (s: string): string =>
 /** Renames vega's generated ids (clip1, gradient_0, p_gradient_0) in order of first appearance: stable and unique. */
 function renameGeneratedIds(svg: string, prefix: string): string {
   const map = new Map<string, string>();
-  return svg.replace(/\b(?:p_)?(?:clip\d+|gradient_\d+)\b/g, (m) => {
+  const rename = (m: string): string => {
     let name = map.get(m);
     if (!name) {
       name = `${prefix}-def${map.size}`;
       map.set(m, name);
     }
     return name;
-  });
+  };
+  // Only ids and references to them: a label that reads "clip1" stays as it is.
+  return svg.replace(/(\bid="|url\(#|href="#)((?:p_)?(?:clip\d+|gradient_\d+))(?=[")])/g, (_m, lead: string, old: string) => `${lead}${rename(old)}`);
 }
 
 /** Compiles and draws one vega-lite spec. */
