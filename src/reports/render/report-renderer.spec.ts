@@ -97,7 +97,7 @@ describe('ReportRenderer (vega + nunjucks + chromium)', () => {
       const page = await browser.newPage();
       await page.goto(`${base}/control`);
       await page.close();
-      expect(hits).toEqual(['/control']);
+      expect(hits).toContain('/control');
     } finally {
       server.close();
     }
