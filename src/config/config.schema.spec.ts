@@ -58,6 +58,11 @@ describe('production mode', () => {
     expect(loadConfig({ ASSAY_DATA_DIR: '/srv/assay', ASSAY_REPORT_KEY_DIR: '/run/secrets/assay-keys' }).reports.keyDir).toBe('/run/secrets/assay-keys');
   });
 
+  it("prints report PDFs with Debian's chromium unless ASSAY_CHROMIUM names another", () => {
+    expect(loadConfig({}).reports.chromiumPath).toBe('/usr/bin/chromium');
+    expect(loadConfig({ ASSAY_CHROMIUM: '/opt/chromium/chrome' }).reports.chromiumPath).toBe('/opt/chromium/chrome');
+  });
+
   it('token lifetimes: defaults, and a default above the maximum is refused', () => {
     expect(loadConfig({}).auth).toEqual({ tokenDefaultDays: 30, tokenMaxDays: 365, maxFailures: 20, failureWindowS: 300 });
     expect(() => loadConfig({ ASSAY_TOKEN_DEFAULT_DAYS: '90', ASSAY_TOKEN_MAX_DAYS: '30' })).toThrow(/ASSAY_TOKEN_DEFAULT_DAYS: 90 exceeds ASSAY_TOKEN_MAX_DAYS \(30\)/);

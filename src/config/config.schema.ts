@@ -57,6 +57,8 @@ export class EnvSchema {
   @IsOptional() @IsString() ASSAY_GENERATED_DIR?: string;
   @IsOptional() @IsString() ASSAY_REPORT_KEY_DIR?: string;
   @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose']) ASSAY_LOG_LEVEL?: string;
+  /** The chromium that prints PDF reports (Debian's, by default). */
+  @IsOptional() @IsString() ASSAY_CHROMIUM?: string;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(3650) ASSAY_TOKEN_DEFAULT_DAYS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(3650) ASSAY_TOKEN_MAX_DAYS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) ASSAY_AUTH_MAX_FAILURES?: number;
@@ -89,7 +91,7 @@ export interface AppConfig {
    * Validation reports: keyDir holds the Ed25519 private keys that sign them (PKCS8 PEM, 0600, in 0700 directories);
    * every API process and worker that signs must see the same directory (the public halves are in the database).
    */
-  reports: { keyDir: string };
+  reports: { keyDir: string; /** the chromium binary that prints their PDFs */ chromiumPath: string };
   /** maxCohortArchiveBytes: an imaging cohort uploaded as a tar archive (POST /api/cohorts/imaging), as sent and as unpacked. */
   limits: { maxModelBytes: number; maxImageBytes: number; maxImageUnpackedBytes: number; maxCohortArchiveBytes: number };
   sandbox: {
@@ -157,7 +159,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     dataDir: parsed.ASSAY_DATA_DIR ?? '.assay',
     catalogueDir: parsed.ASSAY_CATALOGUE_DIR ?? '.',
     generatedDir: parsed.ASSAY_GENERATED_DIR ?? `${parsed.ASSAY_DATA_DIR ?? '.assay'}/generated`,
-    reports: { keyDir: parsed.ASSAY_REPORT_KEY_DIR ?? `${parsed.ASSAY_DATA_DIR ?? '.assay'}/private/report-keys` },
+    reports: { keyDir: parsed.ASSAY_REPORT_KEY_DIR ?? `${parsed.ASSAY_DATA_DIR ?? '.assay'}/private/report-keys`, chromiumPath: parsed.ASSAY_CHROMIUM ?? '/usr/bin/chromium' },
     limits: {
       maxModelBytes: parsed.ASSAY_MAX_MODEL_BYTES ?? 200 * 1024 * 1024,
       maxImageBytes: parsed.ASSAY_MAX_IMAGE_BYTES ?? 20 * 1024 * 1024 * 1024,

@@ -18,8 +18,11 @@ export interface ReportSigner {
 }
 
 export interface ReportRenderer {
-  /** A self-contained HTML document (inline CSS and SVG, no external reference) that embeds `signed`. Deterministic. */
-  html(signed: SignedEvidence): string;
+  /**
+   * A self-contained HTML document (inline CSS and SVG, no external reference) that embeds `signed`. Deterministic.
+   * Async: the charts are drawn by vega, whose SVG rendering is asynchronous.
+   */
+  html(signed: SignedEvidence): Promise<string>;
   /** The PDF of that HTML (Debian's chromium through playwright-core). */
   pdf(html: string): Promise<Buffer>;
 }
