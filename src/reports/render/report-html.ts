@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import * as nunjucks from 'nunjucks';
 import { packageRoot } from '../../common/package-root';
 import type { Curve, Estimate, EvidenceRecord, SignedEvidence } from '../evidence';
+import { evidenceScript, extractHtmlEvidence } from '../signing/seal';
 import { formatCi, formatDuration, formatNumber, formatP, formatPercent, formatValue } from './format';
 
 /** The 16 sections of ../shared/METRICS.md §9, in order: the headings and the table of contents. */
@@ -25,30 +26,13 @@ export const REPORT_SECTIONS: readonly { number: number; title: string }[] = [
   'Annexes',
 ].map((title, i) => ({ number: i + 1, title }));
 
-/**
- * The embedded evidence block, byte for byte: `<script type="application/json" id="assay-evidence">`, then
- * JSON.stringify(signed) with every '<' written as \u003c (so no `</script>` or `<!--` can end or bend the block),
- * then `</script>`. The verifier (src/reports/signing) reads exactly this form.
- */
-export const EVIDENCE_SCRIPT_OPEN = '<script type="application/json" id="assay-evidence">';
-export const EVIDENCE_SCRIPT_CLOSE = '</script>';
-
-export function evidenceScript(signed: SignedEvidence): string {
-  return `${EVIDENCE_SCRIPT_OPEN}${JSON.stringify(signed).replace(/</g, '\\u003c')}${EVIDENCE_SCRIPT_CLOSE}`;
-}
+// The embedded evidence block is the signer's (src/reports/signing/seal.ts): one definition of the exact bytes.
+export { EVIDENCE_SCRIPT_CLOSE, EVIDENCE_SCRIPT_OPEN, evidenceScript } from '../signing/seal';
 
 /** The SignedEvidence embedded in a rendered report, or null when the document has no (single, well-formed) block. */
 export function extractEmbeddedEvidence(html: string): SignedEvidence | null {
-  const start = html.indexOf(EVIDENCE_SCRIPT_OPEN);
-  if (start < 0 || html.indexOf(EVIDENCE_SCRIPT_OPEN, start + 1) >= 0) return null;
-  const from = start + EVIDENCE_SCRIPT_OPEN.length;
-  const end = html.indexOf(EVIDENCE_SCRIPT_CLOSE, from);
-  if (end < 0) return null;
-  try {
-    return JSON.parse(html.slice(from, end)) as SignedEvidence;
-  } catch {
-    return null;
-  }
+  const found = extractHtmlEvidence(html);
+  return 'value' in found ? (found.value as SignedEvidence) : null;
 }
 
 export const templatesDir = (): string => join(packageRoot(), 'src', 'reports', 'render', 'templates');
