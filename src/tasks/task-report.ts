@@ -45,6 +45,8 @@ export interface TaskReport {
   caseValue: { metric: string; direction: 'higher' | 'lower'; of(row: CaseResult): number | null } | null;
   /** Why a case counts as failed by the algorithm (e.g. an empty predicted mask over a lesion); null = not failed. */
   caseFailure(row: CaseResult): string | null;
+  /** Cases scored but left out of the aggregates by a pre-specified rule (e.g. both-empty cases); null = none. */
+  excluded: { count: number; reason: string } | null;
   /** Columns of the per-case annex, in order (caseId first). */
   perCaseColumns: string[];
   /** Notes on what the task cannot show from stored results (e.g. no lesion sizes stored). */

@@ -100,6 +100,7 @@ export function binaryReport(input: TaskReportInput): TaskReport {
     ],
     caseValue: { metric: 'absolute error |p − y|', direction: 'lower', of: (r) => (typeof r['probability'] === 'number' && typeof r['label'] === 'number' ? Math.abs(r['probability'] - r['label']) : null) },
     caseFailure: () => null,
+    excluded: null,
     perCaseColumns: ['caseId', 'label', 'probability'],
     notes,
   };

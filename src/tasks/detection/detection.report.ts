@@ -49,6 +49,7 @@ export function detectionReport(input: TaskReportInput): TaskReport {
     ],
     caseValue: { metric: 'missed lesions + false positives at the locked threshold', direction: 'lower', of: (r) => (typeof r['fn'] === 'number' && typeof r['fp'] === 'number' ? (r['fn'] as number) + (r['fp'] as number) : null) },
     caseFailure: (r) => (typeof r['nLesions'] === 'number' && r['nLesions'] > 0 && r['tp'] === 0 ? 'no reference lesion of the scan detected at the locked threshold' : null),
+    excluded: null,
     perCaseColumns: ['caseId', 'nLesions', 'tp', 'fn', 'fp', 'extraHits'],
     notes: ['FROC without a bootstrap band: the stored result keeps the CPM CI, not a pointwise band', 'sensitivity by lesion size not shown: per-case results store lesion scores, not lesion sizes (the truth is not read by the report)'],
   };

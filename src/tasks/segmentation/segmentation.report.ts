@@ -61,6 +61,7 @@ export function segmentationReport(input: TaskReportInput): TaskReport {
     metricDefinitions: SEGMENTATION_METRIC_NAMES.map((metric) => ({ metric, definition: metrics[metric]?.method ?? 'not computed', reference: `${REFERENCE}: segmentation-report.ts aggregateSegmentation` })),
     caseValue: { metric: primary, direction, of: (r) => (typeof r[primary] === 'number' ? (r[primary] as number) : null) },
     caseFailure: (r) => (r['status'] === 'pred_empty' ? 'empty predicted mask over a reference lesion' : r['status'] === 'ref_empty' ? 'lesion predicted in a case without reference lesion' : null),
+    excluded: bothEmpty === 'exclude' && counts.both_empty > 0 ? { count: counts.both_empty, reason: 'both masks empty: excluded from the means by the empty-case rule (counted, never dropped silently)' } : null,
     perCaseColumns: ['caseId', 'status', ...SEGMENTATION_METRIC_NAMES, 'resampled'],
     notes: resampled > 0 ? [`${resampled} prediction(s) on another grid were resampled to the reference grid (nearest neighbour)`] : [],
   };

@@ -38,6 +38,7 @@ export function survivalReport(input: TaskReportInput): TaskReport {
     ],
     caseValue: null,
     caseFailure: () => null,
+    excluded: null,
     perCaseColumns: ['caseId', 'time', 'event', 'risk'],
     notes: ['calibration at a horizon not estimable: the algorithm returns a risk score, not a survival probability', 'no per-case metric: concordance is defined over pairs, so no worst-case list'],
   };
