@@ -13,6 +13,7 @@ import { GrantsModule } from './grants/grants.module';
 import { HealthModule } from './health/health.module';
 import { LeaderboardsModule } from './leaderboards/leaderboards.module';
 import { QueueModule } from './queue/queue.module';
+import { ReportsApiModule } from './reports/reports.module';
 import { StorageModule } from './storage/storage.module';
 import { SubmissionsModule } from './submissions/submissions.module';
 import { UploadSweepModule } from './submissions/upload-sweep.service';
@@ -37,6 +38,7 @@ export class ApiModule {
         LeaderboardsModule,
         HealthModule,
         GrantsModule,
+        ReportsApiModule,
       ],
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },

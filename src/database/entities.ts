@@ -7,6 +7,7 @@ import { AccessGrantEntity } from '../grants/grants.entity';
 import { WorkerEntity } from '../health/health.entity';
 import { LeaderboardEntryEntity, LeaderboardSnapshotEntity } from '../leaderboards/leaderboards.entity';
 import { SubmissionEntity } from '../submissions/submissions.entity';
+import { ValidationReportEntity } from '../reports/reports.entity';
 
 export const ENTITIES = [
   OrganisationEntity,
@@ -27,4 +28,5 @@ export const ENTITIES = [
   LeaderboardSnapshotEntity,
   WorkerEntity,
   AccessGrantEntity,
+  ValidationReportEntity,
 ];

@@ -319,7 +319,7 @@ describe('buildEvidence: detection', () => {
     expect(e.primary.tables[0]?.rows).toEqual([['scans', 3], ['reference lesions', 3], ['detected (TP)', 1], ['missed (FN)', 2], ['false positives', 1]]);
     expect(e.primary.tables[1]?.columns).toEqual(['FP/scan', 'interpolated (primary)', 'nearest (DIAG)', 'MONAI staircase']);
     expect(e.protocol.hitCriterion).toMatch(/LUNA16|radius/);
-    expect(e.robustness.sensitivity.map((s) => s.estimate.metric)).toEqual(['cpm_nearest', 'cpm_monai_staircase']);
+    expect(e.robustness.sensitivity.map((s) => s.choice)).toEqual(["CPM, DIAG's nearest-point convention", 'CPM, MONAI staircase convention']);
     expect(e.failureAnalysis.failedCases).toEqual([{ caseRef: 'S3', reason: 'no reference lesion of the scan detected at the locked threshold' }]);
     expect(e.limitations.some((l) => /lesion size/.test(l))).toBe(true);
     expect(canonical(e)).toBe(canonicalize(e));
