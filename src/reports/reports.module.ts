@@ -1,4 +1,4 @@
-import { Module, type Provider } from '@nestjs/common';
+import { Module, type ModuleMetadata } from '@nestjs/common';
 import { BenchmarksModule } from '../benchmarks/benchmarks.module';
 import { EvaluationCoreModule } from '../runs/evaluation-core.module';
 import { SubmissionsModule } from '../submissions/submissions.module';
@@ -8,15 +8,16 @@ import { ReportsService } from './reports.service';
 import { ReportsController, RunReportsController } from './reports.controller';
 
 /**
- * The signer (REPORT_SIGNER, src/reports/signing/) and renderer (REPORT_RENDERER, src/reports/render/) providers.
- * Until they are listed here the pipeline reports that it is not wired (ReportPipeline.ready) and jobs fail with that.
+ * The modules that export the signer (REPORT_SIGNER: ReportSigningModule, src/reports/signing/) and the renderer
+ * (REPORT_RENDERER: ReportRenderModule, src/reports/render/). Until they are listed here the pipeline says it is not
+ * wired (ReportPipeline.ready is false) and report jobs fail with that message.
  */
-export const REPORT_ADAPTERS: Provider[] = [];
+export const REPORT_ADAPTERS: NonNullable<ModuleMetadata['imports']> = [];
 
 /** Report generation (the worker consumes the jobs) and reading; the controllers serve only in the API process. */
 @Module({
-  imports: [EvaluationCoreModule, SubmissionsModule, BenchmarksModule],
-  providers: [ReportsRepository, ReportPipeline, ReportJobs, ReportsService, ...REPORT_ADAPTERS],
+  imports: [EvaluationCoreModule, SubmissionsModule, BenchmarksModule, ...REPORT_ADAPTERS],
+  providers: [ReportsRepository, ReportPipeline, ReportJobs, ReportsService],
   exports: [ReportPipeline, ReportJobs, ReportsService, ReportsRepository],
 })
 export class ReportsModule {}
