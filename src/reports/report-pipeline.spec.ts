@@ -161,7 +161,7 @@ describe('ReportPipeline', () => {
 
   it('says clearly when the signer and renderer are not wired', async () => {
     const w = await world();
-    const bare = Object.assign(Object.create(ReportPipeline.prototype) as ReportPipeline, { signer: undefined, renderer: undefined });
+    const bare = Object.assign(Object.create(ReportPipeline.prototype) as object, { signer: undefined, renderer: undefined }) as unknown as ReportPipeline;
     expect(bare.ready).toBe(false);
     await expect(bare.generate({ runId: RUN_ID, audience: 'full' })).rejects.toThrow(/REPORT_SIGNER/);
     expect(w.pipeline.ready).toBe(true);
