@@ -24,7 +24,7 @@ import type { TaskScore } from '../../src/tasks/task-definition';
 import { LeaderboardsService } from '../../src/leaderboards/leaderboards.service';
 import { startTestStack, TestStack } from '../support/test-stack';
 
-jest.setTimeout(180_000);
+jest.setTimeout(600_000);
 
 /**
  * The signer and renderer the API process has once src/reports/reports.module.ts REPORT_ADAPTERS lists them; until
