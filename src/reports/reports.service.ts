@@ -47,9 +47,9 @@ export class ReportsService {
   }
 
   /** Why the vendor form of this run cannot be made now, or null (mirrors buildEvidence's refusal, for a clear 409). */
-  async vendorFormRefusal(run: RunEntity): Promise<string | null> {
-    if (run.split !== 'test') return null;
+  async vendorFormRefusal(run: Pick<RunEntity, 'benchmarkVersionId' | 'phase'>): Promise<string | null> {
     const version = await this.benchmarks.requireVersion(run.benchmarkVersionId);
+    if (version.definition.phases.find((p) => p.name === run.phase)?.split !== 'test') return null;
     const phase = await this.benchmarks.findPhase(run.benchmarkVersionId, run.phase);
     if (phase?.leaderboardVisibility !== 'public') return `the ${run.phase} phase's results are not released: no vendor report of a held-out run before its leaderboard is public`;
     const spec = feedbackSpec(version.definition);
@@ -99,21 +99,31 @@ export class ReportsService {
     return report;
   }
 
-  private async mayRead(principal: Principal, report: Pick<ValidationReportEntity, 'submissionId' | 'benchmarkVersionId' | 'audience'>): Promise<boolean> {
+  private async mayRead(principal: Principal, report: Pick<ValidationReportEntity, 'submissionId' | 'benchmarkVersionId' | 'phase' | 'audience'>): Promise<boolean> {
     if (isStaff(principal)) return true;
     if (principal.role === Role.Regulator) return this.grants.regulatorMayRead(principal, { submissionId: report.submissionId, benchmarkVersionId: report.benchmarkVersionId });
     if (principal.role !== Role.Vendor || report.audience !== 'vendor') return false;
-    return this.submissions.requireAccessible(principal, report.submissionId).then(
+    const own = await this.submissions.requireAccessible(principal, report.submissionId).then(
       () => true,
       () => false,
     );
+    // A held-out phase hidden again (or put under the Ladder) withdraws its vendor form, as it withdraws the run's scores.
+    return own && (await this.vendorFormRefusal(report)) === null;
   }
 
   async list(principal: Principal, filter: { runId?: string } = {}): Promise<ValidationReportEntity[]> {
     if (isStaff(principal)) return this.repository.listAll(filter);
     if (principal.role === Role.Regulator) return this.grants.filterForRegulator(principal, await this.repository.listAll(filter));
     if (principal.role !== Role.Vendor || !principal.organisationId) return [];
-    return this.repository.listAll({ ...filter, audience: 'vendor', submissionIds: await this.repository.submissionIdsOfOrganisation(principal.organisationId) });
+    const own = await this.repository.listAll({ ...filter, audience: 'vendor', submissionIds: await this.repository.submissionIdsOfOrganisation(principal.organisationId) });
+    const refused = new Map<string, boolean>();
+    const out: ValidationReportEntity[] = [];
+    for (const r of own) {
+      const key = `${r.benchmarkVersionId}:${r.phase}`;
+      if (!refused.has(key)) refused.set(key, (await this.vendorFormRefusal(r)) !== null);
+      if (!refused.get(key)) out.push(r);
+    }
+    return out;
   }
 
   /** The audit trail of a run: staff, or a regulator whose grant covers it. */

@@ -239,4 +239,22 @@ describe('validation reports (real Postgres, S3 server, API)', () => {
     expect(await status(regulator, `/api/runs/${runId}/report`, 'POST', {})).toBe(403);
     expect(await status(evaluator, `/api/runs/${runId}/report`, 'POST', { extra: 1 })).toBe(400);
   });
+
+  it('hiding the held-out phase again withdraws the vendor form from its owner (staff still read it); a vendor request is then refused with the reason', async () => {
+    const vendorId = (await vendor.client.get<{ id: string }[]>('/api/reports'))[0]?.id as string;
+    await stack.admin.json('PATCH', '/api/benchmarks/wdbc-malignancy/phases/test', { leaderboard: 'hidden' });
+    try {
+      expect(await vendor.client.get<unknown[]>('/api/reports')).toEqual([]);
+      expect(await status(vendor.client, `/api/reports/${vendorId}`)).toBe(404);
+      expect(await status(evaluator, `/api/reports/${vendorId}`)).toBe(200);
+      const refused = await vendor.client.json('POST', `/api/runs/${runId}/report`, {}).catch((e: { status: number; body: unknown }) => e);
+      expect((refused as { status: number }).status).toBe(409);
+      expect(JSON.stringify((refused as { body: unknown }).body)).toMatch(/not released/);
+      const staff = await evaluator.post<{ reports: { audience: string }[] }>(`/api/runs/${runId}/report`, {});
+      expect(staff.reports.map((r) => r.audience)).toEqual(['full']);
+    } finally {
+      await stack.admin.json('PATCH', '/api/benchmarks/wdbc-malignancy/phases/test', { leaderboard: 'public' });
+    }
+    expect(await status(vendor.client, `/api/reports/${vendorId}`)).toBe(200);
+  });
 });
