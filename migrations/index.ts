@@ -7,6 +7,7 @@ import { CrashSafety1764500000000 } from './1764500000000-crash-safety';
 import { AccessGrantsTokenExpiry1764700000000 } from './1764700000000-access-grants-token-expiry';
 import { PerCaseResults1764800000000 } from './1764800000000-per-case-results';
 import { ReportSigningKeys1764900000000 } from './1764900000000-report-signing-keys';
+import { ValidationReports1764910000000 } from './1764910000000-validation-reports';
 
 /** Every migration, in order. Never edit one that has landed: add a new one. */
-export const MIGRATIONS = [Init1763870000000, LeaderboardRobustness1763880000000, SubmissionObjectKeyIndex1764100000000, HeldOutFeedback1764200000000, RunLogsBytes1764400000000, CrashSafety1764500000000, AccessGrantsTokenExpiry1764700000000, PerCaseResults1764800000000, ReportSigningKeys1764900000000];
+export const MIGRATIONS = [Init1763870000000, LeaderboardRobustness1763880000000, SubmissionObjectKeyIndex1764100000000, HeldOutFeedback1764200000000, RunLogsBytes1764400000000, CrashSafety1764500000000, AccessGrantsTokenExpiry1764700000000, PerCaseResults1764800000000, ReportSigningKeys1764900000000, ValidationReports1764910000000];

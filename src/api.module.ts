@@ -14,6 +14,7 @@ import { HealthModule } from './health/health.module';
 import { LeaderboardsModule } from './leaderboards/leaderboards.module';
 import { QueueModule } from './queue/queue.module';
 import { ReportSigningHttpModule } from './reports/signing/report-signing.module';
+import { ReportsApiModule } from './reports/reports.module';
 import { StorageModule } from './storage/storage.module';
 import { SubmissionsModule } from './submissions/submissions.module';
 import { UploadSweepModule } from './submissions/upload-sweep.service';
@@ -39,6 +40,7 @@ export class ApiModule {
         HealthModule,
         GrantsModule,
         ReportSigningHttpModule,
+        ReportsApiModule,
       ],
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },

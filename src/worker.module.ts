@@ -12,6 +12,7 @@ import { TruthCache } from './tasks/truth-cache';
 import { HealthModule } from './health/health.module';
 import { LeaderboardsModule } from './leaderboards/leaderboards.module';
 import { QueueModule } from './queue/queue.module';
+import { ReportsModule } from './reports/reports.module';
 import { SandboxModule } from './sandbox/sandbox.module';
 import { StorageModule } from './storage/storage.module';
 import { ModelCheckStep } from './runs/model-check.processor';
@@ -36,6 +37,7 @@ export class WorkerModule {
         LeaderboardsModule,
         HealthModule,
         SandboxModule,
+        ReportsModule,
       ],
       providers: [RunExecutor, BatchExecutors, { provide: TruthCache, useValue: new TruthCache() }, ModelCheckStep, RunRecoveryService, WorkerService],
     };

@@ -16,6 +16,7 @@ import { detectGpus, GpuPool } from './sandbox/gpu-inventory';
 import { OnnxRunnerService } from './sandbox/onnx-runner.service';
 import { workerIdOf } from './sandbox/sandbox.module';
 import { ModelCheckStep } from './runs/model-check.processor';
+import { ReportJobs } from './reports/report-pipeline';
 
 /** Consumes the queues this host can serve, advertises its capabilities, and recovers abandoned runs. */
 @Injectable()
@@ -35,6 +36,7 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
     private readonly recovery: RunRecoveryService,
     private readonly health: HealthService,
     private readonly clock: Clock,
+    private readonly reports: ReportJobs,
   ) {
     this.id = workerIdOf(config);
   }
@@ -54,6 +56,7 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
     this.registry.register(JobName.CheckSubmission, (p, m) => this.check.check(p, m));
     this.registry.register(JobName.ExecuteRun, (p, m) => this.executor.execute(p, m.gpus ? { gpus: m.gpus } : {}));
     this.registry.register(JobName.ScoreRun, (p, m) => this.executor.score(p, m));
+    this.registry.register(JobName.GenerateReport, (p) => this.reports.handle(p));
     this.registry.assertComplete();
 
     // One consumer per queue (queue-consumers.ts), every job dispatched through the registry by its name.
@@ -64,6 +67,9 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
       consumeQueue(this.queue.queue(queueName), { concurrency: queueName === QueueName.Scoring ? Math.max(2, concurrency) : concurrency, registry: this.registry, onError: onError(queueName) });
       consumed.push(queueName);
     }
+    // Reports render in chromium: one at a time per worker, apart from the sandbox and scoring queues.
+    consumeQueue(this.queue.queue(QueueName.Reports), { concurrency: 1, registry: this.registry, onError: onError(QueueName.Reports) });
+    consumed.push(QueueName.Reports);
     if (gpus.devices.length > 0) {
       // One job per device: concurrency equals the number of GPUs, and each job holds its device until it ends.
       consumeQueue(this.queue.queue(QueueName.SandboxGpu), {

@@ -104,7 +104,7 @@ export class SecurityAudit {
   }
 
   /** Every download of sample data, logs and per-case results. */
-  async download(principal: Principal, what: { action: 'download.sample_data' | 'download.run_logs' | 'download.run_cases'; entityType: string; entityId: string }): Promise<void> {
+  async download(principal: Principal, what: { action: 'download.sample_data' | 'download.run_logs' | 'download.run_cases' | 'download.report'; entityType: string; entityId: string }): Promise<void> {
     await this.db.transaction((tx) => this.audit.record(tx, { actorUserId: principal.userId, action: what.action, entityType: what.entityType, entityId: what.entityId, payload: { role: principal.role } }));
   }
 

@@ -73,4 +73,21 @@ describe('validateBenchmarkDefinition', () => {
     expect(problemsOf({ ...shipped(), task: 'segmentation', metrics: { primary: 'dice', secondary: [] } })).toContainEqual(expect.stringMatching(/^metrics.toleranceMm: segmentation needs the NSD tolerance/));
     expect(problemsOf({ ...shipped(), task: 'survival' })).toContainEqual(expect.stringMatching(/^metrics.primary: unknown metric 'auroc'/));
   });
+
+  it('accepts the report block of every shipped benchmark, and the phantom benchmarks say they are SYNTHETIC', () => {
+    for (const slug of ['wdbc-malignancy', 'lung-survival', 'lesion-segmentation', 'lesion-detection']) {
+      const def = parse(readFileSync(join(__dirname, `../../benchmarks/${slug}/benchmark.yaml`), 'utf8')) as { report: { cohort: { synthetic: boolean }; limitations: string[] } };
+      expect(problemsOf(def)).toEqual([]);
+      expect(def.report.cohort.synthetic).toBe(slug.startsWith('lesion-'));
+      if (slug.startsWith('lesion-')) expect(def.report.limitations.join(' ')).toMatch(/SYNTHETIC/);
+    }
+  });
+
+  it('names the bad fields of a report block', () => {
+    const def = shipped() as Record<string, unknown> & { report: Record<string, unknown> };
+    const schema = { ...def, report: { ...def.report, cohort: { ...(def.report.cohort as object), synthetic: 'no' }, limitations: [] } };
+    expect(problemsOf(schema)).toEqual(expect.arrayContaining([expect.stringMatching(/^report\.limitations/), expect.stringMatching(/^report\.cohort\.synthetic/)]));
+    const criteria = { ...def, report: { ...def.report, acceptanceCriteria: [{ metric: 'dice', bound: 'ci_lower', op: '>=', value: 0.8 }] } };
+    expect(problemsOf(criteria)).toEqual([expect.stringMatching(/^report\.acceptanceCriteria\.0\.metric: 'dice' is not a metric/)]);
+  });
 });

@@ -128,6 +128,46 @@ export class FeedbackSpecDto {
   @IsOptional() @IsNumber() @Min(0.0001) @Max(0.5) step?: number;
 }
 
+/** The validation report's reference standard (METRICS.md §9.4): how the truth was established. */
+export class ReferenceStandardDto {
+  @IsString() @MaxLength(4000) definition!: string;
+  @IsOptional() @IsString() @MaxLength(2000) annotators?: string;
+  @IsOptional() @IsString() @MaxLength(2000) protocol?: string;
+  @IsOptional() @IsString() @MaxLength(2000) adjudication?: string;
+  @IsOptional() @IsString() @MaxLength(2000) agreement?: string;
+  @IsOptional() @IsString() @MaxLength(2000) indeterminate?: string;
+}
+
+/** The validation report's description of the test cohort (METRICS.md §9.5) as the benchmark uses it. */
+export class ReportCohortDto {
+  @IsString() @MaxLength(4000) sources!: string;
+  /** true for generated data (e.g. the lesion phantoms): the report then says it is no evidence of clinical performance. */
+  @IsBoolean() synthetic!: boolean;
+  @IsOptional() @IsString() @MaxLength(2000) inclusion?: string;
+  @IsOptional() @IsString() @MaxLength(500) collectionPeriod?: string;
+  @IsOptional() @IsString() @MaxLength(2000) sampling?: string;
+  /** Independence of the test cases from vendors' training data (attestation, de-duplication). */
+  @IsString() @MaxLength(2000) independence!: string;
+}
+
+export class AcceptanceCriterionDto {
+  @IsString() metric!: string;
+  @IsIn(['ci_lower', 'ci_upper', 'estimate']) bound!: 'ci_lower' | 'ci_upper' | 'estimate';
+  @IsIn(['>=', '<=']) op!: '>=' | '<=';
+  @IsNumber({ allowNaN: false, allowInfinity: false }) value!: number;
+}
+
+/** Descriptive content of the validation report that only the benchmark's authors can give (part of the protocol hash). */
+export class ReportSpecDto {
+  @IsObject() @ValidateNested() @Type(() => ReferenceStandardDto) referenceStandard!: ReferenceStandardDto;
+  @IsObject() @ValidateNested() @Type(() => ReportCohortDto) cohort!: ReportCohortDto;
+  /** The population the benchmark's cohort stands for (and so what its results can speak to). */
+  @IsString() @MaxLength(2000) intendedPopulation!: string;
+  @IsArray() @ArrayMinSize(1) @IsString({ each: true }) @MaxLength(2000, { each: true }) limitations!: string[];
+  /** Pre-specified acceptance criteria (e.g. AUROC CI lower bound ≥ 0.9); none = the report states that none were set. */
+  @IsOptional() @IsArray() @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => AcceptanceCriterionDto) acceptanceCriteria?: AcceptanceCriterionDto[];
+}
+
 /** The schema of benchmarks/<slug>/benchmark.yaml and of POST /api/benchmarks. */
 export class BenchmarkDefinitionDto {
   @Matches(/^[a-z0-9][a-z0-9-]{1,62}$/, { message: 'slug must be lower-case letters, digits and -' }) slug!: string;
@@ -144,6 +184,8 @@ export class BenchmarkDefinitionDto {
   /** Decimal places of public scores. */
   @IsOptional() @IsInt() @Min(0) @Max(10) precision?: number;
   @IsOptional() @IsObject() @ValidateNested() @Type(() => FeedbackSpecDto) feedback?: FeedbackSpecDto;
+  /** Reference standard, cohort description, intended population and limitations for the validation report. */
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => ReportSpecDto) report?: ReportSpecDto;
 }
 
 export type BenchmarkDefinition = BenchmarkDefinitionDto & { cohort: CohortRefDto & { contentHash?: string } };

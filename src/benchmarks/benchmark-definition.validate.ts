@@ -56,6 +56,10 @@ function crossFieldProblems(dto: BenchmarkDefinitionDto): FieldProblem[] {
   if (dto.feedback?.mechanism === 'ladder-parameter-free' && dto.metrics.primary !== 'brier') {
     problems.push({ field: 'feedback.mechanism', problem: `the parameter-free ladder needs a per-case loss as primary metric (brier), not '${dto.metrics.primary}'` });
   }
+  const declared = new Set([dto.metrics.primary, ...dto.metrics.secondary]);
+  (dto.report?.acceptanceCriteria ?? []).forEach((c, i) => {
+    if (!declared.has(c.metric)) problems.push({ field: `report.acceptanceCriteria.${i}.metric`, problem: `'${c.metric}' is not a metric of this benchmark; one of ${[...declared].join(', ')}` });
+  });
   if (dto.limits.resources.gpus > 0 && dto.limits.resources.gpus !== 1) {
     problems.push({ field: 'limits.resources.gpus', problem: 'at most one GPU per run is supported' });
   }

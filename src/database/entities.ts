@@ -8,6 +8,7 @@ import { WorkerEntity } from '../health/health.entity';
 import { LeaderboardEntryEntity, LeaderboardSnapshotEntity } from '../leaderboards/leaderboards.entity';
 import { ReportSigningKeyEntity } from '../reports/signing/report-keys.entity';
 import { SubmissionEntity } from '../submissions/submissions.entity';
+import { ValidationReportEntity } from '../reports/reports.entity';
 
 export const ENTITIES = [
   OrganisationEntity,
@@ -29,4 +30,5 @@ export const ENTITIES = [
   WorkerEntity,
   AccessGrantEntity,
   ReportSigningKeyEntity,
+  ValidationReportEntity,
 ];

@@ -5,15 +5,18 @@ export enum QueueName {
   SandboxCpu = 'sandbox-cpu',
   SandboxGpu = 'sandbox-gpu',
   Scoring = 'scoring',
+  /** Validation reports: evidence, signing, HTML and PDF (chromium), off the request path. */
+  Reports = 'reports',
 }
 
-export const ALL_QUEUES: QueueName[] = [QueueName.SandboxCpu, QueueName.SandboxGpu, QueueName.Scoring];
+export const ALL_QUEUES: QueueName[] = [QueueName.SandboxCpu, QueueName.SandboxGpu, QueueName.Scoring, QueueName.Reports];
 
 /** Every job name, in one enum; each has a typed payload (queue.payloads.ts) and exactly one handler. */
 export enum JobName {
   CheckSubmission = 'check-submission',
   ExecuteRun = 'execute-run',
   ScoreRun = 'score-run',
+  GenerateReport = 'generate-report',
 }
 
 /** Where a job goes unless the caller picks the GPU queue for execution. */
@@ -21,6 +24,7 @@ export const DEFAULT_QUEUE: Record<JobName, QueueName> = {
   [JobName.CheckSubmission]: QueueName.SandboxCpu,
   [JobName.ExecuteRun]: QueueName.SandboxCpu,
   [JobName.ScoreRun]: QueueName.Scoring,
+  [JobName.GenerateReport]: QueueName.Reports,
 };
 
 /**

@@ -1,5 +1,5 @@
 import { plainToInstance } from 'class-transformer';
-import { IsUUID, validateSync } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsIn, IsOptional, IsUUID, validateSync } from 'class-validator';
 import { JobName } from './queue.constants';
 
 export class SubmissionJobPayload {
@@ -10,16 +10,27 @@ export class RunJobPayload {
   @IsUUID() runId!: string;
 }
 
+export class ReportJobPayload {
+  @IsUUID() runId!: string;
+  @IsIn(['full', 'vendor']) audience!: 'full' | 'vendor';
+  /** Submission ids to compare against (paired tests), as the evaluator chose them. */
+  @IsOptional() @IsArray() @ArrayMaxSize(10) @IsUUID('all', { each: true }) comparators?: string[];
+  /** Who asked (null: generated when the run succeeded). */
+  @IsOptional() @IsUUID() actorUserId?: string;
+}
+
 export interface JobPayloads {
   [JobName.CheckSubmission]: SubmissionJobPayload;
   [JobName.ExecuteRun]: RunJobPayload;
   [JobName.ScoreRun]: RunJobPayload;
+  [JobName.GenerateReport]: ReportJobPayload;
 }
 
 const PAYLOAD_CLASS: { [K in JobName]: new () => JobPayloads[K] } = {
   [JobName.CheckSubmission]: SubmissionJobPayload,
   [JobName.ExecuteRun]: RunJobPayload,
   [JobName.ScoreRun]: RunJobPayload,
+  [JobName.GenerateReport]: ReportJobPayload,
 };
 
 /** Payloads outlive deploys: they are validated again when consumed. */

@@ -13,8 +13,9 @@ export class QueueService {
     @InjectQueue(QueueName.SandboxCpu) cpu: Queue,
     @InjectQueue(QueueName.SandboxGpu) gpu: Queue,
     @InjectQueue(QueueName.Scoring) scoring: Queue,
+    @InjectQueue(QueueName.Reports) reports: Queue,
   ) {
-    this.queues = { [QueueName.SandboxCpu]: cpu, [QueueName.SandboxGpu]: gpu, [QueueName.Scoring]: scoring };
+    this.queues = { [QueueName.SandboxCpu]: cpu, [QueueName.SandboxGpu]: gpu, [QueueName.Scoring]: scoring, [QueueName.Reports]: reports };
   }
 
   async enqueue<K extends JobName>(input: { name: K; payload: JobPayloads[K]; jobId: string; queue?: QueueName; delayMs?: number }): Promise<void> {

@@ -104,6 +104,8 @@ export interface EvidenceRecord {
     acquisition: CountTable[];
     disease: CountTable[];
     flow: { eligible: number; excluded: number; failed: number; analysed: number; notes: string[] };
+    /** The population the benchmark's cohort stands for (benchmark.yaml `report.intendedPopulation`). */
+    intendedPopulation?: string;
   };
   /** §6 Execution and technical performance. */
   execution: {
@@ -123,7 +125,7 @@ export interface EvidenceRecord {
   /** §10 Robustness: by site / scanner / protocol, and implementation-choice sensitivity. */
   robustness: { byAttribute: { attribute: string; level: string; n: number; estimate: Estimate }[]; sensitivity: { choice: string; estimate: Estimate }[] };
   /** §11 Failure analysis: worst cases (pseudonymised ids in the vendor form), failed cases, failure rate per subgroup. */
-  failureAnalysis: { worst: { caseRef: string; metric: string; value: number | null; note?: string }[]; failedCases: { caseRef: string; reason: string }[]; failureRateBySubgroup: { attribute: string; level: string; failed: number; n: number }[] };
+  failureAnalysis: { worst: { caseRef: string; metric: string; value: number | null; note?: string }[]; failedCases: { caseRef: string; reason: string }[]; failureRateBySubgroup: { attribute: string; level: string; failed: number; n: number }[]; note?: string };
   /** §12 Comparators: paired tests against chosen other submissions on the same cases. */
   comparators: { against: { submissionId: string; name: string; organisation: string }; n: number; results: { metric: string; difference: Estimate; pValue: number | null; pHolm: number | null }[] }[];
   /** §13 Benchmark context, non-regulatory. */
@@ -132,6 +134,8 @@ export interface EvidenceRecord {
   limitations: string[];
   /** §15 Change control and monitoring. */
   changeControl: { rerun: string; protocolSha256: string; cohortContentHash: string; drift: string };
+  /** What this form leaves out and why (the vendor form of a held-out run); empty in the full form. */
+  withheld?: { section: string; reason: string }[];
   /** §16 Annexes. */
   annexes: {
     metricDefinitions: { metric: string; definition: string; reference: string }[];

@@ -33,6 +33,7 @@ import { ActiveWork } from '../queue/active-work';
 import { crashPoint } from '../queue/crash-points';
 import { retryDelayMs } from '../queue/queue.constants';
 import { isTransientInfraFault } from '../queue/transient-faults';
+import { ReportsService } from '../reports/reports.service';
 
 const HEARTBEAT_MS = 5_000;
 
@@ -55,6 +56,7 @@ export class RunExecutor {
     private readonly sandbox: DockerSandboxAdapter,
     private readonly active: ActiveWork,
     private readonly truth: TruthCache,
+    private readonly reports: ReportsService,
   ) {
     this.workerId = workerIdOf(config);
   }
@@ -349,6 +351,8 @@ export class RunExecutor {
       crashPoint('score:next-phase-queued');
     }
     await this.leaderboards.materialize(version.id, run.phase);
+    // After the result is committed and the board rebuilt (the report reads the rank): both forms, job id = report id.
+    await this.reports.enqueueForRun(run).catch((e: unknown) => this.logger.warn(`run ${run.id}: report jobs not queued (${String(e)}); POST /api/runs/${run.id}/report queues them`));
   }
 }
 

@@ -1,9 +1,11 @@
-/** The four buckets and the key prefixes each may hold. Ground truth has a bucket of its own that no sandbox mounts. */
+/** The buckets and the key prefixes each may hold. Ground truth has a bucket of its own that no sandbox mounts. */
 export const BUCKET_PREFIXES = {
   inputs: ['cohorts/'],
   truth: ['truth/'],
   submissions: ['submissions/', 'staging/'],
   artifacts: ['runs/', 'reports/'],
+  /** Validation reports (evidence.json, report.html, report.pdf) under content-addressed keys. */
+  reports: ['reports/'],
 } as const;
 
 export type BucketName = keyof typeof BUCKET_PREFIXES;

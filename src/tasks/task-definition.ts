@@ -4,6 +4,7 @@ import type { MetricValue } from '../metrics/score-report';
 import type { SubgroupResult } from '../metrics/subgroups';
 import type { RankingProblem } from './rank-robustness';
 import type { OfflineScorer } from './offline-scoring';
+import type { TaskReport, TaskReportInput } from './task-report';
 
 /**
  * One task type (DESIGN.md "Tasks, runs and nodes"): everything that differs between binary classification, survival
@@ -43,6 +44,9 @@ export interface TaskDefinition<Truth = unknown> {
   compare(input: { definition: BenchmarkDefinition; a: readonly CaseResult[]; b: readonly CaseResult[] }): Record<string, unknown>;
   /** A per-case loss (lower is better) where the task has one (parameter-free Ladder, per-case ranking); else absent. */
   perCaseLoss?(result: CaseResult): number;
+
+  /** What this task adds to the validation report, from the stored result (curves, tables, metric definitions). */
+  report?(input: TaskReportInput): TaskReport;
 
   /** `assay score --task <name>`: the offline scorer (same metric code as the worker). */
   readonly offline: OfflineScorer;

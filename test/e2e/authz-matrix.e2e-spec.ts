@@ -78,6 +78,7 @@ describe('authorization matrix: every route x every caller, from the routes’ o
   let subA: Submission;
   let subB: Submission;
   let testRunA: string;
+  let vendorReportA: string;
   let cohortSlug: string;
 
   const status = async (client: AssayClient, method: string, path: string, body?: unknown): Promise<number> => {
@@ -126,6 +127,13 @@ describe('authorization matrix: every route x every caller, from the routes’ o
       () => stack.admin.get<{ rows: unknown[] }>(`/api/benchmarks/${BENCHMARK}/leaderboard?phase=test`),
       (l) => l.rows.length === 2,
     );
+    // The worker makes both forms of the run's validation report when it succeeds (while the phase is still public).
+    const reports = await eventually(
+      () => stack.admin.get<{ id: string; audience: string }[]>(`/api/reports?run=${testRunA}`),
+      (list) => list.length === 2,
+      300_000,
+    );
+    vendorReportA = reports.find((r) => r.audience === 'vendor')?.id as string;
     await stack.admin.json('PATCH', `/api/benchmarks/${BENCHMARK}/phases/test`, { leaderboard: 'hidden' });
     await stack.admin.post('/api/grants', { regulatorEmail: grantedEmail, benchmark: BENCHMARK });
     const cohorts = await stack.admin.get<{ slug: string }[]>('/api/cohorts');
@@ -155,6 +163,7 @@ describe('authorization matrix: every route x every caller, from the routes’ o
       .replace(':benchmark', BENCHMARK);
     if (path.startsWith('/api/runs/')) path = path.replace(':id', testRunA);
     if (path.startsWith('/api/submissions/')) path = path.replace(':id', subA.id);
+    if (path.startsWith('/api/reports/')) path = path.replace(':id', vendorReportA);
     if (path.startsWith('/api/users/')) path = path.replace(':id', userIds.vendor);
     if (path === '/api/tokens/:id') {
       path = path.replace(':id', (await stack.admin.post<{ tokenId: string }>(`/api/users/${userIds[caller]}/tokens`, { label: 'matrix' })).tokenId);

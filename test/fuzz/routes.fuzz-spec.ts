@@ -121,6 +121,7 @@ describe('fuzz: every route, every caller, arbitrary input (real Postgres, Redis
       'POST /api/cohorts': { descriptor, csv },
       'POST /api/benchmarks': parse(readFileSync(join(REPO_ROOT, 'benchmarks/wdbc-malignancy/benchmark.yaml'), 'utf8')) as unknown,
       'PATCH /api/benchmarks/:slug/phases/:phase': { status: 'open' },
+      'POST /api/runs/:id/report': { comparators: [] },
     };
   });
 

@@ -7,6 +7,7 @@ import { benchmarkBootstrap, column, jsonlField, missingCases, readCsvTruth, sub
 import type { ScoreInput, TaskDefinition, TaskScore } from '../task-definition';
 import { binaryOfflineScorer } from './binary-offline';
 import { binaryRankingProblem } from './ranking';
+import { binaryReport } from './binary-classification.report';
 
 /** Truth of one split: labels (1 = positive) in the truth file's case order. */
 export interface BinaryTruth {
@@ -84,6 +85,8 @@ export const BINARY_CLASSIFICATION = {
 
   // (p − y)², the per-case Brier term: the parameter-free Ladder's loss.
   perCaseLoss: (r) => (Number(r[FIELD]) - Number(r['label'])) ** 2,
+
+  report: binaryReport,
 
   offline: binaryOfflineScorer,
 

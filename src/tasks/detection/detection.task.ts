@@ -11,6 +11,7 @@ import type { CaseResult, TaskDefinition, TruthSource } from '../task-definition
 import { volumeInterfaceProblems } from '../volume-interface';
 import { detectionOfflineScorer } from './detection-offline';
 import type { RankingProblem } from '../rank-robustness';
+import { detectionReport } from './detection.report';
 
 /** Truth of one split: each scan's reference lesions (world LPS mm), in the truth file's order. */
 export interface DetectionTruth {
@@ -155,6 +156,8 @@ export const DETECTION = {
     });
     return out;
   },
+
+  report: detectionReport,
 
   offline: detectionOfflineScorer,
 } satisfies TaskDefinition<DetectionTruth>;

@@ -13,6 +13,7 @@ import type { CaseResult, TaskDefinition, TruthSource } from '../task-definition
 import { volumeInterfaceProblems } from '../volume-interface';
 import { meanRankingProblem } from '../mean-ranking';
 import { segmentationOfflineScorer } from './segmentation-offline';
+import { segmentationReport } from './segmentation.report';
 
 /** Truth of one split: the reference masks, read one at a time when scoring (never all in memory). */
 export interface SegmentationTruth {
@@ -216,6 +217,8 @@ export const SEGMENTATION: TaskDefinition<SegmentationTruth> = {
     const d = r['dice'];
     return typeof d === 'number' ? 1 - d : 0;
   },
+
+  report: segmentationReport,
 
   offline: segmentationOfflineScorer,
 };

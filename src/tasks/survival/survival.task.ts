@@ -9,6 +9,7 @@ import { benchmarkBootstrap, column, jsonlField, missingCases, readCsvTruth, sub
 import type { ScoreInput, TaskDefinition, TaskScore } from '../task-definition';
 import { survivalRankingProblem } from './ranking';
 import { survivalOfflineScorer } from './survival-offline';
+import { survivalReport } from './survival.report';
 
 /** Truth of one split: follow-up time and event (1 = death, 0 = censored), in the truth file's case order. */
 export interface SurvivalTruth {
@@ -95,6 +96,8 @@ export const SURVIVAL = {
   compare({ definition, a, b }) {
     return compareSurvival({ time: column(a, 'time'), event: column(a, 'event'), riskA: column(a, FIELD), riskB: column(b, FIELD), ...tauOf(definition) });
   },
+
+  report: survivalReport,
 
   offline: survivalOfflineScorer,
 
