@@ -163,6 +163,34 @@ describe('validation reports (real Postgres, S3 server, API)', () => {
     expect(Buffer.from(await pdf.arrayBuffer()).subarray(0, 5).toString()).toBe('%PDF-');
   });
 
+  it('every download verifies as Assay signed it (POST /api/reports/verify, anonymous); one changed byte in each fails, naming the check', async () => {
+    const [report] = await evaluator.get<{ id: string }[]>('/api/reports');
+    const verify = async (body: Buffer, type: string): Promise<{ valid: boolean; format: string; checks: { name: string; ok: boolean }[] }> => {
+      const res = await fetch(`${stack.baseUrl}/api/reports/verify`, { method: 'POST', headers: { 'content-type': type }, body });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { valid: boolean; format: string; checks: { name: string; ok: boolean }[] };
+    };
+    const token = (evaluator as unknown as { token: string }).token;
+    for (const [file, type, format, mark] of [
+      ['evidence.json', 'application/json', 'json', '"casesTotal":'],
+      ['report.html', 'text/html', 'html', '<h2'],
+      ['report.pdf', 'application/pdf', 'pdf', '/MediaBox'],
+    ] as const) {
+      const bytes = Buffer.from(await (await raw(token, `/api/reports/${report!.id}/${file}`)).arrayBuffer());
+      const good = await verify(bytes, type);
+      expect({ file, valid: good.valid, format: good.format }).toEqual({ file, valid: true, format });
+      // Tamper where a reader looks: a figure of the record, a heading of the page, a page box of the PDF.
+      const at = bytes.indexOf(mark);
+      expect(at).toBeGreaterThan(0);
+      const tampered = Buffer.from(bytes);
+      const i = at + mark.length + 1;
+      tampered[i] = tampered[i] === 0x31 ? 0x32 : 0x31;
+      const bad = await verify(tampered, type);
+      expect({ file, valid: bad.valid }).toEqual({ file, valid: false });
+      expect(bad.checks.filter((c) => !c.ok).map((c) => c.name).length).toBeGreaterThan(0);
+    }
+  });
+
   it('a regulator reads what its grant covers, and the audit trail of the run behind it', async () => {
     const regEmail = (await regulator.get<{ email: string }>('/api/me')).email;
     await stack.admin.post('/api/grants', { regulatorEmail: regEmail, submissionId });
