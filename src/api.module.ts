@@ -16,6 +16,7 @@ import { QueueModule } from './queue/queue.module';
 import { StorageModule } from './storage/storage.module';
 import { SubmissionsModule } from './submissions/submissions.module';
 import { UploadSweepModule } from './submissions/upload-sweep.service';
+import { WebModule } from './web/web.module';
 
 /** The HTTP API: no queue consumers, no Docker socket. */
 @Module({})
@@ -37,6 +38,7 @@ export class ApiModule {
         LeaderboardsModule,
         HealthModule,
         GrantsModule,
+        WebModule,
       ],
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },
