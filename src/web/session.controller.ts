@@ -46,7 +46,8 @@ export class SessionController {
   @Post('login')
   @Public()
   @FormRoute({ login: true })
-  @Access(PUBLIC_PAGE)
+  // Everyone may post the form; in the matrix 'anonymous' has no valid token to sign in with.
+  @Access({ ...PUBLIC_PAGE, anonymous: '401' })
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
   async signIn(@Req() req: Request, @Res() res: Response, @Form() form: FormFields): Promise<void> {
