@@ -65,6 +65,8 @@ export class WebExceptionFilter implements ExceptionFilter {
     }
     if (!req.complete) res.setHeader('Connection', 'close');
     const retry = res.getHeader('Retry-After');
+    // A session that has ended is forgotten, so that the stale cookie is not presented (and counted) again.
+    if (status === 401) this.login.endSession(req, res);
     let html: string;
     try {
       html =

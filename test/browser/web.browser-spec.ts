@@ -266,6 +266,15 @@ describe('web interface in headless Chromium (real stack)', () => {
     expect((await stack.admin.withToken(token).get<{ email: string }>('/api/me')).email).toBe('carol@vendor-c.test');
     await page.goto('/admin');
     expect(await page.content()).not.toContain(token);
+    // A session whose token is revoked ends at the next request, and the stale cookie is dropped.
+    const carol = await open();
+    await signIn(carol, { token, email: 'carol@vendor-c.test', userId: '' });
+    const client = stack.admin.withToken(token);
+    const [own] = await client.get<{ id: string }[]>('/api/tokens');
+    await client.json('DELETE', `/api/tokens/${own?.id}`);
+    expect((await carol.goto('/submissions'))?.status()).toBe(401);
+    expect(await carol.locator('#login-error').textContent()).toContain('session has ended');
+    expect((await carol.context().cookies()).some((c) => c.name === 'assay_session')).toBe(false);
   });
 
   it('a regulator opens a granted report and verifies it; a tampered file fails', async () => {
