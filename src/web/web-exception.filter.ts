@@ -72,7 +72,9 @@ export class WebExceptionFilter implements ExceptionFilter {
       html =
         status === 401
           ? this.views.renderPlain('login', { title: 'Sign in', message: req.path === '/' ? null : message, next: safeNext(req.originalUrl), loginCsrf: await this.login.issue(req, res) })
-          : this.views.renderPlain('error', { title: TITLES[status] ?? 'Error', status, message, problems, errorId, principal: req.principal, retry });
+          : req.principal
+            ? await this.views.render(req, 'error', { title: TITLES[status] ?? 'Error', status, message, problems, errorId, retry })
+            : this.views.renderPlain('error', { title: TITLES[status] ?? 'Error', status, message, problems, errorId, retry });
     } catch (error) {
       this.logger.error(`rendering the error page failed: ${(error as Error).message}`);
       html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error ${status}</title></head><body><main><h1>Error ${status}</h1></main></body></html>`;
