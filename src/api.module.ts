@@ -18,6 +18,7 @@ import { ReportsApiModule } from './reports/reports.module';
 import { StorageModule } from './storage/storage.module';
 import { SubmissionsModule } from './submissions/submissions.module';
 import { UploadSweepModule } from './submissions/upload-sweep.service';
+import { WebModule } from './web/web.module';
 
 /** The HTTP API: no queue consumers, no Docker socket. */
 @Module({})
@@ -41,6 +42,7 @@ export class ApiModule {
         GrantsModule,
         ReportSigningHttpModule,
         ReportsApiModule,
+        WebModule,
       ],
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },

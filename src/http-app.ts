@@ -21,8 +21,29 @@ export interface HttpAppOptions {
 export async function createHttpApp(config: AppConfig, options: HttpAppOptions): Promise<INestApplication> {
   securePrivateDirs(config.dataDir);
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { logger: loggerLevels(config.logLevel), bodyParser: false });
-  // Security headers (helmet's defaults: CSP, HSTS, nosniff, frame-ancestors none, no X-Powered-By, …).
-  app.use(helmet());
+  // Security headers (helmet's defaults: CSP, HSTS, nosniff, no X-Powered-By, …). The web pages (src/web) load only
+  // their own script and style files: no inline script, no other origin; forms post to Assay only;
+  // only Assay's own pages may frame Assay (the report page frames the rendered report).
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          'default-src': ["'self'"],
+          'script-src': ["'self'"],
+          'script-src-attr': ["'none'"],
+          // Style attributes stay allowed for the OpenAPI UI (/docs), which sets them from its script; Assay's pages use none.
+          'style-src': ["'self'", "'unsafe-inline'"],
+          'img-src': ["'self'", 'data:'],
+          'font-src': ["'self'"],
+          'connect-src': ["'self'"],
+          'object-src': ["'none'"],
+          'base-uri': ["'self'"],
+          'form-action': ["'self'"],
+          'frame-ancestors': ["'self'"],
+        },
+      },
+    }),
+  );
   // No body parser here: JSON bodies are read after the route's guards, each with its route's limit
   // (EdgeInputInterceptor). The simple query parser builds no objects (?email[$ne]=x stays a key, and is refused).
   app.set('query parser', 'simple');

@@ -10,6 +10,7 @@ import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
 import { SecurityAudit } from '../auth/security-audit.service';
 import { GrantsService } from '../grants/grants.service';
 import { Role } from '../auth/auth.entity';
+import { credentialOf } from '../auth/web-session';
 import { Clock } from '../common/clock';
 import { DomainError, ErrorCode } from '../common/domain-error';
 import { SubmissionsService } from '../submissions/submissions.service';
@@ -194,8 +195,9 @@ export class EvaluationController {
   }
 
   private async stillAllowed(principal: Principal, req: Request, runId: string): Promise<boolean> {
-    const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
-    const now = bearer ? await this.auth.authenticate(bearer).catch(() => null) : null;
+    // The bearer header, or the web session's cookie (src/auth/web-session.ts): whichever the stream was opened with.
+    const credential = credentialOf(req);
+    const now = credential ? await this.auth.authenticate(credential.token).catch(() => null) : null;
     if (!now || now.userId !== principal.userId) return false;
     return this.accessibleRun(principal, runId, 'GET /api/runs/:id/events').then(
       () => true,
