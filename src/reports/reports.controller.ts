@@ -16,9 +16,10 @@ const READERS = [Role.Vendor, Role.Evaluator, Role.Admin, Role.Regulator];
  * The fixture report is the vendor form of the fixture vendor's held-out run, whose leaderboard the fixture hides: staff
  * and a granted regulator read it; its owner no longer does (a hidden phase withdraws the vendor form); others 404.
  */
-const REPORT_READERS = { ...OWNER_STAFF_GRANTED, vendor: '404' } as const;
+/** The fixture report (a hidden held-out phase): staff and a granted regulator read it; its vendor form is withdrawn while the phase is hidden. */
+export const REPORT_READERS = { ...OWNER_STAFF_GRANTED, vendor: '404' } as const;
 /** The report's HTML carries its own inline style and SVG only: nothing else may load or run. */
-const REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
 
 @ApiTags('reports')
 @ApiBearerAuth()

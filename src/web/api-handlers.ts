@@ -5,6 +5,7 @@ import { BenchmarksController } from '../benchmarks/benchmarks.controller';
 import { CohortsController } from '../cohorts/cohorts.controller';
 import { GrantsController } from '../grants/grants.controller';
 import { LeaderboardsController } from '../leaderboards/leaderboards.controller';
+import { ReportsController } from '../reports/reports.controller';
 import { EvaluationController } from '../runs/evaluation.controller';
 import { SubmissionViewController } from '../runs/submission-view.controller';
 import { SubmissionsController } from '../submissions/submissions.controller';
@@ -21,6 +22,7 @@ export class ApiHandlers implements OnModuleInit {
   cohorts!: CohortsController;
   grants!: GrantsController;
   leaderboards!: LeaderboardsController;
+  reports!: ReportsController;
   runs!: EvaluationController;
   submissions!: SubmissionViewController;
   intake!: SubmissionsController;
@@ -34,6 +36,7 @@ export class ApiHandlers implements OnModuleInit {
     this.cohorts = get(CohortsController);
     this.grants = get(GrantsController);
     this.leaderboards = get(LeaderboardsController);
+    this.reports = get(ReportsController);
     this.runs = get(EvaluationController);
     this.submissions = get(SubmissionViewController);
     this.intake = get(SubmissionsController);

@@ -7,7 +7,6 @@ import type { Principal } from '../auth/auth.decorators';
 import { Role } from '../auth/auth.entity';
 import { CsrfService } from '../auth/web-session';
 import { packageRoot } from '../common/package-root';
-import { REPORT_PAGES_ENABLED } from './report-pages.port';
 
 /** Templates and static files sit in src/web (tsc does not copy them): found from the package root at run time. */
 export const WEB_DIR = join(packageRoot(), 'src', 'web');
@@ -22,7 +21,7 @@ export function navFor(principal: Principal | undefined): NavItem[] {
   if (!principal) return [];
   const items: NavItem[] = [{ href: '/', label: 'Benchmarks' }, { href: '/submissions', label: 'Submissions' }];
   if (principal.role === Role.Vendor) items.push({ href: '/submissions/new', label: 'Submit' });
-  if (REPORT_PAGES_ENABLED) items.push({ href: '/reports', label: 'Reports' });
+  items.push({ href: '/reports', label: 'Reports' });
   if (principal.role === Role.Admin) items.push({ href: '/admin', label: 'Administration' });
   return items;
 }

@@ -6,7 +6,6 @@ import { BenchmarkPagesController } from './benchmark-pages.controller';
 import { FormInterceptor } from './form-body';
 import { LoginForm } from './login-form';
 import { ReportPagesController } from './report-pages.controller';
-import { REPORT_PAGES_ENABLED } from './report-pages.port';
 import { SessionController } from './session.controller';
 import { StaticController } from './static.controller';
 import { SubmissionPagesController } from './submission-pages.controller';
@@ -26,7 +25,7 @@ import { WebViews } from './web-views';
     BenchmarkPagesController,
     SubmissionPagesController,
     AdminPagesController,
-    ...(REPORT_PAGES_ENABLED ? [ReportPagesController] : []),
+    ReportPagesController,
   ],
 })
 export class WebModule {}

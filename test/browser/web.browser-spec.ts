@@ -1,11 +1,13 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
 import { MANIFEST } from '../support/onnx-models';
 import { eventually, REPO_ROOT, startTestStack, TestStack } from '../support/test-stack';
+
+// The page's own globals, inside page.evaluate callbacks only (the DOM library stays out of the Node typings).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+declare const document: any;
 
 // The web interface in headless Chromium against the real stack (API + worker in this process, real Postgres, Redis,
 // S3 server and Docker sandboxes): sign-in, the upload form with progress, live run progress over SSE, releasing a
@@ -142,7 +144,7 @@ describe('web interface in headless Chromium (real stack)', () => {
     await page.waitForFunction(
       () => {
         const runs = [...document.querySelectorAll('article.run')];
-        return document.getElementById('runs')?.dataset['live'] === 'false' && runs.length === 2 && runs.every((r) => (r as HTMLElement).dataset['status'] === 'succeeded');
+        return document.getElementById('runs')?.dataset['live'] === 'false' && runs.length === 2 && runs.every((r) => (r as { dataset: Record<string, string> }).dataset['status'] === 'succeeded');
       },
       undefined,
       { timeout: 600_000, polling: 500 },

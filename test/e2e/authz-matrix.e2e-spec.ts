@@ -188,7 +188,7 @@ describe('authorization matrix: every route x every caller, from the routes’ o
       .replace(':benchmark', BENCHMARK);
     if (path.startsWith('/api/runs/')) path = path.replace(':id', testRunA);
     if (path.startsWith('/api/submissions/')) path = path.replace(':id', subA.id);
-    if (path.startsWith('/api/reports/')) path = path.replace(':id', vendorReportA);
+    if (path.startsWith('/api/reports/') || path === '/reports/:id') path = path.replace(':id', vendorReportA);
     if (path.startsWith('/api/users/')) path = path.replace(':id', userIds.vendor);
     // The web pages (src/web).
     if (path.startsWith('/submissions/')) path = path.replace(':id', subA.id);

@@ -143,7 +143,7 @@ describe('validation reports (real Postgres, S3 server, API)', () => {
     expect(await status(evaluator, '/api/reports/not-a-report-id')).toBe(404);
   });
 
-  it('downloads: evidence.json is the signed record in canonical form; the HTML is served with a CSP that allows its inline style only; the PDF as an attachment', async () => {
+  it('downloads: evidence.json is the signed record in canonical form; the HTML is served with a CSP that allows its inline style only (framed only by Assay\'s own report page); the PDF as an attachment', async () => {
     const vendorId = (await vendor.client.get<{ id: string }[]>('/api/reports'))[0]?.id as string;
     const ev = await raw(vendorToken, `/api/reports/${vendorId}/evidence.json`);
     expect(ev.status).toBe(200);
@@ -156,7 +156,7 @@ describe('validation reports (real Postgres, S3 server, API)', () => {
     const html = await raw(vendorToken, `/api/reports/${vendorId}/report.html`);
     expect(html.status).toBe(200);
     expect(html.headers.get('content-type')).toMatch(/^text\/html/);
-    expect(html.headers.get('content-security-policy')).toBe("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+    expect(html.headers.get('content-security-policy')).toBe("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'");
     const pdf = await raw(vendorToken, `/api/reports/${vendorId}/report.pdf`);
     expect(pdf.headers.get('content-type')).toBe('application/pdf');
     expect(pdf.headers.get('content-disposition')).toMatch(/^attachment; /);
