@@ -3,7 +3,9 @@ import { spawn, ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
+import { get } from 'node:http';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 // autocannon has no bundled types; the part used here is typed below.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const autocannon = require('autocannon') as (opts: Record<string, unknown>) => Promise<CannonResult>;
@@ -55,6 +57,18 @@ async function startServer(env: Record<string, string>, profileDir: string | nul
     child.once('exit', (code) => reject(new Error(`API process exited (${code}) before listening: ${out}`)));
   });
   return child;
+}
+
+/** GET through node:http: no automatic Accept-Encoding or decompression, so the bytes on the wire are seen. */
+function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; encoding: string | undefined; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    get(url, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
 }
 
 async function cannon(url: string, headers: Record<string, string>): Promise<CannonResult> {
@@ -129,12 +143,12 @@ async function main(): Promise<void> {
     // Body sizes on the wire (Content-Length) and a check of what each target serves.
     const sizes = new Map<string, number>();
     for (const t of targets) {
-      const r = await fetch(t.url, { headers: t.headers });
-      const body = Buffer.from(await r.arrayBuffer());
-      if (!r.ok) throw new Error(`${t.name}: HTTP ${r.status} ${body.toString().slice(0, 300)}`);
-      sizes.set(t.name, Number(r.headers.get('content-length') ?? body.length));
+      const r = await rawGet(t.url, t.headers);
+      if (r.status !== 200) throw new Error(`${t.name}: HTTP ${r.status} ${r.body.toString().slice(0, 300)}`);
+      sizes.set(t.name, r.body.length);
       if (t.url.includes('/leaderboard')) {
-        const json = JSON.parse(body.toString()) as { rows: unknown[]; fullPrecision: boolean };
+        const text = (r.encoding === 'gzip' ? gunzipSync(r.body) : r.body).toString();
+        const json = JSON.parse(text) as { rows: unknown[]; fullPrecision: boolean };
         if (json.rows.length !== SUBMISSIONS) throw new Error(`${t.name}: ${json.rows.length} rows, expected ${SUBMISSIONS}`);
       }
     }
