@@ -1,5 +1,6 @@
-import { Controller, Get, Param, ParseUUIDPipe, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiExtraModels, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Param, ParseUUIDPipe, Query, Req, Res, StreamableFile } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { ApiBearerAuth, ApiExtraModels, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Access } from '../auth/access.decorator';
 import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
 import { SecurityAudit } from '../auth/security-audit.service';
@@ -28,11 +29,26 @@ export class LeaderboardsController {
   @Access({ anonymous: '401', vendor: '404', vendorOther: '404', evaluator: '2xx', regulator: '404', regulatorGranted: '2xx', admin: '2xx' })
   @ApiQuery({ name: 'phase', required: false, description: "Phase name (default 'test')" })
   @ApiOperation({ summary: 'Ranked rows with primary and secondary metrics and their 95% CIs, for published phases' })
-  async read(@CurrentPrincipal() principal: Principal, @Param('slug') slug: string, @Query('phase') phase?: string): Promise<LeaderboardResponse> {
+  @ApiOkResponse({ type: LeaderboardResponse })
+  async read(
+    @CurrentPrincipal() principal: Principal,
+    @Param('slug') slug: string,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+    @Query('phase') phase?: string,
+  ): Promise<StreamableFile> {
     const name = phase ?? 'test';
     const granted = await this.grants.mayReadBenchmark(principal, slug);
-    if (!granted && (await this.isHidden(slug, name))) await this.grants.deny(principal, 'leaderboard', `${slug}/${name}`, 'GET /api/benchmarks/:slug/leaderboard');
-    return this.leaderboards.read(principal, slug, name, granted);
+    const resolved = await this.benchmarks.resolveCurrent(slug);
+    if (!granted && resolved.phases.find((p) => p.name === name)?.leaderboardVisibility === 'hidden') await this.grants.deny(principal, 'leaderboard', `${slug}/${name}`, 'GET /api/benchmarks/:slug/leaderboard');
+    const board = await this.leaderboards.readSerialized(principal, resolved, name, granted);
+    // The serialized view as built once per rebuild; gzip when the client takes it (a 1,000-entry board is ~9 MB of JSON).
+    const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+    res.setHeader('Vary', 'Accept-Encoding');
+    res.setHeader('ETag', board.etag);
+    if (gzip) res.setHeader('Content-Encoding', 'gzip');
+    const bytes = gzip ? board.gzip : board.json;
+    return new StreamableFile(bytes, { type: 'application/json; charset=utf-8', length: bytes.length });
   }
 
   private async isHidden(slug: string, phase: string): Promise<boolean> {

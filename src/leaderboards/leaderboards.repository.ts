@@ -124,6 +124,31 @@ export class LeaderboardsRepository {
     return this.db.manager().findOneBy(LeaderboardSnapshotEntity, { benchmarkVersionId, phase });
   }
 
+  /**
+   * What identifies one rebuild of a leaderboard, from any process: the snapshot row's inserting transaction (each
+   * rebuild deletes and inserts it, in the transaction that replaces the entries) and its computation time. null: never
+   * built. One indexed primary-key read, made on every leaderboard read to validate the serialized views.
+   */
+  async findSnapshotStamp(benchmarkVersionId: string, phase: string): Promise<string | null> {
+    const rows: { stamp: string }[] = await this.db
+      .manager()
+      .query(`SELECT xmin::text || '/' || (extract(epoch FROM computed_at) * 1000000)::bigint::text AS stamp FROM leaderboard_snapshots WHERE benchmark_version_id = $1 AND phase = $2`, [benchmarkVersionId, phase]);
+    return rows[0]?.stamp ?? null;
+  }
+
+  /** The snapshot (with its stamp) and the entries of one leaderboard, read in one snapshot of the database. */
+  findBoard(benchmarkVersionId: string, phase: string): Promise<{ stamp: string | null; snapshot: LeaderboardSnapshotEntity | null; entries: LeaderboardEntryEntity[] }> {
+    return this.db.dataSource.transaction('REPEATABLE READ', async (tx) => {
+      const rows: { stamp: string }[] = await tx.query(
+        `SELECT xmin::text || '/' || (extract(epoch FROM computed_at) * 1000000)::bigint::text AS stamp FROM leaderboard_snapshots WHERE benchmark_version_id = $1 AND phase = $2`,
+        [benchmarkVersionId, phase],
+      );
+      const snapshot = await tx.findOneBy(LeaderboardSnapshotEntity, { benchmarkVersionId, phase });
+      const entries = await tx.find(LeaderboardEntryEntity, { where: { benchmarkVersionId, phase }, order: { rank: 'ASC', submissionName: 'ASC' } });
+      return { stamp: rows[0]?.stamp ?? null, snapshot, entries };
+    });
+  }
+
   findEntries(benchmarkVersionId: string, phase: string): Promise<LeaderboardEntryEntity[]> {
     return this.db.manager().find(LeaderboardEntryEntity, { where: { benchmarkVersionId, phase }, order: { rank: 'ASC', submissionName: 'ASC' } });
   }

@@ -1,12 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import type { Principal } from '../auth/auth.decorators';
 import { Role } from '../auth/auth.entity';
-import { BenchmarksService } from '../benchmarks/benchmarks.service';
+import { BenchmarksService, ResolvedBenchmark } from '../benchmarks/benchmarks.service';
 import { DomainError, ErrorCode, notFound } from '../common/domain-error';
 import { Database } from '../database/database.module';
 import { metricDirection } from '../metrics/score-report';
 import { ComparisonResponse, LeaderboardMetricResponse, LeaderboardResponse } from './leaderboards.dto';
-import { LeaderboardEntryEntity } from './leaderboards.entity';
+import { LeaderboardEntryEntity, LeaderboardSnapshotEntity } from './leaderboards.entity';
+import { LeaderboardViewCache, SerializedLeaderboard } from './leaderboard-views';
 import { LeaderboardsRepository } from './leaderboards.repository';
 import { onePerVendor } from './ranking';
 import { EntityManager } from 'typeorm';
@@ -33,6 +34,9 @@ import { GrantsService } from '../grants/grants.service';
 
 @Injectable()
 export class LeaderboardsService {
+  /** Serialized views of materialized boards, validated against the database on every read (readSerialized). */
+  private readonly views = new LeaderboardViewCache();
+
   constructor(
     private readonly repository: LeaderboardsRepository,
     private readonly benchmarks: BenchmarksService,
@@ -213,57 +217,86 @@ export class LeaderboardsService {
 
   /** `granted`: the caller's grants let it see this phase even when hidden (checked by the controller). */
   async read(principal: Principal, slug: string, phaseName: string, granted = false): Promise<LeaderboardResponse> {
-    const { version, phases } = await this.benchmarks.resolveCurrent(slug);
+    return (await this.readSerialized(principal, await this.benchmarks.resolveCurrent(slug), phaseName, granted)).response;
+  }
+
+  /**
+   * The leaderboard as its reader may see it, serialized: access and the view (full precision or public) are decided
+   * on every call; the view itself is built once per rebuild of the board (materialize) and served from memory while
+   * the snapshot's stamp in the database is unchanged (one primary-key read per call), so a rebuild committed by the
+   * worker or another API process shows on the next read. The response is deep-frozen (shared by readers).
+   */
+  async readSerialized(principal: Principal, resolved: ResolvedBenchmark, phaseName: string, granted = false): Promise<SerializedLeaderboard> {
+    const { benchmark, version, phases } = resolved;
+    const slug = benchmark.slug;
     const phase = phases.find((p) => p.name === phaseName);
     if (!phase) throw new DomainError(ErrorCode.NotFound, `benchmark '${slug}' has no phase '${phaseName}'`, [{ field: 'phase', problem: `one of ${phases.map((p) => p.name).join(', ')}` }]);
     const full = granted || (await this.mayShowFullPrecision(principal, { benchmarkVersionId: version.id }));
     if (phase.leaderboardVisibility === 'hidden' && !full) throw notFound('leaderboard', `${slug}/${phaseName}`);
-    const def = version.definition;
-    const digits = def.precision ?? 4;
-    const heldOut = phase.split === 'test';
-    const feedback = feedbackSpec(def);
-    const ladder = heldOut && feedback.mechanism !== 'round';
-    // Under the Ladder the public sees each vendor's ladder value only: rank robustness and secondary metrics are
-    // further functions of the labels (docs/held-out-feedback.md).
-    const publicLadder = ladder && !full;
-    const metricOf = (e: LeaderboardEntryEntity, name: string): LeaderboardMetricResponse => {
-      const m = e.metrics[name];
-      if (full) return m ? { ...m } : { value: null, ci: null, method: 'not computed' };
-      if (!publicLadder) return publicMetric(m, digits, heldOut);
-      if (name === def.metrics.primary) return { value: e.shownPrimary, ci: null, method: ladderMethod(feedback.mechanism, feedback.step, name) };
-      return { value: null, ci: null, method: LADDER_SECONDARY_WITHHELD };
-    };
-    const metricNames = [def.metrics.primary, ...def.metrics.secondary];
-    const entries = await this.repository.findEntries(version.id, phase.name);
-    const snapshot = await this.repository.findSnapshot(version.id, phase.name);
-    return {
-      benchmark: slug,
-      benchmarkVersion: version.version,
-      benchmarkContentHash: version.contentHash,
-      phase: phase.name,
-      split: phase.split,
-      primaryMetric: def.metrics.primary,
-      direction: metricDirection(def.metrics.primary),
-      ranking: `${def.ranking.method}, ties "${def.ranking.ties}", ${def.ranking.perVendor} submission per vendor`,
-      fullPrecision: full,
-      feedback: { mechanism: ladder ? feedback.mechanism : 'round', step: ladder ? feedback.step : null },
-      robustness: snapshot && !publicLadder
-        ? { method: snapshot.method, kendallTau: snapshot.details.kendallTau, replicates: snapshot.details.B, seed: snapshot.details.seed, degenerateReplicates: snapshot.details.degenerate }
-        : null,
-      precision: digits,
-      rows: entries.map((e) => ({
-        rank: e.rank,
-        organisation: e.organisationName,
-        submission: e.submissionName,
-        submissionId: e.submissionId,
-        evaluatedAt: e.evaluatedAt.toISOString(),
-        medianRank: publicLadder ? null : e.medianRank,
-        rankInterval: publicLadder ? null : e.rankInterval,
-        rankShare: publicLadder ? null : e.rankShare,
-        metrics: Object.fromEntries(metricNames.map((name) => [name, metricOf(e, name)])),
-      })),
-    };
+    const stamp = await this.repository.findSnapshotStamp(version.id, phase.name);
+    return this.views.get({ benchmarkVersionId: version.id, phase: phase.name, view: full ? 'full' : 'public' }, stamp, async () => {
+      const board = await this.repository.findBoard(version.id, phase.name);
+      return { stamp: board.stamp, response: leaderboardView({ slug, version, phase, full, entries: board.entries, snapshot: board.snapshot }) };
+    });
   }
+}
+
+/**
+ * One view of a materialized leaderboard: full precision (staff, granted regulators) or public (held-out values
+ * rounded to the benchmark's precision; under the Ladder the vendor's ladder value only, no rank robustness).
+ */
+function leaderboardView(input: {
+  slug: string;
+  version: ResolvedBenchmark['version'];
+  phase: ResolvedBenchmark['phases'][number];
+  full: boolean;
+  entries: LeaderboardEntryEntity[];
+  snapshot: LeaderboardSnapshotEntity | null;
+}): LeaderboardResponse {
+  const { slug, version, phase, full, entries, snapshot } = input;
+  const def = version.definition;
+  const digits = def.precision ?? 4;
+  const heldOut = phase.split === 'test';
+  const feedback = feedbackSpec(def);
+  const ladder = heldOut && feedback.mechanism !== 'round';
+  // Under the Ladder the public sees each vendor's ladder value only: rank robustness and secondary metrics are
+  // further functions of the labels (docs/held-out-feedback.md).
+  const publicLadder = ladder && !full;
+  const metricOf = (e: LeaderboardEntryEntity, name: string): LeaderboardMetricResponse => {
+    const m = e.metrics[name];
+    if (full) return m ? { ...m } : { value: null, ci: null, method: 'not computed' };
+    if (!publicLadder) return publicMetric(m, digits, heldOut);
+    if (name === def.metrics.primary) return { value: e.shownPrimary, ci: null, method: ladderMethod(feedback.mechanism, feedback.step, name) };
+    return { value: null, ci: null, method: LADDER_SECONDARY_WITHHELD };
+  };
+  const metricNames = [def.metrics.primary, ...def.metrics.secondary];
+  return {
+    benchmark: slug,
+    benchmarkVersion: version.version,
+    benchmarkContentHash: version.contentHash,
+    phase: phase.name,
+    split: phase.split,
+    primaryMetric: def.metrics.primary,
+    direction: metricDirection(def.metrics.primary),
+    ranking: `${def.ranking.method}, ties "${def.ranking.ties}", ${def.ranking.perVendor} submission per vendor`,
+    fullPrecision: full,
+    feedback: { mechanism: ladder ? feedback.mechanism : 'round', step: ladder ? feedback.step : null },
+    robustness: snapshot && !publicLadder
+      ? { method: snapshot.method, kendallTau: snapshot.details.kendallTau, replicates: snapshot.details.B, seed: snapshot.details.seed, degenerateReplicates: snapshot.details.degenerate }
+      : null,
+    precision: digits,
+    rows: entries.map((e) => ({
+      rank: e.rank,
+      organisation: e.organisationName,
+      submission: e.submissionName,
+      submissionId: e.submissionId,
+      evaluatedAt: e.evaluatedAt.toISOString(),
+      medianRank: publicLadder ? null : e.medianRank,
+      rankInterval: publicLadder ? null : e.rankInterval,
+      rankShare: publicLadder ? null : e.rankShare,
+      metrics: Object.fromEntries(metricNames.map((name) => [name, metricOf(e, name)])),
+    })),
+  };
 }
 
 /** A run's stored per-case results in the given case order; a case it lacks is null (so the set is not ranked). */

@@ -1,0 +1,197 @@
+import 'reflect-metadata';
+import { spawn, ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { get } from 'node:http';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+// autocannon has no bundled types; the part used here is typed below.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const autocannon = require('autocannon') as (opts: Record<string, unknown>) => Promise<CannonResult>;
+import { perfDatabase } from './perf-database';
+import { seedScoredBoard } from './seed-scored';
+import { freePort, REPO_ROOT, startTestStack } from '../test/support/test-stack';
+import { TEST_REDIS_URL } from '../test/support/test-env';
+
+interface CannonResult {
+  latency: { p50: number; p90: number; p99: number; max: number; mean: number };
+  requests: { average: number; total: number; sent: number };
+  throughput: { average: number };
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  duration: number;
+  '2xx': number;
+}
+
+const args = process.argv.slice(2);
+const flag = (name: string, fallback: number): number => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const SUBMISSIONS = flag('submissions', 1000);
+const RATE = flag('rate', 200);
+const DURATION = flag('duration', 20);
+const ROUNDS = flag('rounds', 2);
+const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1] : null;
+const CONNECTIONS = flag('connections', 20);
+const PROFILE = args.includes('--cpu-prof');
+const BENCHMARK = 'wdbc-malignancy';
+const PHASE = 'test';
+
+const GZIP = { 'accept-encoding': 'gzip, deflate, br' };
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+
+/** Starts perf/leaderboard-server.js (the real HTTP app) in its own process; resolves when it listens. */
+async function startServer(env: Record<string, string>, profileDir: string | null): Promise<ChildProcess> {
+  const nodeArgs = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), join(__dirname, 'leaderboard-server.js')];
+  const child = spawn(process.execPath, nodeArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[api] ${d.toString()}`));
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (/ready \d+/.test(out)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`API process exited (${code}) before listening: ${out}`)));
+  });
+  return child;
+}
+
+/** GET through node:http: no automatic Accept-Encoding or decompression, so the bytes on the wire are seen. */
+function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; encoding: string | undefined; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    get(url, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+async function cannon(url: string, headers: Record<string, string>): Promise<CannonResult> {
+  return autocannon({ url, headers, overallRate: RATE, connections: CONNECTIONS, duration: DURATION, timeout: 10 });
+}
+
+/**
+ * Leaderboard API (and page, where the web UI has one) at a fixed 200 requests/s with 1,000 submissions on the
+ * board, side by side with a static file served by the same process (the floor). See perf/RESULTS.md (issue 10).
+ */
+async function main(): Promise<void> {
+  const database = await perfDatabase(`assay_perf_lb_${process.pid}`);
+  const stack = await startTestStack({ worker: false, database });
+  let child: ChildProcess | null = null;
+  const work = mkdtempSync(join(tmpdir(), 'assay-perf-lb-'));
+  try {
+    // Readers: a vendor (the public, rounded leaderboard is for vendors: anonymous callers get 401) and an evaluator.
+    const token = async (role: 'vendor' | 'evaluator'): Promise<string> => {
+      const organisation = role === 'vendor' ? await stack.admin.post<{ id: string }>('/api/organisations', { name: 'perf-reader' }) : null;
+      const user = await stack.admin.post<{ id: string }>('/api/users', { email: `${role}@perf.test`, displayName: `perf ${role}`, role, ...(organisation ? { organisationId: organisation.id } : {}) });
+      return (await stack.admin.post<{ token: string }>(`/api/users/${user.id}/tokens`, { label: 'perf' })).token;
+    };
+    const vendorToken = await token('vendor');
+    const evaluatorToken = await token('evaluator');
+    log(`seeding ${SUBMISSIONS} scored submissions on ${BENCHMARK}/${PHASE} …`);
+    const seeded = await seedScoredBoard(stack.api, { benchmark: BENCHMARK, phase: PHASE, count: SUBMISSIONS, log });
+    log(`seeded: scoring ${(seeded.timings.scoreMs / 1000).toFixed(1)} s, inserts ${(seeded.timings.insertMs / 1000).toFixed(1)} s, materialize ${(seeded.timings.materializeMs / 1000).toFixed(1)} s`);
+
+    // The API under test: its own process, same database and queue prefix, its own embedded object store and data dir.
+    const port = await freePort();
+    const staticDir = join(work, 'static');
+    mkdirSync(staticDir);
+    // A stylesheet-sized file (the web UI's CSS will be of this order).
+    writeFileSync(join(staticDir, 'app.css'), `/* perf floor */\n${'.row{display:flex;gap:.5rem;padding:.25rem}\n'.repeat(64)}`);
+    const env: Record<string, string> = {
+      ASSAY_MODE: 'test',
+      DATABASE_URL: database.url,
+      REDIS_URL: TEST_REDIS_URL,
+      ASSAY_QUEUE_PREFIX: stack.config.redis.queuePrefix,
+      ASSAY_S3_EMBEDDED_PORT: String(await freePort()),
+      ASSAY_DATA_DIR: join(work, 'data'),
+      ASSAY_CATALOGUE_DIR: REPO_ROOT,
+      ASSAY_GENERATED_DIR: join(REPO_ROOT, '.assay', 'generated'),
+      ASSAY_HTTP_PORT: String(port),
+      ASSAY_LOG_LEVEL: 'warn',
+      ASSAY_WORKER_GPUS: 'none',
+      ASSAY_WORKER_ID: `perf-${randomBytes(4).toString('hex')}`,
+      PERF_STATIC_DIR: staticDir,
+    };
+    const profileDir = PROFILE ? join(REPO_ROOT, '.assay', 'perf-profiles') : null;
+    child = await startServer(env, profileDir);
+    const base = `http://127.0.0.1:${port}`;
+    const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
+
+    const targets: { name: string; url: string; headers: Record<string, string> }[] = [
+      { name: 'static file (floor), /perf-static/app.css', url: `${base}/perf-static/app.css`, headers: {} },
+      // As browsers and fetch() ask for it: gzip accepted.
+      { name: 'leaderboard API, vendor (public, rounded), gzip', url: `${base}/api/benchmarks/${BENCHMARK}/leaderboard?phase=${PHASE}`, headers: { ...bearer(vendorToken), ...GZIP } },
+      { name: 'leaderboard API, evaluator (full precision), gzip', url: `${base}/api/benchmarks/${BENCHMARK}/leaderboard?phase=${PHASE}`, headers: { ...bearer(evaluatorToken), ...GZIP } },
+      // A client that takes no compression: the whole JSON.
+      { name: 'leaderboard API, evaluator (full precision), identity', url: `${base}/api/benchmarks/${BENCHMARK}/leaderboard?phase=${PHASE}`, headers: bearer(evaluatorToken) },
+    ];
+    // The web page, once src/web serves it: GET /benchmarks/<slug>.
+    const pageUrl = `${base}/benchmarks/${BENCHMARK}`;
+    const page = await fetch(pageUrl, { headers: bearer(vendorToken) });
+    const notes: string[] = [];
+    if (page.status === 404 && !(page.headers.get('content-type') ?? '').includes('text/html')) {
+      notes.push(`leaderboard page GET /benchmarks/${BENCHMARK}: not served in this build (HTTP ${page.status}); skipped`);
+    } else {
+      targets.push({ name: `leaderboard page /benchmarks/${BENCHMARK}, vendor, gzip`, url: pageUrl, headers: { ...bearer(vendorToken), ...GZIP } });
+    }
+    // Body sizes on the wire (Content-Length) and a check of what each target serves.
+    const sizes = new Map<string, number>();
+    for (const t of targets) {
+      const r = await rawGet(t.url, t.headers);
+      if (r.status !== 200) throw new Error(`${t.name}: HTTP ${r.status} ${r.body.toString().slice(0, 300)}`);
+      sizes.set(t.name, r.body.length);
+      if (t.url.includes('/leaderboard')) {
+        const text = (r.encoding === 'gzip' ? gunzipSync(r.body) : r.body).toString();
+        const json = JSON.parse(text) as { rows: unknown[]; fullPrecision: boolean };
+        if (json.rows.length !== SUBMISSIONS) throw new Error(`${t.name}: ${json.rows.length} rows, expected ${SUBMISSIONS}`);
+      }
+    }
+
+    const results: { round: number; name: string; r: CannonResult }[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const t of targets.filter((x) => !ONLY || x.name.includes(ONLY))) {
+        // A short warm-up at the same rate (JIT, connection pool), not recorded.
+        await autocannon({ url: t.url, headers: t.headers, overallRate: RATE, connections: CONNECTIONS, duration: 3, timeout: 10 });
+        const la = loadavg()[0]?.toFixed(2);
+        const r = await cannon(t.url, t.headers);
+        log(`round ${round} ${t.name}: p50 ${r.latency.p50} p90 ${r.latency.p90} p99 ${r.latency.p99} max ${r.latency.max} ms, ${r.requests.average} req/s, errors ${r.errors}, timeouts ${r.timeouts}, non-2xx ${r.non2xx} (load ${la})`);
+        results.push({ round, name: t.name, r });
+      }
+    }
+
+    const lines = [
+      `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), shared with other jobs; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}.`,
+      `Board: ${BENCHMARK}/${PHASE}, ${SUBMISSIONS} submissions × ${seeded.cases} cases (seed: scoring ${(seeded.timings.scoreMs / 1000).toFixed(1)} s, inserts ${(seeded.timings.insertMs / 1000).toFixed(1)} s, materialize with the rank bootstrap ${(seeded.timings.materializeMs / 1000).toFixed(1)} s).`,
+      `Load: autocannon, overallRate ${RATE}/s, ${CONNECTIONS} connections, ${DURATION} s per target after a 3 s warm-up, latencies corrected for coordinated omission.`,
+      ...notes,
+      '',
+      '| round | target | body | p50 ms | p90 ms | p99 ms | max ms | achieved req/s | errors / timeouts / non-2xx | p99 / p99(static) |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+      ...results.map(({ round, name, r }) => {
+        const floor = results.find((x) => x.round === round && x.name.startsWith('static'))?.r.latency.p99 ?? Number.NaN;
+        const size = sizes.get(name) ?? 0;
+        return `| ${round} | ${name} | ${size > 10240 ? `${(size / 1024).toFixed(0)} KiB` : `${size} B`} | ${r.latency.p50} | ${r.latency.p90} | ${r.latency.p99} | ${r.latency.max} | ${r.requests.average} | ${r.errors} / ${r.timeouts} / ${r.non2xx} | ${name.startsWith('static') ? '1' : (r.latency.p99 / floor).toFixed(1)} |`;
+      }),
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    if (child) {
+      const exited = new Promise((r) => child?.once('exit', r));
+      child.kill('SIGUSR2');
+      await exited;
+    }
+    await stack.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
