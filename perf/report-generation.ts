@@ -1,11 +1,10 @@
 import 'reflect-metadata';
-import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { perfDatabase } from './perf-database';
 import { seedScoredBoard } from './seed-scored';
+import { ReportPipeline } from '../src/reports/report-pipeline';
 import { REPORT_RENDERER, REPORT_SIGNER } from '../src/reports/report-ports';
 import { WorkerModule } from '../src/worker.module';
 import { startTestStack } from '../test/support/test-stack';
@@ -25,11 +24,6 @@ const median = (xs: number[]): number => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
-
-/** The planned pipeline (issue 10): src/reports/report-pipeline.ts, a Nest provider. Loaded at run time: it may not exist yet. */
-interface ReportPipelineLike {
-  generate(runId: string, audience: 'full' | 'vendor'): Promise<unknown>;
-}
 
 /** Wraps an object's methods so each call's time is added to `into[label]` (the ports the pipeline calls). */
 function timeMethods(target: Record<string, unknown> | null, methods: Record<string, string>, into: Map<string, number>): void {
@@ -74,23 +68,10 @@ async function main(): Promise<void> {
     const runId = seeded.runIds[0] as string;
     log(`seeded in ${((seeded.timings.scoreMs + seeded.timings.insertMs + seeded.timings.materializeMs) / 1000).toFixed(1)} s; run ${runId}, ${seeded.cases} cases`);
 
-    const pipelinePath = join(__dirname, '..', 'src', 'reports', 'report-pipeline.js');
-    if (!existsSync(pipelinePath)) {
-      // FOR THE LEAD: the timing below runs once src/reports/report-pipeline.ts (ReportPipeline.generate(runId, audience))
-      // is merged; until then this harness seeds and stops here.
-      process.stdout.write(
-        `Seeded run ${runId} (${seeded.cases} cases, ${BOARD} submissions on the board). src/reports/report-pipeline.ts is not in this build: ` +
-          'report generation NOT timed (the harness times ReportPipeline.generate(runId, audience) once it exists).\n',
-      );
-      return;
-    }
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require(pipelinePath) as { ReportPipeline: new (...a: never[]) => ReportPipelineLike };
-    // Off the request path: the pipeline as the worker holds it (falls back to the API's context if only there).
+    // Off the request path: the pipeline as the worker holds it.
     worker = await NestFactory.createApplicationContext(WorkerModule.forRoot(stack.config), { logger: ['error', 'warn'] });
-    const contexts = [worker, stack.api];
-    const pipeline = providerOf<ReportPipelineLike>(contexts, mod.ReportPipeline);
-    if (!pipeline) throw new Error('ReportPipeline is not provided by the worker or API module');
+    const contexts = [worker];
+    const pipeline = worker.get(ReportPipeline, { strict: false });
     const parts = new Map<string, number>();
     timeMethods(providerOf(contexts, REPORT_SIGNER), { sign: 'sign (Ed25519 over canonical JSON)', sealHtml: 'seal HTML', sealPdf: 'seal PDF' }, parts);
     timeMethods(providerOf(contexts, REPORT_RENDERER), { html: 'render HTML (plots as SVG)', pdf: 'render PDF (chromium)' }, parts);
@@ -99,14 +80,14 @@ async function main(): Promise<void> {
     for (const audience of ['full', 'vendor'] as const) {
       parts.clear();
       const t0 = performance.now();
-      await pipeline.generate(runId, audience);
+      await pipeline.generate({ runId, audience });
       const cold = performance.now() - t0;
       const totals: number[] = [];
       const byPart = new Map<string, number[]>();
       for (let i = 0; i < REPEATS; i++) {
         parts.clear();
         const t = performance.now();
-        const result = (await pipeline.generate(runId, audience)) as { timings?: Record<string, number> } | null;
+        const result = (await pipeline.generate({ runId, audience })) as { timings?: Record<string, number> } | null;
         const total = performance.now() - t;
         totals.push(total);
         const ported = [...parts.values()].reduce((a, b) => a + b, 0);

@@ -10,6 +10,7 @@ import { GrantsService } from '../grants/grants.service';
 import { Role } from '../auth/auth.entity';
 import { ComparisonResponse, LeaderboardMetricResponse, LeaderboardResponse } from './leaderboards.dto';
 import { LeaderboardsService } from './leaderboards.service';
+import type { SerializedLeaderboard } from './leaderboard-views';
 
 @ApiTags('leaderboards')
 @ApiBearerAuth()
@@ -37,11 +38,7 @@ export class LeaderboardsController {
     @Res({ passthrough: true }) res: Response,
     @Query('phase') phase?: string,
   ): Promise<StreamableFile> {
-    const name = phase ?? 'test';
-    const granted = await this.grants.mayReadBenchmark(principal, slug);
-    const resolved = await this.benchmarks.resolveCurrent(slug);
-    if (!granted && resolved.phases.find((p) => p.name === name)?.leaderboardVisibility === 'hidden') await this.grants.deny(principal, 'leaderboard', `${slug}/${name}`, 'GET /api/benchmarks/:slug/leaderboard');
-    const board = await this.leaderboards.readSerialized(principal, resolved, name, granted);
+    const board = await this.board(principal, slug, phase ?? 'test');
     // The serialized view as built once per rebuild; gzip when the client takes it (a 1,000-entry board is ~9 MB of JSON).
     const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
     res.setHeader('Vary', 'Accept-Encoding');
@@ -49,6 +46,14 @@ export class LeaderboardsController {
     if (gzip) res.setHeader('Content-Encoding', 'gzip');
     const bytes = gzip ? board.gzip : board.json;
     return new StreamableFile(bytes, { type: 'application/json; charset=utf-8', length: bytes.length });
+  }
+
+  /** The board as this caller may see it, with the route's refusals audited: what GET …/leaderboard sends, and what the web page shows. */
+  async board(principal: Principal, slug: string, name: string): Promise<SerializedLeaderboard> {
+    const granted = await this.grants.mayReadBenchmark(principal, slug);
+    const resolved = await this.benchmarks.resolveCurrent(slug);
+    if (!granted && resolved.phases.find((p) => p.name === name)?.leaderboardVisibility === 'hidden') await this.grants.deny(principal, 'leaderboard', `${slug}/${name}`, 'GET /api/benchmarks/:slug/leaderboard');
+    return this.leaderboards.readSerialized(principal, resolved, name, granted);
   }
 
   private async isHidden(slug: string, phase: string): Promise<boolean> {

@@ -77,7 +77,7 @@ export class BenchmarkPagesController {
         leaderboards.push({ phase: phase.name, status: phase.status, visibility: phase.leaderboard, board: null, plot: null, rule: null });
         continue;
       }
-      const board = await this.api.leaderboards.read(principal, slug, phase.name);
+      const board = (await this.api.leaderboards.board(principal, slug, phase.name)).response;
       const plot = rankPlotSvg(
         board.rows.map((r) => ({ label: `${r.organisation} · ${r.submission}`, rank: r.rank, medianRank: r.medianRank, rankInterval: r.rankInterval, rankShare: r.rankShare })),
         { id: `rank-plot-${phase.name}`, title: `Rank distribution over bootstrap replicates, phase ${phase.name}` },
