@@ -1,11 +1,12 @@
 import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AuthService } from '../../src/auth/auth.service';
 import { ApiError, AssayClient } from '../../src/cli/api-client';
 import { withAdminContext } from '../../src/cli/admin.command';
 import { followSubmission, formatLeaderboard, LeaderboardView } from '../../src/cli/vendor.command';
+import { verifyFile } from '../../src/cli/verify.command';
 import { loadConfigFromProcess } from '../../src/config/config.module';
 import { buildReferenceModels } from '../reference-models/build';
 import { writeImageModel } from '../reference-models/build-image-models';
@@ -111,10 +112,58 @@ async function main(): Promise<void> {
   }
   const imagingBoard = await admin.get<LeaderboardView>(`/api/benchmarks/${IMAGING_BENCHMARK}/leaderboard?phase=test`);
   say(`\n${formatLeaderboard(imagingBoard)}`);
+
+  // The signed validation report of Vendor A's held-out run (made by the worker when the run was scored): a regulator
+  // granted the benchmark downloads it, and `assay verify` checks it offline against Assay's published keys; a copy
+  // with one figure changed fails.
+  await reportStep(admin, api, join(stateDir, 'demo', 'reports'));
   say(`demo finished in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   say(`API:      ${api}  (OpenAPI docs: ${api}/docs)`);
   say(`tokens:   admin in ${join(stateDir, 'admin-token')}, vendor A in ${join(stateDir, 'token')}`);
   say(`try:      curl -H "Authorization: Bearer $(cat ${join(stateDir, 'admin-token')})" ${api}/api/benchmarks/${BENCHMARK}/leaderboard`);
+  say(`web:      ${api}/ (sign in with a token above)`);
+}
+
+async function reportStep(admin: AssayClient, api: string, dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const email = 'regulator@demo.assay.local';
+  let user = (await admin.get<{ id: string }[]>(`/api/users?email=${encodeURIComponent(email)}`))[0];
+  user ??= await admin.post<{ id: string }>('/api/users', { email, displayName: 'Demo notified body', role: 'regulator' });
+  const regulator = admin.withToken((await admin.post<{ token: string }>(`/api/users/${user.id}/tokens`, { label: 'demo' })).token);
+  const grants = await admin.get<{ regulatorUserId: string; benchmarkId: string | null; revokedAt: string | null }[]>('/api/grants');
+  if (!grants.some((g) => g.regulatorUserId === user.id && g.revokedAt === null && g.benchmarkId)) await admin.post('/api/grants', { regulatorEmail: email, benchmark: BENCHMARK, note: 'demo' });
+  const subs = await admin.get<{ id: string; name: string }[]>('/api/submissions');
+  const deadline = Date.now() + 180_000;
+  let report: { id: string; phase: string; audience: string; evidenceSha256: string; keyId: string } | undefined;
+  while (!report && Date.now() < deadline) {
+    const list = await regulator.get<{ id: string; phase: string; audience: string; submissionId: string; evidenceSha256: string; keyId: string; createdAt: string }[]>('/api/reports');
+    const mine = list.filter((r) => r.phase === 'test' && r.audience === 'full' && subs.some((s) => s.id === r.submissionId && s.name === 'wdbc-logreg'));
+    report = mine.sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1))[0];
+    if (!report) await new Promise((r) => setTimeout(r, 2000));
+  }
+  if (!report) {
+    say('\nvalidation report: not generated within 3 minutes (see the worker log)');
+    return;
+  }
+  say(`\nvalidation report ${report.id} (held-out phase, full form), evidence sha256 ${report.evidenceSha256.slice(0, 16)}…, signed by ${report.keyId}`);
+  for (const file of ['evidence.json', 'report.html', 'report.pdf']) {
+    const bytes = await regulator.getBytes(`/api/reports/${report.id}/${file}`);
+    writeFileSync(join(dir, file), bytes);
+  }
+  say(`  downloaded as the granted regulator to ${dir}/{evidence.json,report.html,report.pdf}`);
+  const keys = join(dir, 'keys.json');
+  writeFileSync(keys, JSON.stringify(await regulator.get('/api/reports/keys')));
+  for (const file of ['report.pdf', 'report.html']) {
+    const result = await verifyFile({ file: join(dir, file), keysFile: keys }, () => undefined);
+    say(`  assay verify ${file} --keys keys.json: ${result.valid ? 'VALID' : 'INVALID'} (${result.checks.length} checks)`);
+  }
+  const text = readFileSync(join(dir, 'evidence.json'), 'utf8');
+  const tampered = text.replace(/"casesTotal":(\d+)/, (_m, n: string) => `"casesTotal":${Number(n) + 1}`);
+  writeFileSync(join(dir, 'evidence-tampered.json'), tampered);
+  const bad = await verifyFile({ file: join(dir, 'evidence-tampered.json'), keysFile: keys }, () => undefined);
+  const failed = bad.checks.filter((c) => !c.ok).map((c) => c.name);
+  say(`  the same record with casesTotal changed by one: ${bad.valid ? 'VALID (unexpected!)' : `INVALID (${failed.join(', ')})`}`);
+  say(`  report page: ${api}/reports/${report.id}`);
 }
 
 main().catch((error: unknown) => {

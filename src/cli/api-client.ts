@@ -48,6 +48,14 @@ export class AssayClient {
     return this.json<T>('POST', path, body);
   }
 
+  /** A download as bytes (reports, sample data): the body exactly as sent. */
+  async getBytes(path: string): Promise<Buffer> {
+    const res = await fetch(`${this.baseUrl}${path}`, { headers: this.headers() });
+    const bytes = Buffer.from(await res.arrayBuffer());
+    if (!res.ok) throw new ApiError(res.status, bytes.toString('utf8'));
+    return bytes;
+  }
+
   /** Streams a file as multipart/form-data (text fields first), reporting bytes sent. */
   uploadMultipart<T>(path: string, input: { fields: Record<string, string>; fileField: string; filePath: string; onProgress?: (sent: number, total: number) => void }): Promise<T> {
     const boundary = `----assay${randomBytes(12).toString('hex')}`;
