@@ -6,6 +6,7 @@ import { RunLogsBytes1764400000000 } from './1764400000000-run-logs-bytes';
 import { CrashSafety1764500000000 } from './1764500000000-crash-safety';
 import { AccessGrantsTokenExpiry1764700000000 } from './1764700000000-access-grants-token-expiry';
 import { PerCaseResults1764800000000 } from './1764800000000-per-case-results';
+import { IntendedUseDeterminism1764920000000 } from './1764920000000-intended-use-determinism';
 
 /** Every migration, in order. Never edit one that has landed: add a new one. */
-export const MIGRATIONS = [Init1763870000000, LeaderboardRobustness1763880000000, SubmissionObjectKeyIndex1764100000000, HeldOutFeedback1764200000000, RunLogsBytes1764400000000, CrashSafety1764500000000, AccessGrantsTokenExpiry1764700000000, PerCaseResults1764800000000];
+export const MIGRATIONS = [Init1763870000000, LeaderboardRobustness1763880000000, SubmissionObjectKeyIndex1764100000000, HeldOutFeedback1764200000000, RunLogsBytes1764400000000, CrashSafety1764500000000, AccessGrantsTokenExpiry1764700000000, PerCaseResults1764800000000, IntendedUseDeterminism1764920000000];
