@@ -109,7 +109,8 @@ describe('chaos: killed workers and restarted services lose nothing and double n
     const submitted = await upload(vendor);
     submissions.push(submitted.id);
     // The kill points in the order a submission meets them; each life dies at its point and the next one resumes.
-    const points = ['check:started', 'check:settled', 'execute:preparing', 'execute:running', 'execute:scoring-committed', 'score:started', 'score:succeeded-committed', 'score:next-phase-queued'];
+    // The last one is met by the held-out run only: killed after its determinism re-run, before it is recorded.
+    const points = ['check:started', 'check:settled', 'execute:preparing', 'execute:running', 'execute:scoring-committed', 'score:started', 'score:succeeded-committed', 'score:next-phase-queued', 'execute:determinism-checked'];
     for (const point of points) {
       worker.start(point);
       expect({ point, exit: await worker.exited(BOUND_MS) }).toEqual({ point, exit: 'SIGKILL' });
@@ -219,6 +220,12 @@ describe('chaos: killed workers and restarted services lose nothing and double n
     );
     expect(runs.rows).toHaveLength(4);
     for (const r of runs.rows) expect(r).toEqual({ ...r, terminal: 1, results: 1, predictions: r.cases_total, distinct_cases: r.cases_total });
+    // The determinism check of each held-out run was recorded once, after every kill, and found the same outputs.
+    const determinism = await db.query<{ split: string; determinism: { checked: boolean; cases: number; identical: number; mismatches: string[] } | null }>('SELECT split, determinism FROM runs WHERE submission_id = ANY($1::uuid[])', [submissions]);
+    for (const r of determinism.rows) {
+      if (r.split === 'sample') expect(r.determinism).toBeNull();
+      else expect(r.determinism).toMatchObject({ checked: true, cases: 5, identical: 5, mismatches: [] });
+    }
     // The audit chain holds across every kill and restart.
     await expect(stack.admin.get('/api/audit/verify')).resolves.toMatchObject({ ok: true, brokenAt: null });
     // Nothing left on the host: no sandbox container of this worker, no mount or directory under its work dir.
