@@ -72,11 +72,12 @@ export async function checkDeterminism(input: {
   const wanted = determinismCasesOf(def);
   const size = Math.min(wanted, def.limits.resources.batchSize, input.cases.length);
   const result = (determinism: RunDeterminism, timings: SandboxTimings | null = null) => ({ determinism, timings, ms: Date.now() - t0 });
-  if (wanted === 0) return result({ checked: false, cases: 0, identical: 0, method: DETERMINISM_METHOD, mismatches: [], detail: 'turned off by the benchmark (limits.determinismCases: 0)' });
-  if (size === 0) return result({ checked: false, cases: 0, identical: 0, method: DETERMINISM_METHOD, mismatches: [], detail: 'the run has no cases' });
+  if (wanted === 0) return result({ checked: false, cases: 0, identical: 0, method: DETERMINISM_METHOD, mismatches: [], summary: 'not checked: turned off by the benchmark (limits.determinismCases: 0)' });
+  if (size === 0) return result({ checked: false, cases: 0, identical: 0, method: DETERMINISM_METHOD, mismatches: [], summary: 'not checked: the run has no cases' });
   const sample = determinismSample(input.runId, input.cases, size);
   const method = `${DETERMINISM_METHOD} (${sample.length} of ${input.cases.length} cases)`;
-  const notChecked = (detail: string, timings: SandboxTimings | null = null) => result({ checked: false, cases: sample.length, identical: 0, method, mismatches: [], detail: detail.slice(0, 1000) }, timings);
+  const notChecked = (summary: string, detail: string, timings: SandboxTimings | null = null) =>
+    result({ checked: false, cases: sample.length, identical: 0, method, mismatches: [], summary, detail: detail.slice(0, 1000) }, timings);
   let second;
   try {
     second = await runBatches({
@@ -93,16 +94,25 @@ export async function checkDeterminism(input: {
       storeFile: async (_caseId, _name, bytes) => ({ key: '(re-run, not stored)', sha256: sha256Hex(bytes), bytes: bytes.length }),
     });
   } catch (error) {
-    return notChecked(`Assay could not re-run the sample (not the vendor's fault): ${error instanceof Error ? error.message : String(error)}`);
+    const summary = "not checked: Assay could not re-run the sample (not the vendor's fault)";
+    return notChecked(summary, `${summary}: ${error instanceof Error ? error.message : String(error)}`);
   }
-  if (second.fault) return notChecked(`the re-run batch failed: ${second.fault.reason}: ${second.fault.detail}`, second.timings);
+  if (second.fault) return notChecked(`not checked: the re-run batch failed (${second.fault.reason})`, `the re-run batch failed: ${second.fault.reason}: ${second.fault.detail}`, second.timings);
   const firstOf = new Map(input.first.map((p) => [p.caseId, p.prediction]));
   const secondOf = new Map(second.predictions.map((p) => [p.caseId, p.prediction]));
   const differences = sample.map((c) => ({ caseId: c.caseId, difference: differenceOf(firstOf.get(c.caseId), secondOf.get(c.caseId)) })).filter((d) => d.difference !== null);
   const identical = sample.length - differences.length;
-  const detail =
-    differences.length === 0
-      ? `all ${sample.length} re-run cases gave identical outputs`
-      : `${differences.length} of ${sample.length} re-run case(s) differed; first: case ${differences[0]?.caseId} (${differences[0]?.difference})`;
-  return result({ checked: true, cases: sample.length, identical, method, mismatches: differences.map((d) => d.caseId), detail }, second.timings);
+  const summary = differences.length === 0 ? `all ${sample.length} re-run cases gave identical outputs` : `${differences.length} of ${sample.length} re-run case(s) gave different outputs`;
+  const detail = differences.length === 0 ? summary : `${summary}; first: case ${differences[0]?.caseId} (${differences[0]?.difference})`;
+  return result({ checked: true, cases: sample.length, identical, method, mismatches: differences.map((d) => d.caseId), summary, detail }, second.timings);
+}
+
+/**
+ * A run's determinism check as the evidence record's `execution.determinism` (src/reports/evidence.ts): with
+ * `perCase` (staff, and readers the per-case annex is for) the particulars; otherwise the summary, which names no
+ * case. A run without a check (public phase, older run) reads as not checked.
+ */
+export function determinismForEvidence(d: RunDeterminism | null, opts: { perCase: boolean }): { checked: boolean; cases: number; identical: number; method: string; detail?: string } {
+  if (!d) return { checked: false, cases: 0, identical: 0, method: DETERMINISM_METHOD, detail: 'not checked: no determinism check was made for this run (public phase, or a run from before the check existed)' };
+  return { checked: d.checked, cases: d.cases, identical: d.identical, method: d.method, detail: opts.perCase ? (d.detail ?? d.summary) : d.summary };
 }

@@ -11,13 +11,14 @@ export class DeterminismResponse {
   @ApiProperty({ description: 'Re-run cases whose outputs were identical to the first run' }) identical!: number;
   @ApiPropertyOptional({ description: 'How the check was made (not shown to vendors of held-out runs)' }) method?: string;
   @ApiPropertyOptional({ type: [String], description: 'Case ids whose outputs differed (not shown to vendors of held-out runs)' }) mismatches?: string[];
-  @ApiPropertyOptional({ description: 'What was found, or why nothing was compared (not shown to vendors of held-out runs)' }) detail?: string;
+  @ApiPropertyOptional({ description: 'What was found, or why nothing was compared, naming no case (not shown to vendors of held-out runs)' }) summary?: string;
+  @ApiPropertyOptional({ description: 'The same with particulars: the first differing case, the re-run fault (not shown to vendors of held-out runs)' }) detail?: string;
 }
 
 export function toDeterminismResponse(d: RunDeterminism | null, opts: { showDetail: boolean }): DeterminismResponse | null {
   if (!d) return null;
   if (!opts.showDetail) return { checked: d.checked, cases: d.cases, identical: d.identical };
-  return { checked: d.checked, cases: d.cases, identical: d.identical, method: d.method, mismatches: [...d.mismatches], ...(d.detail !== undefined ? { detail: d.detail } : {}) };
+  return { checked: d.checked, cases: d.cases, identical: d.identical, method: d.method, mismatches: [...d.mismatches], summary: d.summary, ...(d.detail !== undefined ? { detail: d.detail } : {}) };
 }
 
 export class RunDetailResponse extends RunSummaryResponse {

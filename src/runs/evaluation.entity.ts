@@ -46,7 +46,7 @@ export interface RunTimings {
 
 /**
  * The determinism check of a held-out run (src/runs/determinism-check.ts): `cases` re-run, `identical` of them with
- * the same outputs. `checked: false` means no comparison was made (turned off, or the re-run batch failed; `detail`
+ * the same outputs. `checked: false` means no comparison was made (turned off, or the re-run batch failed; `summary`
  * says why). `mismatches` (case ids) and `detail` are for staff only.
  */
 export interface RunDeterminism {
@@ -55,6 +55,9 @@ export interface RunDeterminism {
   identical: number;
   method: string;
   mismatches: string[];
+  /** What was found, or why nothing was compared, naming no case (safe for a vendor's form of the report). */
+  summary: string;
+  /** The same with particulars (the first differing case, the re-run's fault text): staff only. */
   detail?: string;
 }
 

@@ -4,7 +4,8 @@ import { sha256Hex } from '../common/hashing';
 import { encodeNifti1Gz } from '../volumes/nifti-write';
 import { IDENTITY_DIRECTION } from '../volumes/volume';
 import { FakeExecutor } from './batch-executor.fake';
-import { checkDeterminism, determinismSample } from './determinism-check';
+import { checkDeterminism, determinismForEvidence, determinismSample } from './determinism-check';
+import { toDeterminismResponse } from './evaluation.dto';
 import { FailureReason } from './evaluation.entity';
 import { runBatches, type RunCase } from './run-batches';
 import { VendorFault } from './sandbox-faults';
@@ -112,7 +113,7 @@ describe('checkDeterminism (the re-run of a seeded sample, with the FakeExecutor
     const executor = new FakeExecutor(stable);
     const first = await firstRun(executor);
     const { determinism } = await check(executor, first);
-    expect(determinism).toEqual({ checked: true, cases: 5, identical: 5, method: expect.stringContaining('(5 of 12 cases)'), mismatches: [], detail: 'all 5 re-run cases gave identical outputs' });
+    expect(determinism).toEqual({ checked: true, cases: 5, identical: 5, method: expect.stringContaining('(5 of 12 cases)'), mismatches: [], summary: 'all 5 re-run cases gave identical outputs', detail: 'all 5 re-run cases gave identical outputs' });
     expect(executor.requests).toHaveLength(2);
     const rerun = executor.requests[1];
     expect(rerun?.workDir).toBe('/work/run-1/determinism/batch-1');
@@ -134,16 +135,21 @@ describe('checkDeterminism (the re-run of a seeded sample, with the FakeExecutor
     const { determinism } = await check(executor, first);
     const sampled = determinismSample('run-1', many, 5).map((c) => c.caseId);
     expect(determinism).toMatchObject({ checked: true, cases: 5, identical: 3, mismatches: sampled.slice(0, 2) });
-    expect(determinism.detail).toBe(`2 of 5 re-run case(s) differed; first: case ${sampled[0]} (prediction record)`);
+    expect(determinism.detail).toBe(`2 of 5 re-run case(s) gave different outputs; first: case ${sampled[0]} (prediction record)`);
+    // The summary (a vendor's form of the report) names no case.
+    expect(determinism.summary).toBe('2 of 5 re-run case(s) gave different outputs');
+    expect(determinismForEvidence(determinism, { perCase: false })).toEqual({ checked: true, cases: 5, identical: 3, method: determinism.method, detail: determinism.summary });
+    expect(determinismForEvidence(determinism, { perCase: true }).detail).toBe(determinism.detail);
+    expect(determinismForEvidence(null, { perCase: true })).toMatchObject({ checked: false, cases: 0, identical: 0 });
   });
 
   it("records a re-run batch that fails (the vendor's timeout, or Assay's own fault) as not checked, with the reason", async () => {
     const first = await firstRun(new FakeExecutor(stable));
     const timeout = await check(new FakeExecutor(() => ({ output: null, fault: new VendorFault(FailureReason.Timeout, 'the algorithm ran past 300 s') })), first);
-    expect(timeout.determinism).toEqual({ checked: false, cases: 5, identical: 0, method: expect.any(String), mismatches: [], detail: 'the re-run batch failed: timeout: the algorithm ran past 300 s' });
+    expect(timeout.determinism).toEqual({ checked: false, cases: 5, identical: 0, method: expect.any(String), mismatches: [], summary: 'not checked: the re-run batch failed (timeout)', detail: 'the re-run batch failed: timeout: the algorithm ran past 300 s' });
     const crashed = await check(new FakeExecutor(() => ({ output: null, exitCode: null })), first);
     expect(crashed.determinism).toMatchObject({ checked: false, cases: 5, identical: 0, mismatches: [] });
-    expect(crashed.determinism.detail).toMatch(/^Assay could not re-run the sample \(not the vendor's fault\): the sandbox container produced no exit code/);
+    expect(crashed.determinism.detail).toMatch(/^not checked: Assay could not re-run the sample \(not the vendor's fault\): the sandbox container produced no exit code/);
     const missing = await check(new FakeExecutor((r) => ({ output: JSON.stringify({ caseId: r.batch.cases[0]?.caseId, probability: 0.5 }) + '\n' })), first);
     expect(missing.determinism).toMatchObject({ checked: false, detail: expect.stringMatching(/^the re-run batch failed: missing_predictions: /) });
   });
@@ -172,7 +178,7 @@ describe('checkDeterminism (the re-run of a seeded sample, with the FakeExecutor
     expect((await check(capped, first, withCases(5, 2))).determinism).toMatchObject({ checked: true, cases: 2, identical: 2 });
     expect(capped.requests).toHaveLength(1);
     const off = new FakeExecutor(stable);
-    expect((await check(off, first, withCases(0))).determinism).toEqual({ checked: false, cases: 0, identical: 0, method: expect.any(String), mismatches: [], detail: 'turned off by the benchmark (limits.determinismCases: 0)' });
+    expect((await check(off, first, withCases(0))).determinism).toEqual({ checked: false, cases: 0, identical: 0, method: expect.any(String), mismatches: [], summary: 'not checked: turned off by the benchmark (limits.determinismCases: 0)' });
     expect(off.requests).toEqual([]);
   });
 
@@ -206,5 +212,12 @@ describe('checkDeterminism (the re-run of a seeded sample, with the FakeExecutor
     expect(determinism.detail).toMatch(/\(file mask\.nii\.gz\)$/);
     // The re-run's masks are hashed, never stored.
     expect(stored).toHaveLength(12);
+  });
+
+  it('shows a vendor of a held-out run the counts only, and staff the case ids and particulars', () => {
+    const d = { checked: true, cases: 5, identical: 4, method: 'm', mismatches: ['case-03'], summary: '1 of 5 re-run case(s) gave different outputs', detail: '1 of 5 …; first: case case-03 (prediction record)' };
+    expect(toDeterminismResponse(d, { showDetail: false })).toEqual({ checked: true, cases: 5, identical: 4 });
+    expect(toDeterminismResponse(d, { showDetail: true })).toEqual(d);
+    expect(toDeterminismResponse(null, { showDetail: true })).toBeNull();
   });
 });

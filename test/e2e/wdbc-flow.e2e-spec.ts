@@ -47,7 +47,7 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
   const upload = (client: AssayClient, file: string, manifest: string, benchmark = BENCHMARK, extra: Record<string, string> = {}): Promise<Submission> =>
     client.uploadMultipart<Submission>('/api/submissions', { fields: { benchmark, manifest, ...extra }, fileField: 'model', filePath: file });
   const INTENDED_USE = { purpose: 'Second opinion on malignancy of breast masses from FNA nuclear features', population: 'adult women referred for fine-needle aspiration', operatingMode: 'second-reader' };
-  type Determinism = { checked: boolean; cases: number; identical: number; method?: string; mismatches?: string[]; detail?: string } | null;
+  type Determinism = { checked: boolean; cases: number; identical: number; method?: string; mismatches?: string[]; summary?: string; detail?: string } | null;
 
   beforeAll(async () => {
     stack = await startTestStack({ worker: true, env: { ASSAY_MAX_MODEL_BYTES: String(2 * 1024 * 1024) } });
@@ -106,7 +106,7 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
     // phase is not checked. The declared intended use comes back, unchanged, to the vendor and to staff.
     const determinismOf = async (client: AssayClient, runId: string): Promise<Determinism> => (await client.get<{ determinism: Determinism }>(`/api/runs/${runId}`)).determinism;
     const determinism = await determinismOf(evaluator, testRun.id);
-    expect(determinism).toEqual({ checked: true, cases: 5, identical: 5, method: expect.stringContaining('(5 of 549 cases)'), mismatches: [], detail: 'all 5 re-run cases gave identical outputs' });
+    expect(determinism).toEqual({ checked: true, cases: 5, identical: 5, method: expect.stringContaining('(5 of 549 cases)'), mismatches: [], summary: 'all 5 re-run cases gave identical outputs', detail: 'all 5 re-run cases gave identical outputs' });
     expect(determinism?.identical).toBe(determinism?.cases);
     await expect(determinismOf(evaluator, (done.runs.find((r) => r.phase === 'sample') as Submission['runs'][number]).id)).resolves.toBeNull();
     await expect(determinismOf(vendorA, testRun.id)).resolves.toEqual({ checked: true, cases: 5, identical: 5 });
