@@ -138,7 +138,7 @@ export class RunExecutor {
         const checked = await checkDeterminism({ executor: prepared.executor, task, definition: def, runId: run.id, workDir, cases: prepared.cases, first: outcome.predictions, limits, ...(opts.gpus ? { gpus: opts.gpus } : {}), fetchCaseFiles });
         determinism = checked.determinism;
         determinismMs = checked.ms;
-        this.logger.log(`run ${run.id}: determinism ${determinism.checked ? `${determinism.identical} of ${determinism.cases} identical` : `not checked (${determinism.detail ?? ''})`}`);
+        this.logger.log(`run ${run.id}: determinism: ${determinism.detail ?? determinism.summary}`);
         crashPoint('execute:determinism-checked');
       }
       const timings = { ...run.timings, prepareMs, ...outcome.timings, ...(determinismMs !== undefined ? { determinismMs } : {}) };
