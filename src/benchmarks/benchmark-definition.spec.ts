@@ -1,7 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { DomainError } from '../common/domain-error';
+import { sha256OfCanonical } from '../common/hashing';
+import { DEFAULT_DETERMINISM_CASES, determinismCasesOf } from './benchmark-definition';
 import { validateBenchmarkDefinition } from './benchmark-definition.validate';
 
 const shipped = (): Record<string, unknown> =>
@@ -89,5 +91,32 @@ describe('validateBenchmarkDefinition', () => {
     expect(problemsOf(schema)).toEqual(expect.arrayContaining([expect.stringMatching(/^report\.limitations/), expect.stringMatching(/^report\.cohort\.synthetic/)]));
     const criteria = { ...def, report: { ...def.report, acceptanceCriteria: [{ metric: 'dice', bound: 'ci_lower', op: '>=', value: 0.8 }] } };
     expect(problemsOf(criteria)).toEqual([expect.stringMatching(/^report\.acceptanceCriteria\.0\.metric: 'dice' is not a metric/)]);
+  });
+
+  describe('limits.determinismCases', () => {
+    const withCases = (n: unknown): Record<string, unknown> => {
+      const d = shipped();
+      return { ...d, limits: { ...(d.limits as object), determinismCases: n } };
+    };
+
+    it('accepts a sample size from 0 (off) up, and defaults to 5 when absent', () => {
+      expect(problemsOf(withCases(0))).toEqual([]);
+      expect(problemsOf(withCases(20))).toEqual([]);
+      expect(determinismCasesOf(validateBenchmarkDefinition(shipped()))).toBe(DEFAULT_DETERMINISM_CASES);
+      expect(DEFAULT_DETERMINISM_CASES).toBe(5);
+      expect(determinismCasesOf(validateBenchmarkDefinition(withCases(0)))).toBe(0);
+    });
+
+    it('refuses a negative, fractional or textual sample size, naming the field', () => {
+      for (const bad of [-1, 1.5, '5', 1e6]) expect(problemsOf(withCases(bad))).toContainEqual(expect.stringMatching(/^limits.determinismCases:/));
+    });
+
+    it('leaves the content of every shipped definition as written (its content hash does not move)', () => {
+      for (const slug of readdirSync(join(__dirname, '../../benchmarks'))) {
+        const raw = parse(readFileSync(join(__dirname, '../../benchmarks', slug, 'benchmark.yaml'), 'utf8')) as Record<string, unknown>;
+        // BenchmarksService hashes the validated definition: validation must not write the default into it.
+        expect({ slug, hash: sha256OfCanonical(JSON.parse(JSON.stringify(validateBenchmarkDefinition(raw)))) }).toEqual({ slug, hash: sha256OfCanonical(raw) });
+      }
+    });
   });
 });

@@ -115,6 +115,19 @@ export class LimitsSpecDto {
   /** An ONNX model is one protobuf message, which cannot exceed 2 GiB. */
   @IsInt() @Min(1024) @Max(2 * 1024 ** 3) modelBytes!: number;
   @IsObject() @ValidateNested() @Type(() => ResourceLimitsDto) resources!: ResourceLimitsDto;
+  /**
+   * Determinism check of held-out runs: how many cases (a sample seeded by the run id, at most one batch) are run a
+   * second time and compared with the first outputs; 0 turns the check off. Absent means DEFAULT_DETERMINISM_CASES,
+   * read where it is used (determinismCasesOf) and never written into the definition, so existing content hashes hold.
+   */
+  @IsOptional() @IsInt() @Min(0) @Max(1000) determinismCases?: number;
+}
+
+export const DEFAULT_DETERMINISM_CASES = 5;
+
+/** The benchmark's determinism sample size (its limits.determinismCases, or the default). */
+export function determinismCasesOf(def: Pick<BenchmarkDefinitionDto, 'limits'>): number {
+  return def.limits.determinismCases ?? DEFAULT_DETERMINISM_CASES;
 }
 
 /**

@@ -1,5 +1,11 @@
+import { Command } from 'commander';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AssayClient, RunSummary } from './api-client';
-import { followSubmission } from './vendor.command';
+import { followSubmission, registerVendorCommands } from './vendor.command';
 
 type View = { status: string; rejectionReason: string | null; runs: { id: string; phase: string; status: string }[] };
 
@@ -43,5 +49,71 @@ describe('followSubmission (submit / submit-image / watch)', () => {
     );
     await expect(followSubmission(client, 's1', (l) => lines.push(l))).resolves.toBe('accepted');
     expect(lines).toEqual(['validating: the worker checks the model before any run', 'accepted', '  sample: failed (invalid_output: line 1) in 5 ms']);
+  });
+});
+
+describe('submit / submit-image --intended-use', () => {
+  let dir: string;
+  let server: Server;
+  let api: string;
+  const bodies: string[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'assay-cli-'));
+    writeFileSync(join(dir, 'model.onnx'), 'model bytes');
+    writeFileSync(join(dir, 'image.tar'), 'tar bytes');
+    writeFileSync(join(dir, 'manifest.json'), '{"name":"m","version":"1","inputs":{},"outputs":{}}');
+    writeFileSync(join(dir, 'use.json'), '{\n  "purpose": "second opinion",\n  "operatingMode": "second-reader"\n}\n');
+    writeFileSync(join(dir, 'list.json'), '["purpose"]');
+    // The API at the adapter boundary: a local HTTP server that keeps each request body and answers 202.
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        bodies.push(Buffer.concat(chunks).toString('utf8'));
+        res.writeHead(202, { 'content-type': 'application/json' }).end('{"id":"s1","status":"validating"}');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((r) => server.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+  beforeEach(() => void bodies.splice(0));
+
+  const cli = async (args: string[]): Promise<void> => {
+    const program = new Command().exitOverride();
+    registerVendorCommands(program);
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      await program.parseAsync(['node', 'assay', ...args, '--api', api, '--token', 't', '--no-follow']);
+    } finally {
+      write.mockRestore();
+    }
+  };
+  const intendedUsePart = (body: string): string | null => /name="intendedUse"\r\n\r\n(.*?)\r\n/s.exec(body)?.[1] ?? null;
+
+  it('sends the file as the multipart field intendedUse, before the file part, on both upload commands', async () => {
+    await cli(['submit', '--benchmark', 'wdbc-malignancy', '--model', join(dir, 'model.onnx'), '--manifest', join(dir, 'manifest.json'), '--intended-use', join(dir, 'use.json')]);
+    await cli(['submit-image', '--benchmark', 'wdbc-malignancy', '--image', join(dir, 'image.tar'), '--name', 'img', '--version', '1', '--intended-use', join(dir, 'use.json')]);
+    expect(bodies).toHaveLength(2);
+    for (const body of bodies) {
+      expect(JSON.parse(intendedUsePart(body) ?? 'null')).toEqual({ purpose: 'second opinion', operatingMode: 'second-reader' });
+      expect(body.indexOf('name="intendedUse"')).toBeLessThan(body.indexOf('filename='));
+    }
+  });
+
+  it('sends no intendedUse field without the option', async () => {
+    await cli(['submit', '--benchmark', 'wdbc-malignancy', '--model', join(dir, 'model.onnx'), '--manifest', join(dir, 'manifest.json')]);
+    expect(bodies).toHaveLength(1);
+    expect(intendedUsePart(bodies[0] ?? '')).toBeNull();
+  });
+
+  it('refuses a file that is not a JSON object before uploading anything', async () => {
+    await expect(cli(['submit', '--benchmark', 'b', '--model', join(dir, 'model.onnx'), '--manifest', join(dir, 'manifest.json'), '--intended-use', join(dir, 'list.json')])).rejects.toThrow(/--intended-use .*list\.json: must hold a JSON object/);
+    await expect(cli(['submit', '--benchmark', 'b', '--model', join(dir, 'model.onnx'), '--manifest', join(dir, 'manifest.json'), '--intended-use', join(dir, 'model.onnx')])).rejects.toThrow(/not valid JSON/);
+    expect(bodies).toEqual([]);
   });
 });

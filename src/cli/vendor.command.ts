@@ -25,6 +25,26 @@ function readTokenFromEnvFile(): string | undefined {
 const withApi = (cmd: Command): Command =>
   cmd.option('--api <url>', 'Assay API base URL', 'http://127.0.0.1:3000').option('--token <token>', 'API token (default: .assay/token)');
 
+const INTENDED_USE_HELP =
+  'intended use as JSON: {"purpose" (required), "targetCondition", "population", "users", "setting", "inputConstraints", "outputType", "operatingMode": standalone|second-reader|concurrent|triage}; part of the validation report, fixed once uploaded';
+
+/**
+ * The upload field `intendedUse` from a JSON file: checked to be a JSON object here (so a typo fails before the
+ * upload starts); the API validates its fields and names any it refuses.
+ */
+export function intendedUseField(path: string | undefined): { intendedUse?: string } {
+  if (path === undefined) return {};
+  const text = readFileSync(path, 'utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`--intended-use ${path}: not valid JSON (${(error as Error).message})`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error(`--intended-use ${path}: must hold a JSON object such as {"purpose": "…"}`);
+  return { intendedUse: JSON.stringify(value) };
+}
+
 /** Commands for vendors and evaluators; all go through the HTTP API. */
 export function registerVendorCommands(program: Command): void {
   withApi(program.command('submit'))
@@ -32,10 +52,12 @@ export function registerVendorCommands(program: Command): void {
     .requiredOption('--benchmark <slug>', 'benchmark slug')
     .requiredOption('--model <path>', 'model.onnx')
     .requiredOption('--manifest <path>', 'manifest.json')
+    .option('--intended-use <path>', INTENDED_USE_HELP)
     .option('--no-follow', 'do not wait for the runs')
-    .action(async (opts: ApiOptions & { benchmark: string; model: string; manifest: string; follow: boolean }) => {
+    .action(async (opts: ApiOptions & { benchmark: string; model: string; manifest: string; intendedUse?: string; follow: boolean }) => {
       const client = clientOf(opts);
-      const submission = await uploadWithProgress(client, '/api/submissions', { benchmark: opts.benchmark, manifest: readFileSync(opts.manifest, 'utf8') }, 'model', opts.model);
+      const fields = { benchmark: opts.benchmark, manifest: readFileSync(opts.manifest, 'utf8'), ...intendedUseField(opts.intendedUse) };
+      const submission = await uploadWithProgress(client, '/api/submissions', fields, 'model', opts.model);
       process.stdout.write(`submission ${submission.id}: ${submission.status}\n`);
       if (opts.follow && (await followSubmission(client, submission.id)) === 'rejected') process.exitCode = 2;
     });
@@ -46,10 +68,12 @@ export function registerVendorCommands(program: Command): void {
     .requiredOption('--image <path>', 'the tarball: docker save -o image.tar <your image>')
     .requiredOption('--name <name>', 'algorithm name')
     .requiredOption('--version <version>', 'algorithm version')
+    .option('--intended-use <path>', INTENDED_USE_HELP)
     .option('--no-follow', 'do not wait for the runs')
-    .action(async (opts: ApiOptions & { benchmark: string; image: string; name: string; version: string; follow: boolean }) => {
+    .action(async (opts: ApiOptions & { benchmark: string; image: string; name: string; version: string; intendedUse?: string; follow: boolean }) => {
       const client = clientOf(opts);
-      const submission = await uploadWithProgress(client, '/api/submissions/container', { benchmark: opts.benchmark, name: opts.name, version: opts.version }, 'image', opts.image);
+      const fields = { benchmark: opts.benchmark, name: opts.name, version: opts.version, ...intendedUseField(opts.intendedUse) };
+      const submission = await uploadWithProgress(client, '/api/submissions/container', fields, 'image', opts.image);
       process.stdout.write(`submission ${submission.id}: ${submission.status}\n`);
       if (opts.follow && (await followSubmission(client, submission.id)) === 'rejected') process.exitCode = 2;
     });

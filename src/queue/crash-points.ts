@@ -9,6 +9,7 @@ export type CrashPoint =
   | 'check:settled'
   | 'execute:preparing'
   | 'execute:running'
+  | 'execute:determinism-checked'
   | 'execute:scoring-committed'
   | 'score:started'
   | 'score:succeeded-committed'

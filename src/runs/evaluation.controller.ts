@@ -15,7 +15,7 @@ import { Clock } from '../common/clock';
 import { DomainError, ErrorCode } from '../common/domain-error';
 import { SubmissionsService } from '../submissions/submissions.service';
 import { toRunSummary } from './run-summary';
-import { CasePredictionResponse, RunDetailResponse } from './evaluation.dto';
+import { CasePredictionResponse, RunDetailResponse, toDeterminismResponse } from './evaluation.dto';
 import { RunEntity } from './evaluation.entity';
 import { EvaluationRepository } from './evaluation.repository';
 import { EvaluationService } from './evaluation.service';
@@ -106,6 +106,8 @@ export class EvaluationController {
       feedback: scores.feedback,
       // Details hold the confusion counts and subgroup tables: on held-out runs, full-precision readers only.
       details: result && showDetail && scores.feedback.mechanism === 'full' ? result.details : null,
+      // Case ids and the detail are per-case feedback on held-out cases: not for the vendor.
+      determinism: toDeterminismResponse(run.determinism, { showDetail }),
     };
   }
 

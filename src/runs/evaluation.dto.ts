@@ -1,7 +1,25 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import type { RunDeterminism } from './evaluation.entity';
 import type { MetricValue } from '../metrics/score-report';
 import type { PublicMetric, VendorFeedback } from '../leaderboards/held-out-feedback';
 import { RunSummaryResponse } from '../submissions/submissions.dto';
+
+/** A run's determinism check as a reader may see it: vendors of held-out runs get checked and the counts only. */
+export class DeterminismResponse {
+  @ApiProperty({ description: 'Whether the re-run outputs were compared (false: turned off, or the re-run batch failed)' }) checked!: boolean;
+  @ApiProperty({ description: 'Cases re-run' }) cases!: number;
+  @ApiProperty({ description: 'Re-run cases whose outputs were identical to the first run' }) identical!: number;
+  @ApiPropertyOptional({ description: 'How the check was made (not shown to vendors of held-out runs)' }) method?: string;
+  @ApiPropertyOptional({ type: [String], description: 'Case ids whose outputs differed (not shown to vendors of held-out runs)' }) mismatches?: string[];
+  @ApiPropertyOptional({ description: 'What was found, or why nothing was compared, naming no case (not shown to vendors of held-out runs)' }) summary?: string;
+  @ApiPropertyOptional({ description: 'The same with particulars: the first differing case, the re-run fault (not shown to vendors of held-out runs)' }) detail?: string;
+}
+
+export function toDeterminismResponse(d: RunDeterminism | null, opts: { showDetail: boolean }): DeterminismResponse | null {
+  if (!d) return null;
+  if (!opts.showDetail) return { checked: d.checked, cases: d.cases, identical: d.identical };
+  return { checked: d.checked, cases: d.cases, identical: d.identical, method: d.method, mismatches: [...d.mismatches], summary: d.summary, ...(d.detail !== undefined ? { detail: d.detail } : {}) };
+}
 
 export class RunDetailResponse extends RunSummaryResponse {
   @ApiProperty() submissionId!: string;
@@ -19,6 +37,8 @@ export class RunDetailResponse extends RunSummaryResponse {
   @ApiProperty({ description: "How the scores were shown: 'full' (evaluators, admins, sample split), 'round' or the Ladder; state withheld (not released) or pending" })
   feedback!: VendorFeedback;
   @ApiProperty({ nullable: true, type: Object }) details!: Record<string, unknown> | null;
+  @ApiProperty({ nullable: true, type: DeterminismResponse, description: 'Determinism check of a held-out run (a seeded sample re-run once); null when none was made' })
+  determinism!: DeterminismResponse | null;
 }
 
 export class CasePredictionResponse {

@@ -36,10 +36,29 @@ export interface RunTimings {
   parseOutputMs?: number;
   /** Storing per-case output files (e.g. masks) as run artifacts. */
   storeOutputMs?: number;
+  /** The determinism check's re-run batch (held-out runs), included in neither the sandbox sums nor prepareMs. */
+  determinismMs?: number;
   scoringMs?: number;
   /** Of scoringMs: reading the stored per-case artifacts back (download + hash check). */
   scoringReadMs?: number;
   totalMs?: number;
+}
+
+/**
+ * The determinism check of a held-out run (src/runs/determinism-check.ts): `cases` re-run, `identical` of them with
+ * the same outputs. `checked: false` means no comparison was made (turned off, or the re-run batch failed; `summary`
+ * says why). `mismatches` (case ids) and `detail` are for staff only.
+ */
+export interface RunDeterminism {
+  checked: boolean;
+  cases: number;
+  identical: number;
+  method: string;
+  mismatches: string[];
+  /** What was found, or why nothing was compared, naming no case (safe for a vendor's form of the report). */
+  summary: string;
+  /** The same with particulars (the first differing case, the re-run's fault text): staff only. */
+  detail?: string;
 }
 
 @Entity('runs')
@@ -72,6 +91,8 @@ export class RunEntity {
   @Column({ type: 'jsonb', default: {} }) timings!: RunTimings;
   /** Container logs as written (bytes: NUL and invalid UTF-8 survive), capped; shown to vendors only for public phases. */
   @Column({ type: 'bytea', nullable: true }) logs!: Buffer | null;
+  /** The determinism check, written with the move to `scoring`; null when none was made (public phases, older runs). */
+  @Column({ type: 'jsonb', nullable: true }) determinism!: RunDeterminism | null;
   @CreateDateColumn({ type: 'timestamptz' }) queuedAt!: Date;
   @Column({ type: 'timestamptz', nullable: true }) startedAt!: Date | null;
   @Column({ type: 'timestamptz', nullable: true }) finishedAt!: Date | null;

@@ -20,7 +20,8 @@ import { sha256Hex } from '../common/hashing';
 import { SubmissionsRepository } from '../submissions/submissions.repository';
 import { taskDefinition } from '../tasks/registry';
 import { TruthCache } from '../tasks/truth-cache';
-import { FailureReason, RunEntity, RunStatus, type RunTimings } from './evaluation.entity';
+import { FailureReason, RunEntity, RunStatus, type RunDeterminism, type RunTimings } from './evaluation.entity';
+import { checkDeterminism } from './determinism-check';
 import { EvaluationRepository } from './evaluation.repository';
 import { EvaluationService } from './evaluation.service';
 import { type BatchExecutor, BatchExecutors } from './batch-executor';
@@ -106,20 +107,23 @@ export class RunExecutor {
       crashPoint('execute:running');
 
       const def = prepared.version.definition;
+      const task = taskDefinition(def.task);
+      const limits = sandboxLimitsFor(prepared.version);
+      const fetchCaseFiles = (batchCases: readonly RunCase[], dir: string) => this.fetchCaseFiles(prepared.cohortVersion, run.split, batchCases, dir);
       const outcome = await runBatches({
         executor: prepared.executor,
-        task: taskDefinition(def.task),
+        task,
         definition: def,
         runId: run.id,
         workDir,
         cases: prepared.cases,
-        limits: sandboxLimitsFor(prepared.version),
+        limits,
         ...(opts.gpus ? { gpus: opts.gpus } : {}),
         onProgress: async (done) => {
           casesDone = done;
           await this.repository.heartbeat(run.id, this.clock.now(), casesDone);
         },
-        fetchCaseFiles: (batchCases, dir) => this.fetchCaseFiles(prepared.cohortVersion, run.split, batchCases, dir),
+        fetchCaseFiles,
         // Per attempt, so an earlier attempt's objects are never mistaken for this one's.
         storeFile: async (caseId, name, bytes) => {
           const key = `runs/${run.id}/a${run.attempts}/${caseId}/${name}`;
@@ -127,7 +131,20 @@ export class RunExecutor {
           return { key, sha256: sha256Hex(bytes), bytes: bytes.length };
         },
       });
-      await this.collect(run, { ...outcome, casesTotal: prepared.cases.length, timings: { ...run.timings, prepareMs, ...outcome.timings } });
+      // Held-out runs whose batches all gave predictions: a seeded sample runs once more (one extra batch). Its
+      // outcome is written with the move to `scoring`, so a crash before that repeats the attempt, and with it the
+      // same sample; a crash after it finds the check recorded. It never fails the run.
+      let determinism: RunDeterminism | null = null;
+      let determinismMs: number | undefined;
+      if (!outcome.fault && run.split !== 'sample') {
+        const checked = await checkDeterminism({ executor: prepared.executor, task, definition: def, runId: run.id, workDir, cases: prepared.cases, first: outcome.predictions, limits, ...(opts.gpus ? { gpus: opts.gpus } : {}), fetchCaseFiles });
+        determinism = checked.determinism;
+        determinismMs = checked.ms;
+        this.logger.log(`run ${run.id}: determinism: ${determinism.detail ?? determinism.summary}`);
+        crashPoint('execute:determinism-checked');
+      }
+      const timings = { ...run.timings, prepareMs, ...outcome.timings, ...(determinismMs !== undefined ? { determinismMs } : {}) };
+      await this.collect(run, { ...outcome, casesTotal: prepared.cases.length, timings, determinism });
     } catch (error) {
       await this.handBack(run, error, isTransientInfraFault(error));
     } finally {
@@ -181,7 +198,7 @@ export class RunExecutor {
    * Step 3: a vendor's fault fails the run with the logs so far; otherwise the predictions are stored and the run
    * moves to `scoring` in one transaction, and the score job is queued.
    */
-  private async collect(run: RunEntity, outcome: BatchesOutcome & { casesTotal: number; timings: RunTimings }): Promise<void> {
+  private async collect(run: RunEntity, outcome: BatchesOutcome & { casesTotal: number; timings: RunTimings; determinism: RunDeterminism | null }): Promise<void> {
     const logs = joinRunLogs(outcome.logs, RUN_LOG_BYTES);
     if (outcome.fault) {
       await this.evaluation.fail(run.id, [RunStatus.Running], outcome.fault.reason, outcome.fault.detail, {
@@ -198,7 +215,8 @@ export class RunExecutor {
         runId: run.id,
         from: [RunStatus.Running],
         to: RunStatus.Scoring,
-        patch: { casesDone: outcome.casesTotal, heartbeatAt: this.clock.now(), logs, runnerImageId: outcome.imageId, sandboxRuntime: outcome.runtime, timings: outcome.timings },
+        patch: { casesDone: outcome.casesTotal, heartbeatAt: this.clock.now(), logs, runnerImageId: outcome.imageId, sandboxRuntime: outcome.runtime, timings: outcome.timings, determinism: outcome.determinism },
+        ...(outcome.determinism ? { auditPayload: { determinism: { checked: outcome.determinism.checked, cases: outcome.determinism.cases, identical: outcome.determinism.identical } } } : {}),
       },
       async (tx) => {
         await this.repository.deletePredictions(tx, run.id);

@@ -4,7 +4,7 @@ import type { Request } from 'express';
 import { Access, VENDOR_ONLY } from '../auth/access.decorator';
 import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
 import { Role } from '../auth/auth.entity';
-import { QuotaResponse, SubmissionResponse } from './submissions.dto';
+import { INTENDED_USE_FIELD_DOC, QuotaResponse, SubmissionResponse } from './submissions.dto';
 import { SubmissionsService } from './submissions.service';
 
 @ApiTags('submissions')
@@ -30,6 +30,7 @@ export class SubmissionsController {
       properties: {
         benchmark: { type: 'string', example: 'wdbc-malignancy' },
         manifest: { type: 'string', description: 'JSON: {"name","version","inputs":{"features":"<tensor>"},"outputs":{"probability":"<tensor>"}}' },
+        intendedUse: INTENDED_USE_FIELD_DOC,
         model: { type: 'string', format: 'binary', description: 'model.onnx (send the text fields first)' },
       },
     },
@@ -56,6 +57,7 @@ export class SubmissionsController {
         name: { type: 'string', example: 'acme-classifier' },
         version: { type: 'string', example: '2.1.0' },
         description: { type: 'string' },
+        intendedUse: INTENDED_USE_FIELD_DOC,
         image: { type: 'string', format: 'binary', description: 'the `docker save` tarball (send the text fields first)' },
       },
     },

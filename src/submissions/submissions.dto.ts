@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, MaxLength, Min } from 'class-validator';
-import type { SubmissionEntity } from './submissions.entity';
+import { type IntendedUse, OPERATING_MODES, type OperatingMode, type SubmissionEntity } from './submissions.entity';
 
 /** The vendor's model manifest (manifest.json next to model.onnx). */
 export class OnnxManifestDto {
@@ -23,16 +23,48 @@ export class OnnxManifestDto {
 /** The image-model fields of a manifest, kept as the vendor sent them (the runner validates them). */
 export const IMAGE_MODEL_FIELDS = ['layout', 'contextSlices', 'preprocessing', 'resample', 'tiling', 'output'] as const;
 
+/** Longest text of one intended-use field (characters). */
+export const INTENDED_USE_FIELD_CHARS = 2000;
+
+/**
+ * The intended use a vendor declares with an upload (multipart field `intendedUse`, JSON), for the validation
+ * report's section 2. Validated with forbidNonWhitelisted: an unknown key is refused, naming it.
+ */
+export class IntendedUseDto implements IntendedUse {
+  @ApiProperty({ description: 'What the algorithm is for (required when an intended use is given)', maxLength: INTENDED_USE_FIELD_CHARS })
+  @IsString()
+  @Length(1, INTENDED_USE_FIELD_CHARS)
+  purpose!: string;
+  @ApiPropertyOptional({ maxLength: INTENDED_USE_FIELD_CHARS }) @IsOptional() @IsString() @MaxLength(INTENDED_USE_FIELD_CHARS) targetCondition?: string;
+  @ApiPropertyOptional({ maxLength: INTENDED_USE_FIELD_CHARS }) @IsOptional() @IsString() @MaxLength(INTENDED_USE_FIELD_CHARS) population?: string;
+  @ApiPropertyOptional({ description: 'Intended users', maxLength: INTENDED_USE_FIELD_CHARS }) @IsOptional() @IsString() @MaxLength(INTENDED_USE_FIELD_CHARS) users?: string;
+  @ApiPropertyOptional({ description: 'Clinical setting', maxLength: INTENDED_USE_FIELD_CHARS }) @IsOptional() @IsString() @MaxLength(INTENDED_USE_FIELD_CHARS) setting?: string;
+  @ApiPropertyOptional({ maxLength: INTENDED_USE_FIELD_CHARS }) @IsOptional() @IsString() @MaxLength(INTENDED_USE_FIELD_CHARS) inputConstraints?: string;
+  @ApiPropertyOptional({ maxLength: INTENDED_USE_FIELD_CHARS }) @IsOptional() @IsString() @MaxLength(INTENDED_USE_FIELD_CHARS) outputType?: string;
+  @ApiPropertyOptional({ enum: OPERATING_MODES }) @IsOptional() @IsIn(OPERATING_MODES as unknown as string[]) operatingMode?: OperatingMode;
+}
+
+/** The multipart field's description in the OpenAPI document (both upload routes). */
+export const INTENDED_USE_FIELD_DOC = {
+  type: 'string',
+  description: `optional JSON: {"purpose" (required), "targetCondition", "population", "users", "setting", "inputConstraints", "outputType", "operatingMode": ${OPERATING_MODES.join(' | ')}}; at most ${INTENDED_USE_FIELD_CHARS} characters per field; immutable after upload`,
+  example: '{"purpose":"second opinion on malignancy of breast masses from FNA features","operatingMode":"second-reader"}',
+};
+
 export class ImageUploadFieldsDto {
   @Matches(/^[a-z0-9][a-z0-9-]{1,62}$/, { message: 'benchmark must be a benchmark slug' }) benchmark!: string;
   @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, { message: 'name must be 1-100 letters, digits, . _ -' }) name!: string;
   @IsString() @Length(1, 50) version!: string;
   @IsOptional() @IsString() @MaxLength(2000) description?: string;
+  /** JSON text, parsed and validated as IntendedUseDto. */
+  @IsOptional() @IsString() intendedUse?: string;
 }
 
 export class UploadFieldsDto {
   @Matches(/^[a-z0-9][a-z0-9-]{1,62}$/, { message: 'benchmark must be a benchmark slug' }) benchmark!: string;
   @IsString() manifest!: string;
+  /** JSON text, parsed and validated as IntendedUseDto. */
+  @IsOptional() @IsString() intendedUse?: string;
 }
 
 /** A run as listed on its submission; built by the runs side (src/runs/run-summary.ts). */
@@ -60,6 +92,8 @@ export class SubmissionResponse {
   @ApiProperty({ enum: ['validating', 'accepted', 'rejected'] }) status!: string;
   @ApiProperty({ nullable: true, type: String }) rejectionReason!: string | null;
   @ApiProperty() createdAt!: string;
+  @ApiProperty({ nullable: true, type: IntendedUseDto, description: 'The intended use the vendor declared at upload (immutable); null when none was declared' })
+  intendedUse!: IntendedUse | null;
   @ApiProperty({ type: [RunSummaryResponse] }) runs!: RunSummaryResponse[];
 }
 
@@ -74,6 +108,7 @@ export function toSubmissionResponse(s: SubmissionEntity, benchmark: string, run
     status: s.status,
     rejectionReason: s.rejectionReason,
     createdAt: s.createdAt.toISOString(),
+    intendedUse: s.intendedUse ?? null,
     runs,
   };
 }

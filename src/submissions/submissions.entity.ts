@@ -39,6 +39,24 @@ export interface ContainerManifest {
 
 export type SubmissionManifest = OnnxModelManifest | ContainerManifest;
 
+export const OPERATING_MODES = ['standalone', 'second-reader', 'concurrent', 'triage'] as const;
+export type OperatingMode = (typeof OPERATING_MODES)[number];
+
+/**
+ * The intended use as the vendor declared it at submission (METRICS.md §9 section 2; the evidence record's
+ * `intendedUse`): free text per field, as sent, never edited afterwards.
+ */
+export interface IntendedUse {
+  purpose: string;
+  targetCondition?: string;
+  population?: string;
+  users?: string;
+  setting?: string;
+  inputConstraints?: string;
+  outputType?: string;
+  operatingMode?: OperatingMode;
+}
+
 @Entity('submissions')
 export class SubmissionEntity {
   @PrimaryGeneratedColumn('uuid') id!: string;
@@ -57,5 +75,7 @@ export class SubmissionEntity {
   @Column({ type: 'text', nullable: true }) rejectionReason!: string | null;
   /** What the in-sandbox check saw (model inputs/outputs, opset). */
   @Column({ type: 'jsonb', nullable: true }) checkReport!: Record<string, unknown> | null;
+  /** The vendor's declared intended use, as validated at upload; immutable; null when none was declared. */
+  @Column({ type: 'jsonb', nullable: true }) intendedUse!: IntendedUse | null;
   @CreateDateColumn({ type: 'timestamptz' }) createdAt!: Date;
 }

@@ -20,7 +20,8 @@ export class SubmissionsRepository {
     return tx.findOne(SubmissionEntity, { where: { id }, lock: { mode: 'pessimistic_write' } });
   }
 
-  async update(tx: EntityManager, id: string, patch: Partial<SubmissionEntity>): Promise<void> {
+  /** Never the declared intended use: it is immutable after upload (a trigger refuses it as well). */
+  async update(tx: EntityManager, id: string, patch: Partial<Omit<SubmissionEntity, 'intendedUse'>>): Promise<void> {
     await tx.update(SubmissionEntity, { id }, patch as QueryDeepPartialEntity<SubmissionEntity>);
   }
 

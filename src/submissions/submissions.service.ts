@@ -20,7 +20,8 @@ import { Database } from '../database/database.module';
 import { EmptyUploadError, SizeLimitExceededError, StorageService } from '../storage/storage.service';
 import { receiveMultipart } from './multipart-upload';
 import { ImageUploadFieldsDto, OnnxManifestDto, QuotaResponse, SubmissionResponse, toSubmissionResponse, UploadFieldsDto } from './submissions.dto';
-import { OnnxModelManifest, SubmissionEntity, SubmissionKind, SubmissionManifest } from './submissions.entity';
+import { parseIntendedUse } from './intended-use';
+import { IntendedUse, OnnxModelManifest, SubmissionEntity, SubmissionKind, SubmissionManifest } from './submissions.entity';
 import { SubmissionsRepository } from './submissions.repository';
 import { QueueService } from '../queue/queue.service';
 import { JobName } from '../queue/queue.constants';
@@ -69,6 +70,8 @@ export class SubmissionsService {
         if ('problems' in parsed) problems.push(...parsed.problems);
         else manifestRaw = parsed.value;
       }
+      const intendedUse = parseIntendedUse(fields.intendedUse);
+      problems.push(...intendedUse.problems);
       let manifest: OnnxManifestDto | null = null;
       if (manifestRaw !== null) {
         manifest = plainToInstance(OnnxManifestDto, manifestRaw);
@@ -93,6 +96,7 @@ export class SubmissionsService {
         objectKey: `submissions/${file.stored.sha256}/model.onnx`,
         stored: file.stored,
         manifest: modelManifest,
+        intendedUse: intendedUse.value,
       });
     });
   }
@@ -107,6 +111,8 @@ export class SubmissionsService {
       const upload = await this.receive(principal, req, 'image', this.config.limits.maxImageBytes, stagingKey);
       const fields = plainToInstance(ImageUploadFieldsDto, upload.fields);
       const problems = flattenValidationErrors(validateSync(fields, { whitelist: true }));
+      const intendedUse = parseIntendedUse(fields.intendedUse);
+      problems.push(...intendedUse.problems);
       if (!upload.file) problems.push({ field: 'image', problem: 'missing: attach the `docker save` tarball as the file field "image"' });
       if (problems.length > 0 || !upload.file) throw new DomainError(ErrorCode.ValidationFailed, problems.map((p) => `${p.field}: ${p.problem}`).join('; '), problems);
       const file = upload.file;
@@ -122,6 +128,7 @@ export class SubmissionsService {
         objectKey: `submissions/${file.stored.sha256}/image.tar${gzip ? '.gz' : ''}`,
         stored: file.stored,
         manifest: { name: fields.name, version: fields.version, ...(fields.description ? { description: fields.description } : {}) },
+        intendedUse: intendedUse.value,
       });
     });
   }
@@ -195,7 +202,7 @@ export class SubmissionsService {
   private async record(
     principal: Principal,
     organisationId: string,
-    input: { target: ResolvedBenchmark; kind: SubmissionKind; stagingKey: string; objectKey: string; stored: { sha256: string; bytes: number }; manifest: SubmissionManifest },
+    input: { target: ResolvedBenchmark; kind: SubmissionKind; stagingKey: string; objectKey: string; stored: { sha256: string; bytes: number }; manifest: SubmissionManifest; intendedUse: IntendedUse | null },
   ): Promise<SubmissionResponse> {
     const { target } = input;
     let copied = false;
@@ -217,13 +224,14 @@ export class SubmissionsService {
           status: 'validating',
           rejectionReason: null,
           checkReport: null,
+          intendedUse: input.intendedUse,
         });
         await this.audit.record(tx, {
           actorUserId: principal.userId,
           action: 'submission.received',
           entityType: 'submission',
           entityId: row.id,
-          payload: { benchmark: target.version.definition.slug, benchmarkVersion: target.version.version, kind: input.kind, sha256: row.sha256, bytes: input.stored.bytes, name: row.name },
+          payload: { benchmark: target.version.definition.slug, benchmarkVersion: target.version.version, kind: input.kind, sha256: row.sha256, bytes: input.stored.bytes, name: row.name, intendedUseDeclared: input.intendedUse !== null },
         });
         // Held until commit, so a concurrent removal of an unreferenced copy cannot interleave.
         await advisoryLock(tx, objectLockName(input.objectKey));

@@ -44,8 +44,10 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
   let models: BuildReferenceModelsResult;
   let work: string;
 
-  const upload = (client: AssayClient, file: string, manifest: string, benchmark = BENCHMARK): Promise<Submission> =>
-    client.uploadMultipart<Submission>('/api/submissions', { fields: { benchmark, manifest }, fileField: 'model', filePath: file });
+  const upload = (client: AssayClient, file: string, manifest: string, benchmark = BENCHMARK, extra: Record<string, string> = {}): Promise<Submission> =>
+    client.uploadMultipart<Submission>('/api/submissions', { fields: { benchmark, manifest, ...extra }, fileField: 'model', filePath: file });
+  const INTENDED_USE = { purpose: 'Second opinion on malignancy of breast masses from FNA nuclear features', population: 'adult women referred for fine-needle aspiration', operatingMode: 'second-reader' };
+  type Determinism = { checked: boolean; cases: number; identical: number; method?: string; mismatches?: string[]; summary?: string; detail?: string } | null;
 
   beforeAll(async () => {
     stack = await startTestStack({ worker: true, env: { ASSAY_MAX_MODEL_BYTES: String(2 * 1024 * 1024) } });
@@ -62,8 +64,9 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
   });
 
   it('runs a vendor’s ONNX model through pre-flight and the held-out split, and ranks it with the right AUROC', async () => {
-    const submitted = await upload(vendorA, models.logreg.modelPath, JSON.stringify(models.logreg.manifest));
+    const submitted = await upload(vendorA, models.logreg.modelPath, JSON.stringify(models.logreg.manifest), BENCHMARK, { intendedUse: JSON.stringify(INTENDED_USE) });
     expect(submitted.status).toBe('validating');
+    expect(submitted).toMatchObject({ intendedUse: INTENDED_USE });
     await expect(verdictOf(vendorA, submitted.id)).resolves.toMatchObject({ status: 'accepted', rejectionReason: null });
     expect(submitted.sha256).toMatch(/^[0-9a-f]{64}$/);
 
@@ -99,6 +102,16 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
     expect(run.metrics.auroc?.ci[0]).toBeLessThanOrEqual(run.metrics.auroc?.value as number);
     expect(run.pins).toMatchObject({ modelSha256: submitted.sha256, sandboxRuntime: expect.stringMatching(/^runs?c$/), metricCodeVersion: expect.any(String) });
 
+    // The determinism check: 5 held-out cases re-run in the real sandbox gave the same outputs; the public sample
+    // phase is not checked. The declared intended use comes back, unchanged, to the vendor and to staff.
+    const determinismOf = async (client: AssayClient, runId: string): Promise<Determinism> => (await client.get<{ determinism: Determinism }>(`/api/runs/${runId}`)).determinism;
+    const determinism = await determinismOf(evaluator, testRun.id);
+    expect(determinism).toEqual({ checked: true, cases: 5, identical: 5, method: expect.stringContaining('(5 of 549 cases)'), mismatches: [], summary: 'all 5 re-run cases gave identical outputs', detail: 'all 5 re-run cases gave identical outputs' });
+    expect(determinism?.identical).toBe(determinism?.cases);
+    await expect(determinismOf(evaluator, (done.runs.find((r) => r.phase === 'sample') as Submission['runs'][number]).id)).resolves.toBeNull();
+    await expect(determinismOf(vendorA, testRun.id)).resolves.toEqual({ checked: true, cases: 5, identical: 5 });
+    for (const reader of [vendorA, evaluator]) await expect(reader.get(`/api/submissions/${submitted.id}`)).resolves.toMatchObject({ intendedUse: INTENDED_USE });
+
     const board = await vendorB.get<{ rows: { rank: number; organisation: string; metrics: Record<string, { value: number; ci: [number, number] | null }> }[] }>(`/api/benchmarks/${BENCHMARK}/leaderboard?phase=test`);
     expect(board.rows[0]).toMatchObject({ rank: 1, organisation: 'Vendor A' });
     expect(Math.abs((board.rows[0]?.metrics.auroc?.value as number) - expected)).toBeLessThanOrEqual(5e-5); // rounded to 4 places
@@ -107,6 +120,7 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
 
   it('ranks a second vendor and shows held-out runs to vendors without logs or per-case feedback', async () => {
     const submitted = await upload(vendorB, models.baseline.modelPath, JSON.stringify(models.baseline.manifest));
+    expect(submitted).toMatchObject({ intendedUse: null });
     const done = await eventually(
       () => vendorB.get<Submission>(`/api/submissions/${submitted.id}`),
       (s) => s.runs.some((r) => r.phase === 'test' && ['succeeded', 'failed'].includes(r.status)),

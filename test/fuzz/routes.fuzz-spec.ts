@@ -171,13 +171,20 @@ describe('fuzz: every route, every caller, arbitrary input (real Postgres, Redis
       }));
   }
 
+  /** A valid intended use (the upload field), mutated by the same arbitrary as the manifest. */
+  const INTENDED_USE = JSON.stringify({ purpose: 'fuzzing', population: 'adults', operatingMode: 'second-reader' });
+
   /** Multipart bodies: good and hostile fields, zero-byte/garbage/valid files, truncation anywhere, broken framing. */
   function multipartBody(shape: { fields: string[]; fileField: string }): fc.Arbitrary<{ body: Buffer; type: string }> {
     const fieldValue = (name: string): fc.Arbitrary<string> =>
       fc.oneof(
-        fc.constant(name === 'benchmark' ? 'wdbc-malignancy' : name === 'manifest' ? MANIFEST('fuzz-model') : name === 'version' ? '1.0.0' : 'fuzz'),
+        fc.constant(name === 'benchmark' ? 'wdbc-malignancy' : name === 'manifest' ? MANIFEST('fuzz-model') : name === 'version' ? '1.0.0' : name === 'intendedUse' ? INTENDED_USE : 'fuzz'),
         hostileString(),
-        name === 'manifest' ? mutationOf(JSON.parse(MANIFEST('fuzz-model')) as unknown).map((v) => JSON.stringify(v) ?? 'null') : hostileString(),
+        name === 'manifest'
+          ? mutationOf(JSON.parse(MANIFEST('fuzz-model')) as unknown).map((v) => JSON.stringify(v) ?? 'null')
+          : name === 'intendedUse'
+            ? mutationOf(JSON.parse(INTENDED_USE) as unknown).map((v) => JSON.stringify(v) ?? 'null')
+            : hostileString(),
       );
     const model = rawScoreModel();
     const file = fc.oneof(

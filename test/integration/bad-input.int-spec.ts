@@ -84,6 +84,26 @@ describe('bad input gets a 4xx naming the field, never a 5xx (real Postgres, Red
       expect4xxNaming(image, 400, 'version');
     });
 
+    it('refuses a bad intended use on both upload routes with a 400 naming the field inside it', async () => {
+      const boundary = 'fuzzboundary';
+      const part = (name: string, value: string): string => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+      const file = (name: string): string => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="x"\r\nContent-Type: application/octet-stream\r\n\r\nnot a model\r\n--${boundary}--\r\n`;
+      const type = `multipart/form-data; boundary=${boundary}`;
+      const manifest = JSON.stringify({ name: 'm', version: '1', inputs: { features: 'input' }, outputs: { probability: 'probability' } });
+      const onnx = (intendedUse: string) => send('POST', '/api/submissions', { token: t.vendor, type, body: part('benchmark', 'wdbc-malignancy') + part('manifest', manifest) + part('intendedUse', intendedUse) + file('model') });
+      const image = (intendedUse: string) => send('POST', '/api/submissions/container', { token: t.vendor, type, body: part('benchmark', 'wdbc-malignancy') + part('name', 'img') + part('version', '1') + part('intendedUse', intendedUse) + file('image') });
+      for (const upload of [onnx, image]) {
+        expect4xxNaming(await upload('{"purpose":"x","operatingMode":"autonomous"}'), 400, 'intendedUse.operatingMode');
+        expect4xxNaming(await upload('{"purpose":"x","regulatoryStatus":"cleared"}'), 400, 'intendedUse.regulatoryStatus');
+        expect4xxNaming(await upload('{"users":"radiologists"}'), 400, 'intendedUse.purpose');
+        expect4xxNaming(await upload(JSON.stringify({ purpose: 'x', population: 'p'.repeat(2001) })), 400, 'intendedUse.population');
+        expect4xxNaming(await upload('{"purpose":"a\\u0000b"}'), 400, 'intendedUse.purpose');
+        expect4xxNaming(await upload('{"purpose":"x","__proto__":{"admin":true}}'), 400, /^intendedUse\./);
+        expect4xxNaming(await upload('["purpose"]'), 400, 'intendedUse');
+        expect4xxNaming(await upload('{"purpose":'), 400, 'intendedUse');
+      }
+    });
+
     it('answers a multipart body that breaks off inside the file part, or an empty file, with a 400 (found by the fuzz tier)', async () => {
       const boundary = '----x';
       const type = `multipart/form-data; boundary=${boundary}`;
