@@ -184,6 +184,20 @@ describe('buildEvidence: binary classification', () => {
     expect(canonical(e)).not.toMatch(/WDBC-0/);
   });
 
+  it("carries the run's determinism re-run: staff read which cases differed, the held-out vendor form only the counts", async () => {
+    const { score, ids, definition } = await binaryScore();
+    const base = snapshot({ definition, score, ids });
+    const determinism = { checked: true, cases: 5, identical: 4, method: 'seeded re-run (5 of 60 cases)', mismatches: ['WDBC-0042'], summary: '4 of 5 re-run cases gave identical outputs; 1 differed', detail: 'WDBC-0042: probability 0.61 then 0.62' };
+    const full = buildEvidence({ ...base, run: { ...base.run, determinism } });
+    expect(full.execution.determinism).toEqual({ checked: true, cases: 5, identical: 4, method: 'seeded re-run (5 of 60 cases)', detail: 'WDBC-0042: probability 0.61 then 0.62' });
+    const vendorBase = snapshot({ definition, score, ids, audience: 'vendor' });
+    const vendor = buildEvidence({ ...vendorBase, run: { ...vendorBase.run, determinism } });
+    expect(vendor.execution.determinism.detail).toBe('4 of 5 re-run cases gave identical outputs; 1 differed');
+    expect(canonical(vendor)).not.toMatch(/WDBC-0042/);
+    // No record (a run from before the check, or a public phase): said so, never a silent "identical".
+    expect(buildEvidence(base).execution.determinism).toMatchObject({ checked: false, identical: 0 });
+  });
+
   it('vendor form of the sample split keeps the per-case annex (its labels are public)', async () => {
     const { score, ids, definition } = await binaryScore();
     const e = buildEvidence(snapshot({ definition, score, ids, audience: 'vendor', split: 'sample' }));

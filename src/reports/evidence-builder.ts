@@ -11,6 +11,8 @@ import { benchmarkBootstrap } from '../tasks/scoring-support';
 import type { CaseResult } from '../tasks/task-definition';
 import { cell, namedEstimate, type TaskReport } from '../tasks/task-report';
 import { type CountTable, EVIDENCE_SCHEMA, type Estimate, type EvidenceRecord, type NamedEstimate, type ReportAudience } from './evidence';
+import { determinismForEvidence } from '../runs/determinism-check';
+import type { RunDeterminism } from '../runs/evaluation.entity';
 
 /**
  * Everything a report is built from, as stored: a snapshot the pipeline reads (report-pipeline.ts), so that the
@@ -40,6 +42,8 @@ export interface EvidenceInput {
     queuedAt: Date;
     startedAt: Date | null;
     finishedAt: Date | null;
+    /** The determinism re-run of a seeded sample of cases (src/runs/determinism-check.ts); null when none was made. */
+    determinism?: RunDeterminism | null;
   };
   /** null when the run failed before scoring. */
   result: { n: number; metrics: Record<string, MetricValue>; details: Record<string, unknown>; perCase: CaseResult[] | null } | null;
@@ -344,7 +348,8 @@ export function buildEvidence(input: EvidenceInput): EvidenceRecord {
       failures,
       runTimeMs,
       timings,
-      determinism: { checked: false, cases: 0, identical: 0, method: 'not run for this report: Assay does not yet re-run a sample of cases; every stochastic step of scoring is seeded (seeds above), so re-scoring the stored predictions gives identical numbers' },
+      // The vendor form of a held-out run names no case (the summary); everyone else reads which cases differed.
+      determinism: determinismForEvidence(run.determinism ?? null, { perCase: !heldOutVendor }),
     },
     primary: {
       endpoint,

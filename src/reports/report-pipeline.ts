@@ -34,11 +34,6 @@ export interface GeneratedReport {
 /** Content-addressed object keys: the same bytes always land on the same key, so a repeated write is harmless. */
 export const reportObjectKey = (reportId: string, sha256: string, ext: 'html' | 'pdf'): string => `reports/${reportId}/${sha256}.${ext}`;
 
-const intendedUseOf = (submission: object): EvidenceRecord['intendedUse'] => {
-  // submissions.intended_use lands with another change; until then a submission has none.
-  const v = (submission as { intendedUse?: EvidenceRecord['intendedUse'] | undefined }).intendedUse;
-  return v && typeof v === 'object' && typeof v.purpose === 'string' ? v : null;
-};
 
 /**
  * generate(runId, audience, comparators?): snapshot → evidence record → sign → HTML → seal → store → PDF (from the
@@ -170,7 +165,7 @@ export class ReportPipeline {
       audience,
       run: { ...run, timings: run.timings as Record<string, number | undefined> },
       result: result ? { n: result.n, metrics: result.metrics, details: result.details, perCase: result.perCase } : null,
-      submission: { id: submission.id, name: submission.name, kind: submission.kind, manifest: submission.manifest, sha256: submission.sha256, createdAt: submission.createdAt, intendedUse: intendedUseOf(submission) },
+      submission: { id: submission.id, name: submission.name, kind: submission.kind, manifest: submission.manifest, sha256: submission.sha256, createdAt: submission.createdAt, intendedUse: submission.intendedUse ?? null },
       organisationName: await this.repository.organisationName(submission.organisationId),
       benchmark: { slug: def.slug, title: def.title, version: version.version, contentHash: version.contentHash, definition: def },
       phase: { released: phase?.leaderboardVisibility === 'public' },
