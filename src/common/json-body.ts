@@ -46,53 +46,53 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<Recor
   }
   const tooLarge = (): DomainError => bad(ErrorCode.PayloadTooLarge, `body is larger than the ${limit}-byte limit of this route`, 'body', `larger than ${limit} bytes`);
   if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge());
+  return readBoundedBody(req, limit, tooLarge, 'body: the request broke off').then((bytes) => {
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+    } catch {
+      throw bad(ErrorCode.ValidationFailed, 'body: is not UTF-8', 'body', 'is not UTF-8');
+    }
+    const parsed = parseUntrustedJson(text);
+    if ('problems' in parsed) throw new DomainError(ErrorCode.ValidationFailed, `body: ${parsed.problems.map((p) => `${p.field}: ${p.problem}`).join('; ')}`, parsed.problems);
+    const value = parsed.value;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(ErrorCode.ValidationFailed, 'body: must be a JSON object', 'body', 'must be a JSON object');
+    return value as Record<string, unknown>;
+  });
+}
+
+/**
+ * Reads a request body of at most `limit` bytes (JSON bodies, forms, report files): past the limit it stops reading
+ * (the answer goes out with Connection: close, see the exception filter) and rejects with `tooLarge()`; a request that
+ * breaks off rejects with a 400 saying `brokeOff`. One reader for every bounded body, so the limits behave alike.
+ */
+export function readBoundedBody(req: IncomingMessage, limit: number, tooLarge: () => DomainError, brokeOff: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
     let settled = false;
-    const finish = (error: DomainError | null, value?: Record<string, unknown>): void => {
+    const finish = (error: DomainError | null): void => {
       if (settled) return;
       settled = true;
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
-      req.off('aborted', onAborted);
+      req.off('aborted', onError);
       if (error) {
-        // Stop reading: the answer goes out with Connection: close (see the exception filter).
         req.pause();
         reject(error);
-      } else resolve(value as Record<string, unknown>);
+      } else resolve(Buffer.concat(chunks));
     };
     const onData = (chunk: Buffer): void => {
       received += chunk.length;
       if (received > limit) finish(tooLarge());
       else chunks.push(chunk);
     };
-    const onEnd = (): void => {
-      let text: string;
-      try {
-        text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(Buffer.concat(chunks));
-      } catch {
-        finish(bad(ErrorCode.ValidationFailed, 'body: is not UTF-8', 'body', 'is not UTF-8'));
-        return;
-      }
-      const parsed = parseUntrustedJson(text);
-      if ('problems' in parsed) {
-        finish(new DomainError(ErrorCode.ValidationFailed, `body: ${parsed.problems.map((p) => `${p.field}: ${p.problem}`).join('; ')}`, parsed.problems));
-        return;
-      }
-      const value = parsed.value;
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-        finish(bad(ErrorCode.ValidationFailed, 'body: must be a JSON object', 'body', 'must be a JSON object'));
-        return;
-      }
-      finish(null, value as Record<string, unknown>);
-    };
-    const onError = (): void => finish(bad(ErrorCode.ValidationFailed, 'body: the request broke off', 'body', 'incomplete'));
-    const onAborted = onError;
+    const onEnd = (): void => finish(null);
+    const onError = (): void => finish(bad(ErrorCode.ValidationFailed, brokeOff, 'body', 'incomplete'));
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
-    req.on('aborted', onAborted);
+    req.on('aborted', onError);
   });
 }

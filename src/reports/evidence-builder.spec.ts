@@ -14,6 +14,7 @@ import { encodeNifti1Gz } from '../volumes/nifti-write';
 import { IDENTITY_DIRECTION, type Volume } from '../volumes/volume';
 import { buildEvidence, type EvidenceInput, ReportRefused, reportIdOf } from './evidence-builder';
 import type { EvidenceRecord } from './evidence';
+import { mulberry32 } from '../common/seeded-random';
 
 const shipped = (slug: string, over: (d: BenchmarkDefinition) => void = () => undefined): BenchmarkDefinition => {
   const d = parse(readFileSync(join(__dirname, `../../benchmarks/${slug}/benchmark.yaml`), 'utf8')) as BenchmarkDefinition;
@@ -22,17 +23,8 @@ const shipped = (slug: string, over: (d: BenchmarkDefinition) => void = () => un
   return d;
 };
 
-/** A seeded uniform in [0, 1) (mulberry32), so the fixtures are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded uniform in [0, 1), so the fixtures are the same on every run. */
+const rng = mulberry32;
 
 const SITES = ['site-a', 'site-b', 'site-c'];
 const metadataOf = (ids: string[]): Map<string, Record<string, string>> =>

@@ -7,6 +7,8 @@
  * Shared contract between the builder (src/reports/evidence-builder.ts), the renderers (src/reports/render/) and the
  * signer/verifier (src/reports/signing/). Add fields; never change the meaning of one (bump EVIDENCE_SCHEMA instead).
  */
+import type { IntendedUse } from '../submissions/submissions.entity';
+
 export const EVIDENCE_SCHEMA = 'assay.validation-report/1';
 
 /** `full`: staff and granted regulators. `vendor`: what the benchmark allows a vendor (no per-case annex for held-out cases). */
@@ -62,16 +64,7 @@ export interface EvidenceRecord {
     execution: { runId: string; workerId: string | null; sandboxRuntime: string | null; hardware: string | null; queuedAt: string; startedAt: string | null; finishedAt: string | null; attempts: number };
   };
   /** §2 Intended use as the vendor declared it at submission; null when not declared (said so in the report). */
-  intendedUse: {
-    purpose: string;
-    targetCondition?: string;
-    population?: string;
-    users?: string;
-    setting?: string;
-    inputConstraints?: string;
-    outputType?: string;
-    operatingMode?: 'standalone' | 'second-reader' | 'concurrent' | 'triage';
-  } | null;
+  intendedUse: IntendedUse | null;
   /** §3 The pre-specified protocol (from the benchmark version); protocolSha256 = the benchmark content hash. */
   protocol: {
     task: string;

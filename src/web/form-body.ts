@@ -7,6 +7,7 @@ import { AuthenticatedRequest, CSRF_IN_FORM_KEY } from '../auth/auth.guard';
 import { CSRF_FIELD, CSRF_HEADER, CsrfService, LOGIN_COOKIE, readCookie } from '../auth/web-session';
 import { DomainError, ErrorCode, FieldProblem } from '../common/domain-error';
 import { textProblem } from '../common/input-guard';
+import { readBoundedBody } from '../common/json-body';
 
 /** A form is names, e-mail addresses, labels and a token: 16 KiB is ample. */
 export const FORM_BODY_LIMIT = 16 * 1024;
@@ -18,30 +19,10 @@ type FormRequest = Request & AuthenticatedRequest & { form?: FormFields };
 const bad = (code: ErrorCode, message: string, problems: FieldProblem[]): DomainError => new DomainError(code, message, problems);
 
 function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const tooLarge = (): DomainError => bad(ErrorCode.PayloadTooLarge, `the form is larger than ${limit} bytes`, [{ field: 'body', problem: `larger than ${limit} bytes` }]);
   const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) return Promise.reject(bad(ErrorCode.PayloadTooLarge, `the form is larger than ${limit} bytes`, [{ field: 'body', problem: `larger than ${limit} bytes` }]));
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let received = 0;
-    let settled = false;
-    const done = (error: DomainError | null): void => {
-      if (settled) return;
-      settled = true;
-      req.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onError);
-      if (error) {
-        req.pause();
-        reject(error);
-      } else resolve(Buffer.concat(chunks));
-    };
-    const onData = (chunk: Buffer): void => {
-      received += chunk.length;
-      if (received > limit) done(bad(ErrorCode.PayloadTooLarge, `the form is larger than ${limit} bytes`, [{ field: 'body', problem: `larger than ${limit} bytes` }]));
-      else chunks.push(chunk);
-    };
-    const onEnd = (): void => done(null);
-    const onError = (): void => done(bad(ErrorCode.ValidationFailed, 'the form broke off', [{ field: 'body', problem: 'incomplete' }]));
-    req.on('data', onData).on('end', onEnd).on('error', onError).on('aborted', onError);
-  });
+  if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge());
+  return readBoundedBody(req, limit, tooLarge, 'the form broke off');
 }
 
 /** Parses an application/x-www-form-urlencoded body: UTF-8, each field once, clean text (no NUL, no lone surrogates). */

@@ -72,7 +72,9 @@ export const signEd25519 = (privateKey: KeyObject, message: Uint8Array): string 
 export function verifyEd25519(publicKey: KeyObject, message: Uint8Array, signature: string): boolean {
   if (typeof signature !== 'string' || !SIGNATURE_PATTERN.test(signature)) return false;
   const bytes = Buffer.from(signature, 'base64url');
-  if (bytes.length !== 64) return false;
+  // Only the canonical text of the 64 bytes: base64url's last character carries 4 unused bits, and a decoder that
+  // ignores them would take 16 spellings of one signature (a changed character that still verifies).
+  if (bytes.length !== 64 || bytes.toString('base64url') !== signature) return false;
   try {
     return verify(null, message, publicKey, bytes);
   } catch {

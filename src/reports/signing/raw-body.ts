@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { DomainError, ErrorCode } from '../../common/domain-error';
+import { readBoundedBody } from '../../common/json-body';
 
 /** What POST /api/reports/verify reads: a report file of up to 32 MB (a 500-case PDF report is a few MB). */
 export const VERIFY_BODY_LIMIT = 32 * 1024 * 1024;
@@ -22,39 +23,8 @@ export function readRawBody(req: IncomingMessage, limit: number, types: string[]
   if (encoding !== 'identity') return Promise.reject(bad(ErrorCode.UnsupportedMedia, `Content-Encoding '${encoding}' is not accepted`, 'Content-Encoding', 'must be identity'));
   const tooLarge = (): DomainError => bad(ErrorCode.PayloadTooLarge, `body is larger than the ${limit}-byte limit of this route`, 'body', `larger than ${limit} bytes`);
   if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let received = 0;
-    let settled = false;
-    const finish = (error: DomainError | null): void => {
-      if (settled) return;
-      settled = true;
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('aborted', onError);
-      if (error) {
-        req.pause();
-        reject(error);
-      } else resolve(Buffer.concat(chunks));
-    };
-    const onData = (chunk: Buffer): void => {
-      received += chunk.length;
-      if (received > limit) finish(tooLarge());
-      else chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      if (received === 0) {
-        settled = true;
-        reject(bad(ErrorCode.ValidationFailed, 'body: empty (expected the report file)', 'body', 'empty'));
-        return;
-      }
-      finish(null);
-    };
-    const onError = (): void => finish(bad(ErrorCode.ValidationFailed, 'body: the request broke off', 'body', 'incomplete'));
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('aborted', onError);
+  return readBoundedBody(req, limit, tooLarge, 'body: the request broke off').then((bytes) => {
+    if (bytes.length === 0) throw bad(ErrorCode.ValidationFailed, 'body: empty (expected the report file)', 'body', 'empty');
+    return bytes;
   });
 }

@@ -57,6 +57,13 @@ describe('report signing: sign, seal, verify', () => {
 
     const badSig = { ...signed, signature: { ...signed.signature, value: `${signed.signature.value.slice(0, 85)}${signed.signature.value.endsWith('A') ? 'B' : 'A'}` } };
     expect(failed(await verifyReport(Buffer.from(JSON.stringify(badSig)), keys))).toEqual(['evidence-signature']);
+    // The last character holds 4 unused bits: a spelling that decodes to the same bytes is refused all the same.
+    const last = signed.signature.value.slice(-1);
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const sameBytes = alphabet[alphabet.indexOf(last) ^ 1] as string;
+    const respelt = { ...signed, signature: { ...signed.signature, value: `${signed.signature.value.slice(0, 85)}${sameBytes}` } };
+    expect(Buffer.from(respelt.signature.value, 'base64url').equals(Buffer.from(signed.signature.value, 'base64url'))).toBe(true);
+    expect(failed(await verifyReport(Buffer.from(JSON.stringify(respelt)), keys))).toEqual(['evidence-signature']);
 
     const stranger = newKey();
     const unknown = await verifyReport(Buffer.from(JSON.stringify(signEvidence(evidenceFixture(), stranger.key))), keys);
