@@ -190,6 +190,16 @@ describe('buildEvidence: binary classification', () => {
     expect(buildEvidence(base).execution.determinism).toMatchObject({ checked: false, identical: 0 });
   });
 
+  it('vendor form: a board with undefined rank statistics (two entries: no Kendall τ spread) keeps them null', async () => {
+    const { score, ids, definition } = await binaryScore();
+    const base = snapshot({ definition, score, ids, audience: 'vendor' });
+    // As stored for a two-entry board: what the database gives back may hold nulls where a statistic is undefined.
+    const leaderboard = { ...base.leaderboard!, entries: 2, medianRank: null, kendallTau: { median: null, q25: null, q75: null } as unknown as { median: number; q25: number; q75: number } };
+    const e = buildEvidence({ ...base, leaderboard });
+    expect(e.benchmarkContext?.medianRank).toBeNull();
+    expect(e.benchmarkContext?.kendallTau).toEqual({ median: null, q25: null, q75: null });
+  });
+
   it('vendor form of the sample split keeps the per-case annex (its labels are public)', async () => {
     const { score, ids, definition } = await binaryScore();
     const e = buildEvidence(snapshot({ definition, score, ids, audience: 'vendor', split: 'sample' }));

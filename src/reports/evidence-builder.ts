@@ -244,7 +244,8 @@ export function buildEvidence(input: EvidenceInput): EvidenceRecord {
   const runTimeMs = typeof run.timings['totalMs'] === 'number' ? run.timings['totalMs'] : run.startedAt && run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : null;
 
   const lb = input.leaderboard;
-  const round = (x: number): number => Number(x.toFixed(digits));
+  // Null where the board has none (a Kendall τ over two entries, a rank never reached): kept null, never a number.
+  const round = <T extends number | null>(x: T): T => (x === null ? x : (Number(x.toFixed(digits)) as T));
   const benchmarkContext: EvidenceRecord['benchmarkContext'] =
     lb && (audience === 'full' || input.phase.released)
       ? {

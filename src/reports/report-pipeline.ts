@@ -219,9 +219,10 @@ export class ReportJobs {
     } catch (error) {
       // A refusal (vendor form not allowed yet) or a bad request is final: retrying gives the same answer.
       if (error instanceof DomainError) {
-        this.logger.log(`report of run ${payload.runId} (${payload.audience}) not made: ${error.message}`);
+        this.logger.warn(`report of run ${payload.runId} (${payload.audience}) not made: ${error.message}`);
         return;
       }
+      this.logger.warn(`report of run ${payload.runId} (${payload.audience}) failed, retried: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
       throw error;
     }
   }
