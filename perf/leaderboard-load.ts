@@ -9,6 +9,7 @@ import { gunzipSync } from 'node:zlib';
 // autocannon has no bundled types; the part used here is typed below.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const autocannon = require('autocannon') as (opts: Record<string, unknown>) => Promise<CannonResult>;
+import { LEADERBOARD_DEFAULT_LIMIT } from '../src/leaderboards/leaderboard-views';
 import { perfDatabase } from './perf-database';
 import { seedScoredBoard } from './seed-scored';
 import { freePort, REPO_ROOT, startTestStack } from '../test/support/test-stack';
@@ -60,12 +61,12 @@ async function startServer(env: Record<string, string>, profileDir: string | nul
 }
 
 /** GET through node:http: no automatic Accept-Encoding or decompression, so the bytes on the wire are seen. */
-function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; encoding: string | undefined; body: Buffer }> {
+function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; encoding: string | undefined; etag: string | undefined; body: Buffer }> {
   return new Promise((resolve, reject) => {
     get(url, { headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, encoding: res.headers['content-encoding'], etag: res.headers.etag, body: Buffer.concat(chunks) }));
       res.on('error', reject);
     }).on('error', reject);
   });
@@ -131,25 +132,36 @@ async function main(): Promise<void> {
       // A client that takes no compression: the whole JSON.
       { name: 'leaderboard API, evaluator (full precision), identity', url: `${base}/api/benchmarks/${BENCHMARK}/leaderboard?phase=${PHASE}`, headers: bearer(evaluatorToken) },
     ];
-    // The web page, once src/web serves it: GET /benchmarks/<slug>.
+    // The web page (GET /benchmarks/<slug>), signed in as a browser is: the session cookie.
     const pageUrl = `${base}/benchmarks/${BENCHMARK}`;
-    const page = await fetch(pageUrl, { headers: bearer(vendorToken) });
+    const cookie = (token: string): Record<string, string> => ({ cookie: `assay_session=${token}` });
+    const page = await fetch(pageUrl, { headers: cookie(vendorToken) });
     const notes: string[] = [];
     if (page.status === 404 && !(page.headers.get('content-type') ?? '').includes('text/html')) {
       notes.push(`leaderboard page GET /benchmarks/${BENCHMARK}: not served in this build (HTTP ${page.status}); skipped`);
     } else {
-      targets.push({ name: `leaderboard page /benchmarks/${BENCHMARK}, vendor, gzip`, url: pageUrl, headers: { ...bearer(vendorToken), ...GZIP } });
+      targets.push({ name: `leaderboard page /benchmarks/${BENCHMARK}, vendor (cookie), gzip`, url: pageUrl, headers: { ...cookie(vendorToken), ...GZIP } });
     }
+    // A repeat reader: If-None-Match with the page's ETag (304, no body).
+    const first = await rawGet(`${base}/api/benchmarks/${BENCHMARK}/leaderboard?phase=${PHASE}`, { ...bearer(vendorToken), ...GZIP });
+    const etag = first.etag ?? '';
+    targets.push({ name: 'leaderboard API, vendor, If-None-Match (304)', url: `${base}/api/benchmarks/${BENCHMARK}/leaderboard?phase=${PHASE}`, headers: { ...bearer(vendorToken), ...GZIP, 'if-none-match': etag } });
     // Body sizes on the wire (Content-Length) and a check of what each target serves.
     const sizes = new Map<string, number>();
     for (const t of targets) {
       const r = await rawGet(t.url, t.headers);
+      if (t.headers['if-none-match']) {
+        if (r.status !== 304) throw new Error(`${t.name}: HTTP ${r.status}, expected 304`);
+        sizes.set(t.name, r.body.length);
+        continue;
+      }
       if (r.status !== 200) throw new Error(`${t.name}: HTTP ${r.status} ${r.body.toString().slice(0, 300)}`);
       sizes.set(t.name, r.body.length);
       if (t.url.includes('/leaderboard')) {
         const text = (r.encoding === 'gzip' ? gunzipSync(r.body) : r.body).toString();
-        const json = JSON.parse(text) as { rows: unknown[]; fullPrecision: boolean };
-        if (json.rows.length !== SUBMISSIONS) throw new Error(`${t.name}: ${json.rows.length} rows, expected ${SUBMISSIONS}`);
+        const json = JSON.parse(text) as { rows: unknown[]; fullPrecision: boolean; total: number };
+        // The default page, as the web page and a client fetch it.
+        if (json.total !== SUBMISSIONS || json.rows.length !== Math.min(LEADERBOARD_DEFAULT_LIMIT, SUBMISSIONS)) throw new Error(`${t.name}: ${json.rows.length} rows of ${json.total}, expected the first ${LEADERBOARD_DEFAULT_LIMIT} of ${SUBMISSIONS}`);
       }
     }
 

@@ -91,7 +91,7 @@ export function registerVendorCommands(program: Command): void {
     .option('--phase <phase>', 'phase', 'test')
     .option('--json', 'print JSON', false)
     .action(async (opts: ApiOptions & { benchmark: string; phase: string; json: boolean }) => {
-      const board = await clientOf(opts).get<LeaderboardView>(`/api/benchmarks/${opts.benchmark}/leaderboard?phase=${encodeURIComponent(opts.phase)}`);
+      const board = await readWholeLeaderboard((path) => clientOf(opts).get<LeaderboardView>(path), opts.benchmark, opts.phase);
       process.stdout.write(opts.json ? `${JSON.stringify(board, null, 2)}\n` : formatLeaderboard(board));
     });
 
@@ -186,7 +186,25 @@ export interface LeaderboardView {
   primaryMetric: string;
   ranking: string;
   robustness?: { kendallTau: { median: number; q25: number; q75: number } | null; replicates: number; seed: number } | null;
-  rows: { rank: number; rankInterval?: [number, number] | null; organisation: string; submission: string; metrics: Record<string, { value: number | null; ci: [number, number] | null; method: string }> }[];
+  /** Per metric, the method of the board's rows (a row's metric carries `method` only where its own differs). */
+  methods?: Record<string, string>;
+  total?: number;
+  offset?: number;
+  limit?: number;
+  rows: { rank: number; rankInterval?: [number, number] | null; organisation: string; submission: string; metrics: Record<string, { value: number | null; ci: [number, number] | null; method?: string }> }[];
+}
+
+/** Every row of a board: the API serves it in pages (`total`, `offset`, `limit`); read them all, in rank order. */
+export async function readWholeLeaderboard(get: (path: string) => Promise<LeaderboardView>, slug: string, phase: string): Promise<LeaderboardView> {
+  const base = `/api/benchmarks/${encodeURIComponent(slug)}/leaderboard?phase=${encodeURIComponent(phase)}&limit=1000`;
+  const first = await get(`${base}&offset=0`);
+  const rows = [...first.rows];
+  while (first.total !== undefined && rows.length < first.total) {
+    const next = await get(`${base}&offset=${rows.length}`);
+    if (next.rows.length === 0) break;
+    rows.push(...next.rows);
+  }
+  return { ...first, offset: 0, limit: rows.length, rows };
 }
 
 export function formatLeaderboard(board: LeaderboardView): string {

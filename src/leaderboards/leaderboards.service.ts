@@ -5,9 +5,9 @@ import { BenchmarksService, ResolvedBenchmark } from '../benchmarks/benchmarks.s
 import { DomainError, ErrorCode, notFound } from '../common/domain-error';
 import { Database } from '../database/database.module';
 import { metricDirection } from '../metrics/score-report';
-import { ComparisonResponse, LeaderboardMetricResponse, LeaderboardResponse } from './leaderboards.dto';
+import { ComparisonResponse, LeaderboardMetricResponse, LeaderboardResponse, sparseRankShare } from './leaderboards.dto';
 import { LeaderboardEntryEntity, LeaderboardSnapshotEntity } from './leaderboards.entity';
-import { LeaderboardViewCache, SerializedLeaderboard } from './leaderboard-views';
+import { LeaderboardPage, LeaderboardViewCache, SerializedLeaderboard } from './leaderboard-views';
 import { LeaderboardsRepository } from './leaderboards.repository';
 import { onePerVendor } from './ranking';
 import { EntityManager } from 'typeorm';
@@ -220,6 +220,11 @@ export class LeaderboardsService {
     return (await this.readSerialized(principal, await this.benchmarks.resolveCurrent(slug), phaseName, granted)).response;
   }
 
+  /** One page of the leaderboard as its reader may see it (readSerialized, then the page's kept bytes). */
+  async readPage(principal: Principal, resolved: ResolvedBenchmark, phaseName: string, page: { offset: number; limit: number }, granted = false): Promise<LeaderboardPage> {
+    return (await this.readSerialized(principal, resolved, phaseName, granted)).page(page.offset, page.limit);
+  }
+
   /**
    * The leaderboard as its reader may see it, serialized: access and the view (full precision or public) are decided
    * on every call; the view itself is built once per rebuild of the board (materialize) and served from memory while
@@ -285,16 +290,54 @@ function leaderboardView(input: {
       ? { method: snapshot.method, kendallTau: snapshot.details.kendallTau, replicates: snapshot.details.B, seed: snapshot.details.seed, degenerateReplicates: snapshot.details.degenerate }
       : null,
     precision: digits,
-    rows: entries.map((e) => ({
-      rank: e.rank,
-      organisation: e.organisationName,
-      submission: e.submissionName,
-      submissionId: e.submissionId,
-      evaluatedAt: e.evaluatedAt.toISOString(),
-      medianRank: publicLadder ? null : e.medianRank,
-      rankInterval: publicLadder ? null : e.rankInterval,
-      rankShare: publicLadder ? null : e.rankShare,
-      metrics: Object.fromEntries(metricNames.map((name) => [name, metricOf(e, name)])),
+    ...statedOnce(
+      entries.map((e) => ({
+        rank: e.rank,
+        organisation: e.organisationName,
+        submission: e.submissionName,
+        submissionId: e.submissionId,
+        evaluatedAt: e.evaluatedAt.toISOString(),
+        medianRank: publicLadder ? null : e.medianRank,
+        rankInterval: publicLadder ? null : e.rankInterval,
+        ...sparseRankShare(publicLadder ? null : e.rankShare),
+        metrics: Object.fromEntries(metricNames.map((name) => [name, metricOf(e, name)])),
+      })),
+      metricNames,
+    ),
+    // The whole board; the view cache serves it in pages (LeaderboardViewCache).
+    total: entries.length,
+    offset: 0,
+    limit: entries.length,
+  };
+}
+
+/**
+ * Each metric's method stated once for the board (`methods`: the method most rows share, first met on a tie); a row
+ * keeps `method` only where its own differs, so `row.metrics[m].method ?? methods[m]` is every row's method as before.
+ */
+function statedOnce(rows: LeaderboardResponse['rows'], metricNames: string[]): { methods: Record<string, string>; rows: LeaderboardResponse['rows'] } {
+  const methods: Record<string, string> = {};
+  for (const name of metricNames) {
+    const counts = new Map<string, number>();
+    for (const r of rows) {
+      const m = r.metrics[name]?.method;
+      if (m !== undefined) counts.set(m, (counts.get(m) ?? 0) + 1);
+    }
+    let best: [string, number] | null = null;
+    for (const entry of counts) if (!best || entry[1] > best[1]) best = entry;
+    if (best) methods[name] = best[0];
+  }
+  return {
+    methods,
+    rows: rows.map((r) => ({
+      ...r,
+      metrics: Object.fromEntries(
+        Object.entries(r.metrics).map(([name, m]) => {
+          if (m.method === undefined || m.method !== methods[name]) return [name, m];
+          const { method: _stated, ...rest } = m;
+          return [name, rest];
+        }),
+      ),
     })),
   };
 }

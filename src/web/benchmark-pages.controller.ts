@@ -77,9 +77,10 @@ export class BenchmarkPagesController {
         leaderboards.push({ phase: phase.name, status: phase.status, visibility: phase.leaderboard, board: null, plot: null, rule: null });
         continue;
       }
-      const board = (await this.api.leaderboards.board(principal, slug, phase.name)).response;
+      // The API's default page (the first LEADERBOARD_DEFAULT_LIMIT rows), through the same handler as GET …/leaderboard.
+      const board = (await this.api.leaderboards.page(principal, slug, phase.name)).response;
       const plot = rankPlotSvg(
-        board.rows.map((r) => ({ label: `${r.organisation} · ${r.submission}`, rank: r.rank, medianRank: r.medianRank, rankInterval: r.rankInterval, rankShare: r.rankShare })),
+        board.rows.map((r) => ({ label: `${r.organisation} · ${r.submission}`, rank: r.rank, medianRank: r.medianRank, rankInterval: r.rankInterval, rankShare: r.rankShare, rankShareFrom: r.rankShareFrom })),
         { id: `rank-plot-${phase.name}`, title: `Rank distribution over bootstrap replicates, phase ${phase.name}` },
       );
       leaderboards.push({ phase: phase.name, status: phase.status, visibility: phase.leaderboard, board, plot, rule: roundingRule(board) });

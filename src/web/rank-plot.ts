@@ -4,8 +4,10 @@ export interface RankPlotRow {
   rank: number;
   medianRank: number | null;
   rankInterval: [number, number] | null;
-  /** Share of bootstrap replicates per rank (index 0 = rank 1). */
-  rankShare: number[] | null;
+  /** Share of bootstrap replicates per rank: index i is rank `rankShareFrom + i` (the API's sparse form; dense when from is 1). */
+  rankShare: readonly number[] | null;
+  /** The rank of rankShare[0] (1 when absent or null). */
+  rankShareFrom?: number | null;
 }
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
@@ -20,7 +22,9 @@ const fmt = (n: number): string => String(Math.round(n * 10) / 10);
 export function rankPlotSvg(rows: RankPlotRow[], opts: { id: string; title: string }): string | null {
   const drawn = rows.filter((r) => r.rankShare && r.rankShare.length > 0);
   if (drawn.length === 0) return null;
-  const ranks = Math.max(rows.length, ...drawn.map((r) => r.rankShare?.length ?? 0));
+  const from = (r: RankPlotRow): number => r.rankShareFrom ?? 1;
+  // Ranks 1 .. the last any row of this page reaches (its rank, interval, median or last share).
+  const ranks = Math.max(rows.length, ...rows.map((r) => Math.max(r.rank, r.rankInterval?.[1] ?? 0, Math.ceil(r.medianRank ?? 0), r.rankShare && r.rankShare.length > 0 ? from(r) + r.rankShare.length - 1 : 0)));
   const left = 170;
   const cell = Math.max(24, Math.min(48, Math.floor(440 / ranks)));
   const rowH = 34;
@@ -45,7 +49,8 @@ export function rankPlotSvg(rows: RankPlotRow[], opts: { id: string; title: stri
     if (r.rankInterval) {
       parts.push(`<line x1="${fmt(x(r.rankInterval[0]))}" y1="${fmt(y)}" x2="${fmt(x(r.rankInterval[1]))}" y2="${fmt(y)}" stroke="#1d4ed8" stroke-width="2"/>`);
     }
-    (r.rankShare ?? []).forEach((share, j) => {
+    (r.rankShare ?? []).forEach((share, i) => {
+      const j = from(r) - 1 + i;
       if (!(share > 0)) return;
       const radius = Math.max(1.5, maxR * Math.sqrt(Math.min(1, share)));
       parts.push(`<circle cx="${fmt(x(j + 1))}" cy="${fmt(y)}" r="${fmt(radius)}" fill="#1d4ed8" fill-opacity="0.55"><title>${esc(`${r.label}: rank ${j + 1} in ${(share * 100).toFixed(1)}% of replicates`)}</title></circle>`);

@@ -10,6 +10,7 @@ import { DataSource } from 'typeorm';
 import { BenchmarksService } from '../../src/benchmarks/benchmarks.service';
 import { CohortsService } from '../../src/cohorts/cohorts.service';
 import { createDataSource } from '../../src/database/data-source';
+import { expandRankShare } from '../../src/leaderboards/leaderboards.dto';
 import { LeaderboardsService } from '../../src/leaderboards/leaderboards.service';
 import { JobName } from '../../src/queue/queue.constants';
 import { QueueService } from '../../src/queue/queue.service';
@@ -28,9 +29,9 @@ interface Board {
 }
 
 /** A raw GET (node:http: no automatic Accept-Encoding or decompression), to see the bytes and headers served. */
-function rawGet(baseUrl: string, token: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+function rawGet(baseUrl: string, token: string, headers: Record<string, string> = {}, path = URL_PATH): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    get(`${baseUrl}${URL_PATH}`, { headers: { authorization: `Bearer ${token}`, ...headers } }, (res) => {
+    get(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${token}`, ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -185,5 +186,49 @@ describe('leaderboard views across processes (real Postgres, Redis, object store
     const missing = await fetch(`${stack.baseUrl}/api/benchmarks/${BENCHMARK}/leaderboard?phase=nope`, { headers: { authorization: `Bearer ${vendorToken}` } });
     expect(missing.status).toBe(404);
     expect(await missing.text()).toMatch(/phase/);
+  });
+
+  it('serves pages in rank order with total, offset and limit, a 304 for a matching ETag, and 400 naming a bad paging field', async () => {
+    type Page = Board & { total: number; offset: number; limit: number; methods: Record<string, string>; rows: { rankShare: number[] | null; rankShareFrom: number | null; metrics: Record<string, { method?: string }> }[] };
+    const page = async (token: string, query: string): Promise<{ status: number; etag: string; body: Page }> => {
+      const res = await fetch(`${stack.baseUrl}${URL_PATH}${query}`, { headers: { authorization: `Bearer ${token}` } });
+      return { status: res.status, etag: res.headers.get('etag') ?? '', body: (await res.json()) as Page };
+    };
+    const whole = await page(evaluatorToken, '');
+    expect(whole.body).toMatchObject({ total: 3, offset: 0, limit: 100 });
+    const slices = [await page(evaluatorToken, '&limit=1'), await page(evaluatorToken, '&limit=1&offset=1'), await page(evaluatorToken, '&offset=2&limit=5'), await page(evaluatorToken, '&offset=3')];
+    expect(slices.map((p) => p.body.rows.map((r) => r.submissionId))).toEqual([[whole.body.rows[0]?.submissionId], [whole.body.rows[1]?.submissionId], [whole.body.rows[2]?.submissionId], []]);
+    expect(slices.map((p) => [p.body.total, p.body.offset, p.body.limit])).toEqual([[3, 0, 1], [3, 1, 1], [3, 2, 5], [3, 3, 100]]);
+    expect(new Set([whole, ...slices].map((p) => p.etag)).size).toBe(5);
+
+    // Nothing lost: the sparse rank shares and the board's methods give back what the entries hold.
+    const entries = (await ds.query('SELECT submission_id, rank_share, metrics FROM leaderboard_entries WHERE benchmark_version_id = $1 AND phase = $2', [versionId, 'test'])) as { submission_id: string; rank_share: number[] | null; metrics: Record<string, { method: string }> }[];
+    expect(entries).toHaveLength(3);
+    for (const row of whole.body.rows) {
+      const stored = entries.find((e) => e.submission_id === row.submissionId);
+      expect(expandRankShare(row, stored?.rank_share?.length ?? 0)).toEqual(stored?.rank_share);
+      if (row.rankShare && row.rankShare.length > 0) expect([row.rankShare[0], row.rankShare[row.rankShare.length - 1]]).not.toContain(0);
+      for (const name of Object.keys(row.metrics)) expect(row.metrics[name]?.method ?? whole.body.methods[name]).toBe(stored?.metrics[name]?.method);
+      expect(Object.keys(row.metrics).length).toBeGreaterThan(1);
+    }
+    expect(JSON.stringify(whole.body.rows)).not.toMatch(/"method"/);
+
+    // Conditional GET: the page's own ETag is 304 without a body; another page's is not.
+    const first = await rawGet(stack.baseUrl, vendorToken, { 'accept-encoding': 'gzip' });
+    const again = await rawGet(stack.baseUrl, vendorToken, { 'if-none-match': String(first.headers.etag) });
+    expect(again.status).toBe(304);
+    expect(again.body.length).toBe(0);
+    expect(again.headers.etag).toBe(first.headers.etag);
+    expect((await rawGet(stack.baseUrl, vendorToken, { 'if-none-match': `"other", W/${String(first.headers.etag)}` })).status).toBe(304);
+    expect((await rawGet(stack.baseUrl, vendorToken, { 'if-none-match': String(first.headers.etag) }, `${URL_PATH}&limit=2`)).status).toBe(200);
+    // A 304 still needs access: no token is 401 whatever the ETag.
+    expect((await rawGet(stack.baseUrl, 'not-a-token', { 'if-none-match': String(first.headers.etag) })).status).toBe(401);
+
+    for (const [query, field] of [['&limit=0', 'limit'], ['&limit=1001', 'limit'], ['&limit=abc', 'limit'], ['&limit=1.5', 'limit'], ['&limit=1&limit=2', 'limit'], ['&offset=-1', 'offset'], ['&offset=x', 'offset']] as const) {
+      const res = await fetch(`${stack.baseUrl}${URL_PATH}${query}`, { headers: { authorization: `Bearer ${vendorToken}` } });
+      expect({ query, status: res.status }).toEqual({ query, status: 400 });
+      const body = (await res.json()) as { message: string; details?: { field: string }[] };
+      expect(JSON.stringify(body)).toContain(field);
+    }
   });
 });
