@@ -57,10 +57,13 @@ export function pageTemplates(options: PdfOptions): { headerTemplate: string; fo
 export class ChromiumPdfPrinter {
   private context: Promise<BrowserContext> | null = null;
   private userDataDir: string | null = null;
+  /** After close(), no browser is started again: a render still in flight at shutdown fails instead of leaving one behind. */
+  private closed = false;
 
   constructor(private readonly executablePath: string = DEFAULT_CHROMIUM) {}
 
   private launch(): Promise<BrowserContext> {
+    if (this.closed) return Promise.reject(new Error('the PDF printer is closed (the process is shutting down)'));
     this.context ??= (async () => {
       if (!existsSync(this.executablePath)) throw new ChromiumMissingError(this.executablePath);
       const dir = await mkdtemp(join(tmpdir(), 'assay-chromium-'));
@@ -111,6 +114,7 @@ export class ChromiumPdfPrinter {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const context = this.context;
     this.context = null;
     if (context) await context.then((c) => c.close()).catch(() => undefined);

@@ -110,6 +110,12 @@ describe('ReportRenderer (vega + nunjucks + chromium)', () => {
     await printer.close();
   });
 
+  it('starts no browser once closed: a render still in flight at shutdown fails instead of leaving chromium behind', async () => {
+    const printer = new ChromiumPdfPrinter(DEFAULT_CHROMIUM);
+    await printer.close();
+    await expect(printer.pdf('<p>x</p>', { reportId: 'r' })).rejects.toThrow(/closed/);
+  });
+
   it.each(TASKS)('has no axe-core violations in chromium, and leaves a screenshot (%s)', async (task) => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     try {
