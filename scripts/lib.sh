@@ -73,6 +73,14 @@ ensure_chromium() {
   apt_install chromium
 }
 
+# The reference implementations some unit tests cross-check against at run time (nibabel reads the NIfTI files Assay
+# writes; scipy and pydicom beside it). Without them those tests skip with a warning; the test set-up installs them.
+ensure_reference_tools() {
+  if /usr/bin/python3 -c 'import nibabel, scipy, pydicom, sklearn' 2>/dev/null; then say "Python reference tools are installed"; return; fi
+  say "installing Python reference tools from Debian (nibabel, scipy, pydicom, scikit-learn)"
+  apt_install python3-nibabel python3-scipy python3-pydicom python3-sklearn
+}
+
 build_typescript() {
   say "compiling TypeScript (incremental)"
   (cd "$ROOT" && npx tsc -p tsconfig.build.json)

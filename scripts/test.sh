@@ -12,6 +12,7 @@ ensure_node_modules
 ensure_postgres
 ensure_redis
 ensure_chromium
+ensure_reference_tools
 ensure_docker_and_images
 
 mkdir -p .assay/test

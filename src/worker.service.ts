@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleDestroy } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { Clock } from './common/clock';
 import { APP_CONFIG } from './config/config.module';
@@ -20,10 +20,11 @@ import { ReportJobs } from './reports/report-pipeline';
 
 /** Consumes the queues this host can serve, advertises its capabilities, and recovers abandoned runs. */
 @Injectable()
-export class WorkerService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class WorkerService implements OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
   private readonly logger = new Logger('Worker');
   private readonly registry = new JobRegistry();
   private timers: NodeJS.Timeout[] = [];
+  private consumed: QueueName[] = [];
   readonly id: string;
 
   constructor(
@@ -70,6 +71,7 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
     // Reports render in chromium: one at a time per worker, apart from the sandbox and scoring queues.
     consumeQueue(this.queue.queue(QueueName.Reports), { concurrency: 1, registry: this.registry, onError: onError(QueueName.Reports) });
     consumed.push(QueueName.Reports);
+    this.consumed = consumed;
     if (gpus.devices.length > 0) {
       // One job per device: concurrency equals the number of GPUs, and each job holds its device until it ends.
       consumeQueue(this.queue.queue(QueueName.SandboxGpu), {
@@ -98,6 +100,28 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
     await this.recovery.sweep();
     this.timers.push(setInterval(() => void this.recovery.sweep().catch((e: unknown) => this.logger.error(`recovery sweep: ${String(e)}`)), Math.max(5_000, this.config.worker.runStaleMs / 2)));
     this.logger.log(`worker ${this.id} consuming ${consumed.join(', ')} with ${runtime} (runner image ${imageId.slice(0, 19)})`);
+  }
+
+  /**
+   * Shutting down (SIGTERM, `app.close()`), before any module lets go of PostgreSQL, Redis or the object store (this
+   * module's hook runs first): take no new job, stop the sandbox containers in flight (their steps hand the work back
+   * uncounted: WorkerDrainingError), and wait up to ASSAY_WORKER_DRAIN_MS for every handler to record its outcome.
+   * Scoring and report jobs in flight are short and simply finish. What is still running after that is left to the
+   * recovery sweep, as a killed worker's would be.
+   */
+  async onModuleDestroy(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    const t0 = Date.now();
+    const inFlight = this.registry.inFlight;
+    // Local pause, not waiting for the active jobs: no job is taken from here on; the handlers in flight go on.
+    await Promise.all(this.consumed.map((name) => this.queue.queue(name).pause(true, true).catch(() => undefined)));
+    this.sandbox.drain();
+    const left = await this.registry.idle(this.config.worker.drainMs);
+    if (inFlight > 0 || left > 0) this.logger.warn(`worker ${this.id} drained: ${inFlight - left} of ${inFlight} job(s) in flight recorded their outcome in ${Date.now() - t0} ms${left > 0 ? `; ${left} still running are left to the recovery sweep` : ''}`);
+    // Closed here without waiting for jobs: Bull's own close (at application shutdown, after PostgreSQL is gone) would
+    // wait for a handler still running past the drain limit for ever. Its later close() returns this one.
+    await Promise.all(Object.values(QueueName).map((name) => this.queue.queue(name).close(true).catch(() => undefined)));
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -53,6 +53,7 @@ export class EnvSchema {
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) ASSAY_UPLOAD_SWEEP_INTERVAL_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(60_000) ASSAY_UPLOAD_STALE_AFTER_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1000) ASSAY_QUEUE_LOCK_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) ASSAY_WORKER_DRAIN_MS?: number;
   @IsOptional() @IsString() ASSAY_CATALOGUE_DIR?: string;
   @IsOptional() @IsString() ASSAY_GENERATED_DIR?: string;
   @IsOptional() @IsString() ASSAY_REPORT_KEY_DIR?: string;
@@ -108,6 +109,8 @@ export interface AppConfig {
     runStaleMs: number;
     /** Bull's job lock (and stalled-job check interval): a job of a killed worker is served again after about twice this. */
     queueLockMs: number;
+    /** Shutting down, how long the worker waits for its jobs in flight to hand their work back (ms). */
+    drainMs: number;
   };
   /** The API's sweep of what failed uploads left (0: no sweep); objects younger than staleAfterMs are left alone. */
   uploads: { sweepIntervalMs: number; staleAfterMs: number };
@@ -178,6 +181,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       concurrency: parsed.ASSAY_WORKER_CONCURRENCY ?? 2,
       runStaleMs: parsed.ASSAY_RUN_STALE_MS ?? 60_000,
       queueLockMs: parsed.ASSAY_QUEUE_LOCK_MS ?? 30_000,
+      drainMs: parsed.ASSAY_WORKER_DRAIN_MS ?? 60_000,
     },
     uploads: { sweepIntervalMs: parsed.ASSAY_UPLOAD_SWEEP_INTERVAL_MS ?? 10 * 60_000, staleAfterMs: parsed.ASSAY_UPLOAD_STALE_AFTER_MS ?? 24 * 3600_000 },
     auth: { tokenDefaultDays, tokenMaxDays, maxFailures: parsed.ASSAY_AUTH_MAX_FAILURES ?? 20, failureWindowS: parsed.ASSAY_AUTH_FAILURE_WINDOW_S ?? 300 },

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { type BenchmarkDefinition, determinismCasesOf } from '../benchmarks/benchmark-definition';
 import { canonicalJson } from '../common/canonical-json';
 import { sha256Hex } from '../common/hashing';
+import { isWorkerDraining } from '../queue/worker-draining';
 import type { SandboxLimits } from '../sandbox/sandbox.types';
 import type { TaskDefinition } from '../tasks/task-definition';
 import type { BatchExecutor } from './batch-executor';
@@ -94,6 +95,8 @@ export async function checkDeterminism(input: {
       storeFile: async (_caseId, _name, bytes) => ({ key: '(re-run, not stored)', sha256: sha256Hex(bytes), bytes: bytes.length }),
     });
   } catch (error) {
+    // A worker shutting down stopped the re-run: the attempt is handed back whole, and its next start checks again.
+    if (isWorkerDraining(error)) throw error;
     const summary = "not checked: Assay could not re-run the sample (not the vendor's fault)";
     return notChecked(summary, `${summary}: ${error instanceof Error ? error.message : String(error)}`);
   }

@@ -76,6 +76,8 @@ export class RunEntity {
   @Column({ type: 'int', default: 0 }) attempts!: number;
   /** Attempts handed back because a component was unreachable; they do not use up `attempts` (bounded apart). */
   @Column({ type: 'int', default: 0 }) infraFaults!: number;
+  /** Attempts handed back because their worker shut down mid-run; they use up nothing (see src/queue/worker-draining.ts). */
+  @Column({ type: 'int', default: 0 }) drains!: number;
   @Column({ type: 'int' }) casesTotal!: number;
   @Column({ type: 'int', default: 0 }) casesDone!: number;
   /** Pins: what this run used. */

@@ -34,6 +34,7 @@ import { ActiveWork } from '../queue/active-work';
 import { crashPoint } from '../queue/crash-points';
 import { retryDelayMs } from '../queue/queue.constants';
 import { isTransientInfraFault } from '../queue/transient-faults';
+import { isWorkerDraining } from '../queue/worker-draining';
 import { ReportsService } from '../reports/reports.service';
 
 const HEARTBEAT_MS = 5_000;
@@ -78,7 +79,7 @@ export class RunExecutor {
       // Ours but not running here. Seen before this process started: a previous life was killed (counts as an
       // attempt, as a lost worker does). Seen since: this process could not record the outcome (the database was away).
       const previousLife = (before.heartbeatAt ?? before.queuedAt) < this.active.bootTime;
-      await this.handBack(before, new Error(previousLife ? 'the worker executing this attempt was lost' : 'the attempt was lost by this worker before it could record its outcome'), !previousLife);
+      await this.handBack(before, new Error(previousLife ? 'the worker executing this attempt was lost' : 'the attempt was lost by this worker before it could record its outcome'), previousLife ? 'internal' : 'transient');
       return;
     }
     if (before.status !== RunStatus.Queued) return;
@@ -146,7 +147,7 @@ export class RunExecutor {
       const timings = { ...run.timings, prepareMs, ...outcome.timings, ...(determinismMs !== undefined ? { determinismMs } : {}) };
       await this.collect(run, { ...outcome, casesTotal: prepared.cases.length, timings, determinism });
     } catch (error) {
-      await this.handBack(run, error, isTransientInfraFault(error));
+      await this.handBack(run, error, isWorkerDraining(error) ? 'drained' : isTransientInfraFault(error) ? 'transient' : 'internal');
     } finally {
       clearInterval(heartbeat);
       // Unmounts and removes whatever the attempt left, at any depth; logs (never throws) when it cannot.
@@ -233,33 +234,37 @@ export class RunExecutor {
    * Assay's own fault: the run goes back to the queue with a new job after a backoff, or, past its budget, fails as
    * internal (never counted against the vendor). A transient infrastructure fault (a component restarting) does not
    * use up the run's attempts: it has its own budget, MAX_INFRA_FAULTS, whose backoff sum (about 7 min) outlasts a
-   * restart. If even the hand-back cannot be written, the error is thrown and Bull retries this job with backoff;
-   * the retry finds the run in flight under this worker but not active here, and hands it back then.
+   * restart. A worker shutting down (`drained`) uses up nothing and is queued again at once, for another worker or
+   * this one's next life. If even the hand-back cannot be written, the error is thrown and Bull retries this job with
+   * backoff; the retry finds the run in flight under this worker but not active here, and hands it back then.
    */
-  private async handBack(run: RunEntity, error: unknown, transient: boolean): Promise<void> {
+  private async handBack(run: RunEntity, error: unknown, kind: 'internal' | 'transient' | 'drained'): Promise<void> {
     const message = error instanceof Error ? error.message : String(error);
-    this.logger.error(`run ${run.id} attempt ${run.attempts}: ${transient ? 'transient infrastructure' : 'internal'} fault: ${error instanceof Error ? error.stack : message}`);
+    if (kind === 'drained') this.logger.warn(`run ${run.id} attempt ${run.attempts}: handed back uncounted: ${message}`);
+    else this.logger.error(`run ${run.id} attempt ${run.attempts}: ${kind === 'transient' ? 'transient infrastructure' : 'internal'} fault: ${error instanceof Error ? error.stack : message}`);
     const from = [RunStatus.Preparing, RunStatus.Running];
     try {
       const version = await this.benchmarks.requireVersion(run.benchmarkVersionId);
       const current = await this.evaluation.requireRun(run.id);
       if (!from.includes(current.status)) return;
-      const infraFaults = current.infraFaults + (transient ? 1 : 0);
-      if ((transient && infraFaults > MAX_INFRA_FAULTS) || (!transient && current.attempts >= MAX_RUN_ATTEMPTS)) {
-        await this.evaluation.fail(run.id, from, FailureReason.Internal, transient
+      const infraFaults = current.infraFaults + (kind === 'transient' ? 1 : 0);
+      if ((kind === 'transient' && infraFaults > MAX_INFRA_FAULTS) || (kind === 'internal' && current.attempts >= MAX_RUN_ATTEMPTS)) {
+        await this.evaluation.fail(run.id, from, FailureReason.Internal, kind === 'transient'
           ? `Assay's infrastructure stayed unreachable through ${infraFaults} tries (not the vendor's fault): ${message.slice(0, 300)}`
           : `Assay could not complete this run after ${current.attempts} attempts (not the vendor's fault)`);
         return;
       }
+      const uncounted = { attempts: Math.max(0, current.attempts - 1) };
+      const patch = kind === 'transient' ? { ...uncounted, infraFaults } : kind === 'drained' ? { ...uncounted, drains: current.drains + 1 } : {};
       const back = await this.evaluation.transition({
         runId: run.id,
         from,
         to: RunStatus.Queued,
-        patch: transient ? { attempts: Math.max(0, current.attempts - 1), infraFaults } : {},
-        auditPayload: { [transient ? 'transientFault' : 'internalFault']: message.slice(0, 500) },
+        patch,
+        auditPayload: { [kind === 'transient' ? 'transientFault' : kind === 'drained' ? 'drained' : 'internalFault']: message.slice(0, 500) },
       });
       if (!back) return;
-      await this.evaluation.enqueueExecute(back, version, retryDelayMs(transient ? infraFaults : back.attempts));
+      await this.evaluation.enqueueExecute(back, version, kind === 'drained' ? undefined : retryDelayMs(kind === 'transient' ? infraFaults : back.attempts));
     } catch (recordError) {
       this.logger.warn(`run ${run.id}: could not hand the run back (${String(recordError)}); the job is retried`);
       throw error;

@@ -32,7 +32,8 @@ function executeJob(run: RunEntity, version: BenchmarkVersionEntity): { name: Jo
   return {
     name: JobName.ExecuteRun,
     payload: { runId: run.id },
-    jobId: `${run.id}:execute:${run.attempts}${run.infraFaults ? `:i${run.infraFaults}` : ''}`,
+    // Unique per hand-back: internal faults raise attempts, transient ones infraFaults, shutdowns drains.
+    jobId: `${run.id}:execute:${run.attempts}${run.infraFaults ? `:i${run.infraFaults}` : ''}${run.drains ? `:d${run.drains}` : ''}`,
     queue: version.definition.limits.resources.gpus > 0 ? QueueName.SandboxGpu : QueueName.SandboxCpu,
   };
 }

@@ -8,6 +8,7 @@ import { crashPoint } from '../queue/crash-points';
 import type { JobContext } from '../queue/job-registry';
 import type { SubmissionJobPayload } from '../queue/queue.payloads';
 import { isTransientInfraFault } from '../queue/transient-faults';
+import { isWorkerDraining } from '../queue/worker-draining';
 import { DockerSandboxAdapter } from '../sandbox/docker-sandbox.adapter';
 import type { SubmissionEntity } from '../submissions/submissions.entity';
 import { SubmissionsRepository } from '../submissions/submissions.repository';
@@ -70,8 +71,11 @@ export class ModelCheckStep {
       await this.checkOnce(submission, version, attempt);
       crashPoint('check:settled');
     } catch (error) {
-      const transient = isTransientInfraFault(error);
-      this.logger.error(`submission ${submission.id}: check attempt ${attempt} failed (${transient ? 'transient' : 'internal'}): ${error instanceof Error ? error.stack : String(error)}`);
+      // A worker shutting down stopped the check: as a transient fault, not counted, and the job is retried elsewhere.
+      const drained = isWorkerDraining(error);
+      const transient = drained || isTransientInfraFault(error);
+      if (drained) this.logger.warn(`submission ${submission.id}: check attempt ${attempt} handed back uncounted: ${(error as Error).message}`);
+      else this.logger.error(`submission ${submission.id}: check attempt ${attempt} failed (${transient ? 'transient' : 'internal'}): ${error instanceof Error ? error.stack : String(error)}`);
       if (transient) {
         // Not counted; Bull retries with backoff (127 s in all), then the sweep queues the check again.
         await this.db.manager().query('UPDATE submissions SET check_attempts = greatest(check_attempts - 1, 0) WHERE id = $1', [submission.id]).catch(() => undefined);

@@ -25,6 +25,7 @@ import {
 } from './sandbox-profile';
 import type { SandboxEngineInfo, SandboxImageInfo, SandboxResult, SandboxRunSpec } from './sandbox.types';
 import { createWorkDir, removeWorkDir, sweepWorkRoot } from './work-dirs';
+import { WorkerDrainingError } from '../queue/worker-draining';
 
 export const DOCKER_SANDBOX_CONFIG = Symbol('DOCKER_SANDBOX_CONFIG');
 
@@ -55,9 +56,28 @@ export class DockerSandboxAdapter {
   private readonly logger = new Logger(DockerSandboxAdapter.name);
   private readonly docker: Docker;
   private readonly active = new Set<string>();
+  /** Set once by drain(): every run in flight is killed, and no new one starts. */
+  private drainedSince: Date | null = null;
+  private readonly drainController = new AbortController();
 
   constructor(@Inject(DOCKER_SANDBOX_CONFIG) private readonly config: DockerSandboxConfig) {
     this.docker = new Docker({ socketPath: config.socketPath });
+  }
+
+  /**
+   * The worker is shutting down: each container this adapter runs is SIGKILLed and its run() throws
+   * WorkerDrainingError (after removing the container), and any later run() throws it before creating anything. A
+   * run the worker stops is nobody's fault: its step hands the work back uncounted. Idempotent.
+   */
+  drain(): void {
+    if (this.drainedSince) return;
+    this.drainedSince = new Date();
+    if (this.active.size > 0) this.logger.warn(`draining: stopping ${this.active.size} sandbox container(s)`);
+    this.drainController.abort();
+  }
+
+  get isDraining(): boolean {
+    return this.drainedSince !== null;
   }
 
   get outputCapMode(): OutputCapMode {
@@ -176,6 +196,7 @@ export class DockerSandboxAdapter {
    */
   async run(spec: SandboxRunSpec): Promise<SandboxResult> {
     const t0 = Date.now();
+    if (this.drainedSince) throw new WorkerDrainingError(`the worker is shutting down (since ${this.drainedSince.toISOString()}); no new sandbox starts`);
     // Before anything is created: a GPU run gets runc, and runc is what production refuses.
     assertRuntimeAllowed(effectiveRuntime(spec), this.policy, spec.gpus ? 'a GPU run' : 'a sandbox run');
     const runLabel = spec.labels?.[LABEL_RUN] ?? randomUUID();
@@ -185,18 +206,27 @@ export class DockerSandboxAdapter {
     let container: Docker.Container | undefined;
     let timedOut = false;
     let pollExceeded = false;
+    let drained = false;
     let exitCode: number | null = null;
     let oomKilled = false;
     const logs = new CappedLog(spec.limits.logBytes);
     let timer: NodeJS.Timeout | undefined;
     let poller: NodeJS.Timeout | undefined;
+    // A listener per run, removed in the finally (a promise shared by every run would hold one reaction per run).
+    const drainSignal = this.drainController.signal;
+    let onDrain: () => void = () => undefined;
+    const stopping = new Promise<'drain'>((resolve) => {
+      onDrain = () => resolve('drain');
+      if (drainSignal.aborted) onDrain();
+      else drainSignal.addEventListener('abort', onDrain, { once: true });
+    });
     try {
       container = await this.docker.createContainer(options);
       this.active.add(container.id);
       // Attach before start so no output is lost; the log driver is 'none', this stream is the only copy.
       // dockerode types it loosely; at run time it is the HTTP socket, a Readable.
       const stream = (await container.attach({ stream: true, stdout: true, stderr: true, logs: false })) as unknown as Readable;
-      const drained = demux(stream, logs);
+      const streamed = demux(stream, logs);
       const t1 = Date.now();
       timings.createMs = t1 - t0;
       await container.start();
@@ -223,16 +253,19 @@ export class DockerSandboxAdapter {
         }
       });
       const waited = c.wait() as Promise<{ StatusCode?: number }>;
-      const first = await Promise.race([waited.then(() => 'exited' as const), killed.then(() => 'kill' as const)]);
+      // drain() may have come while the container was being created: `stopping` has settled, and it is killed at once.
+      const first = await Promise.race([waited.then(() => 'exited' as const), killed.then(() => 'kill' as const), stopping]);
       clearTimeout(timer);
       clearInterval(poller);
-      if (first === 'kill') {
+      if (first === 'drain') drained = true;
+      if (first === 'kill' || first === 'drain') {
         await c.kill({ signal: 'SIGKILL' }).catch(() => undefined);
         await withTimeout(waited, KILL_GRACE_MS).catch(() => undefined);
       }
       timings.waitMs = Date.now() - t2;
       // The stream ends when the container exits; do not let a stuck stream hold the run.
-      await withTimeout(drained, 2_000).catch(() => stream.destroy());
+      await withTimeout(streamed, 2_000).catch(() => stream.destroy());
+      if (drained) throw new WorkerDrainingError(`the worker is shutting down: the sandbox container was stopped after ${Date.now() - t2} ms`);
 
       const state = (await c.inspect()).State;
       exitCode = typeof state.ExitCode === 'number' ? state.ExitCode : null;
@@ -244,6 +277,7 @@ export class DockerSandboxAdapter {
         oomKilled = true;
       }
     } finally {
+      drainSignal.removeEventListener('abort', onDrain);
       // Also on a Docker error mid-run: a live interval would keep polling a dir that no longer matters.
       clearTimeout(timer);
       clearInterval(poller);

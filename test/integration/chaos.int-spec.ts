@@ -130,7 +130,34 @@ describe('chaos: killed workers and restarted services lose nothing and double n
       BOUND_MS,
     );
     expect(inSandbox.containers).toBeGreaterThan(0);
+    // The SIGKILLed life's container outlives it until the next life's start-up sweep: not the next life's own.
+    const orphans = new Set((await docker.listContainers({ all: true, filters: { label: [`${LABEL_WORKER}=${WORKER_ID}`] } })).map((c) => c.Id));
     await worker.kill();
+    // The next life is stopped as a deploy stops it (SIGTERM) while its sandbox runs: it drains. The container is
+    // stopped, the run goes back to the queue with nothing counted (not the vendor's, not an infrastructure fault),
+    // and the process exits well before the drain limit, without waiting for the run to finish.
+    worker.start();
+    const draining = await eventually(
+      async () => {
+        const s = await read(vendor, submitted.id);
+        const test = runOf(s, 'test');
+        const containers = test?.status === 'running' ? (await docker.listContainers({ filters: { label: [`${LABEL_RUN}=${test.id}`] } })).filter((c) => !orphans.has(c.Id)) : [];
+        return { id: test?.id ?? null, status: test?.status ?? null, containers: containers.length };
+      },
+      (v) => v.containers > 0 || v.status === 'succeeded',
+      BOUND_MS,
+    );
+    expect(draining.containers).toBeGreaterThan(0);
+    const before = (await db.query<{ attempts: number; infra_faults: number; drains: number }>('SELECT attempts, infra_faults, drains FROM runs WHERE id = $1', [draining.id])).rows[0];
+    const t0 = Date.now();
+    // An orderly end (exit 0, or Nest re-raising the SIGTERM once closed), well inside the time the run would need.
+    expect(await worker.terminate(60_000)).toMatch(/^(0|SIGTERM)$/);
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    const after = (await db.query<{ status: string; attempts: number; infra_faults: number; drains: number; failure_reason: string | null }>('SELECT status, attempts, infra_faults, drains, failure_reason FROM runs WHERE id = $1', [draining.id])).rows[0];
+    expect(after).toEqual({ status: 'queued', attempts: (before?.attempts ?? 0) - 1, infra_faults: before?.infra_faults, drains: (before?.drains ?? 0) + 1, failure_reason: null });
+    const audit = await db.query<{ payload: Record<string, unknown> }>(`SELECT payload FROM audit_log WHERE entity_id = $1 AND payload ? 'drained'`, [draining.id]);
+    expect(audit.rows).toHaveLength(1);
+    expect(await docker.listContainers({ all: true, filters: { label: [`${LABEL_RUN}=${draining.id}`] } })).toEqual([]);
     worker.start();
     const done = await until(vendor, submitted.id, finished);
     expect(done.runs.map((r) => [r.phase, r.status])).toEqual([

@@ -337,4 +337,32 @@ describe('DockerSandboxAdapter hardening', () => {
     expect(removed).toContain(id);
     await expect(exec('docker', ['inspect', id])).rejects.toThrow();
   }, 30_000);
+
+  it('drain(): stops the containers in flight (not as a timeout or OOM: WorkerDrainingError), then refuses new runs before creating one', async () => {
+    const draining = new DockerSandboxAdapter({ socketPath: '/var/run/docker.sock', workerId: `${WORKER_ID}-drain`, outputCapMode: 'auto' });
+    const runs = [0, 1].map(() => {
+      const outputDir = join(work, `output-${seq++}`);
+      const s = spec({ cmd: ['sh', '-c', 'echo started; sleep 120'], outputDir, runtime: 'runsc', limits: { ...LIMITS, timeoutMs: 100_000 } });
+      return draining.run(s).finally(() => draining.releaseOutputDir(outputDir, s.limits.outputBytes));
+    });
+    runs.forEach((r) => r.catch(() => undefined));
+    const label = `org.assay.worker=${WORKER_ID}-drain`;
+    const running = async (): Promise<number> => (await exec('docker', ['ps', '-q', '--filter', `label=${label}`])).stdout.trim().split('\n').filter(Boolean).length;
+    const deadline = Date.now() + 30_000;
+    while ((await running()) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(await running()).toBe(2);
+    const t0 = Date.now();
+    draining.drain();
+    draining.drain(); // idempotent
+    for (const r of runs) await expect(r).rejects.toMatchObject({ name: 'WorkerDrainingError', message: expect.stringMatching(/shutting down: the sandbox container was stopped/) });
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(draining.isDraining).toBe(true);
+    // Removed, not just stopped.
+    expect((await exec('docker', ['ps', '-aq', '--filter', `label=${label}`])).stdout.trim()).toBe('');
+    const outputDir = join(work, `output-${seq++}`);
+    await expect(draining.run(spec({ cmd: ['true'], outputDir }))).rejects.toMatchObject({ name: 'WorkerDrainingError', message: expect.stringMatching(/no new sandbox starts/) });
+    expect((await exec('docker', ['ps', '-aq', '--filter', `label=${label}`])).stdout.trim()).toBe('');
+    // The adapter that did not drain runs as before.
+    await expect(runAndRelease(spec({ cmd: ['true'], outputDir: join(work, `output-${seq++}`) }))).resolves.toMatchObject({ exitCode: 0 });
+  }, 60_000);
 });

@@ -51,6 +51,14 @@ export class WorkerProcess {
     await gone;
   }
 
+  /** SIGTERM, as a deploy or `systemctl stop` sends: resolves with how the worker ended, failing after `timeoutMs`. */
+  async terminate(timeoutMs: number): Promise<string> {
+    if (!this.child) throw new Error('no worker running');
+    const gone = this.exited(timeoutMs);
+    this.child.kill('SIGTERM');
+    return gone;
+  }
+
   async close(): Promise<void> {
     await this.kill();
     this.log.end();
