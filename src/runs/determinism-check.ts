@@ -7,7 +7,7 @@ import type { SandboxLimits } from '../sandbox/sandbox.types';
 import type { TaskDefinition } from '../tasks/task-definition';
 import type { BatchExecutor } from './batch-executor';
 import type { RunDeterminism, RunPredictionEntity } from './evaluation.entity';
-import { type RunCase, runBatches, type SandboxTimings } from './run-batches';
+import { type BatchWork, type RunCase, runBatches, type SandboxTimings } from './run-batches';
 
 export const DETERMINISM_METHOD =
   'a sample of the cases, chosen by sha256 of the run id and case id, re-run in one extra sandbox batch through the same executor under the same limits; per case, the canonical JSON of the prediction record and the sha256 of each output file compared with the first run';
@@ -54,20 +54,12 @@ function differenceOf(first: Record<string, unknown> | undefined, second: Record
  * Nothing here fails the run: a mismatch is reported, and a re-run batch that fails (the vendor's fault or Assay's)
  * is recorded as `checked: false` with the reason.
  */
-export async function checkDeterminism(input: {
-  executor: BatchExecutor;
-  task: TaskDefinition;
-  definition: BenchmarkDefinition;
-  runId: string;
-  /** The attempt's work dir; the re-run uses `<workDir>/determinism`. */
-  workDir: string;
-  cases: readonly RunCase[];
-  /** The first run's predictions (files as stored: { key, sha256, bytes }). */
-  first: readonly RunPredictionEntity[];
-  limits: SandboxLimits;
-  gpus?: { deviceIds: string[] };
-  fetchCaseFiles?: (cases: readonly RunCase[], dir: string) => Promise<Record<string, Record<string, string>>>;
-}): Promise<{ determinism: RunDeterminism; timings: SandboxTimings | null; ms: number }> {
+export async function checkDeterminism(
+  input: BatchWork & {
+    /** The first run's predictions (files as stored: { key, sha256, bytes }); the re-run uses `<workDir>/determinism`. */
+    first: readonly RunPredictionEntity[];
+  },
+): Promise<{ determinism: RunDeterminism; timings: SandboxTimings | null; ms: number }> {
   const t0 = Date.now();
   const def = input.definition;
   const wanted = determinismCasesOf(def);

@@ -25,7 +25,7 @@ import { checkDeterminism } from './determinism-check';
 import { EvaluationRepository } from './evaluation.repository';
 import { EvaluationService } from './evaluation.service';
 import { type BatchExecutor, BatchExecutors } from './batch-executor';
-import { type BatchesOutcome, type RunCase, runBatches } from './run-batches';
+import { type BatchesOutcome, type BatchWork, type RunCase, runBatches } from './run-batches';
 import type { SplitName } from '../cohorts/cohorts.entity';
 import { MAX_INFRA_FAULTS, MAX_RUN_ATTEMPTS } from './run-state-machine';
 import type { EntityManager } from 'typeorm';
@@ -111,20 +111,13 @@ export class RunExecutor {
       const task = taskDefinition(def.task);
       const limits = sandboxLimitsFor(prepared.version);
       const fetchCaseFiles = (batchCases: readonly RunCase[], dir: string) => this.fetchCaseFiles(prepared.cohortVersion, run.split, batchCases, dir);
+      const work: BatchWork = { executor: prepared.executor, task, definition: def, runId: run.id, workDir, cases: prepared.cases, limits, ...(opts.gpus ? { gpus: opts.gpus } : {}), fetchCaseFiles };
       const outcome = await runBatches({
-        executor: prepared.executor,
-        task,
-        definition: def,
-        runId: run.id,
-        workDir,
-        cases: prepared.cases,
-        limits,
-        ...(opts.gpus ? { gpus: opts.gpus } : {}),
+        ...work,
         onProgress: async (done) => {
           casesDone = done;
           await this.repository.heartbeat(run.id, this.clock.now(), casesDone);
         },
-        fetchCaseFiles,
         // Per attempt, so an earlier attempt's objects are never mistaken for this one's.
         storeFile: async (caseId, name, bytes) => {
           const key = `runs/${run.id}/a${run.attempts}/${caseId}/${name}`;
@@ -138,7 +131,7 @@ export class RunExecutor {
       let determinism: RunDeterminism | null = null;
       let determinismMs: number | undefined;
       if (!outcome.fault && run.split !== 'sample') {
-        const checked = await checkDeterminism({ executor: prepared.executor, task, definition: def, runId: run.id, workDir, cases: prepared.cases, first: outcome.predictions, limits, ...(opts.gpus ? { gpus: opts.gpus } : {}), fetchCaseFiles });
+        const checked = await checkDeterminism({ ...work, first: outcome.predictions });
         determinism = checked.determinism;
         determinismMs = checked.ms;
         this.logger.log(`run ${run.id}: determinism: ${determinism.detail ?? determinism.summary}`);

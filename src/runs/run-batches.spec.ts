@@ -60,6 +60,37 @@ describe('runBatches (with the FakeExecutor)', () => {
     expect(out.logs.map((b) => b.toString())).toEqual(['batch 1\n', 'batch 2\n']);
   });
 
+  it("parses and stores a batch's output while the next batch's container runs, and settles it before returning", async () => {
+    const events: string[] = [];
+    const executor = new FakeExecutor((r) => (events.push(`run ${r.batchNumber}`), { output: jsonl(r.batch.cases.map((c) => c.caseId)) }));
+    const out = await runBatches({
+      executor,
+      task: taskDefinition('binary-classification'),
+      definition,
+      runId: 'run-1',
+      workDir: '/work/run-1',
+      cases,
+      limits,
+      onProgress: async (n) => {
+        events.push(`collect ${n} start`);
+        await new Promise((r) => setTimeout(r, 20));
+        events.push(`collect ${n} done`);
+      },
+    });
+    expect(out.fault).toBeNull();
+    // Batch 2's container ran before batch 1's collection ended; batch 2 is collected after batch 1, and before return.
+    expect(events.indexOf('run 2')).toBeLessThan(events.indexOf('collect 2 done'));
+    expect(events.filter((e) => e.startsWith('collect'))).toEqual(['collect 2 start', 'collect 2 done', 'collect 3 start', 'collect 3 done']);
+    expect(out.predictions.map((p) => p.caseId)).toEqual(['A', 'B', 'C']);
+  });
+
+  it("reports the earlier batch's invalid output, not the later batch's fault met while the earlier one was parsed", async () => {
+    const executor = new FakeExecutor((r) => (r.batchNumber === 1 ? { output: '{"caseId": "A", "probability": 2}\n' } : { output: null, fault: new VendorFault(FailureReason.Timeout, 'too slow') }));
+    const out = await run(executor);
+    expect(out.fault?.reason).toBe(FailureReason.InvalidOutput);
+    expect(out.fault?.detail).toMatch(/^batch 1, line 1: /);
+  });
+
   it("throws Assay's own faults (no exit code) for the caller to hand the run back", async () => {
     await expect(run(new FakeExecutor(() => ({ output: null, exitCode: null })))).rejects.toThrow(/no exit code/);
   });

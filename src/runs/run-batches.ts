@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { BenchmarkDefinition } from '../benchmarks/benchmark-definition';
 import type { SandboxLimits } from '../sandbox/sandbox.types';
 import type { TaskDefinition } from '../tasks/task-definition';
-import type { BatchExecutor } from './batch-executor';
+import type { BatchExecutor, BatchOutcome } from './batch-executor';
 import { FailureReason, type RunPredictionEntity, type RunTimings } from './evaluation.entity';
 import { VendorFault } from './sandbox-faults';
 
@@ -25,26 +25,33 @@ export interface BatchesOutcome {
   fault: VendorFault | null;
 }
 
-/**
- * Step 2 of a run: the cases batch by batch through the executor, each batch's output parsed by the task and checked
- * against the batch's cases. Throws for Assay's faults (the caller hands the run back); returns the vendor's fault.
- */
-export async function runBatches(input: {
+/** What running cases in the sandbox needs: shared by a run's batches and its determinism re-run. */
+export interface BatchWork {
   executor: BatchExecutor;
   task: TaskDefinition;
   definition: BenchmarkDefinition;
   runId: string;
+  /** The attempt's work dir (batches under it). */
   workDir: string;
   cases: readonly RunCase[];
   limits: SandboxLimits;
   gpus?: { deviceIds: string[] };
-  /** After each batch, with the number of cases done. */
-  onProgress?: (casesDone: number) => Promise<void>;
   /** Image tasks: puts a batch's case files (inputs that name files) under `dir`; caseId -> { relative path -> host file }. */
   fetchCaseFiles?: (cases: readonly RunCase[], dir: string) => Promise<Record<string, Record<string, string>>>;
-  /** Keeps a per-case output file the task asked for (e.g. a mask) as a run artifact; returns what the prediction records. */
-  storeFile?: (caseId: string, name: string, bytes: Buffer) => Promise<{ key: string; sha256: string; bytes: number }>;
-}): Promise<BatchesOutcome> {
+}
+
+/**
+ * Step 2 of a run: the cases batch by batch through the executor, each batch's output parsed by the task and checked
+ * against the batch's cases. Throws for Assay's faults (the caller hands the run back); returns the vendor's fault.
+ */
+export async function runBatches(
+  input: BatchWork & {
+    /** After each batch, with the number of cases done. */
+    onProgress?: (casesDone: number) => Promise<void>;
+    /** Keeps a per-case output file the task asked for (e.g. a mask) as a run artifact; returns what the prediction records. */
+    storeFile?: (caseId: string, name: string, bytes: Buffer) => Promise<{ key: string; sha256: string; bytes: number }>;
+  },
+): Promise<BatchesOutcome> {
   const { executor, task, definition: def, cases } = input;
   const out: BatchesOutcome = {
     predictions: [],
@@ -65,6 +72,33 @@ export async function runBatches(input: {
     pending.catch(() => undefined); // awaited below (or settled in finally); never an unhandled rejection
     return pending;
   };
+  // Parse a batch's output with the task, check it names this batch's cases, keep its files, record its predictions.
+  const collectBatch = async (batch: number, batchCases: readonly RunCase[], outcome: BatchOutcome, offset: number): Promise<void> => {
+    if (outcome.output === null) throw new Error(`batch ${batch}: no sandbox fault, yet no predictions were read`);
+    const tParse = Date.now();
+    const parsed = await task.parsePredictions({ text: outcome.output, caseIds: batchCases.map((c) => c.caseId), output: outcome.readOutput });
+    out.timings.parseOutputMs += Date.now() - tParse;
+    if (!parsed.ok) throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}, ${parsed.message}`);
+    const expected = new Set(batchCases.map((c) => c.caseId));
+    const unknown = parsed.value.filter((p) => !expected.has(p.caseId));
+    if (unknown.length > 0) {
+      throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}: ${unknown.length} prediction(s) for cases not in this batch (first: '${unknown[0]?.caseId}')`);
+    }
+    const tStore = Date.now();
+    for (const p of parsed.value) {
+      const prediction = { ...p.prediction };
+      if (p.files && Object.keys(p.files).length > 0) {
+        if (!input.storeFile) throw new Error(`task ${task.task} keeps output files but the run has nowhere to store them`);
+        const stored: Record<string, { key: string; sha256: string; bytes: number }> = {};
+        for (const [name, bytes] of Object.entries(p.files)) stored[name] = await input.storeFile(p.caseId, name, bytes);
+        prediction['files'] = stored;
+      }
+      out.predictions.push({ runId: input.runId, caseId: p.caseId, prediction });
+    }
+    out.timings.storeOutputMs += Date.now() - tStore;
+    await input.onProgress?.(Math.min(cases.length, offset + batchCases.length));
+  };
+  let collecting: Promise<void> | undefined;
   let prefetch = fetchBatch(1);
   try {
     for (let offset = 0, batch = 1; offset < cases.length; offset += size, batch++) {
@@ -96,33 +130,16 @@ export async function runBatches(input: {
       out.timings.sandboxTotalMs += t.totalMs;
       out.timings.batchIoMs += Math.max(0, Date.now() - tBatch - t.totalMs);
       out.logs.push(outcome.result.logBytes);
+      // The previous batch was parsed and stored while this one's container ran (its output folder is its own): its
+      // vendor fault, if any, is the run's, before anything this batch did.
+      if (collecting) await collecting;
       if (outcome.result.exitCode === null && !outcome.result.timedOut) throw new Error('the sandbox container produced no exit code');
       if (outcome.fault) throw outcome.fault;
-      // classifySandboxOutcome reports a missing or unreadable predictions file; this is Assay's invariant.
-      if (outcome.output === null) throw new Error(`batch ${batch}: no sandbox fault, yet no predictions were read`);
-      const tParse = Date.now();
-      const parsed = await task.parsePredictions({ text: outcome.output, caseIds: batchCases.map((c) => c.caseId), output: outcome.readOutput });
-      out.timings.parseOutputMs += Date.now() - tParse;
-      if (!parsed.ok) throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}, ${parsed.message}`);
-      const expected = new Set(batchCases.map((c) => c.caseId));
-      const unknown = parsed.value.filter((p) => !expected.has(p.caseId));
-      if (unknown.length > 0) {
-        throw new VendorFault(FailureReason.InvalidOutput, `batch ${batch}: ${unknown.length} prediction(s) for cases not in this batch (first: '${unknown[0]?.caseId}')`);
-      }
-      const tStore = Date.now();
-      for (const p of parsed.value) {
-        const prediction = { ...p.prediction };
-        if (p.files && Object.keys(p.files).length > 0) {
-          if (!input.storeFile) throw new Error(`task ${task.task} keeps output files but the run has nowhere to store them`);
-          const stored: Record<string, { key: string; sha256: string; bytes: number }> = {};
-          for (const [name, bytes] of Object.entries(p.files)) stored[name] = await input.storeFile(p.caseId, name, bytes);
-          prediction['files'] = stored;
-        }
-        out.predictions.push({ runId: input.runId, caseId: p.caseId, prediction });
-      }
-      out.timings.storeOutputMs += Date.now() - tStore;
-      await input.onProgress?.(Math.min(cases.length, offset + batchCases.length));
+      // classifySandboxOutcome reports a missing or unreadable predictions file; collectBatch checks Assay's invariant.
+      collecting = collectBatch(batch, batchCases, outcome, offset);
+      collecting.catch(() => undefined);
     }
+    if (collecting) await collecting;
     const have = new Set(out.predictions.map((p) => p.caseId));
     const missing = cases.filter((c) => !have.has(c.caseId));
     if (missing.length > 0) {
@@ -132,8 +149,9 @@ export async function runBatches(input: {
     if (!(error instanceof VendorFault)) throw error;
     out.fault = error;
   } finally {
-    // The caller removes the work dir next: no download may still be writing into it.
+    // The caller removes the work dir next: no download may still be writing into it, no batch still being read.
     if (prefetch) await prefetch.catch(() => undefined);
+    if (collecting) await collecting.catch(() => undefined);
   }
   return out;
 }
