@@ -47,12 +47,31 @@ export class SecurityAudit {
     return `${this.config.redis.queuePrefix}:authz:${parts.join(':')}`;
   }
 
-  /** INCR with the window set on first use; returns the new count. */
+  /**
+   * INCR with the window set on first use; returns the new count. The key is created with its expiry first (SET NX EX)
+   * and only then counted: a process killed between the two leaves a key that still expires, never a lockout without
+   * an end (INCR then EXPIRE would).
+   */
   private async bump(key: string, windowS: number): Promise<number> {
     const redis = this.redis();
-    const n = await redis.incr(key);
-    if (n === 1) await redis.expire(key, windowS);
-    return n;
+    await redis.set(key, '0', 'EX', windowS, 'NX');
+    return redis.incr(key);
+  }
+
+  /**
+   * A fixed-window rate limit per source IP for a public route that does real work per request (verifying an uploaded
+   * report): returns the seconds to wait when the address is over `max` requests in `windowS`, else 0. Fails open when
+   * Redis is away, as the lockout does.
+   */
+  async throttled(bucket: string, ip: string, max: number, windowS: number): Promise<number> {
+    try {
+      const key = this.key('rate', bucket, ip);
+      const count = await this.bump(key, windowS);
+      return count > max ? Math.max(1, await this.redis().ttl(key)) : 0;
+    } catch (error) {
+      this.logger.warn(`rate limit of ${bucket} skipped (Redis: ${(error as Error).message})`);
+      return 0;
+    }
   }
 
   /** Seconds the IP is still locked out for; 0 when it is not. */

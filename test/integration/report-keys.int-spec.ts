@@ -19,6 +19,9 @@ import { evidenceScript } from '../../src/reports/signing/seal';
 import { evidenceFixture } from '../support/evidence-fixture';
 import { createTestDatabase } from '../support/test-database';
 import { startTestStack, TestStack } from '../support/test-stack';
+import { QueueService } from '../../src/queue/queue.service';
+import { QueueName } from '../../src/queue/queue.constants';
+import { VERIFY_FILE_RATE } from '../../src/reports/signing/report-keys.controller';
 
 jest.setTimeout(120_000);
 
@@ -195,5 +198,26 @@ describe('report key and verify routes (the HTTP API on the real stack)', () => 
     const missing = await q({ keyId: good.keyId });
     expect(missing.status).toBe(400);
     expect(((await missing.json()) as { problems: { field: string }[] }).problems.map((p) => p.field)).toEqual(['evidenceSha256', 'signature']);
+  });
+
+  it(`answers 429 with Retry-After past ${VERIFY_FILE_RATE.max} file verifications a minute from one address, counted before the body is read; the hash check stays open`, async () => {
+    const redis = stack.api.get(QueueService).queue(QueueName.Scoring).client;
+    // This file's stack has its own key prefix; the earlier tests' verifications are forgotten so the count starts at 0.
+    for (const key of await redis.keys(`${stack.config.redis.queuePrefix}:authz:rate:verify-file:*`)) await redis.del(key);
+    const post = (): Promise<Response> => fetch(`${stack.baseUrl}/api/reports/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(signed) });
+    const statuses: number[] = [];
+    for (let i = 0; i < VERIFY_FILE_RATE.max; i++) statuses.push((await post()).status);
+    expect(new Set(statuses)).toEqual(new Set([200]));
+    const refused = await post();
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(Number(refused.headers.get('retry-after'))).toBeLessThanOrEqual(VERIFY_FILE_RATE.windowS);
+    expect(await refused.json()).toMatchObject({ message: expect.stringMatching(/too many report verifications/) });
+    const keys = await redis.keys(`${stack.config.redis.queuePrefix}:authz:rate:verify-file:*`);
+    expect(keys).toHaveLength(1);
+    // Every counter expires (set with its window before it is counted).
+    expect(await redis.ttl(keys[0] as string)).toBeGreaterThan(0);
+    const digest = new URLSearchParams({ evidenceSha256: signed.signature.evidenceSha256, keyId: signed.signature.keyId, signature: signed.signature.digestValue as string });
+    expect((await fetch(`${stack.baseUrl}/api/reports/verify?${digest.toString()}`)).status).toBe(200);
   });
 });

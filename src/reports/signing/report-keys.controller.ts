@@ -1,8 +1,9 @@
-import { Controller, Get, HttpCode, Post, Query, Req } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import type { Request } from 'express';
+import { Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiQuery, ApiTags, ApiTooManyRequestsResponse } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
 import { Access, AccessTable } from '../../auth/access.decorator';
 import { Public } from '../../auth/auth.decorators';
+import { SecurityAudit } from '../../auth/security-audit.service';
 import { DomainError, ErrorCode, FieldProblem } from '../../common/domain-error';
 import { KEY_ID_PATTERN, SHA256_HEX_PATTERN, SIGNATURE_PATTERN } from './ed25519';
 import { readRawBody, VERIFY_BODY_LIMIT, VERIFY_CONTENT_TYPES } from './raw-body';
@@ -13,6 +14,12 @@ import { keyLookupOf, verifyDigestSignature, verifyReport } from './verify';
 /** Anyone may verify a report, signed in or not: that is the point of publishing the keys. */
 const ANYONE: AccessTable = { anonymous: '2xx', vendor: '2xx', vendorOther: '2xx', evaluator: '2xx', regulator: '2xx', regulatorGranted: '2xx', admin: '2xx' };
 
+/**
+ * Verifying a file parses up to VERIFY_BODY_LIMIT bytes (a PDF's objects, an HTML page) for anyone, unauthenticated:
+ * per source IP at most this many a minute (Redis counters shared by every API process), then 429 with Retry-After.
+ */
+export const VERIFY_FILE_RATE = { max: 60, windowS: 60 } as const;
+
 const FIELD_RULES = {
   evidenceSha256: { pattern: SHA256_HEX_PATTERN, problem: 'must be 64 lower-case hex digits (sha256)' },
   keyId: { pattern: KEY_ID_PATTERN, problem: 'must look like ed25519-<16 lower-case hex digits>' },
@@ -22,7 +29,10 @@ const FIELD_RULES = {
 @ApiTags('reports')
 @Controller('api/reports')
 export class ReportKeysController {
-  constructor(private readonly keys: ReportKeyStore) {}
+  constructor(
+    private readonly keys: ReportKeyStore,
+    private readonly security: SecurityAudit,
+  ) {}
 
   @Get('keys')
   @Public()
@@ -61,8 +71,15 @@ export class ReportKeysController {
   @ApiConsumes(...VERIFY_CONTENT_TYPES)
   @ApiBody({ description: `the report as downloaded: evidence.json, report.html or report.pdf (up to ${VERIFY_BODY_LIMIT / 1024 / 1024} MB)`, schema: { type: 'string', format: 'binary' } })
   @ApiOkResponse({ type: VerifyResponse })
+  @ApiTooManyRequestsResponse({ description: `more than ${VERIFY_FILE_RATE.max} verifications a minute from this address (Retry-After says when to try again)` })
   @ApiOperation({ summary: 'Verifies a report file (JSON, HTML or PDF, told apart by content): valid, or each check that fails with what does not match (which hash, which key)' })
-  async verifyFile(@Req() req: Request): Promise<VerifyResponse> {
+  async verifyFile(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<VerifyResponse> {
+    // Counted before the body is read: a refused request costs a Redis round trip, not a parse.
+    const wait = await this.security.throttled('verify-file', req.ip ?? req.socket.remoteAddress ?? 'unknown', VERIFY_FILE_RATE.max, VERIFY_FILE_RATE.windowS);
+    if (wait > 0) {
+      res.setHeader('Retry-After', String(wait));
+      throw new DomainError(ErrorCode.TooManyRequests, `too many report verifications from this address (at most ${VERIFY_FILE_RATE.max} a minute); retry after ${wait} s`);
+    }
     const bytes = await readRawBody(req, VERIFY_BODY_LIMIT, VERIFY_CONTENT_TYPES);
     return verifyReport(bytes, keyLookupOf(await this.keys.publicKeys()));
   }

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AccessModule } from '../../grants/access.module';
 import { REPORT_SIGNER } from '../report-ports';
 import { ReportKeysController } from './report-keys.controller';
 import { ReportKeyStore } from './report-keys';
@@ -13,5 +14,5 @@ import { ReportSignerService } from './report-signer';
 export class ReportSigningModule {}
 
 /** The HTTP side: published keys and verification (GET /api/reports/keys, GET|POST /api/reports/verify). */
-@Module({ imports: [ReportSigningModule], controllers: [ReportKeysController] })
+@Module({ imports: [ReportSigningModule, AccessModule], controllers: [ReportKeysController] })
 export class ReportSigningHttpModule {}
