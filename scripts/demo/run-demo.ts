@@ -137,7 +137,7 @@ async function reportStep(admin: AssayClient, api: string, dir: string): Promise
   let report: { id: string; phase: string; audience: string; evidenceSha256: string; keyId: string } | undefined;
   while (!report && Date.now() < deadline) {
     const list = await regulator.get<{ id: string; phase: string; audience: string; submissionId: string; evidenceSha256: string; keyId: string; createdAt: string }[]>('/api/reports');
-    const mine = list.filter((r) => r.phase === 'test' && r.audience === 'full' && subs.some((s) => s.id === r.submissionId && s.name === 'wdbc-logreg'));
+    const mine = list.filter((r) => r.phase === 'test' && r.audience === 'full' && subs.some((s) => s.id === r.submissionId && s.name.startsWith('wdbc-logreg@')));
     report = mine.sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1))[0];
     if (!report) await new Promise((r) => setTimeout(r, 2000));
   }
