@@ -98,6 +98,8 @@ export class RunEntity {
   @CreateDateColumn({ type: 'timestamptz' }) queuedAt!: Date;
   @Column({ type: 'timestamptz', nullable: true }) startedAt!: Date | null;
   @Column({ type: 'timestamptz', nullable: true }) finishedAt!: Date | null;
+  /** When the objects of this finished run that no stored prediction references were removed (src/runs/run-artifacts.ts). */
+  @Column({ type: 'timestamptz', nullable: true }) artifactsCollectedAt!: Date | null;
 }
 
 @Entity('run_predictions')

@@ -36,6 +36,7 @@ import { retryDelayMs } from '../queue/queue.constants';
 import { isTransientInfraFault } from '../queue/transient-faults';
 import { isWorkerDraining } from '../queue/worker-draining';
 import { ReportsService } from '../reports/reports.service';
+import { attemptSegment, RunArtifactsGc, sameAttempt } from './run-artifacts';
 
 const HEARTBEAT_MS = 5_000;
 
@@ -59,6 +60,7 @@ export class RunExecutor {
     private readonly active: ActiveWork,
     private readonly truth: TruthCache,
     private readonly reports: ReportsService,
+    private readonly artifacts: RunArtifactsGc,
   ) {
     this.workerId = workerIdOf(config);
   }
@@ -98,12 +100,15 @@ export class RunExecutor {
     // A fresh dir per attempt under this worker's work root; what an earlier, killed attempt of this run left goes first.
     let workDir: string | null = null;
     try {
+      // Earlier attempts of this run can commit nothing now, and nothing reads their objects (when this fails they
+      // wait for the collection at the run's end).
+      await this.artifacts.collect(run.id).catch((e: unknown) => this.logger.warn(`run ${run.id}: objects of earlier attempts not removed (${String(e)})`));
       await this.sandbox.removeWorkDirsNamed(`run-${run.id}-`);
       workDir = await this.sandbox.createWorkDir(`run-${run.id}-${run.attempts}`);
       const t0 = Date.now();
       const prepared = await this.prepare(run, workDir);
       const prepareMs = Date.now() - t0;
-      const running = await this.evaluation.transition({ runId: run.id, from: [RunStatus.Preparing], to: RunStatus.Running, patch: { heartbeatAt: this.clock.now(), timings: { ...run.timings, prepareMs } } });
+      const running = await this.evaluation.transition({ runId: run.id, from: [RunStatus.Preparing], to: RunStatus.Running, attempt: run, patch: { heartbeatAt: this.clock.now(), timings: { ...run.timings, prepareMs } } });
       if (!running) return;
       crashPoint('execute:running');
 
@@ -118,9 +123,9 @@ export class RunExecutor {
           casesDone = done;
           await this.repository.heartbeat(run.id, this.clock.now(), casesDone);
         },
-        // Per attempt, so an earlier attempt's objects are never mistaken for this one's.
+        // Per attempt, so an earlier attempt's objects are never mistaken for (nor overwrite) this one's.
         storeFile: async (caseId, name, bytes) => {
-          const key = `runs/${run.id}/a${run.attempts}/${caseId}/${name}`;
+          const key = `runs/${run.id}/${attemptSegment(run)}/${caseId}/${name}`;
           await this.storage.putBuffer('artifacts', key, bytes, 'application/octet-stream');
           return { key, sha256: sha256Hex(bytes), bytes: bytes.length };
         },
@@ -195,13 +200,13 @@ export class RunExecutor {
   private async collect(run: RunEntity, outcome: BatchesOutcome & { casesTotal: number; timings: RunTimings; determinism: RunDeterminism | null }): Promise<void> {
     const logs = joinRunLogs(outcome.logs, RUN_LOG_BYTES);
     if (outcome.fault) {
-      await this.evaluation.fail(run.id, [RunStatus.Running], outcome.fault.reason, outcome.fault.detail, {
+      const failed = await this.evaluation.fail(run.id, [RunStatus.Running], outcome.fault.reason, outcome.fault.detail, {
         logs,
         runnerImageId: outcome.imageId || null,
         sandboxRuntime: outcome.runtime || null,
         timings: outcome.timings,
-      });
-      this.logger.log(`run ${run.id} failed: ${outcome.fault.reason}: ${outcome.fault.detail}`);
+      }, run);
+      if (failed) this.logger.log(`run ${run.id} failed: ${outcome.fault.reason}: ${outcome.fault.detail}`);
       return;
     }
     const scoring = await this.evaluation.transition(
@@ -209,6 +214,7 @@ export class RunExecutor {
         runId: run.id,
         from: [RunStatus.Running],
         to: RunStatus.Scoring,
+        attempt: run,
         patch: { casesDone: outcome.casesTotal, heartbeatAt: this.clock.now(), logs, runnerImageId: outcome.imageId, sandboxRuntime: outcome.runtime, timings: outcome.timings, determinism: outcome.determinism },
         ...(outcome.determinism ? { auditPayload: { determinism: { checked: outcome.determinism.checked, cases: outcome.determinism.cases, identical: outcome.determinism.identical } } } : {}),
       },
@@ -239,12 +245,13 @@ export class RunExecutor {
     try {
       const version = await this.benchmarks.requireVersion(run.benchmarkVersionId);
       const current = await this.evaluation.requireRun(run.id);
-      if (!from.includes(current.status)) return;
+      // Another attempt has started since (this one was judged lost): it is that one's run now.
+      if (!from.includes(current.status) || !sameAttempt(current, run)) return;
       const infraFaults = current.infraFaults + (kind === 'transient' ? 1 : 0);
       if ((kind === 'transient' && infraFaults > MAX_INFRA_FAULTS) || (kind === 'internal' && current.attempts >= MAX_RUN_ATTEMPTS)) {
         await this.evaluation.fail(run.id, from, FailureReason.Internal, kind === 'transient'
           ? `Assay's infrastructure stayed unreachable through ${infraFaults} tries (not the vendor's fault): ${message.slice(0, 300)}`
-          : `Assay could not complete this run after ${current.attempts} attempts (not the vendor's fault)`);
+          : `Assay could not complete this run after ${current.attempts} attempts (not the vendor's fault)`, {}, current);
         return;
       }
       const uncounted = { attempts: Math.max(0, current.attempts - 1) };
@@ -253,6 +260,7 @@ export class RunExecutor {
         runId: run.id,
         from,
         to: RunStatus.Queued,
+        attempt: current,
         patch,
         auditPayload: { [kind === 'transient' ? 'transientFault' : kind === 'drained' ? 'drained' : 'internalFault']: message.slice(0, 500) },
       });

@@ -68,6 +68,19 @@ export class EvaluationRepository {
     return this.db.manager().find(RunPredictionEntity, { where: { runId }, order: { caseId: 'ASC' } });
   }
 
+  /** Finished runs whose unreferenced artifact objects were never removed (the follow-up was lost), oldest first. */
+  async findUncollectedFinishedRuns(limit: number): Promise<string[]> {
+    const rows: { id: string }[] = await this.db.manager().query(
+      `SELECT id FROM runs WHERE artifacts_collected_at IS NULL AND status IN ('succeeded', 'failed', 'cancelled') ORDER BY finished_at LIMIT $1`,
+      [limit],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  async markArtifactsCollected(id: string, at: Date): Promise<void> {
+    await this.db.manager().update(RunEntity, { id, status: In([RunStatus.Succeeded, RunStatus.Failed, RunStatus.Cancelled]) }, { artifactsCollectedAt: at });
+  }
+
   async insertResult(tx: EntityManager, result: Omit<EvaluationResultEntity, 'createdAt'>): Promise<void> {
     await tx.insert(EvaluationResultEntity, result as QueryDeepPartialEntity<EvaluationResultEntity>);
   }

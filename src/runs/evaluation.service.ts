@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/auth.decorators';
@@ -13,7 +13,8 @@ import { QueueService } from '../queue/queue.service';
 import type { SubmissionEntity } from '../submissions/submissions.entity';
 import { EvaluationResultEntity, FailureReason, RunEntity, RunStatus } from './evaluation.entity';
 import { EvaluationRepository } from './evaluation.repository';
-import { assertTransition } from './run-state-machine';
+import { type Attempt, RunArtifactsGc, sameAttempt } from './run-artifacts';
+import { assertTransition, TERMINAL_STATUSES } from './run-state-machine';
 
 export interface TransitionInput {
   runId: string;
@@ -22,6 +23,11 @@ export interface TransitionInput {
   patch?: Partial<RunEntity>;
   actorUserId?: string | null;
   auditPayload?: Record<string, unknown>;
+  /**
+   * Only while the row still names this attempt: one handed back while it ran on (its worker was judged lost) and
+   * replaced by a later one commits nothing, so its objects are never referenced and may go when the next one starts.
+   */
+  attempt?: Attempt;
 }
 
 /**
@@ -40,6 +46,8 @@ function executeJob(run: RunEntity, version: BenchmarkVersionEntity): { name: Jo
 
 @Injectable()
 export class EvaluationService {
+  private readonly logger = new Logger('EvaluationService');
+
   constructor(
     private readonly repository: EvaluationRepository,
     private readonly cohorts: CohortsService,
@@ -47,6 +55,7 @@ export class EvaluationService {
     private readonly audit: AuditService,
     private readonly queue: QueueService,
     private readonly clock: Clock,
+    private readonly artifacts: RunArtifactsGc,
   ) {}
 
   runsOfSubmission(submissionId: string): Promise<RunEntity[]> {
@@ -107,12 +116,15 @@ export class EvaluationService {
   /**
    * One step of the state machine: lock the row, check the expected prior state, write the next one and its audit
    * entry. Returns null when the run is not in an expected state (another worker moved it on): the caller skips.
+   * After a commit to a finished state, the run's artifact objects that no stored prediction references are removed
+   * (a follow-up: when it fails or is lost to a crash, the recovery sweep does it).
    */
   async transition(input: TransitionInput, work?: (tx: EntityManager, run: RunEntity) => Promise<void>): Promise<RunEntity | null> {
-    return this.db.transaction(async (tx) => {
+    const done = await this.db.transaction(async (tx) => {
       const run = await this.repository.lockRunForTransition(tx, input.runId);
       if (!run) throw notFound('run', input.runId);
       if (!input.from.includes(run.status)) return null;
+      if (input.attempt && !sameAttempt(run, input.attempt)) return null;
       assertTransition(run.status, input.to);
       if (work) await work(tx, run);
       const patch: Partial<RunEntity> = { ...input.patch, status: input.to };
@@ -127,6 +139,10 @@ export class EvaluationService {
       });
       return { ...run, ...patch } as RunEntity;
     });
+    if (done && TERMINAL_STATUSES.includes(done.status)) {
+      await this.artifacts.collect(done.id).catch((e: unknown) => this.logger.warn(`run ${done.id}: artifact objects not collected yet (${String(e)}); the sweep will`));
+    }
+    return done;
   }
 
   /** Fails a run just created in the same transaction (queued → failed), with its audit entry. */
@@ -136,8 +152,8 @@ export class EvaluationService {
     await this.audit.record(tx, { actorUserId: null, action: 'run.failed', entityType: 'run', entityId: run.id, payload: { from: run.status, to: RunStatus.Failed, reason } });
   }
 
-  async fail(runId: string, from: readonly RunStatus[], reason: FailureReason, detail: string, patch: Partial<RunEntity> = {}): Promise<RunEntity | null> {
-    return this.transition({ runId, from, to: RunStatus.Failed, patch: { ...patch, failureReason: reason, failureDetail: detail.slice(0, 2000) } });
+  async fail(runId: string, from: readonly RunStatus[], reason: FailureReason, detail: string, patch: Partial<RunEntity> = {}, attempt?: TransitionInput['attempt']): Promise<RunEntity | null> {
+    return this.transition({ runId, from, to: RunStatus.Failed, patch: { ...patch, failureReason: reason, failureDetail: detail.slice(0, 2000) }, ...(attempt ? { attempt } : {}) });
   }
 
   /** True when the benchmark needs a GPU and no worker with one has shown a sign of life in the last 30 s. */

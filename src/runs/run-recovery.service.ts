@@ -16,6 +16,7 @@ import { SubmissionsRepository } from '../submissions/submissions.repository';
 import { FailureReason, RunEntity, RunStatus } from './evaluation.entity';
 import { EvaluationRepository } from './evaluation.repository';
 import { EvaluationService } from './evaluation.service';
+import { RunArtifactsGc } from './run-artifacts';
 import { MAX_RUN_ATTEMPTS } from './run-state-machine';
 
 export interface SweepCounts {
@@ -33,6 +34,8 @@ export interface SweepCounts {
   leaderboards: number;
   /** Work directories (and their mounts) of attempts that are over, removed from this host. */
   workDirs: number;
+  /** Artifact objects of finished runs that no stored prediction references, removed (their follow-up was lost). */
+  artifacts: number;
 }
 
 const RUN_DIR = /^run-([0-9a-f-]{36})-(\d+)-/;
@@ -44,7 +47,8 @@ const CHECK_DIR = /^check-([0-9a-f-]{36})-(\d+)-/;
  * - preparing/running of a dead worker: this worker's previous life or this process's lost attempt (at once), any
  *   other worker silent for ASSAY_RUN_STALE_MS → back to the queue, or past its attempts failed as internal;
  * - scoring, queued and validating without a live job (Redis lost it, the enqueue never happened) → queued again;
- * - succeeded without its next phase's run → created and queued; leaderboards older than a success → rebuilt.
+ * - succeeded without its next phase's run → created and queued; leaderboards older than a success → rebuilt;
+ * - finished runs whose artifact objects were never collected → collected (ARTIFACT_RUNS_PER_SWEEP per sweep).
  * Bound: anything stranded is on its way again within ASSAY_RUN_STALE_MS + one sweep interval (90 s by default),
  * plus Bull's lock (ASSAY_QUEUE_LOCK_MS, twice) for a job that a killed worker held.
  */
@@ -66,6 +70,7 @@ export class RunRecoveryService {
     private readonly leaderboards: LeaderboardsService,
     private readonly active: ActiveWork,
     private readonly sandbox: DockerSandboxAdapter,
+    private readonly artifacts: RunArtifactsGc,
   ) {
     this.workerId = workerIdOf(config);
     this.bootTime = clock.now();
@@ -74,7 +79,7 @@ export class RunRecoveryService {
   async sweep(): Promise<SweepCounts> {
     const now = this.clock.now();
     const staleBefore = new Date(now.getTime() - this.config.worker.runStaleMs);
-    const counts: SweepCounts = { requeued: 0, failed: 0, rescored: 0, reenqueued: 0, nextPhases: 0, leaderboards: 0, workDirs: 0 };
+    const counts: SweepCounts = { requeued: 0, failed: 0, rescored: 0, reenqueued: 0, nextPhases: 0, leaderboards: 0, workDirs: 0, artifacts: 0 };
     const inFlight = await this.repository.findAbandonedRuns([RunStatus.Preparing, RunStatus.Running], now);
     for (const run of inFlight) {
       const seen = run.heartbeatAt ?? run.queuedAt;
@@ -97,6 +102,14 @@ export class RunRecoveryService {
     }
     await this.recoverSucceeded(counts);
     counts.workDirs = await this.sweepWorkDirs();
+    // Last and bounded: a store that is away costs this sweep nothing else, and a backlog drains over several sweeps.
+    counts.artifacts = await this.artifacts.collectFinished().then(
+      (c) => c.removed,
+      (e: unknown) => {
+        this.logger.warn(`artifact collection: ${String(e)}; the next sweep tries again`);
+        return 0;
+      },
+    );
     if (Object.values(counts).some((n) => n > 0)) this.logger.log(`recovery: ${JSON.stringify(counts)}`);
     return counts;
   }
@@ -172,11 +185,11 @@ export class RunRecoveryService {
       await this.sandbox.removeWorkDirsNamed(`run-${run.id}-`);
     }
     if (run.attempts >= MAX_RUN_ATTEMPTS) {
-      const failed = await this.evaluation.fail(run.id, [run.status], FailureReason.Internal, `the worker executing this run was lost ${run.attempts} times (not the vendor's fault)`);
+      const failed = await this.evaluation.fail(run.id, [run.status], FailureReason.Internal, `the worker executing this run was lost ${run.attempts} times (not the vendor's fault)`, {}, run);
       if (failed) counts.failed++;
       return;
     }
-    const back = await this.evaluation.transition({ runId: run.id, from: [run.status], to: RunStatus.Queued, auditPayload: { recovered: true, lostWorker: run.workerId } });
+    const back = await this.evaluation.transition({ runId: run.id, from: [run.status], to: RunStatus.Queued, attempt: run, auditPayload: { recovered: true, lostWorker: run.workerId } });
     if (!back) return;
     const version = await this.benchmarks.requireVersion(run.benchmarkVersionId);
     await this.evaluation.ensureExecuteQueued(back, version);

@@ -332,13 +332,13 @@ export class StorageService implements OnModuleDestroy {
     return aborted;
   }
 
-  /** Objects under a prefix, with their last-modified time. */
-  async list(bucket: BucketName, prefix: string): Promise<{ key: string; lastModified: Date }[]> {
+  /** Objects under a prefix, with their last-modified time and size. */
+  async list(bucket: BucketName, prefix: string): Promise<{ key: string; lastModified: Date; size: number }[]> {
     const client = await this.connect();
-    const out: { key: string; lastModified: Date }[] = [];
+    const out: { key: string; lastModified: Date; size: number }[] = [];
     for await (const item of client.listObjectsV2(this.bucketName(bucket), prefix, true)) {
-      const o = item as { name?: string; lastModified?: Date };
-      if (o.name) out.push({ key: o.name, lastModified: o.lastModified ?? new Date(0) });
+      const o = item as { name?: string; lastModified?: Date; size?: number };
+      if (o.name) out.push({ key: o.name, lastModified: o.lastModified ?? new Date(0), size: o.size ?? 0 });
     }
     return out;
   }
@@ -386,5 +386,24 @@ export class StorageService implements OnModuleDestroy {
     assertValidKey(bucket, key);
     const client = await this.connect();
     await client.removeObject(this.bucketName(bucket), key);
+  }
+
+  /**
+   * Removes many objects with the store's multi-object delete (the client sends at most 1000 keys a request). A key
+   * that is already gone is no error, so a removal cut short can simply be repeated; a key the store refused throws.
+   */
+  async removeMany(bucket: BucketName, keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    for (const key of keys) assertValidKey(bucket, key);
+    const client = await this.connect();
+    // The client's parser gives the <Error> elements themselves, although its types wrap each in { Error }.
+    type Refusal = { Code?: string; Message?: string; Key?: string };
+    const errors = (await client.removeObjects(this.bucketName(bucket), [...keys]))
+      .map((e) => (e && 'Error' in e ? e.Error : (e as Refusal | null | undefined)))
+      .filter((e): e is Refusal => !!e && e.Code !== 'NoSuchKey');
+    if (errors.length > 0) {
+      const first = errors[0];
+      throw new Error(`the store refused to remove ${errors.length} of ${keys.length} object(s) (first: ${first?.Key ?? '?'}: ${first?.Code ?? '?'} ${first?.Message ?? ''})`);
+    }
   }
 }
