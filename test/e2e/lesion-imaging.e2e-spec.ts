@@ -108,7 +108,11 @@ describe('lesion imaging: real image models on SYNTHETIC CT phantoms, from uploa
     expect(d.value).toBeCloseTo(mean, 12);
     expect(d.statusCounts?.['ok'] ?? 0).toBeLessThanOrEqual(values.length);
 
-    const board = await vendor.get<{ rows: { rank: number; metrics: Record<string, { value: number; ci: [number, number] | null }> }[] }>('/api/benchmarks/lesion-segmentation/leaderboard?phase=test');
+    // The board is rebuilt just after the run's success commits (EvaluationProcessor.afterSucceeded): wait for it.
+    const board = await eventually(
+      () => vendor.get<{ rows: { rank: number; metrics: Record<string, { value: number; ci: [number, number] | null }> }[] }>('/api/benchmarks/lesion-segmentation/leaderboard?phase=test'),
+      (b) => b.rows.length > 0,
+    );
     expect(board.rows).toHaveLength(1);
     expect(board.rows[0]?.metrics['dice']?.value).toBeCloseTo(mean, 4);
     expect(board.rows[0]?.metrics['nsd']?.ci).toHaveLength(2);

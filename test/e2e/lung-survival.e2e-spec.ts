@@ -105,7 +105,11 @@ describe('lung-survival: a risk model with missing inputs, Harrell and Uno C, su
     await expect(vendor.get('/api/benchmarks/lung-survival/leaderboard?phase=test')).rejects.toThrow(/HTTP 404/);
     await expect(vendor.get('/api/benchmarks/lung-survival/leaderboard?phase=sample')).resolves.toMatchObject({ rows: [{ rank: 1 }] });
     await evaluator.json('PATCH', '/api/benchmarks/lung-survival/phases/test', { leaderboard: 'public' });
-    const board = await vendor.get<{ rows: { rank: number; metrics: Record<string, { value: number }> }[]; precision: number }>('/api/benchmarks/lung-survival/leaderboard?phase=test');
+    // The board is rebuilt just after the run's success commits (EvaluationProcessor.afterSucceeded): wait for it.
+    const board = await eventually(
+      () => vendor.get<{ rows: { rank: number; metrics: Record<string, { value: number }> }[]; precision: number }>('/api/benchmarks/lung-survival/leaderboard?phase=test'),
+      (b) => b.rows.length > 0,
+    );
     expect(board.precision).toBe(3);
     expect(board.rows[0]?.metrics.c_index_harrell?.value).toBeCloseTo(run.metrics.c_index_harrell?.value as number, 3);
   });

@@ -112,7 +112,11 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
     await expect(determinismOf(vendorA, testRun.id)).resolves.toEqual({ checked: true, cases: 5, identical: 5 });
     for (const reader of [vendorA, evaluator]) await expect(reader.get(`/api/submissions/${submitted.id}`)).resolves.toMatchObject({ intendedUse: INTENDED_USE });
 
-    const board = await vendorB.get<{ rows: { rank: number; organisation: string; metrics: Record<string, { value: number; ci: [number, number] | null }> }[] }>(`/api/benchmarks/${BENCHMARK}/leaderboard?phase=test`);
+    // The board is rebuilt just after the run's success commits (EvaluationProcessor.afterSucceeded): wait for it.
+    const board = await eventually(
+      () => vendorB.get<{ rows: { rank: number; organisation: string; submissionId: string; metrics: Record<string, { value: number; ci: [number, number] | null }> }[] }>(`/api/benchmarks/${BENCHMARK}/leaderboard?phase=test`),
+      (b) => b.rows.some((r) => r.submissionId === submitted.id),
+    );
     expect(board.rows[0]).toMatchObject({ rank: 1, organisation: 'Vendor A' });
     expect(Math.abs((board.rows[0]?.metrics.auroc?.value as number) - expected)).toBeLessThanOrEqual(5e-5); // rounded to 4 places
     for (const name of ['auprc', 'sensitivity', 'specificity', 'balanced_accuracy', 'brier']) expect(board.rows[0]?.metrics[name]?.value).toEqual(expect.any(Number));
@@ -135,7 +139,10 @@ describe('WDBC malignancy from token to leaderboard (HTTP API + worker + sandbox
     await expectApiError(vendorA.get(`/api/submissions/${submitted.id}`), 404, /not found/);
     await expectApiError(vendorA.get(`/api/runs/${testRun.id}`), 404, /not found/);
 
-    const board = await vendorA.get<{ rows: { rank: number; organisation: string }[] }>(`/api/benchmarks/${BENCHMARK}/leaderboard?phase=test`);
+    const board = await eventually(
+      () => vendorA.get<{ rows: { rank: number; organisation: string; submissionId: string }[] }>(`/api/benchmarks/${BENCHMARK}/leaderboard?phase=test`),
+      (b) => b.rows.some((r) => r.submissionId === submitted.id),
+    );
     expect(board.rows.map((r) => [r.rank, r.organisation])).toEqual([
       [1, 'Vendor A'],
       [2, 'Vendor B'],
