@@ -3,6 +3,7 @@ import type { FieldProblem } from '../common/domain-error';
 import type { MetricValue } from '../metrics/score-report';
 import type { SubgroupResult } from '../metrics/subgroups';
 import type { RankingProblem } from './rank-robustness';
+import type { TaskFederation } from './federation';
 import type { OfflineScorer } from './offline-scoring';
 import type { TaskReport, TaskReportInput } from './task-report';
 
@@ -47,6 +48,9 @@ export interface TaskDefinition<Truth = unknown> {
 
   /** What this task adds to the validation report, from the stored result (curves, tables, metric definitions). */
   report?(input: TaskReportInput): TaskReport;
+
+  /** Runs over federated nodes (issue 11): what a node's summary holds and how the hub pools them; absent = single-site only. */
+  readonly federation?: TaskFederation;
 
   /** `assay score --task <name>`: the offline scorer (same metric code as the worker). */
   readonly offline: OfflineScorer;

@@ -4,10 +4,12 @@ import { wilcoxonSignedRank } from '../../metrics/hypothesis-tests';
 import { parseBinaryPredictionsJsonl, parseTruthCsv } from '../../metrics/predictions';
 import { METRIC_CODE_VERSION, metricDirection, type MetricValue, scoreBinary } from '../../metrics/score-report';
 import { benchmarkBootstrap, column, jsonlField, missingCases, readCsvTruth, subgroupTables, tabularInterfaceProblems } from '../scoring-support';
+import type { TaskFederation } from '../federation';
 import type { ScoreInput, TaskDefinition, TaskScore } from '../task-definition';
 import { binaryOfflineScorer } from './binary-offline';
 import { binaryRankingProblem } from './ranking';
 import { binaryReport } from './binary-classification.report';
+import { BINARY_FEDERATION } from './binary-federation';
 
 /** Truth of one split: labels (1 = positive) in the truth file's case order. */
 export interface BinaryTruth {
@@ -88,6 +90,7 @@ export const BINARY_CLASSIFICATION = {
 
   report: binaryReport,
 
+  federation: BINARY_FEDERATION as TaskFederation,
   offline: binaryOfflineScorer,
 
   tabular: {

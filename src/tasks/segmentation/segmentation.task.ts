@@ -12,6 +12,8 @@ import { benchmarkBootstrap, subgroupTables } from '../scoring-support';
 import type { CaseResult, TaskDefinition, TruthSource } from '../task-definition';
 import { volumeInterfaceProblems } from '../volume-interface';
 import { meanRankingProblem } from '../mean-ranking';
+import { meanFederation } from '../mean-federation';
+import type { TaskFederation } from '../federation';
 import { segmentationOfflineScorer } from './segmentation-offline';
 import { segmentationReport } from './segmentation.report';
 
@@ -74,7 +76,7 @@ function aggregate(definition: BenchmarkDefinition, rows: readonly SegmentationC
 }
 
 /** The per-case value of a metric as ranked (both-empty cases under the benchmark's policy; NaN = excluded). */
-function perCaseValue(definition: BenchmarkDefinition, metric: string) {
+export function perCaseValue(definition: BenchmarkDefinition, metric: string) {
   const perfect = bothEmptyOf(definition) === 'perfect';
   return (r: CaseResult): number => {
     const v = r[metric];
@@ -220,6 +222,7 @@ export const SEGMENTATION: TaskDefinition<SegmentationTruth> = {
 
   report: segmentationReport,
 
+  federation: meanFederation({ metrics: SEGMENTATION_METRIC_NAMES, perCaseValue, metricCodeVersion: SEGMENTATION_CODE_VERSION }) as TaskFederation,
   offline: segmentationOfflineScorer,
 };
 
