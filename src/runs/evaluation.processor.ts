@@ -25,7 +25,7 @@ import { checkDeterminism } from './determinism-check';
 import { EvaluationRepository } from './evaluation.repository';
 import { EvaluationService } from './evaluation.service';
 import { type BatchExecutor, BatchExecutors } from './batch-executor';
-import { type BatchesOutcome, type BatchWork, type RunCase, runBatches } from './run-batches';
+import { type BatchesOutcome, type BatchWork, downloadCaseFiles, type RunCase, runBatches } from './run-batches';
 import type { SplitName } from '../cohorts/cohorts.entity';
 import { MAX_INFRA_FAULTS, MAX_RUN_ATTEMPTS } from './run-state-machine';
 import type { EntityManager } from 'typeorm';
@@ -157,22 +157,8 @@ export class RunExecutor {
    * Image tasks: the files a batch's cases name as inputs (`cases/<caseId>/<file>`), downloaded from the cohort
    * version's own file list (keys are never built from input) into the batch's directory, one batch at a time.
    */
-  private async fetchCaseFiles(cohortVersion: CohortVersionEntity, split: string, cases: readonly RunCase[], dir: string): Promise<Record<string, Record<string, string>>> {
-    const out: Record<string, Record<string, string>> = {};
-    for (const c of cases) {
-      for (const value of Object.values(c.inputs)) {
-        if (typeof value !== 'string') continue;
-        const prefix = `cases/${c.caseId}/`;
-        const name = value.slice(prefix.length);
-        if (!value.startsWith(prefix) || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new Error(`cohort ${cohortVersion.id}: case ${c.caseId} names an input file outside its case folder: ${value}`);
-        const file = this.cohorts.fileOf(cohortVersion, 'inputs', `/${split}/${value}`);
-        const host = join(dir, c.caseId, name);
-        await fs.mkdir(join(dir, c.caseId), { recursive: true, mode: 0o700 });
-        await this.storage.downloadToFile('inputs', file.key, host);
-        (out[c.caseId] ??= {})[name] = host;
-      }
-    }
-    return out;
+  private fetchCaseFiles(cohortVersion: CohortVersionEntity, split: string, cases: readonly RunCase[], dir: string): Promise<Record<string, Record<string, string>>> {
+    return downloadCaseFiles(this.storage, cohortVersion, split, cases, dir);
   }
 
   /** Step 1: what the run needs on this worker: its pins, its cases, and its algorithm made runnable by its executor. */

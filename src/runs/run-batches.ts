@@ -1,5 +1,8 @@
+import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchmarkDefinition } from '../benchmarks/benchmark-definition';
+import { cohortFileOf, type VersionRecord } from '../cohorts/cohort-version';
+import type { StorageService } from '../storage/storage.service';
 import type { SandboxLimits } from '../sandbox/sandbox.types';
 import type { TaskDefinition } from '../tasks/task-definition';
 import type { BatchExecutor, BatchOutcome } from './batch-executor';
@@ -23,6 +26,29 @@ export interface BatchesOutcome {
   runtime: string;
   /** The vendor's fault that ended the run (logs and timings up to it are kept); null when every case has a prediction. */
   fault: VendorFault | null;
+}
+
+/**
+ * Image tasks: the files a batch's cases name as inputs (`cases/<caseId>/<file>`), downloaded from the cohort
+ * version's own file list (keys are never built from input) into the batch's directory, one batch at a time. Shared
+ * by the facility's worker and a federated node (each with its own object store).
+ */
+export async function downloadCaseFiles(storage: StorageService, cohortVersion: VersionRecord, split: string, cases: readonly RunCase[], dir: string): Promise<Record<string, Record<string, string>>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const c of cases) {
+    for (const value of Object.values(c.inputs)) {
+      if (typeof value !== 'string') continue;
+      const prefix = `cases/${c.caseId}/`;
+      const name = value.slice(prefix.length);
+      if (!value.startsWith(prefix) || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new Error(`cohort ${cohortVersion.id}: case ${c.caseId} names an input file outside its case folder: ${value}`);
+      const file = cohortFileOf(cohortVersion, 'inputs', `/${split}/${value}`);
+      const host = join(dir, c.caseId, name);
+      await fs.mkdir(join(dir, c.caseId), { recursive: true, mode: 0o700 });
+      await storage.downloadToFile('inputs', file.key, host);
+      (out[c.caseId] ??= {})[name] = host;
+    }
+  }
+  return out;
 }
 
 /** What running cases in the sandbox needs: shared by a run's batches and its determinism re-run. */

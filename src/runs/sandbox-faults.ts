@@ -17,7 +17,7 @@ export class VendorFault extends Error {
   }
 }
 
-export function sandboxLimitsFor(version: BenchmarkVersionEntity): SandboxLimits {
+export function sandboxLimitsFor(version: Pick<BenchmarkVersionEntity, 'definition'>): SandboxLimits {
   const r = version.definition.limits.resources;
   return {
     memoryBytes: r.memoryMiB * 1024 * 1024,
