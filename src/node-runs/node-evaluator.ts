@@ -1,0 +1,191 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config.schema';
+import type { BenchmarkDefinition } from '../benchmarks/benchmark-definition';
+import { sha256Hex } from '../common/hashing';
+import { cohortTruthSource } from '../cohorts/cohort-version';
+import type { SplitName } from '../cohorts/cohorts.entity';
+import { OnnxRunnerService } from '../sandbox/onnx-runner.service';
+import { DockerSandboxAdapter } from '../sandbox/docker-sandbox.adapter';
+import { joinRunLogs } from '../sandbox/capped-log';
+import { StorageService } from '../storage/storage.service';
+import type { SubmissionEntity, SubmissionKind, SubmissionManifest } from '../submissions/submissions.entity';
+import { EGRESS_LEVELS, type EgressLevel } from '../tasks/federation';
+import { taskDefinition } from '../tasks/registry';
+import { executorFor } from '../runs/batch-executor';
+import { checkDeterminism } from '../runs/determinism-check';
+import { FailureReason, type RunDeterminism } from '../runs/evaluation.entity';
+import { downloadCaseFiles, type RunCase, runBatches } from '../runs/run-batches';
+import { RUN_LOG_BYTES, sandboxLimitsFor } from '../runs/sandbox-faults';
+import { cohortFileOf } from '../cohorts/cohort-version';
+import { NodeCohortCatalogue } from './node-cohorts';
+
+/** An evaluation the hub asks a node to run on its own cohort (the payload of a node job of kind 'evaluate'). */
+export interface NodeEvaluationJob {
+  readonly jobId: string;
+  readonly attempt: number;
+  readonly benchmark: { readonly slug: string; readonly version: number; readonly definition: BenchmarkDefinition };
+  /** The cohort as this node registered it (slug and content hash). */
+  readonly cohort: { readonly slug: string; readonly contentHash: string };
+  readonly split: SplitName;
+  readonly submission: { readonly id: string; readonly kind: SubmissionKind; readonly sha256: string; readonly bytes: number; readonly manifest: SubmissionManifest };
+  readonly vendor: { readonly organisationId: string; readonly name: string };
+  /** The most the hub asks to leave the node; the node's policy may allow less, never more. */
+  readonly egress: EgressLevel;
+  /** This node's bootstrap seed for the run (distinct per node: the within-node resampling must be independent). */
+  readonly seed: number;
+}
+
+/** What a node decided about who and what it runs, and what may leave it (issue 11: decided by the hospital). */
+export interface NodeRunPolicy {
+  /** Benchmark slugs accepted; absent = any. */
+  readonly benchmarks?: readonly string[];
+  /** Vendor organisation ids accepted; absent = any. */
+  readonly vendors?: readonly string[];
+  readonly egress: EgressLevel;
+  /** Caps on what a benchmark may ask of this node's machines. */
+  readonly limits?: { readonly maxMemoryMiB?: number; readonly maxCpus?: number; readonly maxTimeoutSeconds?: number; readonly maxArtifactBytes?: number };
+}
+
+export type NodeEvaluationResult =
+  | { readonly status: 'succeeded'; readonly egress: EgressLevel; readonly n: number; readonly summary: unknown; readonly metricCodeVersion: string; readonly cohortContentHash: string; readonly determinism: Pick<RunDeterminism, 'checked' | 'cases' | 'identical' | 'summary'> | null; readonly timings: Record<string, number> }
+  /** The vendor's fault (timeout, out of memory, bad output, rejected at intake): counted against the vendor. */
+  | { readonly status: 'failed'; readonly reason: FailureReason; readonly detail: string }
+  /** Outside this node's policy: never run. */
+  | { readonly status: 'refused-by-policy'; readonly detail: string };
+
+/** Downloads a vendor's artefact from the hub by content hash under the job's grant (the node agent supplies it). */
+export type ArtifactFetcher = (job: NodeEvaluationJob) => Promise<Buffer>;
+
+const lowerEgress = (a: EgressLevel, b: EgressLevel): EgressLevel => (EGRESS_LEVELS.indexOf(a) <= EGRESS_LEVELS.indexOf(b) ? a : b);
+
+/**
+ * A federated node's evaluation (issue 11): the hub's job run here against this node's own cohort, with the same
+ * intake checks, sandbox, batch loop, determinism check and task scorer as the facility's worker. Only the task's
+ * node summary (bounded by the egress level the node's policy allows) goes back; predictions, per-case results,
+ * truth and the vendor's logs stay on the node (logs in its own object store, for its operator). Each attempt starts
+ * from nothing in a fresh work dir, so a job re-leased after a crash is simply run again.
+ */
+@Injectable()
+export class NodeEvaluator {
+  private readonly logger = new Logger('NodeEvaluator');
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly storage: StorageService,
+    private readonly sandbox: DockerSandboxAdapter,
+    private readonly runner: OnnxRunnerService,
+    private readonly catalogue: NodeCohortCatalogue,
+  ) {}
+
+  /** Why this node will not run the job under its policy; null when it may. */
+  refusal(job: NodeEvaluationJob, policy: NodeRunPolicy): string | null {
+    if (policy.benchmarks && !policy.benchmarks.includes(job.benchmark.slug)) return `benchmark '${job.benchmark.slug}' is not accepted by this node's policy`;
+    if (policy.vendors && !policy.vendors.includes(job.vendor.organisationId)) return `vendor '${job.vendor.name}' is not accepted by this node's policy`;
+    const r = job.benchmark.definition.limits.resources;
+    const caps = policy.limits ?? {};
+    if (caps.maxMemoryMiB !== undefined && r.memoryMiB > caps.maxMemoryMiB) return `the benchmark asks ${r.memoryMiB} MiB of memory; this node allows ${caps.maxMemoryMiB}`;
+    if (caps.maxCpus !== undefined && r.cpus > caps.maxCpus) return `the benchmark asks ${r.cpus} CPUs; this node allows ${caps.maxCpus}`;
+    if (caps.maxTimeoutSeconds !== undefined && r.timeoutSeconds > caps.maxTimeoutSeconds) return `the benchmark asks a ${r.timeoutSeconds} s timeout; this node allows ${caps.maxTimeoutSeconds} s`;
+    if (caps.maxArtifactBytes !== undefined && job.submission.bytes > caps.maxArtifactBytes) return `the submission is ${job.submission.bytes} bytes; this node accepts ${caps.maxArtifactBytes}`;
+    return null;
+  }
+
+  async evaluate(job: NodeEvaluationJob, policy: NodeRunPolicy, fetchArtifact: ArtifactFetcher): Promise<NodeEvaluationResult> {
+    const refused = this.refusal(job, policy);
+    if (refused) return { status: 'refused-by-policy', detail: refused };
+    const cohort = await this.catalogue.find(job.cohort.slug, job.cohort.contentHash);
+    // The hub names a version this node registered; one it does not hold is Assay's fault, not the vendor's.
+    if (!cohort) throw new Error(`this node holds no cohort ${job.cohort.slug} with content hash ${job.cohort.contentHash}`);
+    const def = job.benchmark.definition;
+    const task = taskDefinition(def.task);
+    if (!task.federation) throw new Error(`task ${def.task} has no federated pooling`);
+    const egress = lowerEgress(job.egress, policy.egress);
+    const t0 = Date.now();
+
+    // The artefact by content hash: verified before anything uses it, kept in this node's store under its hash.
+    const bytes = await fetchArtifact(job);
+    const digest = sha256Hex(bytes);
+    if (digest !== job.submission.sha256 || bytes.length !== job.submission.bytes) throw new Error(`artefact of submission ${job.submission.id} does not match its sha256/size (got ${digest}, ${bytes.length} bytes)`);
+    const objectKey = `submissions/node-artifacts/${digest}`;
+    if (!(await this.storage.exists('submissions', objectKey))) await this.storage.putBuffer('submissions', objectKey, bytes);
+    const fetchMs = Date.now() - t0;
+
+    const runId = `node-${job.jobId}`;
+    const attemptTag = `${runId}-a${job.attempt}`;
+    await this.sandbox.removeWorkDirsNamed(`${runId}-`);
+    const workDir = await this.sandbox.createWorkDir(attemptTag);
+    const storedKeys: string[] = [];
+    try {
+      const submission = { id: job.submission.id, kind: job.submission.kind, objectKey, manifest: job.submission.manifest, checkReport: {} } as unknown as SubmissionEntity;
+      const limits = sandboxLimitsFor({ definition: def });
+      const deps = { runner: this.runner, sandbox: this.sandbox, storage: this.storage, config: this.config };
+      // The node's intake: the same checks as the hub's (static ONNX fit and load; image tarball intake and load).
+      const checkDir = join(workDir, 'check');
+      await fs.mkdir(checkDir, { recursive: true, mode: 0o700 });
+      const verdict = await executorFor(submission, deps).check({ workDir: checkDir, definition: def, limits, label: runId });
+      if (!verdict.ok) return { status: 'failed', reason: verdict.rejectedImage ? FailureReason.RejectedImage : FailureReason.InvalidOutput, detail: `the node's intake refused the submission: ${verdict.reason ?? 'no reason given'}` };
+      const executor = executorFor(verdict.manifest ? ({ ...submission, manifest: verdict.manifest } as SubmissionEntity) : submission, deps);
+      await executor.prepare(workDir);
+      const cases = (await this.storage.getBuffer('inputs', cohortFileOf(cohort, 'inputs', `${job.split}/cases.jsonl`).key))
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .map((l) => JSON.parse(l) as RunCase);
+      const work = { executor, task, definition: def, runId, workDir, cases, limits, fetchCaseFiles: (batch: readonly RunCase[], dir: string) => downloadCaseFiles(this.storage, cohort, job.split, batch, dir) };
+      const outcome = await runBatches({
+        ...work,
+        storeFile: async (caseId, name, body) => {
+          const key = `runs/node/${attemptTag}/${caseId}/${name}`;
+          await this.storage.putBuffer('artifacts', key, body);
+          storedKeys.push(key);
+          return { key, sha256: sha256Hex(body), bytes: body.length };
+        },
+      });
+      // The vendor's logs stay here, for the node's operator; nothing of them goes to the hub.
+      await this.storage.putBuffer('artifacts', `runs/node-logs/${attemptTag}.log`, joinRunLogs(outcome.logs, RUN_LOG_BYTES), 'text/plain');
+      if (outcome.fault) return { status: 'failed', reason: outcome.fault.reason, detail: outcome.fault.detail };
+      let determinism: RunDeterminism | null = null;
+      if (job.split !== 'sample') determinism = (await checkDeterminism({ ...work, first: outcome.predictions })).determinism;
+
+      const tScore = Date.now();
+      const truth = await task.readTruth(cohortTruthSource(this.storage, cohort, job.split));
+      const predictions = new Map(outcome.predictions.map((p) => [p.caseId, p.prediction]));
+      const metadata = new Map(cohort.cases.filter((c) => c.split === job.split).map((c) => [c.caseId, c.metadata]));
+      const unknown = outcome.predictions.filter((p) => !metadata.has(p.caseId));
+      if (unknown.length > 0) return { status: 'failed', reason: FailureReason.InvalidOutput, detail: `${unknown.length} prediction(s) name cases outside this split` };
+      const score = await task.score({
+        truth,
+        predictions,
+        definition: def,
+        metadata,
+        readArtifact: async (caseId, name) => {
+          const file = (predictions.get(caseId)?.['files'] as Record<string, { key: string; sha256: string }> | undefined)?.[name];
+          if (!file) throw new Error(`node job ${job.jobId}: case ${caseId} has no stored ${name}`);
+          const body = await this.storage.getBuffer('artifacts', file.key);
+          if (sha256Hex(body) !== file.sha256) throw new Error(`node job ${job.jobId}: stored ${name} of case ${caseId} does not match its sha256`);
+          return body;
+        },
+      });
+      if ('missing' in score) return { status: 'failed', reason: FailureReason.MissingPredictions, detail: `${score.missing.length} case(s) have no prediction` };
+      const summary = task.federation.summarize({ score, definition: def, egress, seed: job.seed });
+      this.logger.log(`node job ${job.jobId}: ${def.slug} on ${cohort.slug} (${score.n} cases) scored; ${egress} leaves`);
+      return {
+        status: 'succeeded',
+        egress,
+        n: score.n,
+        summary,
+        metricCodeVersion: score.metricCodeVersion,
+        cohortContentHash: cohort.contentHash,
+        determinism: determinism ? { checked: determinism.checked, cases: determinism.cases, identical: determinism.identical, summary: determinism.summary } : null,
+        timings: { fetchArtifactMs: fetchMs, sandboxTotalMs: outcome.timings.sandboxTotalMs, scoringMs: Date.now() - tScore, totalMs: Date.now() - t0 },
+      };
+    } finally {
+      await this.sandbox.removeWorkDir(workDir);
+      // Predictions' files served only this scoring: removed (best effort; the logs are kept).
+      await this.storage.removeMany('artifacts', storedKeys).catch((e: unknown) => this.logger.warn(`node job ${job.jobId}: artefacts not removed (${String(e)})`));
+    }
+  }
+}

@@ -1,0 +1,23 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { ConfigModule } from '../config/config.module';
+import type { AppConfig } from '../config/config.schema';
+import { SandboxModule } from '../sandbox/sandbox.module';
+import { StorageModule } from '../storage/storage.module';
+import { NodeCohortCatalogue } from './node-cohorts';
+import { NodeEvaluator } from './node-evaluator';
+
+/**
+ * What a federated node runs (issue 11): its own object store (cohort inputs and truth), its own Docker engine and
+ * sandbox, the task registry and scorers. No Postgres and no Redis: the node talks to the hub over HTTPS only.
+ */
+@Module({})
+export class NodeRunsModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: NodeRunsModule,
+      imports: [ConfigModule.forRoot(config), StorageModule, SandboxModule],
+      providers: [NodeCohortCatalogue, NodeEvaluator],
+      exports: [NodeCohortCatalogue, NodeEvaluator],
+    };
+  }
+}
