@@ -120,3 +120,30 @@ describe('validateBenchmarkDefinition', () => {
     });
   });
 });
+
+describe('federated phases (issue 11)', () => {
+  const federated = (federation: unknown, at = 1): Record<string, unknown> => {
+    const def = shipped();
+    (def.phases as Record<string, unknown>[])[at] = { ...(def.phases as Record<string, unknown>[])[at], federation };
+    return def;
+  };
+  const nodes = [
+    { node: 'hospital-a', cohort: 'wdbc-a' },
+    { node: 'hospital-b', cohort: 'wdbc-b' },
+  ];
+
+  it('accepts a held-out phase over two nodes after the facility pre-flight', () => {
+    expect(problemsOf(federated({ nodes, egress: 'score-distributions', waitForNodeHours: 48 }))).toEqual([]);
+  });
+
+  it('names each bad field: a node twice, an unknown egress, a wait out of range, a federated pre-flight, an unknown key', () => {
+    expect(problemsOf(federated({ nodes: [nodes[0], nodes[0]], egress: 'aggregates', waitForNodeHours: 1 }))).toEqual(["phases.1.federation.nodes.1.node: node 'hospital-a' is named twice"]);
+    expect(problemsOf(federated({ nodes, egress: 'everything', waitForNodeHours: 1 }))).toEqual([expect.stringMatching(/^phases\.1\.federation\.egress: /)]);
+    expect(problemsOf(federated({ nodes, egress: 'aggregates', waitForNodeHours: 0 }))).toEqual([expect.stringMatching(/^phases\.1\.federation\.waitForNodeHours: /)]);
+    expect(problemsOf(federated({ nodes, egress: 'aggregates', waitForNodeHours: 2 }, 0))).toEqual(
+      expect.arrayContaining(['phases.0.federation: the public sample runs at the facility (pre-flight); only a held-out phase runs on nodes', 'phases.0.federation: the first phase is the pre-flight at the facility; a federated phase comes after it']),
+    );
+    expect(problemsOf(federated({ nodes: [{ ...nodes[0], url: 'https://hospital' }], egress: 'aggregates', waitForNodeHours: 2 }))).toEqual([expect.stringMatching(/^phases\.1\.federation\.nodes\.0\.url: /)]);
+    expect(problemsOf(federated({ nodes: [{ node: '../etc', cohort: 'x' }], egress: 'aggregates', waitForNodeHours: 2 }))).toEqual([expect.stringMatching(/^phases\.1\.federation\.nodes\.0\.node: /)]);
+  });
+});

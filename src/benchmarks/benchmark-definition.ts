@@ -1,5 +1,6 @@
 import { Type } from 'class-transformer';
 import {
+  ArrayMaxSize,
   ArrayMinSize,
   ArrayUnique,
   IsArray,
@@ -92,10 +93,31 @@ export class RankingSpecDto {
   @IsOptional() @IsObject() @ValidateNested() @Type(() => RobustnessSpecDto) robustness?: RobustnessSpecDto;
 }
 
+/** One node of a federated phase: the node's registered name and the cohort it holds for this benchmark. */
+export class PhaseNodeDto {
+  @Matches(/^[a-z0-9][a-z0-9-]{0,62}$/, { message: 'node must be a registered node name (lower-case letters, digits and -)' }) node!: string;
+  @Matches(/^[a-z0-9][a-z0-9-]{0,62}$/, { message: 'cohort must be a cohort slug (lower-case letters, digits and -)' }) cohort!: string;
+  /** Pinned at load from the cohort the node registered (sha256 of its manifest); not written by hand. */
+  @IsOptional() @Matches(/^[0-9a-f]{64}$/, { message: 'contentHash must be a sha256 in hex' }) contentHash?: string;
+}
+
+/**
+ * A phase run on federated nodes (issue 11) instead of the facility: each node runs the algorithm on its own cohort's
+ * split and returns only what its policy and `egress` allow; the hub pools (exactly where the statistics allow).
+ */
+export class PhaseFederationDto {
+  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(64) @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => PhaseNodeDto) nodes!: PhaseNodeDto[];
+  /** The most the benchmark asks to leave a node; a node's own policy may allow less. */
+  @IsIn(['aggregates', 'score-distributions', 'per-case-pseudonymised']) egress!: 'aggregates' | 'score-distributions' | 'per-case-pseudonymised';
+  /** How long a run waits for an offline node before the evaluator decides (1 h to 30 days). */
+  @IsInt() @Min(1) @Max(720) waitForNodeHours!: number;
+}
+
 export class PhaseSpecDto {
   @Matches(/^[a-z][a-z0-9-]{0,30}$/, { message: 'name must be lower-case letters, digits and -' }) name!: string;
   @IsIn(['sample', 'test']) split!: 'sample' | 'test';
   @IsIn(['public', 'hidden']) leaderboard!: 'public' | 'hidden';
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => PhaseFederationDto) federation?: PhaseFederationDto;
 }
 
 export class ResourceLimitsDto {

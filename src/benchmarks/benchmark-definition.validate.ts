@@ -47,6 +47,17 @@ function crossFieldProblems(dto: BenchmarkDefinitionDto): FieldProblem[] {
     if (names.has(p.name)) problems.push({ field: `phases.${i}.name`, problem: `duplicate phase name '${p.name}'` });
     names.add(p.name);
   });
+  dto.phases.forEach((p, i) => {
+    if (!p.federation) return;
+    if (!task.federation) problems.push({ field: `phases.${i}.federation`, problem: `${dto.task} has no federated pooling yet` });
+    if (p.split === 'sample') problems.push({ field: `phases.${i}.federation`, problem: 'the public sample runs at the facility (pre-flight); only a held-out phase runs on nodes' });
+    const seen = new Set<string>();
+    p.federation.nodes.forEach((n, k) => {
+      if (seen.has(n.node)) problems.push({ field: `phases.${i}.federation.nodes.${k}.node`, problem: `node '${n.node}' is named twice` });
+      seen.add(n.node);
+    });
+  });
+  if (dto.phases[0]?.federation) problems.push({ field: 'phases.0.federation', problem: 'the first phase is the pre-flight at the facility; a federated phase comes after it' });
   problems.push(...task.validateDefinition(dto));
   if (dto.ranking.method !== 'aggregate-then-rank' && !task.perCaseLoss) {
     problems.push({ field: 'ranking.method', problem: `${dto.ranking.method} ranks on a per-case metric, which ${dto.task} does not have; use aggregate-then-rank` });
