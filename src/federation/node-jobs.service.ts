@@ -235,6 +235,14 @@ export class NodeJobsService {
     return verifyResultSignature(publicKey, { jobId: job.id, attempt: job.attempt, nodeId: job.nodeId, result: job.result }, job.resultSignature);
   }
 
+  /**
+   * Returns every node's expired leases to the queue (attempt + 1). A node's own poll does this for its jobs; a sweep
+   * (run recovery) calls this so a node that never polls again still shows its jobs queued, not leased.
+   */
+  sweepExpiredLeases(): Promise<number> {
+    return this.jobs.requeueExpired();
+  }
+
   findJob(jobId: string): Promise<NodeJobEntity | null> {
     return this.jobs.findById(jobId);
   }

@@ -194,7 +194,8 @@ export class NodeResponse {
   @ApiProperty() versions!: Record<string, string>;
   @ApiProperty({ type: [String] }) runtimes!: string[];
   @ApiProperty({ type: [NodeGpuDto] }) gpus!: NodeGpu[];
-  @ApiProperty({ nullable: true, type: Number }) queueDepth!: number | null;
+  @ApiProperty({ nullable: true, type: Number, description: 'jobs the node holds, as its last heartbeat reported' }) queueDepth!: number | null;
+  @ApiProperty({ description: 'this node’s jobs queued or leased at the hub' }) jobsAtHub!: number;
   @ApiProperty({ type: [String], description: 'cohort names from its last heartbeat' }) reportedCohorts!: string[];
   @ApiProperty({ type: [NodeCohortResponse], description: 'registered cohort metadata' }) cohorts!: NodeCohortResponse[];
   @ApiProperty({ nullable: true, type: NodePolicyDto, description: 'the policy the node enforces (from its heartbeats)' }) policy!: NodePolicyDto | null;
@@ -222,7 +223,7 @@ export function nodeStatus(node: NodeEntity, now: Date): NodeResponse['status'] 
   return now.getTime() - node.lastSeenAt.getTime() <= 3 * node.heartbeatIntervalMs ? 'online' : 'offline';
 }
 
-export function toNodeResponse(node: NodeEntity, extra: { key: NodeKeyEntity | null; cohorts: NodeCohortEntity[]; now: Date }): NodeResponse {
+export function toNodeResponse(node: NodeEntity, extra: { key: NodeKeyEntity | null; cohorts: NodeCohortEntity[]; jobsAtHub: number; now: Date }): NodeResponse {
   return {
     id: node.id,
     name: node.name,
@@ -235,6 +236,7 @@ export function toNodeResponse(node: NodeEntity, extra: { key: NodeKeyEntity | n
     runtimes: node.runtimes,
     gpus: node.gpus,
     queueDepth: node.queueDepth,
+    jobsAtHub: extra.jobsAtHub,
     reportedCohorts: node.reportedCohorts,
     cohorts: extra.cohorts.map(toNodeCohortResponse),
     policy: node.reportedPolicy,

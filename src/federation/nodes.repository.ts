@@ -177,6 +177,12 @@ export class NodeJobsRepository {
     );
   }
 
+  /** Jobs waiting at the hub or leased, per node id. */
+  async openCountsByNode(): Promise<Map<string, number>> {
+    const rows = (await this.db.manager().query(`SELECT node_id, count(*)::int AS n FROM node_jobs WHERE status IN ('queued', 'leased') GROUP BY node_id`)) as { node_id: string; n: number }[];
+    return new Map(rows.map((r) => [r.node_id, r.n]));
+  }
+
   async queuedCount(nodeId: string): Promise<number> {
     return this.db.manager().count(NodeJobEntity, { where: { nodeId, status: In(['queued', 'leased']) } });
   }

@@ -8,7 +8,7 @@ import { parseNodePublicKey } from './node-protocol';
 import type { NodePolicy } from './node-policy';
 import { HeartbeatDto, NodeResponse, RegisterCohortDto, toNodeResponse } from './nodes.dto';
 import { NodeCohortEntity, NodeEntity, NodeKeyEntity } from './nodes.entity';
-import { NodesRepository } from './nodes.repository';
+import { NodeJobsRepository, NodesRepository } from './nodes.repository';
 
 const badKey = (problem: string): DomainError => new DomainError(ErrorCode.ValidationFailed, `publicKey: ${problem}`, [{ field: 'publicKey', problem }]);
 
@@ -23,6 +23,7 @@ const plain = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 export class NodesService {
   constructor(
     private readonly repository: NodesRepository,
+    private readonly jobs: NodeJobsRepository,
     private readonly db: Database,
     private readonly audit: AuditService,
     private readonly clock: Clock,
@@ -39,15 +40,15 @@ export class NodesService {
       await this.audit.record(tx, { actorUserId: actor.userId, action: 'node.registered', entityType: 'node', entityId: created.id, payload: { name: input.name, keyId: parsed.keyId } });
       return { node: created, key: k };
     });
-    return toNodeResponse(node, { key, cohorts: [], now: this.clock.now() });
+    return toNodeResponse(node, { key, cohorts: [], jobsAtHub: 0, now: this.clock.now() });
   }
 
   async list(): Promise<NodeResponse[]> {
     const nodes = await this.repository.listAll();
     const ids = nodes.map((n) => n.id);
-    const [keys, cohorts] = await Promise.all([this.repository.currentKeysOf(ids), this.repository.cohortsOf(ids)]);
+    const [keys, cohorts, open] = await Promise.all([this.repository.currentKeysOf(ids), this.repository.cohortsOf(ids), this.jobs.openCountsByNode()]);
     const now = this.clock.now();
-    return nodes.map((n) => toNodeResponse(n, { key: keys.find((k) => k.nodeId === n.id) ?? null, cohorts: cohorts.filter((c) => c.nodeId === n.id), now }));
+    return nodes.map((n) => toNodeResponse(n, { key: keys.find((k) => k.nodeId === n.id) ?? null, cohorts: cohorts.filter((c) => c.nodeId === n.id), jobsAtHub: open.get(n.id) ?? 0, now }));
   }
 
   async get(id: string): Promise<NodeResponse> {
@@ -57,8 +58,8 @@ export class NodesService {
   }
 
   private async view(node: NodeEntity): Promise<NodeResponse> {
-    const [key, cohorts] = await Promise.all([this.repository.currentKey(node.id), this.repository.cohortsOf([node.id])]);
-    return toNodeResponse(node, { key, cohorts, now: this.clock.now() });
+    const [key, cohorts, open] = await Promise.all([this.repository.currentKey(node.id), this.repository.cohortsOf([node.id]), this.jobs.openCountsByNode()]);
+    return toNodeResponse(node, { key, cohorts, jobsAtHub: open.get(node.id) ?? 0, now: this.clock.now() });
   }
 
   async setEnabled(actor: Principal, id: string, enabled: boolean): Promise<NodeResponse> {

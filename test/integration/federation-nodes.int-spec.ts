@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { createPrivateKey, KeyObject } from 'node:crypto';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +10,7 @@ import { generateNodeKeyFile, NodeKeys } from '../../src/federation/node-keys';
 import type { NodePolicy } from '../../src/federation/node-policy';
 import { NODE_HEADERS, signRequest, signResult } from '../../src/federation/node-protocol';
 import { eventually, startTestStack, TestStack } from '../support/test-stack';
+import { hostileJson, mutationOf } from '../fuzz/arbitraries';
 
 jest.setTimeout(180_000);
 
@@ -28,6 +30,7 @@ interface NodeView {
   runtimes: string[];
   gpus: unknown[];
   queueDepth: number | null;
+  jobsAtHub: number;
   reportedCohorts: string[];
   cohorts: { name: string; subgroupCounts: { count: unknown }[] }[];
   policy: NodePolicy | null;
@@ -238,6 +241,8 @@ describe('federation: nodes and the signed hub <-> node protocol (real hub over 
       const a = agent('a');
       const b = agent('b');
       const id = await enqueue(ids.a);
+      expect((await nodeView(ids.a)).jobsAtHub).toBe(1);
+      expect((await nodeView(ids.b)).jobsAtHub).toBe(0);
       expect(await lease(b)).toBeNull();
       const got = (await lease(a)) as LeasedJob;
       expect(got.id).toBe(id);
@@ -359,6 +364,37 @@ describe('federation: nodes and the signed hub <-> node protocol (real hub over 
     });
   });
 
+  describe('a signed node sending arbitrary bodies', () => {
+    it('is answered below 500 on every node route (the user-token fuzz tier never gets past the signature check)', async () => {
+      const a = agent('a');
+      const leased = await (async () => {
+        await enqueue(ids.a);
+        return (await lease(a)) as LeasedJob;
+      })();
+      const templates: [string, unknown][] = [
+        ['/api/node/heartbeat', { intervalMs: 1000, versions: { assay: '1' }, runtimes: ['runc'], gpus: [{ index: 0, name: 'g' }], queueDepth: 0, cohorts: ['c'], policy: POLICY }],
+        ['/api/node/cohorts', { name: 'fuzz', version: '1', contentHash: 'c'.repeat(64), caseCounts: { sample: 1, test: 20 }, subgroupCounts: [{ attribute: 'sex', value: 'F', count: '< 10' }], acquisition: { modality: [], manufacturer: [] } }],
+        [`/api/node/jobs/${leased.id}/result`, result('a', leased, { outcome: 'succeeded', output: { aggregates: { n: 1 } } })],
+        ['/api/node/jobs/lease', {}],
+      ];
+      const bad: string[] = [];
+      for (const [path, template] of templates) {
+        const bodies = path.endsWith('/lease') ? hostileJson() : fc.oneof(mutationOf(template), hostileJson());
+        await fc.assert(
+          fc.asyncProperty(bodies, async (value) => {
+            const body = JSON.stringify(value) ?? 'null';
+            // A lease body that asks to wait would only slow the test: waiting is tested above.
+            if (path.endsWith('/lease') && /waitMs/.test(body)) return;
+            const res = await raw({ path, body, headers: signedBy(keysOf(files.a).privateKey, ids.a, path, body) });
+            if (res.status >= 500) bad.push(`${path} ${body.slice(0, 200)}: ${res.status} ${res.text.slice(0, 200)}`);
+          }),
+          { seed: 20261202, numRuns: 40 },
+        );
+      }
+      expect(bad).toEqual([]);
+    });
+  });
+
   describe('cohort metadata', () => {
     const cohort = {
       name: 'lesion-imaging',
@@ -383,7 +419,8 @@ describe('federation: nodes and the signed hub <-> node protocol (real hub over 
       expect(await statusOf(a.registerCohort({ ...cohort, version: '2', subgroupCounts: [{ attribute: 'sex', value: 'M', count: 12, caseIds: ['c1'] }] }))).toBe(400);
       expect(await statusOf(a.registerCohort({ ...cohort, version: '2', acquisition: { ...cohort.acquisition, perCase: [{ value: 'c1', count: 10 }] } }))).toBe(400);
       const view = await nodeView(ids.a);
-      expect(view.cohorts).toEqual([expect.objectContaining({ name: 'lesion-imaging', version: '1', subgroupCounts: cohort.subgroupCounts, acquisition: cohort.acquisition, caseCounts: cohort.caseCounts })]);
+      // (The arbitrary-body test above may have registered cohorts named 'fuzz' on node A.)
+      expect(view.cohorts.filter((c) => c.name !== 'fuzz')).toEqual([expect.objectContaining({ name: 'lesion-imaging', version: '1', subgroupCounts: cohort.subgroupCounts, acquisition: cohort.acquisition, caseCounts: cohort.caseCounts })]);
       expect((await nodeView(ids.b)).cohorts).toEqual([]);
     });
   });
