@@ -1,6 +1,10 @@
 import fc from 'fast-check';
 import { createPrivateKey, KeyObject } from 'node:crypto';
+import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ApiError, AssayClient } from '../../src/cli/api-client';
 import { Database } from '../../src/database/database.module';
@@ -9,7 +13,7 @@ import { NodeJobsService } from '../../src/federation/node-jobs.service';
 import { generateNodeKeyFile, NodeKeys } from '../../src/federation/node-keys';
 import type { NodePolicy } from '../../src/federation/node-policy';
 import { NODE_HEADERS, signRequest, signResult } from '../../src/federation/node-protocol';
-import { eventually, startTestStack, TestStack } from '../support/test-stack';
+import { eventually, REPO_ROOT, startTestStack, TestStack } from '../support/test-stack';
 import { hostileJson, mutationOf } from '../fuzz/arbitraries';
 
 jest.setTimeout(180_000);
@@ -360,6 +364,53 @@ describe('federation: nodes and the signed hub <-> node protocol (real hub over 
         expect(await jobs.findJob(id)).toMatchObject({ status: 'done', outcome: 'failed', result: { outcome: 'failed', reason: 'x' } });
       } finally {
         await new Promise((r) => relay.close(r));
+      }
+    });
+  });
+
+  describe('the node process (src/node.ts)', () => {
+    it('makes its key with `assay node keygen` (0600), runs with only the hub URL (no hub Postgres or Redis), answers jobs, and exits 0 on SIGTERM', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'assay-node-'));
+      const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ASSAY_DATA_DIR: dir, ASSAY_LOG_LEVEL: 'warn' };
+      const run = (args: string[], extra: Record<string, string> = {}): ChildProcess =>
+        spawn(process.execPath, ['-r', join(REPO_ROOT, 'test/support/swc-register.js'), ...args], { cwd: REPO_ROOT, env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const exited = (child: ChildProcess, timeoutMs: number): Promise<string> =>
+        new Promise((resolve, reject) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve(String(child.signalCode ?? child.exitCode));
+          const t = setTimeout(() => reject(new Error(`did not exit within ${timeoutMs} ms`)), timeoutMs);
+          child.once('exit', (code, signal) => (clearTimeout(t), resolve(String(signal ?? code))));
+        });
+      let output = '';
+      try {
+        const keyFile = join(dir, 'private', 'node-key.json');
+        const keygen = run([join(REPO_ROOT, 'src/cli/main.ts'), 'node', 'keygen']);
+        keygen.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+        expect(await exited(keygen, 60_000)).toBe('0');
+        expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+        const pem = /-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----/.exec(output)?.[0] as string;
+        expect(JSON.parse(readFileSync(keyFile, 'utf8')).publicKeyPem.trim()).toBe(pem);
+        const id = (await stack.admin.post<{ id: string }>('/api/nodes', { name: 'site-process', publicKey: pem })).id;
+        writeFileSync(join(dir, 'node-policy.json'), JSON.stringify({ ...POLICY, egress: 'aggregates' }));
+        // Unreachable hub services: the node must not need them.
+        const node = run([join(REPO_ROOT, 'src/node.ts')], { ASSAY_HUB_URL: stack.baseUrl, ASSAY_NODE_ID: id, ASSAY_NODE_HEARTBEAT_MS: '300', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', REDIS_URL: 'redis://127.0.0.1:1' });
+        node.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+        node.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+        const seen = await eventually(() => nodeView(id), (v) => v.status === 'online', 60_000);
+        expect(seen.policy?.egress).toBe('aggregates');
+        expect(seen.versions.assay).toBe('0.1.0');
+        const job = await enqueue(id);
+        // No evaluation handler is registered yet (src/federation/node-handlers.ts): a signed 'failed' result.
+        const done = await eventually(() => jobs.findJob(job), (j) => j?.status === 'done', 30_000);
+        expect(done).toMatchObject({ outcome: 'failed', result: { reason: "this node has no handler for job kind 'echo'" } });
+        expect(await jobs.verifyStored(job)).toBe(true);
+        const t0 = Date.now();
+        node.kill('SIGTERM');
+        expect(await exited(node, 10_000)).toBe('0');
+        expect(Date.now() - t0).toBeLessThan(5_000);
+      } catch (error) {
+        throw new Error(`${(error as Error).message}\nprocess output:\n${output}`);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
     });
   });
