@@ -9,6 +9,7 @@ import { ConfigModule } from './config/config.module';
 import type { AppConfig } from './config/config.schema';
 import { DatabaseModule } from './database/database.module';
 import { EvaluationModule } from './runs/evaluation.module';
+import { FederationModule } from './federation/federation.module';
 import { GrantsModule } from './grants/grants.module';
 import { HealthModule } from './health/health.module';
 import { LeaderboardsModule } from './leaderboards/leaderboards.module';
@@ -42,6 +43,7 @@ export class ApiModule {
         GrantsModule,
         ReportSigningHttpModule,
         ReportsApiModule,
+        FederationModule,
         WebModule,
       ],
       providers: [

@@ -2,7 +2,7 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { DomainError, ErrorCode } from '../common/domain-error';
-import { Principal, PUBLIC_KEY, ROLES_KEY } from './auth.decorators';
+import { NODE_SIGNED_KEY, Principal, PUBLIC_KEY, ROLES_KEY } from './auth.decorators';
 import { Role } from './auth.entity';
 import { AuthService } from './auth.service';
 import { SecurityAudit } from './security-audit.service';
@@ -46,6 +46,8 @@ export class AuthGuard implements CanActivate {
     const ip = request.ip ?? request.socket.remoteAddress ?? 'unknown';
     // The web session: the same token in an HttpOnly cookie, used only when no Authorization header comes.
     const cookieToken = sessionTokenOf(request);
+    // A node's route: its own guard (NodeSignatureGuard) verifies the node's signature and refuses user credentials.
+    if (this.reflector.getAllAndOverride<boolean>(NODE_SIGNED_KEY, targets)) return true;
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) {
       // The session cookie is not looked at here: a stale cookie on every stylesheet request would lock its owner out.
       const bearer = header ? /^Bearer\s+(\S+)$/i.exec(header)?.[1] : undefined;

@@ -4,12 +4,14 @@ import { Command } from 'commander';
 import { ConfigValidationError } from '../config/config.schema';
 import { ApiError } from './api-client';
 import { registerAdminCommands } from './admin.command';
+import { registerNodeCommands } from './node.command';
 import { registerScoreCommand } from './score.command';
 import { registerVendorCommands } from './vendor.command';
 import { registerVerifyCommand } from './verify.command';
 
 const program = new Command('assay').description('Assay: testing and benchmarking facility for cancer-imaging AI').showHelpAfterError();
 registerAdminCommands(program);
+registerNodeCommands(program);
 registerScoreCommand(program);
 registerVendorCommands(program);
 registerVerifyCommand(program);

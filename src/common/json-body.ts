@@ -23,6 +23,12 @@ export const BODY_LIMITS = {
 /** This route's JSON body may be up to `bytes` long (instead of BODY_LIMITS.default). */
 export const BodyLimit = (bytes: number): MethodDecorator => SetMetadata(BODY_LIMIT_KEY, bytes);
 
+/**
+ * Where a guard that had to read the body itself (a node's signed request hashes the exact body bytes:
+ * src/federation/node-signature.guard.ts) leaves those bytes, already bounded by the route's limit, for readJsonBody.
+ */
+export const PREREAD_BODY = Symbol('assay:preread-body');
+
 const JSON_TYPE = /^application\/(?:[a-z0-9.+-]*\+)?json\s*(?:;|$)/i;
 
 const bad = (code: ErrorCode, message: string, field: string, problem: string): DomainError => new DomainError(code, message, [{ field, problem }]);
@@ -46,7 +52,8 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<Recor
   }
   const tooLarge = (): DomainError => bad(ErrorCode.PayloadTooLarge, `body is larger than the ${limit}-byte limit of this route`, 'body', `larger than ${limit} bytes`);
   if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge());
-  return readBoundedBody(req, limit, tooLarge, 'body: the request broke off').then((bytes) => {
+  const preread = (req as IncomingMessage & { [PREREAD_BODY]?: Buffer })[PREREAD_BODY];
+  return (preread ? Promise.resolve(preread) : readBoundedBody(req, limit, tooLarge, 'body: the request broke off')).then((bytes) => {
     let text: string;
     try {
       text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);

@@ -64,6 +64,15 @@ export class EnvSchema {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(3650) ASSAY_TOKEN_MAX_DAYS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) ASSAY_AUTH_MAX_FAILURES?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) ASSAY_AUTH_FAILURE_WINDOW_S?: number;
+  /** Federation, hub side: how long a node's lease on a job lasts, and how far a node's clock may be off. */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1000) ASSAY_NODE_LEASE_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(5) @Max(3600) ASSAY_NODE_CLOCK_SKEW_S?: number;
+  /** Federation, node side (src/node.ts): the hub's URL, this node's id there, its key file and its policy file. */
+  @IsOptional() @Matches(/^https?:\/\/[^/?#]+(\/[^?#]*)?$/, { message: 'ASSAY_HUB_URL must look like https://hub.example.org' }) ASSAY_HUB_URL?: string;
+  @IsOptional() @Matches(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, { message: 'ASSAY_NODE_ID must be the node id the hub gave at registration (a UUID)' }) ASSAY_NODE_ID?: string;
+  @IsOptional() @IsString() ASSAY_NODE_KEY_FILE?: string;
+  @IsOptional() @IsString() ASSAY_NODE_POLICY_FILE?: string;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(3_600_000) ASSAY_NODE_HEARTBEAT_MS?: number;
 }
 
 /** Credentials that ship with s3rver and MinIO: anyone can guess them. */
@@ -116,6 +125,12 @@ export interface AppConfig {
   uploads: { sweepIntervalMs: number; staleAfterMs: number };
   /** Token lifetimes (days) and the per-IP lockout after failed authentication (shared through Redis). */
   auth: { tokenDefaultDays: number; tokenMaxDays: number; maxFailures: number; failureWindowS: number };
+  /**
+   * Federation (src/federation). Hub: leaseMs (a node's lease on a job), clockSkewS (the window around the hub's time
+   * a signed node request's timestamp must fall in). Node: hubUrl (null: not a node), nodeId, keyFile, policyFile,
+   * heartbeatMs.
+   */
+  federation: { leaseMs: number; clockSkewS: number; hubUrl: string | null; nodeId: string | null; keyFile: string; policyFile: string; heartbeatMs: number };
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 }
 
@@ -185,6 +200,15 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     },
     uploads: { sweepIntervalMs: parsed.ASSAY_UPLOAD_SWEEP_INTERVAL_MS ?? 10 * 60_000, staleAfterMs: parsed.ASSAY_UPLOAD_STALE_AFTER_MS ?? 24 * 3600_000 },
     auth: { tokenDefaultDays, tokenMaxDays, maxFailures: parsed.ASSAY_AUTH_MAX_FAILURES ?? 20, failureWindowS: parsed.ASSAY_AUTH_FAILURE_WINDOW_S ?? 300 },
+    federation: {
+      leaseMs: parsed.ASSAY_NODE_LEASE_MS ?? 15 * 60_000,
+      clockSkewS: parsed.ASSAY_NODE_CLOCK_SKEW_S ?? 120,
+      hubUrl: parsed.ASSAY_HUB_URL?.replace(/\/+$/, '') ?? null,
+      nodeId: parsed.ASSAY_NODE_ID ?? null,
+      keyFile: parsed.ASSAY_NODE_KEY_FILE ?? `${parsed.ASSAY_DATA_DIR ?? '.assay'}/private/node-key.json`,
+      policyFile: parsed.ASSAY_NODE_POLICY_FILE ?? `${parsed.ASSAY_DATA_DIR ?? '.assay'}/node-policy.json`,
+      heartbeatMs: parsed.ASSAY_NODE_HEARTBEAT_MS ?? 15_000,
+    },
     logLevel: (parsed.ASSAY_LOG_LEVEL as AppConfig['logLevel'] | undefined) ?? 'log',
   };
 }

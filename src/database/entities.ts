@@ -5,6 +5,7 @@ import { CohortCaseEntity, CohortEntity, CohortVersionEntity } from '../cohorts/
 import { EvaluationResultEntity, RunEntity, RunPredictionEntity } from '../runs/evaluation.entity';
 import { AccessGrantEntity } from '../grants/grants.entity';
 import { WorkerEntity } from '../health/health.entity';
+import { NodeCohortEntity, NodeEntity, NodeJobEntity, NodeKeyEntity } from '../federation/nodes.entity';
 import { LeaderboardEntryEntity, LeaderboardSnapshotEntity } from '../leaderboards/leaderboards.entity';
 import { ReportSigningKeyEntity } from '../reports/signing/report-keys.entity';
 import { SubmissionEntity } from '../submissions/submissions.entity';
@@ -31,4 +32,8 @@ export const ENTITIES = [
   AccessGrantEntity,
   ReportSigningKeyEntity,
   ValidationReportEntity,
+  NodeEntity,
+  NodeKeyEntity,
+  NodeCohortEntity,
+  NodeJobEntity,
 ];

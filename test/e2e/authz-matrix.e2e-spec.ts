@@ -4,6 +4,7 @@ import { ModulesContainer } from '@nestjs/core';
 import { join } from 'node:path';
 import { ACCESS_KEY, AccessTable, MATRIX_CALLERS, MatrixCaller, Outcome } from '../../src/auth/access.decorator';
 import { ApiError, AssayClient } from '../../src/cli/api-client';
+import { generateNodeKeyFile } from '../../src/federation/node-keys';
 import { MANIFEST } from '../support/onnx-models';
 import { eventually, startTestStack, TestStack } from '../support/test-stack';
 
@@ -57,6 +58,7 @@ function expressRoutes(stack: TestStack): string[] {
 /** Mutations get these bodies (a no-op that must succeed); the others get an empty one. */
 const BODIES: Record<string, unknown> = {
   'PATCH /api/benchmarks/:slug/phases/:phase': { status: 'open' },
+  'PATCH /api/nodes/:id': { enabled: true },
 };
 
 interface AuditRow {
@@ -85,6 +87,7 @@ describe('authorization matrix: every route x every caller, from the routes’ o
   let testRunA: string;
   let vendorReportA: string;
   let cohortSlug: string;
+  let nodeId: string;
 
   const status = async (client: AssayClient, method: string, path: string, body?: unknown): Promise<number> => {
     try {
@@ -164,6 +167,7 @@ describe('authorization matrix: every route x every caller, from the routes’ o
     const cohorts = await stack.admin.get<{ slug: string }[]>('/api/cohorts');
     cohortSlug = cohorts.find((c) => c.slug === 'wdbc')?.slug as string;
     expect(cohortSlug).toBe('wdbc');
+    nodeId = (await stack.admin.post<{ id: string }>('/api/nodes', { name: 'matrix-node', publicKey: generateNodeKeyFile().publicKey })).id;
   });
 
   afterAll(async () => {
@@ -190,6 +194,9 @@ describe('authorization matrix: every route x every caller, from the routes’ o
     if (path.startsWith('/api/submissions/')) path = path.replace(':id', subA.id);
     if (path.startsWith('/api/reports/') || path === '/reports/:id') path = path.replace(':id', vendorReportA);
     if (path.startsWith('/api/users/')) path = path.replace(':id', userIds.vendor);
+    if (path.startsWith('/api/nodes/')) path = path.replace(':id', nodeId);
+    // Node routes take node signatures only: every user caller is refused before the job id matters.
+    if (path.startsWith('/api/node/')) path = path.replace(':id', '3f1c2b7e-9d4a-4c1e-8b2f-5a6d7e8f9a0b');
     // The web pages (src/web).
     if (path.startsWith('/submissions/')) path = path.replace(':id', subA.id);
     if (path.startsWith('/admin/users/')) path = path.replace(':id', userIds.vendor);

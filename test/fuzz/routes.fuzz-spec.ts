@@ -5,6 +5,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { parse } from 'yaml';
 import { AuditService } from '../../src/audit/audit.service';
+import { generateNodeKeyFile } from '../../src/federation/node-keys';
 import { MANIFEST, rawScoreModel } from '../support/onnx-models';
 import { REPO_ROOT, startTestStack, TestStack } from '../support/test-stack';
 import { deepJson, encodeComponent, hostileComponent, hostileJson, hostileString, mutationOf } from './arbitraries';
@@ -85,11 +86,12 @@ describe('fuzz: every route, every caller, arbitrary input (real Postgres, Redis
     tokens = { admin: t.admin, evaluator: t.evaluator, regulator: t.regulator, vendor: t.vendor };
     routes = discoverRoutes(stack);
     const users = (await probe(stack.baseUrl, { method: 'GET', path: '/api/users', headers: { authorization: `Bearer ${t.admin}` } })).json as unknown as { id: string }[];
+    const node = await stack.admin.post<{ id: string }>('/api/nodes', { name: 'fuzz-fixture-node', publicKey: generateNodeKeyFile().publicKey });
     good = {
       slug: ['wdbc-malignancy', 'lung-survival', 'wdbc', 'ncctg-lung'],
       phase: ['sample', 'test'],
       benchmark: ['wdbc-malignancy', 'lung-survival'],
-      id: [...users.map((u) => u.id), '3f1c2b7e-9d4a-4c1e-8b2f-5a6d7e8f9a0b'],
+      id: [...users.map((u) => u.id), node.id, '3f1c2b7e-9d4a-4c1e-8b2f-5a6d7e8f9a0b'],
       a: users.map((u) => u.id),
       b: users.map((u) => u.id),
       after: ['0', '1', '5'],
@@ -122,6 +124,12 @@ describe('fuzz: every route, every caller, arbitrary input (real Postgres, Redis
       'POST /api/benchmarks': parse(readFileSync(join(REPO_ROOT, 'benchmarks/wdbc-malignancy/benchmark.yaml'), 'utf8')) as unknown,
       'PATCH /api/benchmarks/:slug/phases/:phase': { status: 'open' },
       'POST /api/runs/:id/report': { comparators: [] },
+      // Federation (src/federation): the admin routes with a well-formed key; the node routes refuse every user caller.
+      'POST /api/nodes': { name: 'fuzz-node', publicKey: generateNodeKeyFile().publicKey, policy: { acceptedBenchmarks: ['*'], acceptedVendorOrganisations: ['*'], resourceLimits: {}, egress: 'aggregates' } },
+      'PATCH /api/nodes/:id': { enabled: false },
+      'POST /api/nodes/:id/keys': { publicKey: generateNodeKeyFile().publicKey },
+      'POST /api/node/heartbeat': { intervalMs: 1000, versions: {}, runtimes: [], gpus: [], queueDepth: 0, cohorts: [], policy: { acceptedBenchmarks: ['*'], acceptedVendorOrganisations: ['*'], resourceLimits: {}, egress: 'aggregates' } },
+      'POST /api/node/jobs/lease': { waitMs: 0 },
     };
   });
 

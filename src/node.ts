@@ -1,0 +1,57 @@
+import 'reflect-metadata';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from './common/package-root';
+import { ConfigValidationError } from './config/config.schema';
+import { loadConfigFromProcess } from './config/config.module';
+import { NodeAgent } from './federation/node-agent';
+import { NODE_JOB_HANDLERS } from './federation/node-handlers';
+import { readNodeKeyFile } from './federation/node-keys';
+import { parsePolicy } from './federation/node-policy';
+import { detectGpus } from './sandbox/gpu-inventory';
+
+/**
+ * A federated node (issue 11): the worker in node mode at a data provider. It talks to the hub only by outbound HTTP(S)
+ * (ASSAY_HUB_URL) and needs none of the hub's Postgres or Redis. Needs ASSAY_NODE_ID (from the hub's admin),
+ * ASSAY_NODE_KEY_FILE (`assay node keygen`) and ASSAY_NODE_POLICY_FILE.
+ */
+async function main(): Promise<void> {
+  const config = loadConfigFromProcess();
+  const f = config.federation;
+  const problems = [...(f.hubUrl ? [] : ['ASSAY_HUB_URL: required for a node']), ...(f.nodeId ? [] : ['ASSAY_NODE_ID: required for a node (the id the hub gave at registration)'])];
+  if (problems.length > 0) throw new ConfigValidationError(problems);
+  const keys = readNodeKeyFile(f.keyFile);
+  const policy = parsePolicy(readFileSync(f.policyFile, 'utf8'));
+  const gpus = await detectGpus(config.worker.gpus);
+  const version = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  const agent = new NodeAgent({
+    hubUrl: f.hubUrl as string,
+    nodeId: f.nodeId as string,
+    keys,
+    policy,
+    handlers: NODE_JOB_HANDLERS,
+    heartbeatMs: f.heartbeatMs,
+    describe: () => ({
+      versions: { assay: version, node: process.version },
+      runtimes: [],
+      gpus: gpus.devices.map((d) => ({ index: Number(d.id), name: d.name ?? `gpu ${d.id}`, ...(d.memoryMiB ? { memoryMb: d.memoryMiB } : {}) })),
+      cohorts: [],
+    }),
+  });
+  agent.start();
+  process.stdout.write(`Assay node ${f.nodeId} (key ${keys.keyId}) polling ${f.hubUrl}; egress: ${policy.egress}\n`);
+  const stop = (signal: string): void => {
+    process.stdout.write(`node: ${signal}, stopping\n`);
+    agent.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof ConfigValidationError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
