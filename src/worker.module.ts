@@ -18,6 +18,8 @@ import { StorageModule } from './storage/storage.module';
 import { ModelCheckStep } from './runs/model-check.processor';
 import { SubmissionsModule } from './submissions/submissions.module';
 import { WorkerService } from './worker.service';
+import { FederationModule } from './federation/federation.module';
+import { FederatedRuns } from './runs/federated-runs';
 
 /** The worker: queue consumers with Docker and onnxruntime; no HTTP. */
 @Module({})
@@ -38,8 +40,9 @@ export class WorkerModule {
         HealthModule,
         SandboxModule,
         ReportsModule,
+        FederationModule,
       ],
-      providers: [RunExecutor, BatchExecutors, { provide: TruthCache, useValue: new TruthCache() }, ModelCheckStep, RunRecoveryService, WorkerService],
+      providers: [RunExecutor, BatchExecutors, { provide: TruthCache, useValue: new TruthCache() }, ModelCheckStep, RunRecoveryService, FederatedRuns, WorkerService],
     };
   }
 }

@@ -5,6 +5,9 @@ import { APP_CONFIG } from './config/config.module';
 import type { AppConfig } from './config/config.schema';
 import { RunExecutor } from './runs/evaluation.processor';
 import { RunRecoveryService } from './runs/run-recovery.service';
+import { FederatedRuns } from './runs/federated-runs';
+
+const FEDERATED_SWEEP_MS = 1_000;
 import { WorkerCapabilities } from './health/health.entity';
 import { HealthService, WORKER_HEARTBEAT_MS } from './health/health.service';
 import { JobRegistry } from './queue/job-registry';
@@ -38,6 +41,7 @@ export class WorkerService implements OnApplicationBootstrap, OnModuleDestroy, O
     private readonly health: HealthService,
     private readonly clock: Clock,
     private readonly reports: ReportJobs,
+    private readonly federated: FederatedRuns,
   ) {
     this.id = workerIdOf(config);
   }
@@ -99,6 +103,18 @@ export class WorkerService implements OnApplicationBootstrap, OnModuleDestroy, O
     this.timers.push(setInterval(() => void this.health.touchWorker(this.id).catch(() => undefined), WORKER_HEARTBEAT_MS));
     await this.recovery.sweep();
     this.timers.push(setInterval(() => void this.recovery.sweep().catch((e: unknown) => this.logger.error(`recovery sweep: ${String(e)}`)), Math.max(5_000, this.config.worker.runStaleMs / 2)));
+    // Federated runs (issue 11) move on when their nodes answer: followed every second, one indexed query when idle.
+    let following = false;
+    this.timers.push(
+      setInterval(() => {
+        if (following) return;
+        following = true;
+        void this.federated
+          .sweep()
+          .catch((e: unknown) => this.logger.error(`federated runs: ${String(e)}`))
+          .finally(() => (following = false));
+      }, FEDERATED_SWEEP_MS),
+    );
     this.logger.log(`worker ${this.id} consuming ${consumed.join(', ')} with ${runtime} (runner image ${imageId.slice(0, 19)})`);
   }
 

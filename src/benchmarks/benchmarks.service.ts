@@ -7,7 +7,7 @@ import { CohortsService } from '../cohorts/cohorts.service';
 import type { CohortVersionEntity } from '../cohorts/cohorts.entity';
 import { Database } from '../database/database.module';
 import { taskDefinition } from '../tasks/registry';
-import { BenchmarkDefinition } from './benchmark-definition';
+import { BenchmarkDefinition, type BenchmarkDefinitionDto } from './benchmark-definition';
 import { validateBenchmarkDefinition } from './benchmark-definition.validate';
 import { BenchmarkEntity, BenchmarkPhaseEntity, BenchmarkVersionEntity } from './benchmarks.entity';
 import { BenchmarksRepository } from './benchmarks.repository';
@@ -37,6 +37,7 @@ export class BenchmarksService {
     const dto = validateBenchmarkDefinition(raw);
     const cohortVersion = await this.cohorts.latestVersionBySlug(dto.cohort.slug);
     await this.checkAgainstTruth(dto, cohortVersion);
+    await this.pinNodeCohorts(dto);
     const definition: BenchmarkDefinition = JSON.parse(JSON.stringify({ ...dto, cohort: { slug: dto.cohort.slug, contentHash: cohortVersion.contentHash } }));
     const contentHash = sha256OfCanonical(definition);
     return this.db.transaction(async (tx) => {
@@ -71,6 +72,27 @@ export class BenchmarksService {
   }
 
   /** The task's checks of the definition against the truth of every split it scores (e.g. Uno's τ), once, here. */
+  /**
+   * A federated phase names, per node, the cohort the node registered (metadata only, issue 11): its content hash is
+   * pinned into the definition (so a node that later re-ingests different content no longer matches the version).
+   * A node or cohort the hub does not know is a 400 naming the field.
+   */
+  private async pinNodeCohorts(dto: BenchmarkDefinitionDto): Promise<void> {
+    const problems: { field: string; problem: string }[] = [];
+    for (const [i, phase] of dto.phases.entries()) {
+      for (const [k, n] of (phase.federation?.nodes ?? []).entries()) {
+        const rows: { content_hash: string }[] = await this.db.manager().query(
+          `SELECT c.content_hash FROM node_cohorts c JOIN nodes n ON n.id = c.node_id WHERE n.name = $1 AND c.name = $2 ${n.contentHash ? 'AND c.content_hash = $3' : ''} ORDER BY c.registered_at DESC LIMIT 1`,
+          n.contentHash ? [n.node, n.cohort, n.contentHash] : [n.node, n.cohort],
+        );
+        const hash = rows[0]?.content_hash;
+        if (hash) n.contentHash = hash;
+        else problems.push({ field: `phases.${i}.federation.nodes.${k}.cohort`, problem: `node '${n.node}' has registered no cohort '${n.cohort}'${n.contentHash ? ` with content hash ${n.contentHash}` : ''}` });
+      }
+    }
+    if (problems.length > 0) throw new DomainError(ErrorCode.ValidationFailed, problems.map((p) => `${p.field}: ${p.problem}`).join('; '), problems);
+  }
+
   private async checkAgainstTruth(dto: BenchmarkDefinition, cohortVersion: CohortVersionEntity): Promise<void> {
     const task = taskDefinition(dto.task);
     const check = task.validateAgainstTruth;

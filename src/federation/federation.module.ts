@@ -4,6 +4,8 @@ import { NodeNonces, NodeSignatureGuard } from './node-signature.guard';
 import { NodeApiController, NodesController } from './nodes.controller';
 import { NodeJobsRepository, NodesRepository } from './nodes.repository';
 import { NodesService } from './nodes.service';
+import { NodeArtifactsController } from './node-artifacts.controller';
+import { StorageModule } from '../storage/storage.module';
 
 /**
  * Federation, hub side (issue 11): node identity and health, the signed node protocol, and the node job queue that
@@ -11,8 +13,9 @@ import { NodesService } from './nodes.service';
  * protocol and policy code with it.
  */
 @Module({
+  imports: [StorageModule],
   providers: [NodesRepository, NodeJobsRepository, NodesService, NodeJobsService, NodeJobWakeups, NodeNonces, NodeSignatureGuard],
-  controllers: [NodesController, NodeApiController],
-  exports: [NodeJobsService, NodesService],
+  controllers: [NodesController, NodeApiController, NodeArtifactsController],
+  exports: [NodeJobsService, NodesService, NodesRepository],
 })
 export class FederationModule {}

@@ -27,7 +27,7 @@ import {
 import { NodesService } from './nodes.service';
 
 /** Node routes take no user credential at all: every user caller is refused as unauthenticated. */
-const NODES_ONLY: AccessTable = { anonymous: '401', vendor: '401', vendorOther: '401', evaluator: '401', regulator: '401', regulatorGranted: '401', admin: '401' };
+export const NODES_ONLY: AccessTable = { anonymous: '401', vendor: '401', vendorOther: '401', evaluator: '401', regulator: '401', regulatorGranted: '401', admin: '401' };
 
 /** A result with per-case pseudonymised rows can be large (a few MB for thousands of cases). */
 export const NODE_RESULT_BODY_LIMIT = 8 * 1024 * 1024;

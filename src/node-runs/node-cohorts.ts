@@ -5,6 +5,8 @@ import { type PlannedVersion, tabularVersion, imagingVersion } from '../cohorts/
 import type { CohortVersionManifest, SplitName } from '../cohorts/cohorts.entity';
 import { type CohortSource, type ImagingCohortDescriptorDto, planImagingIngest } from '../cohorts/imaging-ingest';
 import { StorageService } from '../storage/storage.service';
+import type { RegisterCohortDto } from '../federation/nodes.dto';
+import type { SuppressedCount } from '../federation/nodes.entity';
 
 /** One cohort version held by a node: its manifest (content-hashed), and its cases' split and subgroup metadata. */
 export interface NodeCohortVersion {
@@ -96,62 +98,33 @@ export class NodeCohortCatalogue {
 /** Small-cell suppression for what a node registers at the hub: a count below this is sent as '< 10'. */
 export const REGISTRATION_MIN_CELL = 10;
 
-export type SuppressedCount = number | `< ${number}`;
+const suppress = (n: number): SuppressedCount => (n < REGISTRATION_MIN_CELL ? '< 10' : n);
 
-/** What a node tells the hub about a cohort version: metadata only (issue 11), small cells suppressed. */
-export interface CohortRegistration {
-  slug: string;
-  title: string;
-  contentHash: string;
-  task: string;
-  format: string;
-  cases: Record<SplitName, SuppressedCount>;
-  /** split → outcome stratum (e.g. label 0/1) → count, as the split recorded it. */
-  strata: Record<SplitName, Record<string, SuppressedCount>>;
-  /** subgroup attribute → group → count over all cases. */
-  subgroups: Record<string, Record<string, SuppressedCount>>;
-  /** Imaging: the input kind and case count with image geometry summarised (no per-case row). */
-  acquisition: { inputs: { name: string; kind: string }[]; imaging?: { synthetic: boolean; cases: SuppressedCount; spacingMm?: { min: number[]; max: number[] } } };
-}
-
-const suppress = (n: number, min = REGISTRATION_MIN_CELL): SuppressedCount => (n < min ? `< ${min}` : n);
-
-/** The registration of one version: counts per split and stratum, subgroup counts, acquisition summary; suppressed below 10. */
-export function cohortRegistration(version: NodeCohortVersion): CohortRegistration {
+/**
+ * What a node tells the hub about a cohort version (POST /api/node/cohorts, RegisterCohortDto): metadata only, case
+ * counts per split, subgroup counts and an acquisition summary with cells below 10 suppressed; no case, no file.
+ */
+export function cohortRegistration(version: NodeCohortVersion): RegisterCohortDto {
   const splits: SplitName[] = ['sample', 'test'];
-  const cases = Object.fromEntries(splits.map((s) => [s, suppress(version.cases.filter((c) => c.split === s).length)])) as Record<SplitName, SuppressedCount>;
-  const strata = Object.fromEntries(splits.map((s) => [s, Object.fromEntries(Object.entries(version.counts[s] ?? {}).map(([k, n]) => [k, suppress(n)]))])) as Record<SplitName, Record<string, SuppressedCount>>;
-  const subgroups: Record<string, Record<string, SuppressedCount>> = {};
+  const caseCounts = Object.fromEntries(splits.map((s) => [s, version.cases.filter((c) => c.split === s).length])) as { sample: number; test: number };
+  const subgroupCounts: RegisterCohortDto['subgroupCounts'] = [];
   for (const attribute of version.manifest.subgroups ?? []) {
     const counts = new Map<string, number>();
     for (const c of version.cases) {
       const g = c.metadata[attribute] ?? 'unknown';
       counts.set(g, (counts.get(g) ?? 0) + 1);
     }
-    subgroups[attribute] = Object.fromEntries([...counts.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([g, n]) => [g, suppress(n)]));
+    for (const [value, n] of [...counts.entries()].sort(([x], [y]) => (x < y ? -1 : 1))) subgroupCounts.push({ attribute, value, count: suppress(n) });
   }
-  const imaging = version.manifest.imaging;
-  const spacing = imaging?.cases.map((c) => c.spacing) ?? [];
+  const total = version.cases.length;
+  // The input's kind stands for the modality a tabular cohort has none of; imaging cohorts are NIfTI volumes.
+  const modality = version.manifest.imaging ? (version.manifest.imaging.synthetic ? 'synthetic-volume' : 'volume') : version.manifest.format;
   return {
-    slug: version.slug,
-    title: version.title,
+    name: version.slug,
+    version: `c${version.contentHash.slice(0, 12)}`,
     contentHash: version.contentHash,
-    task: version.manifest.task,
-    format: version.manifest.format,
-    cases,
-    strata,
-    subgroups,
-    acquisition: {
-      inputs: version.manifest.inputSchema.map((i) => ({ name: i.name, kind: i.kind })),
-      ...(imaging
-        ? {
-            imaging: {
-              synthetic: imaging.synthetic,
-              cases: suppress(imaging.cases.length),
-              ...(spacing.length > 0 ? { spacingMm: { min: [0, 1, 2].map((k) => Math.min(...spacing.map((s) => s[k] as number))), max: [0, 1, 2].map((k) => Math.max(...spacing.map((s) => s[k] as number))) } } : {}),
-            },
-          }
-        : {}),
-    },
+    caseCounts,
+    subgroupCounts,
+    acquisition: { modality: [{ value: modality, count: suppress(total) }], manufacturer: [] },
   };
 }

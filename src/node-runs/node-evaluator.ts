@@ -12,7 +12,7 @@ import { DockerSandboxAdapter } from '../sandbox/docker-sandbox.adapter';
 import { joinRunLogs } from '../sandbox/capped-log';
 import { StorageService } from '../storage/storage.service';
 import type { SubmissionEntity, SubmissionKind, SubmissionManifest } from '../submissions/submissions.entity';
-import { EGRESS_LEVELS, type EgressLevel } from '../tasks/federation';
+import { decideJob, EGRESS_LEVELS, type EgressLevel, type JobRequirements, type NodePolicy } from '../federation/node-policy';
 import { taskDefinition } from '../tasks/registry';
 import { executorFor } from '../runs/batch-executor';
 import { checkDeterminism } from '../runs/determinism-check';
@@ -36,17 +36,6 @@ export interface NodeEvaluationJob {
   readonly egress: EgressLevel;
   /** This node's bootstrap seed for the run (distinct per node: the within-node resampling must be independent). */
   readonly seed: number;
-}
-
-/** What a node decided about who and what it runs, and what may leave it (issue 11: decided by the hospital). */
-export interface NodeRunPolicy {
-  /** Benchmark slugs accepted; absent = any. */
-  readonly benchmarks?: readonly string[];
-  /** Vendor organisation ids accepted; absent = any. */
-  readonly vendors?: readonly string[];
-  readonly egress: EgressLevel;
-  /** Caps on what a benchmark may ask of this node's machines. */
-  readonly limits?: { readonly maxMemoryMiB?: number; readonly maxCpus?: number; readonly maxTimeoutSeconds?: number; readonly maxArtifactBytes?: number };
 }
 
 export type NodeEvaluationResult =
@@ -80,22 +69,16 @@ export class NodeEvaluator {
     private readonly catalogue: NodeCohortCatalogue,
   ) {}
 
-  /** Why this node will not run the job under its policy; null when it may. */
-  refusal(job: NodeEvaluationJob, policy: NodeRunPolicy): string | null {
-    if (policy.benchmarks && !policy.benchmarks.includes(job.benchmark.slug)) return `benchmark '${job.benchmark.slug}' is not accepted by this node's policy`;
-    if (policy.vendors && !policy.vendors.includes(job.vendor.organisationId)) return `vendor '${job.vendor.name}' is not accepted by this node's policy`;
+  /** What the job asks of the node, in the terms its policy decides on (decideJob). */
+  static requirements(job: NodeEvaluationJob): JobRequirements {
     const r = job.benchmark.definition.limits.resources;
-    const caps = policy.limits ?? {};
-    if (caps.maxMemoryMiB !== undefined && r.memoryMiB > caps.maxMemoryMiB) return `the benchmark asks ${r.memoryMiB} MiB of memory; this node allows ${caps.maxMemoryMiB}`;
-    if (caps.maxCpus !== undefined && r.cpus > caps.maxCpus) return `the benchmark asks ${r.cpus} CPUs; this node allows ${caps.maxCpus}`;
-    if (caps.maxTimeoutSeconds !== undefined && r.timeoutSeconds > caps.maxTimeoutSeconds) return `the benchmark asks a ${r.timeoutSeconds} s timeout; this node allows ${caps.maxTimeoutSeconds} s`;
-    if (caps.maxArtifactBytes !== undefined && job.submission.bytes > caps.maxArtifactBytes) return `the submission is ${job.submission.bytes} bytes; this node accepts ${caps.maxArtifactBytes}`;
-    return null;
+    return { benchmark: job.benchmark.slug, vendorOrganisation: job.vendor.organisationId, resources: { cpus: r.cpus, memoryMb: r.memoryMiB, gpus: r.gpus, timeLimitSeconds: r.timeoutSeconds } };
   }
 
-  async evaluate(job: NodeEvaluationJob, policy: NodeRunPolicy, fetchArtifact: ArtifactFetcher): Promise<NodeEvaluationResult> {
-    const refused = this.refusal(job, policy);
-    if (refused) return { status: 'refused-by-policy', detail: refused };
+  async evaluate(job: NodeEvaluationJob, policy: NodePolicy, fetchArtifact: ArtifactFetcher): Promise<NodeEvaluationResult> {
+    // The agent decides before handing the job over; decided again here, so no caller can run what the policy refuses.
+    const decision = decideJob(policy, NodeEvaluator.requirements(job));
+    if (!decision.accept) return { status: 'refused-by-policy', detail: decision.reason };
     const cohort = await this.catalogue.find(job.cohort.slug, job.cohort.contentHash);
     // The hub names a version this node registered; one it does not hold is Assay's fault, not the vendor's.
     if (!cohort) throw new Error(`this node holds no cohort ${job.cohort.slug} with content hash ${job.cohort.contentHash}`);

@@ -15,7 +15,7 @@ import { Clock } from '../common/clock';
 import { DomainError, ErrorCode } from '../common/domain-error';
 import { SubmissionsService } from '../submissions/submissions.service';
 import { toRunSummary } from './run-summary';
-import { CasePredictionResponse, RunDetailResponse, toDeterminismResponse } from './evaluation.dto';
+import { CasePredictionResponse, RunDetailResponse, toDeterminismResponse, toRunFederationResponse } from './evaluation.dto';
 import { RunEntity } from './evaluation.entity';
 import { EvaluationRepository } from './evaluation.repository';
 import { EvaluationService } from './evaluation.service';
@@ -108,6 +108,7 @@ export class EvaluationController {
       details: result && showDetail && scores.feedback.mechanism === 'full' ? result.details : null,
       // Case ids and the detail are per-case feedback on held-out cases: not for the vendor.
       determinism: toDeterminismResponse(run.determinism, { showDetail }),
+      federation: toRunFederationResponse(run.federation, { showDetail: principal.role === Role.Admin || principal.role === Role.Evaluator }, this.clock.now()),
     };
   }
 

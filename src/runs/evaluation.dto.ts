@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import type { RunDeterminism } from './evaluation.entity';
+import type { RunDeterminism, RunFederationState } from './evaluation.entity';
 import type { MetricValue } from '../metrics/score-report';
 import type { PublicMetric, VendorFeedback } from '../leaderboards/held-out-feedback';
 import { RunSummaryResponse } from '../submissions/submissions.dto';
@@ -39,6 +39,25 @@ export class RunDetailResponse extends RunSummaryResponse {
   @ApiProperty({ nullable: true, type: Object }) details!: Record<string, unknown> | null;
   @ApiProperty({ nullable: true, type: DeterminismResponse, description: 'Determinism check of a held-out run (a seeded sample re-run once); null when none was made' })
   determinism!: DeterminismResponse | null;
+  @ApiProperty({ nullable: true, type: Object, description: 'A federated phase (issue 11): where each node stands (queued, running, done, waiting_for_node), the deadline for an offline node; job ids for staff only' })
+  federation!: RunFederationResponse | null;
+}
+
+export interface RunFederationResponse {
+  deadline: string;
+  deadlinePassed: boolean;
+  decision: { action: string; at: string; hours?: number } | null;
+  nodes: { node: string; cohort: string; status: string; outcome: string | null; lastSeen: string | null; jobId?: string }[];
+}
+
+export function toRunFederationResponse(state: RunFederationState | null, opts: { showDetail: boolean }, now: Date): RunFederationResponse | null {
+  if (!state) return null;
+  return {
+    deadline: state.deadline,
+    deadlinePassed: now.getTime() >= Date.parse(state.deadline),
+    decision: state.decision ? { action: state.decision.action, at: state.decision.at, ...(state.decision.hours !== undefined ? { hours: state.decision.hours } : {}) } : null,
+    nodes: state.nodes.map((n) => ({ node: n.node, cohort: n.cohort, status: n.status, outcome: n.outcome ?? null, lastSeen: n.lastSeen, ...(opts.showDetail ? { jobId: n.jobId } : {}) })),
+  };
 }
 
 export class CasePredictionResponse {

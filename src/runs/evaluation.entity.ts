@@ -49,6 +49,25 @@ export interface RunTimings {
  * the same outputs. `checked: false` means no comparison was made (turned off, or the re-run batch failed; `summary`
  * says why). `mismatches` (case ids) and `detail` are for staff only.
  */
+/** Where a federated run stands at each node (src/runs/federated-runs.ts). */
+export interface RunFederationState {
+  /** The attempt whose node jobs count (a re-dispatched run asks the nodes again under a new attempt). */
+  attempt: number;
+  deadline: string;
+  /** The evaluator's decision once the deadline passed, if any. */
+  decision?: { action: 'extend' | 'fail'; by: string; at: string; hours?: number };
+  nodes: {
+    node: string;
+    nodeId: string;
+    cohort: string;
+    jobId: string;
+    /** queued / running at the node / done / waiting_for_node (the node is offline or disabled). */
+    status: 'queued' | 'running' | 'done' | 'waiting_for_node';
+    outcome?: 'succeeded' | 'failed' | 'refused-by-policy';
+    lastSeen: string | null;
+  }[];
+}
+
 export interface RunDeterminism {
   checked: boolean;
   cases: number;
@@ -100,6 +119,8 @@ export class RunEntity {
   @Column({ type: 'timestamptz', nullable: true }) finishedAt!: Date | null;
   /** When the objects of this finished run that no stored prediction references were removed (src/runs/run-artifacts.ts). */
   @Column({ type: 'timestamptz', nullable: true }) artifactsCollectedAt!: Date | null;
+  /** A federated phase's run: each node's job and status, and the deadline for an offline node; null at the facility. */
+  @Column({ type: 'jsonb', nullable: true }) federation!: RunFederationState | null;
 }
 
 @Entity('run_predictions')

@@ -37,6 +37,10 @@ import { isTransientInfraFault } from '../queue/transient-faults';
 import { isWorkerDraining } from '../queue/worker-draining';
 import { ReportsService } from '../reports/reports.service';
 import { attemptSegment, RunArtifactsGc, sameAttempt } from './run-artifacts';
+import { FederatedRuns, phaseFederation } from './federated-runs';
+import { OrganisationEntity } from '../auth/auth.entity';
+import { Database } from '../database/database.module';
+import type { TaskScore } from '../tasks/task-definition';
 
 const HEARTBEAT_MS = 5_000;
 
@@ -61,6 +65,8 @@ export class RunExecutor {
     private readonly truth: TruthCache,
     private readonly reports: ReportsService,
     private readonly artifacts: RunArtifactsGc,
+    private readonly federated: FederatedRuns,
+    private readonly db: Database,
   ) {
     this.workerId = workerIdOf(config);
   }
@@ -95,6 +101,19 @@ export class RunExecutor {
     });
     if (!run) return;
     crashPoint('execute:preparing');
+    const pinned = await this.benchmarks.requireVersion(run.benchmarkVersionId);
+    if (phaseFederation(pinned, run.phase)) {
+      // A federated phase runs on the nodes: this step only fans it out (FederatedRuns follows it from here).
+      try {
+        const submission = await this.submissions.findById(run.submissionId);
+        if (!submission) throw new Error(`submission ${run.submissionId} is gone`);
+        const organisation = await this.db.manager().findOneBy(OrganisationEntity, { id: submission.organisationId });
+        await this.federated.dispatch(run, pinned, submission, organisation?.name ?? submission.organisationId);
+      } catch (error) {
+        await this.handBack(run, error, isTransientInfraFault(error) ? 'transient' : 'internal');
+      }
+      return;
+    }
     let casesDone = 0;
     const heartbeat = setInterval(() => void this.repository.heartbeat(run.id, this.clock.now(), casesDone).catch(() => undefined), HEARTBEAT_MS);
     // A fresh dir per attempt under this worker's work root; what an earlier, killed attempt of this run left goes first.
@@ -284,6 +303,7 @@ export class RunExecutor {
   private async scoreOnce(run: RunEntity): Promise<void> {
     const t0 = Date.now();
     const version = await this.benchmarks.requireVersion(run.benchmarkVersionId);
+    if (phaseFederation(version, run.phase)) return this.finish(run, version, await this.federatedReport(run, version), t0, 0);
     const cohortVersion = await this.cohorts.requireVersion(version.cohortVersionId);
     const task = taskDefinition(version.definition.task);
     // Parsed once per cohort version and split in this process (cohort versions never change).
@@ -313,6 +333,28 @@ export class RunExecutor {
       await this.evaluation.fail(run.id, [RunStatus.Scoring], FailureReason.InvalidOutput, `${unknown.length} prediction(s) name cases outside this split (first: '${unknown[0]?.caseId}')`);
       return;
     }
+    await this.finish(run, version, report, t0, readMs);
+  }
+
+  /** A federated run's result: the nodes' summaries pooled (exact where possible), per-node rows and heterogeneity. */
+  private async federatedReport(run: RunEntity, version: BenchmarkVersionEntity): Promise<TaskScore> {
+    const pooled = await this.federated.pooled(run, version);
+    const { metrics, perNode, heterogeneity, egress, n, nodes, metricCodeVersion } = pooled;
+    const perNodeInfo = Object.fromEntries((run.federation?.nodes ?? []).map((x) => [x.node, { cohort: x.cohort, jobId: x.jobId }]));
+    return {
+      n,
+      metrics,
+      // Per-node results are a subgroup table of their own ('node'), suppressed below the benchmark's minimum size.
+      subgroups: { node: perNode },
+      details: { federation: { nodes, egress, heterogeneity, perNode: perNodeInfo } },
+      metricCodeVersion,
+      // Nothing per case left the nodes: no per-case rows at the hub (rank robustness needs them, so none is shown).
+      perCase: [],
+    };
+  }
+
+  /** Scoring → succeeded with the result (and the next phase's run) in one transaction; then the follow-ups. */
+  private async finish(run: RunEntity, version: BenchmarkVersionEntity, report: TaskScore, t0: number, readMs: number): Promise<void> {
     const submission = await this.submissions.findById(run.submissionId);
     const scoringMs = Date.now() - t0;
     const finished = await this.evaluation.transition(

@@ -16,6 +16,7 @@ import { SubmissionsRepository } from '../submissions/submissions.repository';
 import { FailureReason, RunEntity, RunStatus } from './evaluation.entity';
 import { EvaluationRepository } from './evaluation.repository';
 import { EvaluationService } from './evaluation.service';
+import { FEDERATION_WORKER } from './federated-runs';
 import { RunArtifactsGc } from './run-artifacts';
 import { MAX_RUN_ATTEMPTS } from './run-state-machine';
 
@@ -82,6 +83,8 @@ export class RunRecoveryService {
     const counts: SweepCounts = { requeued: 0, failed: 0, rescored: 0, reenqueued: 0, nextPhases: 0, leaderboards: 0, workDirs: 0, artifacts: 0 };
     const inFlight = await this.repository.findAbandonedRuns([RunStatus.Preparing, RunStatus.Running], now);
     for (const run of inFlight) {
+      // A federated run in flight is its nodes' jobs, not a worker's: FederatedRuns follows it (and it waits days).
+      if (run.workerId === FEDERATION_WORKER) continue;
       const seen = run.heartbeatAt ?? run.queuedAt;
       // Ours and not executing here: a previous life of this worker, or an attempt this process lost track of.
       const mine = run.workerId === this.workerId && !this.active.runs.has(run.id) && (seen < this.bootTime || seen.getTime() < now.getTime() - 10_000);

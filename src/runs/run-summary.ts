@@ -10,7 +10,8 @@ export function toRunSummary(run: RunEntity, opts: { showDetail: boolean; waitin
   return {
     id: run.id,
     phase: run.phase,
-    status: run.status === 'queued' && opts.waitingForGpuWorker ? 'waiting_for_gpu_worker' : run.status,
+    // A federated run in flight with a node offline waits for it (FederatedRuns keeps each node's status on the run).
+    status: run.status === 'queued' && opts.waitingForGpuWorker ? 'waiting_for_gpu_worker' : run.status === 'running' && run.federation?.nodes.some((n) => n.status === 'waiting_for_node') ? 'waiting_for_node' : run.status,
     failureReason: run.failureReason,
     failureDetail: opts.showDetail ? run.failureDetail : null,
     casesTotal: run.casesTotal,

@@ -4,12 +4,14 @@ import type { SubgroupResult } from '../metrics/subgroups';
 import { derSimonianLaird, type NodeEstimate, perNodeTable, type RandomEffectsResult } from '../metrics/pooling';
 import type { TaskScore } from './task-definition';
 
+import { EGRESS_LEVELS, type EgressLevel } from '../federation/node-policy';
+
 /**
- * What a node's local policy lets leave it (issue 11), least to most: aggregates only; label-conditional score
- * distributions (sorted, no case identifiers); pseudonymised per-case metric rows. Every level includes the ones below.
+ * What a node's local policy lets leave it (issue 11; src/federation/node-policy.ts), least to most: aggregates only;
+ * label-conditional score distributions (sorted, no case identifiers); pseudonymised per-case metric rows. Every
+ * level includes the ones below.
  */
-export const EGRESS_LEVELS = ['aggregates', 'score-distributions', 'per-case-pseudonymised'] as const;
-export type EgressLevel = (typeof EGRESS_LEVELS)[number];
+export { EGRESS_LEVELS, type EgressLevel };
 
 export function egressAllows(level: EgressLevel, wanted: EgressLevel): boolean {
   return EGRESS_LEVELS.indexOf(level) >= EGRESS_LEVELS.indexOf(wanted);

@@ -15,7 +15,8 @@ import { cohortFileOf } from '../../src/cohorts/cohort-version';
 import { sha256Hex } from '../../src/common/hashing';
 import { loadConfig } from '../../src/config/config.schema';
 import { cohortRegistration, NodeCohortCatalogue, type NodeCohortVersion } from '../../src/node-runs/node-cohorts';
-import { type NodeEvaluationJob, type NodeEvaluationResult, NodeEvaluator, type NodeRunPolicy } from '../../src/node-runs/node-evaluator';
+import type { NodePolicy } from '../../src/federation/node-policy';
+import { type NodeEvaluationJob, type NodeEvaluationResult, NodeEvaluator } from '../../src/node-runs/node-evaluator';
 import { NodeRunsModule } from '../../src/node-runs/node-runs.module';
 import { StorageService } from '../../src/storage/storage.service';
 import { BINARY_FEDERATION, type BinaryNodeSummary } from '../../src/tasks/binary-classification/binary-federation';
@@ -99,11 +100,12 @@ describe('federated node evaluation (real sandbox, each node its own object stor
     seed: node === a ? 101 : 202,
     ...over,
   });
-  const open: NodeRunPolicy = { egress: 'score-distributions' };
+  const policy = (over: Partial<NodePolicy> = {}): NodePolicy => ({ acceptedBenchmarks: ['*'], acceptedVendorOrganisations: ['*'], resourceLimits: {}, egress: 'score-distributions', ...over });
+  const open = policy();
 
   it('registers metadata only, with small cells suppressed', () => {
     const reg = cohortRegistration(a.cohort);
-    expect(reg).toMatchObject({ slug: 'wdbc', contentHash: a.cohort.contentHash, cases: { sample: 20, test: 280 }, task: 'binary-classification' });
+    expect(reg).toMatchObject({ name: 'wdbc', contentHash: a.cohort.contentHash, caseCounts: { sample: 20, test: 280 }, acquisition: { modality: [{ value: 'tabular-binary', count: 300 }] } });
     const text = JSON.stringify(reg);
     for (const c of a.cohort.cases) expect(text.includes(c.caseId)).toBe(false);
   });
@@ -134,7 +136,7 @@ describe('federated node evaluation (real sandbox, each node its own object stor
   }, 300_000);
 
   it("a node's policy lowers what leaves (aggregates only): no scores in its summary, AUROC then pooled by a labelled meta-analysis", async () => {
-    const [ra, rb] = await Promise.all([a.evaluator.evaluate(job(a), open, async () => model), b.evaluator.evaluate(job(b), { egress: 'aggregates' }, async () => model)]);
+    const [ra, rb] = await Promise.all([a.evaluator.evaluate(job(a), open, async () => model), b.evaluator.evaluate(job(b), policy({ egress: 'aggregates' }), async () => model)]);
     expect(rb).toMatchObject({ status: 'succeeded', egress: 'aggregates' });
     const sb = (rb as Extract<NodeEvaluationResult, { status: 'succeeded' }>).summary as BinaryNodeSummary;
     expect(sb.distribution).toBeUndefined();
@@ -150,9 +152,9 @@ describe('federated node evaluation (real sandbox, each node its own object stor
   }, 300_000);
 
   it('refuses what its policy does not accept without running anything, and an artefact that is not the one named', async () => {
-    await expect(a.evaluator.evaluate(job(a), { egress: 'aggregates', benchmarks: ['lung-survival'] }, async () => model)).resolves.toEqual({ status: 'refused-by-policy', detail: "benchmark 'wdbc-malignancy' is not accepted by this node's policy" });
-    await expect(a.evaluator.evaluate(job(a), { egress: 'aggregates', vendors: ['someone-else'] }, async () => model)).resolves.toMatchObject({ status: 'refused-by-policy', detail: expect.stringMatching(/vendor 'Vendor A'/) });
-    await expect(a.evaluator.evaluate(job(a), { egress: 'aggregates', limits: { maxMemoryMiB: 256 } }, async () => model)).resolves.toMatchObject({ status: 'refused-by-policy', detail: expect.stringMatching(/1024 MiB/) });
+    await expect(a.evaluator.evaluate(job(a), policy({ acceptedBenchmarks: ['lung-survival'] }), async () => model)).resolves.toEqual({ status: 'refused-by-policy', detail: "benchmark 'wdbc-malignancy' is not accepted by this node's policy" });
+    await expect(a.evaluator.evaluate(job(a), policy({ acceptedVendorOrganisations: ['someone-else'] }), async () => model)).resolves.toMatchObject({ status: 'refused-by-policy', detail: expect.stringMatching(/vendor organisation 'org-vendor-a'/) });
+    await expect(a.evaluator.evaluate(job(a), policy({ resourceLimits: { maxMemoryMb: 256 } }), async () => model)).resolves.toMatchObject({ status: 'refused-by-policy', detail: expect.stringMatching(/memoryMb 1024 exceeds/) });
     const tampered = Buffer.from(model);
     tampered.writeUInt8((tampered.at(-1) as number) ^ 1, tampered.length - 1);
     await expect(a.evaluator.evaluate(job(a), open, async () => tampered)).rejects.toThrow(/does not match its sha256/);

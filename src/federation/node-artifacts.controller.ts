@@ -1,0 +1,56 @@
+import { Body, Controller, HttpCode, Param, ParseUUIDPipe, Post, Req, StreamableFile } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { IsInt, IsString, Length, Min } from 'class-validator';
+import type { Request } from 'express';
+import { Access } from '../auth/access.decorator';
+import { Clock } from '../common/clock';
+import { DomainError, ErrorCode, notFound } from '../common/domain-error';
+import { Database } from '../database/database.module';
+import { StorageService } from '../storage/storage.service';
+import { SubmissionEntity } from '../submissions/submissions.entity';
+import { NodeRequest, NodeSigned } from './node-signature.guard';
+import { NodeJobEntity } from './nodes.entity';
+import { NODES_ONLY } from './nodes.controller';
+
+export class ArtifactGrantDto {
+  @IsInt() @Min(1) attempt!: number;
+  @IsString() @Length(16, 128) leaseToken!: string;
+}
+
+/**
+ * A vendor's artefact for a node's leased evaluation job (issue 11): the grant is the lease itself (this node, this
+ * job, this attempt, its token, before it expires), so it is short-lived and scoped to one run at one node. The
+ * node verifies the bytes against the sha256 its job names before using them.
+ */
+@ApiTags('nodes')
+@Controller('api/node')
+@NodeSigned()
+export class NodeArtifactsController {
+  constructor(
+    private readonly db: Database,
+    private readonly storage: StorageService,
+    private readonly clock: Clock,
+  ) {}
+
+  @Post('jobs/:id/artifact')
+  @HttpCode(200)
+  @Access(NODES_ONLY)
+  @ApiOperation({ summary: "The submission's artefact (ONNX model or image tarball) for a job this node holds a live lease on" })
+  @ApiOkResponse({ description: 'the artefact bytes (application/octet-stream), with X-Content-SHA256' })
+  async artifact(@Req() req: Request & NodeRequest, @Param('id', ParseUUIDPipe) id: string, @Body() body: ArtifactGrantDto): Promise<StreamableFile> {
+    const node = req.node as { id: string };
+    const job = await this.db.manager().findOneBy(NodeJobEntity, { id });
+    // Another node's job is not found: nothing says it exists.
+    if (!job || job.nodeId !== node.id) throw notFound('node job', id);
+    const live = job.status === 'leased' && job.leaseToken === body.leaseToken && job.attempt === body.attempt && (job.leaseExpiresAt?.getTime() ?? 0) > this.clock.now().getTime();
+    if (!live) throw new DomainError(ErrorCode.Conflict, `job ${id}: no live lease with this attempt and token`, [{ field: 'leaseToken', problem: 'the lease expired, was re-leased or is not this one' }]);
+    const submissionId = (job.payload['evaluation'] as { submission?: { id?: unknown } } | undefined)?.submission?.id;
+    const submission = typeof submissionId === 'string' ? await this.db.manager().findOneBy(SubmissionEntity, { id: submissionId }) : null;
+    if (!submission) throw notFound('artefact of node job', id);
+    return new StreamableFile(await this.storage.getStream('submissions', submission.objectKey), {
+      type: 'application/octet-stream',
+      length: Number(submission.sizeBytes),
+      disposition: 'attachment; filename="artifact"',
+    });
+  }
+}

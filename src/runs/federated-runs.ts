@@ -1,0 +1,205 @@
+import { createHash } from 'node:crypto';
+import { Injectable, Logger } from '@nestjs/common';
+import { In } from 'typeorm';
+import type { PhaseFederationDto } from '../benchmarks/benchmark-definition';
+import type { BenchmarkVersionEntity } from '../benchmarks/benchmarks.entity';
+import { Clock } from '../common/clock';
+import { DomainError, ErrorCode } from '../common/domain-error';
+import { Database } from '../database/database.module';
+import { NodeJobsService } from '../federation/node-jobs.service';
+import { nodeStatus } from '../federation/nodes.dto';
+import { NodeJobEntity } from '../federation/nodes.entity';
+import { NodesRepository } from '../federation/nodes.repository';
+import type { SubmissionEntity } from '../submissions/submissions.entity';
+import type { FederatedScore, NodeSummaryFrom } from '../tasks/federation';
+import { taskDefinition } from '../tasks/registry';
+import { FailureReason, RunEntity, type RunFederationState, RunStatus } from './evaluation.entity';
+import { EvaluationService } from './evaluation.service';
+
+/** The workerId of a federated run in flight: no worker process owns it; the nodes' jobs do (RunRecovery skips it). */
+export const FEDERATION_WORKER = 'federation';
+/** The node job kind of an evaluation (src/node-runs/evaluation-handler.ts answers it). */
+export const NODE_JOB_EVALUATE = 'evaluate';
+/** Node-side faults of Assay's (the node's engine down, its store away) asked again before the run fails as internal. */
+export const MAX_NODE_INTERNAL_RETRIES = 2;
+
+const VENDOR_REASONS: ReadonlySet<string> = new Set([FailureReason.Timeout, FailureReason.OutOfMemory, FailureReason.ExitNonzero, FailureReason.InvalidOutput, FailureReason.MissingPredictions, FailureReason.RejectedImage]);
+
+export function phaseFederation(version: BenchmarkVersionEntity, phase: string): PhaseFederationDto | null {
+  return version.definition.phases.find((p) => p.name === phase)?.federation ?? null;
+}
+
+/** A node's bootstrap seed for a run: distinct per node (independent within-node resampling), stable across retries. */
+export function nodeSeed(runId: string, node: string): number {
+  return createHash('sha256').update(`${runId}\u0000${node}`).digest().readUInt32BE(0) & 0x7fffffff;
+}
+
+/** What a node's signed result says, read defensively (the node is authenticated, its content still checked). */
+interface NodeResult {
+  outcome: 'succeeded' | 'failed' | 'refused-by-policy';
+  reason?: string;
+  output?: { egress?: string; aggregates?: Record<string, unknown>; scoreDistributions?: { positive: number[]; negative: number[] } };
+}
+
+/**
+ * Runs of a federated phase at the hub (issue 11). The execute step fans the run out as one node job per node (the
+ * nodes lease them over their outbound connection); a sweep, run by any worker and safe to repeat, follows the jobs
+ * and moves the run on: `scoring` when every node answered, failed when a node reports the vendor's fault (or, after
+ * retries, its own), and meanwhile keeps each node's status (`waiting_for_node` while one is offline) on the run. The
+ * score step pools the nodes' summaries with the task's federation half. Everything is in the database (the run's row
+ * and the node jobs), so a hub worker killed at any point loses nothing: the next sweep carries on.
+ */
+@Injectable()
+export class FederatedRuns {
+  private readonly logger = new Logger('FederatedRuns');
+
+  constructor(
+    private readonly evaluation: EvaluationService,
+    private readonly jobs: NodeJobsService,
+    private readonly nodes: NodesRepository,
+    private readonly db: Database,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Execute step of a federated run (status preparing): one node job per node, then `running` under FEDERATION_WORKER. */
+  async dispatch(run: RunEntity, version: BenchmarkVersionEntity, submission: SubmissionEntity, organisationName: string): Promise<void> {
+    const federation = phaseFederation(version, run.phase) as PhaseFederationDto;
+    const def = version.definition;
+    const now = this.clock.now();
+    const nodes: RunFederationState['nodes'] = [];
+    for (const spec of federation.nodes) {
+      const node = await this.nodes.findByName(spec.node);
+      if (!node) throw new Error(`benchmark ${def.slug}: node '${spec.node}' is not registered at this hub`);
+      if (!spec.contentHash) throw new Error(`benchmark ${def.slug}: node '${spec.node}' cohort '${spec.cohort}' was not pinned at load`);
+      const r = def.limits.resources;
+      const payload = {
+        // What the node's policy decides on (decideJob).
+        benchmark: def.slug,
+        vendorOrganisation: submission.organisationId,
+        resources: { cpus: r.cpus, memoryMb: r.memoryMiB, gpus: r.gpus, timeLimitSeconds: r.timeoutSeconds },
+        // What the node runs (NodeEvaluationJob without the lease's id and attempt).
+        evaluation: {
+          benchmark: { slug: def.slug, version: version.version, definition: def },
+          cohort: { slug: spec.cohort, contentHash: spec.contentHash },
+          split: run.split,
+          submission: { id: submission.id, kind: submission.kind, sha256: submission.sha256, bytes: Number(submission.sizeBytes), manifest: submission.manifest },
+          vendor: { organisationId: submission.organisationId, name: organisationName },
+          egress: federation.egress,
+          seed: nodeSeed(run.id, spec.node),
+        },
+      };
+      const { job } = await this.jobs.enqueue({ nodeId: node.id, runId: run.id, kind: NODE_JOB_EVALUATE, payload: JSON.parse(JSON.stringify(payload)) as Record<string, unknown>, idempotencyKey: `run:${run.id}:a${run.attempts}:${spec.node}` });
+      nodes.push({ node: spec.node, nodeId: node.id, cohort: spec.cohort, jobId: job.id, status: nodeStatus(node, now) === 'online' ? 'queued' : 'waiting_for_node', lastSeen: node.lastSeenAt?.toISOString() ?? null });
+    }
+    const state: RunFederationState = { attempt: run.attempts, deadline: new Date(now.getTime() + federation.waitForNodeHours * 3600_000).toISOString(), nodes };
+    await this.evaluation.transition({ runId: run.id, from: [RunStatus.Preparing], to: RunStatus.Running, attempt: run, patch: { workerId: FEDERATION_WORKER, heartbeatAt: now, federation: state } });
+    this.logger.log(`run ${run.id}: fanned out to ${nodes.map((n) => n.node).join(', ')}`);
+  }
+
+  /** Follows every federated run in flight; returns how many moved on. */
+  async sweep(): Promise<number> {
+    const runs = await this.db.manager().find(RunEntity, { where: { status: RunStatus.Running, workerId: FEDERATION_WORKER } });
+    let moved = 0;
+    for (const run of runs) {
+      try {
+        if (await this.track(run)) moved++;
+      } catch (e) {
+        this.logger.warn(`federated run ${run.id}: ${String(e)}; the next sweep tries again`);
+      }
+    }
+    return moved;
+  }
+
+  /** One federated run: node statuses refreshed; `scoring` (and the score job) when all answered; failed on a fault. */
+  async track(run: RunEntity): Promise<boolean> {
+    const state = run.federation;
+    if (!state) return false;
+    const now = this.clock.now();
+    const jobs = await this.db.manager().find(NodeJobEntity, { where: { id: In(state.nodes.map((n) => n.jobId)) } });
+    const byId = new Map(jobs.map((j) => [j.id, j]));
+    const next: RunFederationState = { ...state, nodes: [] };
+    let retried = false;
+    for (const n of state.nodes) {
+      const job = byId.get(n.jobId);
+      const node = await this.nodes.findById(n.nodeId);
+      const online = node ? nodeStatus(node, now) === 'online' : false;
+      const lastSeen = node?.lastSeenAt?.toISOString() ?? null;
+      if (!job) throw new Error(`node job ${n.jobId} of run ${run.id} is gone`);
+      if (job.status === 'done') {
+        const result = job.result as unknown as NodeResult;
+        // A fault of the node's own (its engine or store away): asked again, under a new key, a bounded number of times.
+        if (job.outcome === 'failed' && !isVendorReason(result.reason) && !/^refused by/.test(result.reason ?? '')) {
+          const retries = retriesOf(job.idempotencyKey) + 1;
+          if (retries <= MAX_NODE_INTERNAL_RETRIES && node) {
+            const { job: again } = await this.jobs.enqueue({ nodeId: node.id, runId: run.id, kind: job.kind, payload: job.payload, idempotencyKey: `${baseKey(job.idempotencyKey)}:i${retries}` });
+            next.nodes.push({ ...n, jobId: again.id, status: online ? 'queued' : 'waiting_for_node', lastSeen });
+            retried = true;
+            continue;
+          }
+        }
+        next.nodes.push({ ...n, status: 'done', outcome: job.outcome ?? 'failed', lastSeen });
+      } else next.nodes.push({ ...n, status: !online ? 'waiting_for_node' : job.status === 'leased' ? 'running' : 'queued', lastSeen });
+    }
+    const finished = next.nodes.every((n) => n.status === 'done');
+    if (finished && !retried) {
+      const bad = next.nodes.find((n) => n.outcome !== 'succeeded');
+      if (bad) {
+        const result = byId.get(bad.jobId)?.result as unknown as NodeResult | undefined;
+        const reason = result?.reason ?? 'no reason given';
+        const vendor = isVendorReason(reason);
+        const detail = bad.outcome === 'refused-by-policy' ? `node ${bad.node} refused the job under its policy: ${reason}` : `at node ${bad.node}: ${vendor ? reason.slice(reason.indexOf(':') + 1).trim() : reason}`;
+        await this.evaluation.fail(run.id, [RunStatus.Running], vendor ? (reason.slice(0, reason.indexOf(':')) as FailureReason) : FailureReason.Internal, detail, { federation: next });
+        return true;
+      }
+      const scoring = await this.evaluation.transition({ runId: run.id, from: [RunStatus.Running], to: RunStatus.Scoring, patch: { heartbeatAt: now, federation: next, casesDone: 0 } });
+      if (!scoring) return false;
+      await this.evaluation.enqueueScore(run.id).catch((e: unknown) => this.logger.warn(`run ${run.id}: score job not queued yet (${String(e)}); the sweep will`));
+      return true;
+    }
+    // Still waiting: the run's row says where each node stands; the heartbeat says the hub is following it.
+    await this.db.manager().update(RunEntity, { id: run.id, status: RunStatus.Running }, { heartbeatAt: now, federation: next });
+    return false;
+  }
+
+  /** The score step of a federated run: every node's summary, pooled by the task. */
+  async pooled(run: RunEntity, version: BenchmarkVersionEntity): Promise<FederatedScore & { nodes: number }> {
+    const state = run.federation;
+    if (!state) throw new Error(`run ${run.id} has no federation state`);
+    const task = taskDefinition(version.definition.task);
+    if (!task.federation) throw new Error(`task ${version.definition.task} has no federated pooling`);
+    const jobs = await this.db.manager().find(NodeJobEntity, { where: { id: In(state.nodes.map((n) => n.jobId)) } });
+    const summaries: NodeSummaryFrom<unknown>[] = state.nodes.map((n) => {
+      const job = jobs.find((j) => j.id === n.jobId);
+      const result = job?.result as unknown as NodeResult | undefined;
+      if (!job || job.outcome !== 'succeeded' || !result?.output?.aggregates) throw new Error(`run ${run.id}: node ${n.node} has no result to pool`);
+      return { node: n.node, summary: summaryFromOutput(result.output) };
+    });
+    return task.federation.pool({ definition: version.definition, nodes: summaries });
+  }
+
+  /** After the deadline: the evaluator extends the wait or fails the run (never the vendor's fault). */
+  async decide(run: RunEntity, decision: { action: 'extend'; hours: number } | { action: 'fail' }, by: string): Promise<RunEntity | null> {
+    const state = run.federation;
+    if (!state || run.status !== RunStatus.Running) throw new DomainError(ErrorCode.InvalidTransition, `run ${run.id} is not a federated run waiting for its nodes`);
+    const now = this.clock.now();
+    if (now.getTime() < Date.parse(state.deadline)) throw new DomainError(ErrorCode.Conflict, `the deadline (${state.deadline}) has not passed; decide after it`, [{ field: 'action', problem: 'only after the deadline' }]);
+    const at = now.toISOString();
+    if (decision.action === 'fail') {
+      const waiting = state.nodes.filter((n) => n.status !== 'done').map((n) => n.node);
+      return this.evaluation.fail(run.id, [RunStatus.Running], FailureReason.Internal, `the evaluator ended the run after the deadline; no answer from node(s) ${waiting.join(', ')}`, { federation: { ...state, decision: { action: 'fail', by, at } } });
+    }
+    const deadline = new Date(now.getTime() + decision.hours * 3600_000).toISOString();
+    await this.db.manager().update(RunEntity, { id: run.id, status: RunStatus.Running }, { federation: { ...state, deadline, decision: { action: 'extend', by, at, hours: decision.hours } } });
+    return this.evaluation.requireRun(run.id);
+  }
+}
+
+/** The task summary as the node built it: aggregates, plus the class-conditional score lists where they left the node. */
+export function summaryFromOutput(output: NonNullable<NodeResult['output']>): unknown {
+  const d = output.scoreDistributions;
+  return { ...(output.aggregates ?? {}), egress: output.egress ?? (output.aggregates?.['egress'] as string), ...(d ? { distribution: { positives: d.positive, negatives: d.negative } } : {}) };
+}
+
+const isVendorReason = (reason: string | undefined): boolean => typeof reason === 'string' && reason.includes(':') && VENDOR_REASONS.has(reason.slice(0, reason.indexOf(':')));
+const baseKey = (key: string): string => key.replace(/:i\d+$/, '');
+const retriesOf = (key: string): number => Number(/:i(\d+)$/.exec(key)?.[1] ?? 0);
