@@ -31,6 +31,8 @@ export async function createHttpApp(config: AppConfig, options: HttpAppOptions):
   const logger = createProcessLogger({ config, role: 'api', ...(options.logDestination ? { destination: options.logDestination } : {}) });
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config, { httpLogger: logger }), { bufferLogs: true, bodyParser: false });
   app.useLogger(app.get(HttpLogger));
+  // What Nest logged while the modules were built, now through pino (otherwise held until listen()).
+  app.flushLogs();
   // First of all middleware: every request is timed, including those a later middleware or guard refuses.
   app.use(httpMetricsMiddleware(app.get(AssayMetrics)));
   // Security headers (helmet's defaults: CSP, HSTS, nosniff, no X-Powered-By, …). The web pages (src/web) load only

@@ -15,7 +15,9 @@ interface RoutedRequest extends IncomingMessage {
 export function routeTemplateOf(req: IncomingMessage): string | null {
   const r = req as RoutedRequest;
   const path = r.route?.path;
-  if (typeof path !== 'string') return null;
+  // A wildcard is the catch-all under which Nest mounts middleware (the request log's): left on requests no
+  // controller route matched. Assay's own routes have no wildcard.
+  if (typeof path !== 'string' || path.includes('*')) return null;
   return `${r.baseUrl ?? ''}${path}` || '/';
 }
 
