@@ -1,11 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DestinationStream } from 'pino';
 import type { AssayClient } from '../../src/cli/api-client';
 import { MetricsListener } from '../../src/observability/observability.module';
-import { eventually, startTestStack, TestStack } from '../support/test-stack';
+import { TEST_REDIS_URL } from '../support/test-env';
+import { eventually, freePort, REPO_ROOT, startTestStack, TestStack } from '../support/test-stack';
+import { WorkerProcess } from '../support/worker-process';
 
 // Metrics and logs on the real stack (Postgres, Redis, the S3 server, Docker): the API's and the worker's scrape
 // listeners after a real upload and a real run whose vendor container fails, and the JSON lines written meanwhile.
@@ -41,6 +43,21 @@ async function scrape(port: number, token: string | null): Promise<{ status: num
 function sample(body: string, name: string, labels: string): number | null {
   const line = body.split('\n').find((l) => l.startsWith(`${name}{${labels}}`) || (labels === '' && l.startsWith(`${name} `)));
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : null;
+}
+
+/** Uploads the failing vendor image and waits for its sample run to end. */
+async function failingRun(vendor: AssayClient, work: string, name: string): Promise<{ submissionId: string; runId: string }> {
+  const file = join(work, 'log-bytes.tar');
+  execFileSync('docker', ['save', '-o', file, LOG_BYTES_IMAGE]);
+  const submitted = await vendor.uploadMultipart<Submission>('/api/submissions/container', { fields: { benchmark: 'wdbc-malignancy', name, version: '1.0.0' }, fileField: 'image', filePath: file });
+  const done = await eventually(
+    () => vendor.get<Submission>(`/api/submissions/${submitted.id}`),
+    (s) => s.runs.some((r) => r.phase === 'sample' && ['succeeded', 'failed'].includes(r.status)),
+    180_000,
+  );
+  const run = done.runs.find((r) => r.phase === 'sample');
+  expect(run).toMatchObject({ status: 'failed', failureReason: 'exit_nonzero' });
+  return { submissionId: submitted.id, runId: run?.id ?? '' };
 }
 
 describe('observability on the real stack', () => {
@@ -84,17 +101,9 @@ describe('observability on the real stack', () => {
   });
 
   it('after a real upload and run: HTTP histogram, queue gauges, upload bytes, sandbox start, failure; ids in the logs, vendor output not', async () => {
-    const file = join(work, 'log-bytes.tar');
-    execFileSync('docker', ['save', '-o', file, LOG_BYTES_IMAGE]);
-    const submitted = await vendor.uploadMultipart<Submission>('/api/submissions/container', { fields: { benchmark: 'wdbc-malignancy', name: 'observed', version: '1.0.0' }, fileField: 'image', filePath: file });
-    const done = await eventually(
-      () => vendor.get<Submission>(`/api/submissions/${submitted.id}`),
-      (s) => s.runs.some((r) => r.phase === 'sample' && ['succeeded', 'failed'].includes(r.status)),
-      180_000,
-    );
-    const run = done.runs.find((r) => r.phase === 'sample');
-    expect(run).toMatchObject({ status: 'failed', failureReason: 'exit_nonzero' });
-    if (!run) return;
+    const ids = await failingRun(vendor, work, 'observed');
+    const submitted = { id: ids.submissionId };
+    const run = { id: ids.runId };
 
     const api = await scrape(apiPort, SCRAPE_TOKEN);
     expect(api.status).toBe(200);
@@ -137,5 +146,65 @@ describe('observability on the real stack', () => {
     expect(vendorToken.length).toBeGreaterThan(16);
     expect(all).not.toContain(vendorToken);
     expect(all).not.toMatch(/Bearer [A-Za-z0-9._~+/-]{16,}/);
+  });
+});
+
+describe('the worker as its own process (src/worker.ts)', () => {
+  let stack: TestStack;
+  let worker: WorkerProcess;
+  let work: string;
+  let metricsPort: number;
+
+  beforeAll(async () => {
+    stack = await startTestStack({ worker: false });
+    work = mkdtempSync(join(tmpdir(), 'assay-obs-worker-'));
+    metricsPort = await freePort();
+    worker = new WorkerProcess(
+      {
+        ASSAY_MODE: 'test',
+        DATABASE_URL: stack.config.database.url,
+        REDIS_URL: TEST_REDIS_URL,
+        ASSAY_QUEUE_PREFIX: stack.config.redis.queuePrefix,
+        // The API's embedded object store: the worker finds its port taken and uses it.
+        ASSAY_S3_EMBEDDED_PORT: String(stack.config.storage.embeddedPort),
+        ASSAY_DATA_DIR: stack.config.dataDir,
+        ASSAY_CATALOGUE_DIR: REPO_ROOT,
+        ASSAY_GENERATED_DIR: stack.config.generatedDir,
+        ASSAY_WORKER_ID: `obs-${process.pid}`,
+        ASSAY_WORKER_GPUS: 'none',
+        ASSAY_LOG_LEVEL: 'log',
+        ASSAY_LOG_FORMAT: 'json',
+        ASSAY_METRICS_PORT: String(metricsPort),
+        ASSAY_METRICS_TOKEN: SCRAPE_TOKEN,
+      },
+      join(work, 'worker.log'),
+    );
+    worker.start();
+  });
+
+  afterAll(async () => {
+    await worker?.close();
+    await stack?.close();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('writes JSON lines with the run and submission ids, and serves its metrics on its own port with the token', async () => {
+    const vendor = (await stack.vendor(ORG_NAME)).client;
+    const { submissionId, runId } = await failingRun(vendor, work, 'observed-process');
+    expect((await scrape(metricsPort, null)).status).toBe(401);
+    const scraped = await scrape(metricsPort, SCRAPE_TOKEN);
+    expect(scraped.status).toBe(200);
+    expect(sample(scraped.body, 'assay_run_failures_total', 'reason="exit_nonzero",fault="vendor"')).toBe(1);
+    for (const secret of [submissionId, runId, ORG_NAME]) expect(scraped.body).not.toContain(secret);
+
+    // The log file holds the worker's stdout and stderr (and WorkerProcess's own "=== life" markers).
+    const text = readFileSync(join(work, 'worker.log'), 'utf8');
+    const lines = text.split('\n').filter((l) => l.length > 0 && !l.startsWith('=== '));
+    const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(parsed.every((l) => l['role'] === 'worker')).toBe(true);
+    const ofRun = parsed.filter((l) => l['runId'] === runId);
+    expect(ofRun.find((l) => String(l['msg']).includes('failed: exit_nonzero'))).toMatchObject({ submissionId, job: 'execute-run', attempt: 1, context: 'RunExecutor' });
+    expect(parsed.some((l) => String(l['msg']).startsWith('worker metrics on http://127.0.0.1:'))).toBe(true);
+    expect(text).not.toContain('last line with a NUL');
   });
 });
