@@ -32,7 +32,8 @@ export const RUN_END_STATUSES = ['succeeded', 'failed', 'cancelled'] as const;
 /** Label for HTTP requests no route matched (scanners, typos): one series, not one per URL. */
 export const UNMATCHED_ROUTE = 'unmatched';
 const MAX_ROUTE_LENGTH = 120;
-const MAX_QUEUE_LABELS = 32;
+/** Queue-depth entries kept per scrape (queues × nodes): a bound, should a source ever list more than it should. */
+const MAX_QUEUE_DEPTHS = 256;
 
 /** `value` when it is one of `allowed`, else 'other'. */
 export function bounded<T extends string>(value: string | null | undefined, allowed: readonly T[]): T | 'other' {
@@ -104,7 +105,7 @@ export class AssayMetrics {
       registers,
       async collect() {
         this.reset();
-        const depths = (await Promise.all(sources.map((s) => s().catch(() => [] as QueueDepth[])))).flat().slice(0, MAX_QUEUE_LABELS);
+        const depths = (await Promise.all(sources.map((s) => s().catch(() => [] as QueueDepth[])))).flat().slice(0, MAX_QUEUE_DEPTHS);
         for (const d of depths) for (const state of QUEUE_STATES) this.set({ queue: d.queue, state, node: d.node }, d.counts[state] ?? 0);
       },
     });
