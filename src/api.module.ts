@@ -7,12 +7,14 @@ import { BenchmarksModule } from './benchmarks/benchmarks.module';
 import { HttpExceptionFilter } from './common/http-exception.filter';
 import { ConfigModule } from './config/config.module';
 import type { AppConfig } from './config/config.schema';
+import type { Logger as PinoLogger } from 'pino';
 import { DatabaseModule } from './database/database.module';
 import { EvaluationModule } from './runs/evaluation.module';
 import { FederationModule } from './federation/federation.module';
 import { GrantsModule } from './grants/grants.module';
 import { HealthModule } from './health/health.module';
 import { LeaderboardsModule } from './leaderboards/leaderboards.module';
+import { ObservabilityModule } from './observability/observability.module';
 import { QueueModule } from './queue/queue.module';
 import { ReportSigningHttpModule } from './reports/signing/report-signing.module';
 import { ReportsApiModule } from './reports/reports.module';
@@ -24,11 +26,13 @@ import { WebModule } from './web/web.module';
 /** The HTTP API: no queue consumers, no Docker socket. */
 @Module({})
 export class ApiModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  /** httpLogger: the process's pino logger (createProcessLogger), for the request log; none: no request log. */
+  static forRoot(config: AppConfig, options: { httpLogger?: PinoLogger } = {}): DynamicModule {
     return {
       module: ApiModule,
       imports: [
         ConfigModule.forRoot(config),
+        ObservabilityModule.forRoot({ role: 'api', ...(options.httpLogger ? { httpLogger: options.httpLogger } : {}) }),
         DatabaseModule,
         StorageModule,
         QueueModule,

@@ -3,6 +3,8 @@ import { NestFactory, Reflector } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import helmet from 'helmet';
+import { Logger as HttpLogger } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
 import { ApiModule } from './api.module';
 import { CatalogueService } from './benchmarks/catalogue.service';
 import { EdgeInputInterceptor } from './common/edge-input.interceptor';
@@ -10,17 +12,29 @@ import { createValidationPipe } from './common/validation-pipe';
 import type { AppConfig } from './config/config.schema';
 import { securePrivateDirs } from './config/data-dir';
 import { Database } from './database/database.module';
+import { httpMetricsMiddleware } from './observability/http-observability';
+import { createProcessLogger } from './observability/logger';
+import { AssayMetrics } from './observability/metrics';
 import { StorageService } from './storage/storage.service';
 
 export interface HttpAppOptions {
   /** Load the shipped catalogue (cohorts/, benchmarks/) at start. */
   loadCatalogue: boolean;
+  /** Where the JSON log lines go (default: stdout); tests capture them here. */
+  logDestination?: DestinationStream;
 }
 
 /** Builds the HTTP API (used by src/main.ts and by the e2e tests). */
 export async function createHttpApp(config: AppConfig, options: HttpAppOptions): Promise<INestApplication> {
   securePrivateDirs(config.dataDir);
-  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { logger: loggerLevels(config.logLevel), bodyParser: false });
+  // Structured logs (pino, through nestjs-pino): every Nest Logger line of this process, and one line per request.
+  const logger = createProcessLogger({ config, role: 'api', ...(options.logDestination ? { destination: options.logDestination } : {}) });
+  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config, { httpLogger: logger }), { bufferLogs: true, bodyParser: false });
+  app.useLogger(app.get(HttpLogger));
+  // What Nest logged while the modules were built, now through pino (otherwise held until listen()).
+  app.flushLogs();
+  // First of all middleware: every request is timed, including those a later middleware or guard refuses.
+  app.use(httpMetricsMiddleware(app.get(AssayMetrics)));
   // Security headers (helmet's defaults: CSP, HSTS, nosniff, no X-Powered-By, …). The web pages (src/web) load only
   // their own script and style files: no inline script, no other origin; forms post to Assay only;
   // only Assay's own pages may frame Assay (the report page frames the rendered report).
@@ -66,9 +80,4 @@ export async function createHttpApp(config: AppConfig, options: HttpAppOptions):
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs/openapi.json' });
   new Logger('Assay').log('HTTP API ready');
   return app;
-}
-
-export function loggerLevels(level: AppConfig['logLevel']): ('error' | 'warn' | 'log' | 'debug' | 'verbose')[] {
-  const all = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
-  return all.slice(0, all.indexOf(level) + 1);
 }

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
 import { ConfigValidationError } from './config/config.schema';
 import { loadConfigFromProcess } from './config/config.module';
 import { createHttpApp } from './http-app';
@@ -11,7 +12,8 @@ async function main(): Promise<void> {
   const app = await createHttpApp(config, { loadCatalogue: true });
   await app.listen(config.http.port, config.http.host);
   const url = `http://${config.http.host}:${config.http.port}`;
-  process.stdout.write(`Assay API on ${url} (OpenAPI docs: ${url}/docs, JSON: ${url}/docs/openapi.json)\n`);
+  // Through the process's logger: with JSON logs, stdout carries nothing but JSON lines.
+  new Logger('Assay').log(`Assay API on ${url} (OpenAPI docs: ${url}/docs, JSON: ${url}/docs/openapi.json)`);
 }
 
 main().catch((error: unknown) => {

@@ -11,6 +11,7 @@ import { BatchExecutors } from './runs/batch-executor';
 import { TruthCache } from './tasks/truth-cache';
 import { HealthModule } from './health/health.module';
 import { LeaderboardsModule } from './leaderboards/leaderboards.module';
+import { ObservabilityModule } from './observability/observability.module';
 import { QueueModule } from './queue/queue.module';
 import { ReportsModule } from './reports/reports.module';
 import { SandboxModule } from './sandbox/sandbox.module';
@@ -29,6 +30,7 @@ export class WorkerModule {
       module: WorkerModule,
       imports: [
         ConfigModule.forRoot(config),
+        ObservabilityModule.forRoot({ role: 'worker' }),
         DatabaseModule,
         StorageModule,
         QueueModule,

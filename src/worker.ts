@@ -2,12 +2,14 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { ConfigValidationError } from './config/config.schema';
 import { loadConfigFromProcess } from './config/config.module';
-import { loggerLevels } from './http-app';
+import { createProcessLogger, PinoNestLogger } from './observability/logger';
 import { WorkerModule } from './worker.module';
 
 async function main(): Promise<void> {
   const config = loadConfigFromProcess();
-  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { logger: loggerLevels(config.logLevel) });
+  // Structured logs (pino): Nest's Logger lines as JSON, each carrying the ids of the job it was written in.
+  const logger = new PinoNestLogger(createProcessLogger({ config, role: 'worker' }));
+  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { logger });
   app.enableShutdownHooks();
 }
 

@@ -75,3 +75,36 @@ describe('production mode', () => {
     for (const bad of ['true', 'anything', '0', '10']) expect(() => loadConfig({ ASSAY_TRUST_PROXY: bad })).toThrow(/ASSAY_TRUST_PROXY must be/);
   });
 });
+
+describe('metrics and log format', () => {
+  it('has no metrics listener unless ASSAY_METRICS_PORT is set, on loopback by default, without a token', () => {
+    expect(loadConfig({}).metrics).toEqual({ port: null, host: '127.0.0.1', token: null });
+    expect(loadConfig({ ASSAY_METRICS_PORT: '9464' }).metrics).toEqual({ port: 9464, host: '127.0.0.1', token: null });
+    expect(loadConfig({ ASSAY_METRICS_PORT: '0' }).metrics.port).toBe(0);
+  });
+
+  it('refuses a bad port, a short or spaced token, and the API port', () => {
+    expect(() => loadConfig({ ASSAY_METRICS_PORT: 'ninety' })).toThrow(/ASSAY_METRICS_PORT/);
+    expect(() => loadConfig({ ASSAY_METRICS_PORT: '70000' })).toThrow(/ASSAY_METRICS_PORT/);
+    expect(() => loadConfig({ ASSAY_METRICS_TOKEN: 'short' })).toThrow(/ASSAY_METRICS_TOKEN: 16-512 printable/);
+    expect(() => loadConfig({ ASSAY_METRICS_TOKEN: 'has a space in it, sixteen+' })).toThrow(/ASSAY_METRICS_TOKEN/);
+    expect(() => loadConfig({ ASSAY_HTTP_PORT: '8080', ASSAY_METRICS_PORT: '8080' })).toThrow(/ASSAY_METRICS_PORT: 8080 is the API's port/);
+    expect(() => loadConfig({ ASSAY_METRICS_PORT: '3000' })).toThrow(/is the API's port/);
+  });
+
+  it('in production, refuses a metrics listener off loopback without a token', () => {
+    const prod = { ASSAY_MODE: 'production', ASSAY_S3_ACCESS_KEY: 'assay', ASSAY_S3_SECRET_KEY: 'a-long-secret' };
+    expect(() => loadConfig({ ...prod, ASSAY_METRICS_PORT: '9464', ASSAY_METRICS_HOST: '0.0.0.0' })).toThrow(/ASSAY_METRICS_TOKEN: required in production when ASSAY_METRICS_HOST \(0\.0\.0\.0\)/);
+    expect(loadConfig({ ...prod, ASSAY_METRICS_PORT: '9464', ASSAY_METRICS_HOST: '0.0.0.0', ASSAY_METRICS_TOKEN: 'scrape-token-0123456789' }).metrics.token).toBe('scrape-token-0123456789');
+    expect(loadConfig({ ...prod, ASSAY_METRICS_PORT: '9464' }).metrics.host).toBe('127.0.0.1');
+    // Development keeps it simple: no token needed anywhere.
+    expect(loadConfig({ ASSAY_METRICS_PORT: '9464', ASSAY_METRICS_HOST: '0.0.0.0' }).metrics.token).toBeNull();
+  });
+
+  it('logs JSON in production and readable lines otherwise, unless ASSAY_LOG_FORMAT says', () => {
+    expect(loadConfig({ ASSAY_MODE: 'production', ASSAY_S3_ACCESS_KEY: 'assay', ASSAY_S3_SECRET_KEY: 'a-long-secret' }).logFormat).toBe('json');
+    expect(loadConfig({}).logFormat).toBe('pretty');
+    expect(loadConfig({ ASSAY_LOG_FORMAT: 'json' }).logFormat).toBe('json');
+    expect(() => loadConfig({ ASSAY_LOG_FORMAT: 'xml' })).toThrow(/ASSAY_LOG_FORMAT/);
+  });
+});

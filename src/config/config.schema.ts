@@ -58,6 +58,13 @@ export class EnvSchema {
   @IsOptional() @IsString() ASSAY_GENERATED_DIR?: string;
   @IsOptional() @IsString() ASSAY_REPORT_KEY_DIR?: string;
   @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose']) ASSAY_LOG_LEVEL?: string;
+  /** json: one JSON object a line (pino), the default in production; pretty: one readable line each, for development. */
+  @IsOptional() @IsIn(['json', 'pretty']) ASSAY_LOG_FORMAT?: string;
+  /** The Prometheus listener of this process (API or worker), apart from the API's port; unset: none. 0: any free port. */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) ASSAY_METRICS_PORT?: number;
+  @IsOptional() @IsString() ASSAY_METRICS_HOST?: string;
+  /** A scrape must send `Authorization: Bearer <token>` when set (printable, no spaces, 16-512 characters). */
+  @IsOptional() @Matches(/^[\x21-\x7e]{16,512}$/, { message: 'ASSAY_METRICS_TOKEN: 16-512 printable characters, no spaces' }) ASSAY_METRICS_TOKEN?: string;
   /** The chromium that prints PDF reports (Debian's, by default). */
   @IsOptional() @IsString() ASSAY_CHROMIUM?: string;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(3650) ASSAY_TOKEN_DEFAULT_DAYS?: number;
@@ -132,7 +139,16 @@ export interface AppConfig {
    */
   federation: { leaseMs: number; clockSkewS: number; hubUrl: string | null; nodeId: string | null; keyFile: string; policyFile: string; heartbeatMs: number };
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+  /** Log lines: JSON objects (pino) or readable lines (development); see src/observability/logger.ts. */
+  logFormat: 'json' | 'pretty';
+  /**
+   * The Prometheus scrape listener (src/observability): port null = none, 0 = any free port (tests). It is never the
+   * API's port: /metrics is not served to the clients of the API at all. token: a scrape must present it as a bearer token.
+   */
+  metrics: { port: number | null; host: string; token: string | null };
 }
+
+const LOOPBACK_HOSTS = ['127.0.0.1', '::1', 'localhost'];
 
 export class ConfigValidationError extends Error {
   constructor(readonly problems: string[]) {
@@ -158,6 +174,16 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   if (mode === 'production') {
     if (DEFAULT_OBJECT_STORE_CREDENTIALS.includes(accessKey)) problems.push(`ASSAY_S3_ACCESS_KEY: the default '${accessKey}' is refused in production mode`);
     if (DEFAULT_OBJECT_STORE_CREDENTIALS.includes(secretKey)) problems.push(`ASSAY_S3_SECRET_KEY: the default '${secretKey}' is refused in production mode`);
+  }
+  const metricsHost = parsed.ASSAY_METRICS_HOST ?? '127.0.0.1';
+  const metricsPort = parsed.ASSAY_METRICS_PORT ?? null;
+  const metricsToken = parsed.ASSAY_METRICS_TOKEN ?? null;
+  // Queue depths and failure counts are the facility's business: off loopback, a production scrape must authenticate.
+  if (mode === 'production' && metricsPort !== null && !LOOPBACK_HOSTS.includes(metricsHost) && metricsToken === null) {
+    problems.push(`ASSAY_METRICS_TOKEN: required in production when ASSAY_METRICS_HOST (${metricsHost}) is not a loopback address`);
+  }
+  if (metricsPort !== null && metricsPort !== 0 && metricsPort === (parsed.ASSAY_HTTP_PORT ?? 3000)) {
+    problems.push(`ASSAY_METRICS_PORT: ${metricsPort} is the API's port (ASSAY_HTTP_PORT); metrics have a listener of their own`);
   }
   if (tokenDefaultDays > tokenMaxDays) problems.push(`ASSAY_TOKEN_DEFAULT_DAYS: ${tokenDefaultDays} exceeds ASSAY_TOKEN_MAX_DAYS (${tokenMaxDays})`);
   if (problems.length > 0) throw new ConfigValidationError(problems);
@@ -210,5 +236,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       heartbeatMs: parsed.ASSAY_NODE_HEARTBEAT_MS ?? 15_000,
     },
     logLevel: (parsed.ASSAY_LOG_LEVEL as AppConfig['logLevel'] | undefined) ?? 'log',
+    logFormat: (parsed.ASSAY_LOG_FORMAT as AppConfig['logFormat'] | undefined) ?? (mode === 'production' ? 'json' : 'pretty'),
+    metrics: { port: metricsPort, host: metricsHost, token: metricsToken },
   };
 }

@@ -8,6 +8,8 @@ const ROOT = join(__dirname, '../..');
 
 interface ComposeService {
   command?: string[];
+  ports?: string[];
+  expose?: string[];
   environment?: Record<string, string>;
   depends_on?: Record<string, unknown>;
 }
@@ -36,6 +38,16 @@ describe('docker-compose.yml', () => {
     expect(config.database.url).toContain('@postgres:5432/');
     expect(config.redis.url).toBe('redis://redis:6379');
     expect(config.mode).toBe('production');
+  });
+
+  it.each(['api', 'worker'])('gives %s a metrics listener with a token, on the compose network only (never published)', (name) => {
+    const service = compose.services[name];
+    const config = loadConfig(service?.environment ?? {});
+    expect(config.metrics).toMatchObject({ port: 9464, host: '0.0.0.0' });
+    expect(config.metrics.token).toMatch(/^\$\{ASSAY_METRICS_TOKEN:\?/);
+    expect(config.logFormat).toBe('json');
+    expect(service?.expose).toEqual(['9464']);
+    expect((service?.ports ?? []).join(' ')).not.toContain('9464');
   });
 
   it('gives the worker the Docker socket and the API none', () => {

@@ -1,4 +1,5 @@
 import type { Job, Queue } from 'bull';
+import { runWithLogContext, type LogFields } from '../observability/log-context';
 import { JobContext, JobRegistry } from './job-registry';
 import { JobName, JOB_ATTEMPTS } from './queue.constants';
 import { parsePayload } from './queue.payloads';
@@ -20,10 +21,25 @@ export function consumeQueue(
       const name = job.name as JobName;
       const held = input.context?.();
       try {
-        await input.registry.get(name)(parsePayload(name, job.data), { attempt: job.attemptsMade + 1, maxAttempts: job.opts.attempts ?? JOB_ATTEMPTS, jobId: String(job.id), ...held?.ctx });
+        const payload = parsePayload(name, job.data);
+        const attempt = job.attemptsMade + 1;
+        // Every log line the handler writes (and its timers) carries the job and the run or submission it serves.
+        await runWithLogContext({ queue: queue.name, job: name, jobId: String(job.id), attempt, ...idsOf(payload) }, () =>
+          input.registry.get(name)(payload, { attempt, maxAttempts: job.opts.attempts ?? JOB_ATTEMPTS, jobId: String(job.id), ...held?.ctx }),
+        );
       } finally {
         held?.release();
       }
     })
     .catch(input.onError);
+}
+
+/** The ids a payload names (validated UUIDs), for the log context. */
+function idsOf(payload: object): LogFields {
+  const out: LogFields = {};
+  for (const key of ['runId', 'submissionId'] as const) {
+    const value = (payload as Record<string, unknown>)[key];
+    if (typeof value === 'string') out[key] = value;
+  }
+  return out;
 }

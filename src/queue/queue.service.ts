@@ -1,6 +1,7 @@
 import { InjectQueue } from '@nestjs/bull';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import type { Queue } from 'bull';
+import { AssayMetrics, type QueueDepth } from '../observability/metrics';
 import { DEFAULT_JOB_OPTIONS, DEFAULT_QUEUE, JobName, QueueName } from './queue.constants';
 import { JobPayloads } from './queue.payloads';
 
@@ -14,8 +15,21 @@ export class QueueService {
     @InjectQueue(QueueName.SandboxGpu) gpu: Queue,
     @InjectQueue(QueueName.Scoring) scoring: Queue,
     @InjectQueue(QueueName.Reports) reports: Queue,
+    @Optional() metrics?: AssayMetrics,
   ) {
     this.queues = { [QueueName.SandboxCpu]: cpu, [QueueName.SandboxGpu]: gpu, [QueueName.Scoring]: scoring, [QueueName.Reports]: reports };
+    // Read at each scrape (assay_queue_jobs): these are this facility's own queues.
+    metrics?.watchQueues(() => this.depths());
+  }
+
+  /** Waiting, active and delayed jobs of every queue (Bull's counts, read from Redis). */
+  async depths(): Promise<QueueDepth[]> {
+    return Promise.all(
+      Object.entries(this.queues).map(async ([name, queue]) => {
+        const c = await queue.getJobCounts();
+        return { queue: name, node: 'local', counts: { waiting: c.waiting, active: c.active, delayed: c.delayed } };
+      }),
+    );
   }
 
   async enqueue<K extends JobName>(input: { name: K; payload: JobPayloads[K]; jobId: string; queue?: QueueName; delayMs?: number }): Promise<void> {

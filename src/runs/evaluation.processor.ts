@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { CohortVersionEntity } from '../cohorts/cohorts.entity';
@@ -9,6 +9,8 @@ import { CohortsService } from '../cohorts/cohorts.service';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { LeaderboardsService } from '../leaderboards/leaderboards.service';
+import { addLogContext } from '../observability/log-context';
+import { AssayMetrics } from '../observability/metrics';
 import type { RunJobPayload } from '../queue/queue.payloads';
 import { DockerSandboxAdapter } from '../sandbox/docker-sandbox.adapter';
 import { RUN_LOG_BYTES, sandboxLimitsFor } from './sandbox-faults';
@@ -67,6 +69,7 @@ export class RunExecutor {
     private readonly artifacts: RunArtifactsGc,
     private readonly federated: FederatedRuns,
     private readonly db: Database,
+    @Optional() private readonly metrics?: AssayMetrics,
   ) {
     this.workerId = workerIdOf(config);
   }
@@ -83,6 +86,7 @@ export class RunExecutor {
 
   private async executeReserved(payload: RunJobPayload, opts: { gpus?: { deviceIds: string[] } }): Promise<void> {
     const before = await this.evaluation.requireRun(payload.runId);
+    addLogContext({ submissionId: before.submissionId });
     if ((before.status === RunStatus.Preparing || before.status === RunStatus.Running) && before.workerId === this.workerId) {
       // Ours but not running here. Seen before this process started: a previous life was killed (counts as an
       // attempt, as a lost worker does). Seen since: this process could not record the outcome (the database was away).
@@ -158,7 +162,8 @@ export class RunExecutor {
         const checked = await checkDeterminism({ ...work, first: outcome.predictions });
         determinism = checked.determinism;
         determinismMs = checked.ms;
-        this.logger.log(`run ${run.id}: determinism: ${determinism.detail ?? determinism.summary}`);
+        // The summary names no case and quotes no container output (detail may quote a re-run's last log line).
+        this.logger.log(`run ${run.id}: determinism: ${determinism.summary}`);
         crashPoint('execute:determinism-checked');
       }
       const timings = { ...run.timings, prepareMs, ...outcome.timings, ...(determinismMs !== undefined ? { determinismMs } : {}) };
@@ -211,7 +216,8 @@ export class RunExecutor {
         sandboxRuntime: outcome.runtime || null,
         timings: outcome.timings,
       }, run);
-      if (failed) this.logger.log(`run ${run.id} failed: ${outcome.fault.reason}: ${outcome.fault.detail}`);
+      // The reason only: the detail may quote the container's last log line, and vendor output stays on the run.
+      if (failed) this.logger.log(`run ${run.id} failed: ${outcome.fault.reason} (the detail is on the run)`);
       return;
     }
     const scoring = await this.evaluation.transition(
@@ -270,6 +276,7 @@ export class RunExecutor {
         auditPayload: { [kind === 'transient' ? 'transientFault' : kind === 'drained' ? 'drained' : 'internalFault']: message.slice(0, 500) },
       });
       if (!back) return;
+      this.metrics?.countHandback(kind);
       await this.evaluation.enqueueExecute(back, version, kind === 'drained' ? undefined : retryDelayMs(kind === 'transient' ? infraFaults : back.attempts));
     } catch (recordError) {
       this.logger.warn(`run ${run.id}: could not hand the run back (${String(recordError)}); the job is retried`);
@@ -284,6 +291,7 @@ export class RunExecutor {
    */
   async score(payload: RunJobPayload, ctx?: Pick<JobContext, 'attempt' | 'maxAttempts'>): Promise<void> {
     const run = await this.evaluation.requireRun(payload.runId);
+    addLogContext({ submissionId: run.submissionId });
     if (run.status === RunStatus.Succeeded) return this.afterSucceeded(run);
     if (run.status !== RunStatus.Scoring) return;
     crashPoint('score:started');

@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/auth.decorators';
@@ -8,12 +8,14 @@ import { Clock } from '../common/clock';
 import { notFound } from '../common/domain-error';
 import { CohortsService } from '../cohorts/cohorts.service';
 import { Database } from '../database/database.module';
+import { AssayMetrics } from '../observability/metrics';
 import { JobName, QueueName } from '../queue/queue.constants';
 import { QueueService } from '../queue/queue.service';
 import type { SubmissionEntity } from '../submissions/submissions.entity';
 import { EvaluationResultEntity, FailureReason, RunEntity, RunStatus } from './evaluation.entity';
 import { EvaluationRepository } from './evaluation.repository';
 import { type Attempt, RunArtifactsGc, sameAttempt } from './run-artifacts';
+import { observeRunFinished } from './run-metrics';
 import { assertTransition, TERMINAL_STATUSES } from './run-state-machine';
 
 export interface TransitionInput {
@@ -56,6 +58,7 @@ export class EvaluationService {
     private readonly queue: QueueService,
     private readonly clock: Clock,
     private readonly artifacts: RunArtifactsGc,
+    @Optional() private readonly metrics?: AssayMetrics,
   ) {}
 
   runsOfSubmission(submissionId: string): Promise<RunEntity[]> {
@@ -140,6 +143,8 @@ export class EvaluationService {
       return { ...run, ...patch } as RunEntity;
     });
     if (done && TERMINAL_STATUSES.includes(done.status)) {
+      // Once per run: only the transaction that moved it to a final state gets here with `done`.
+      observeRunFinished(this.metrics, done);
       await this.artifacts.collect(done.id).catch((e: unknown) => this.logger.warn(`run ${done.id}: artifact objects not collected yet (${String(e)}); the sweep will`));
     }
     return done;
@@ -150,6 +155,8 @@ export class EvaluationService {
     assertTransition(run.status, RunStatus.Failed);
     await this.repository.updateRun(tx, run.id, { status: RunStatus.Failed, failureReason: reason, failureDetail: detail.slice(0, 2000), finishedAt: this.clock.now() });
     await this.audit.record(tx, { actorUserId: null, action: 'run.failed', entityType: 'run', entityId: run.id, payload: { from: run.status, to: RunStatus.Failed, reason } });
+    // Counted before the caller's commit: a rollback would leave it counted (these are refusals at creation, rare).
+    observeRunFinished(this.metrics, { status: RunStatus.Failed, failureReason: reason, timings: {} });
   }
 
   async fail(runId: string, from: readonly RunStatus[], reason: FailureReason, detail: string, patch: Partial<RunEntity> = {}, attempt?: TransitionInput['attempt']): Promise<RunEntity | null> {

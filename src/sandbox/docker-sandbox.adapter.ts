@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import Docker from 'dockerode';
 import { randomUUID } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
@@ -25,6 +25,7 @@ import {
 } from './sandbox-profile';
 import type { SandboxEngineInfo, SandboxImageInfo, SandboxResult, SandboxRunSpec } from './sandbox.types';
 import { createWorkDir, removeWorkDir, sweepWorkRoot } from './work-dirs';
+import { AssayMetrics } from '../observability/metrics';
 import { WorkerDrainingError } from '../queue/worker-draining';
 
 export const DOCKER_SANDBOX_CONFIG = Symbol('DOCKER_SANDBOX_CONFIG');
@@ -60,7 +61,10 @@ export class DockerSandboxAdapter {
   private drainedSince: Date | null = null;
   private readonly drainController = new AbortController();
 
-  constructor(@Inject(DOCKER_SANDBOX_CONFIG) private readonly config: DockerSandboxConfig) {
+  constructor(
+    @Inject(DOCKER_SANDBOX_CONFIG) private readonly config: DockerSandboxConfig,
+    @Optional() private readonly metrics?: AssayMetrics,
+  ) {
     this.docker = new Docker({ socketPath: config.socketPath });
   }
 
@@ -220,6 +224,7 @@ export class DockerSandboxAdapter {
       if (drainSignal.aborted) onDrain();
       else drainSignal.addEventListener('abort', onDrain, { once: true });
     });
+    let started = false;
     try {
       container = await this.docker.createContainer(options);
       this.active.add(container.id);
@@ -230,6 +235,8 @@ export class DockerSandboxAdapter {
       const t1 = Date.now();
       timings.createMs = t1 - t0;
       await container.start();
+      started = true;
+      this.metrics?.countSandboxStart({ runtime: effectiveRuntime(spec), outcome: 'started' });
       const t2 = Date.now();
       timings.startMs = t2 - t1;
 
@@ -277,6 +284,8 @@ export class DockerSandboxAdapter {
         oomKilled = true;
       }
     } finally {
+      // Docker refused to create, attach or start it (an engine fault, never the vendor's).
+      if (!started) this.metrics?.countSandboxStart({ runtime: effectiveRuntime(spec), outcome: 'failed' });
       drainSignal.removeEventListener('abort', onDrain);
       // Also on a Docker error mid-run: a live interval would keep polling a dir that no longer matters.
       clearTimeout(timer);

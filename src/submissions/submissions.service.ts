@@ -1,5 +1,5 @@
 import { IMAGE_MODEL_FIELDS } from './submissions.dto';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import type { Request } from 'express';
@@ -18,6 +18,7 @@ import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { Database } from '../database/database.module';
 import { EmptyUploadError, SizeLimitExceededError, StorageService } from '../storage/storage.service';
+import { AssayMetrics } from '../observability/metrics';
 import { receiveMultipart } from './multipart-upload';
 import { ImageUploadFieldsDto, OnnxManifestDto, QuotaResponse, SubmissionResponse, toSubmissionResponse, UploadFieldsDto } from './submissions.dto';
 import { parseIntendedUse } from './intended-use';
@@ -49,6 +50,7 @@ export class SubmissionsService {
     private readonly queue: QueueService,
     private readonly clock: Clock,
     private readonly grants: GrantsService,
+    @Optional() private readonly metrics?: AssayMetrics,
   ) {}
 
   /**
@@ -152,7 +154,12 @@ export class SubmissionsService {
     return receiveMultipart(req, {
       fileField: field,
       maxFileBytes: limit,
-      store: (stream) => this.storage.putStream('submissions', stagingKey, stream, limit),
+      store: async (stream) => {
+        const stored = await this.storage.putStream('submissions', stagingKey, stream, limit);
+        // Bytes received and staged (whether the submission is then accepted or not); refused mid-stream: not counted.
+        this.metrics?.countUploadBytes(field, stored.bytes);
+        return stored;
+      },
       beforeFile: (fields) => this.precheck(principal, fields, field),
     }).catch((error: unknown) => {
       if (error instanceof SizeLimitExceededError) {

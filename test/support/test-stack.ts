@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DestinationStream } from 'pino';
 import { AuthService } from '../../src/auth/auth.service';
 import { AssayClient } from '../../src/cli/api-client';
 import { AppConfig, loadConfig } from '../../src/config/config.schema';
@@ -48,7 +49,7 @@ export interface TestStack {
  * a worker in the same process, which runs real sandboxes on the local Docker engine.
  */
 export async function startTestStack(
-  options: { worker: boolean; env?: Record<string, string>; database?: { url: string; drop: () => Promise<void> } } = { worker: true },
+  options: { worker: boolean; env?: Record<string, string>; database?: { url: string; drop: () => Promise<void> }; logDestination?: DestinationStream } = { worker: true },
 ): Promise<TestStack> {
   const db = options.database ?? (await createTestDatabase());
   const dataDir = mkdtempSync(join(tmpdir(), 'assay-test-'));
@@ -67,7 +68,8 @@ export async function startTestStack(
     ASSAY_LOG_LEVEL: 'warn',
     ...options.env,
   });
-  const api = await createHttpApp(config, { loadCatalogue: true });
+  // The in-process worker logs through the API's logger (Nest's Logger is one per process): one destination for both.
+  const api = await createHttpApp(config, { loadCatalogue: true, ...(options.logDestination ? { logDestination: options.logDestination } : {}) });
   await api.listen(0, '127.0.0.1');
   const address = api.getHttpServer().address() as { port: number };
   const baseUrl = `http://127.0.0.1:${address.port}`;
