@@ -202,7 +202,7 @@ export class NodeJobsService {
       if (job.status !== 'leased' || job.attempt !== submitted.attempt || job.leaseToken !== submitted.leaseToken) {
         throw stale(`attempt ${submitted.attempt} is not this job's current lease (attempt ${job.attempt}, ${job.status}): its lease expired and the job was queued again`, 'stale attempt');
       }
-      if (!job.leaseExpiresAt || job.leaseExpiresAt.getTime() <= this.clock.now().getTime()) {
+      if (await this.jobs.leaseExpired(tx, job.id)) {
         await this.jobs.requeueOne(tx, job.id);
         await this.jobs.announce(tx, node.id);
         return { kind: 'expired' as const, job };
