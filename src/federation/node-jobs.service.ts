@@ -166,6 +166,8 @@ export class NodeJobsService {
     const deadline = Date.now() + waitMs;
     for (;;) {
       if (signal?.aborted) return null;
+      // Disabled while it waited: it gets nothing more (its next request is refused by the guard).
+      if (!(await this.nodes.findById(nodeId))?.enabled) return null;
       await this.jobs.requeueExpired(nodeId);
       const job = await this.jobs.claimNext(nodeId, this.config.federation.leaseMs, randomToken(24));
       if (job) {

@@ -486,6 +486,17 @@ describe('federation: nodes and the signed hub <-> node protocol (real hub over 
       expect((refused as HubError).body).toMatch(/disabled/);
       await stack.admin.json('PATCH', `/api/nodes/${ids.a}`, { enabled: true });
       expect(await statusOf(a.request('POST', '/api/node/jobs/lease', { waitMs: 0 }))).toBe(200);
+      // Disabled while its long poll waits: the job enqueued then is not handed to it.
+      const waiting = lease(a, 5000);
+      await new Promise((r) => setTimeout(r, 300));
+      await stack.admin.json('PATCH', `/api/nodes/${ids.a}`, { enabled: false });
+      const id = await enqueue(ids.a);
+      expect(await waiting).toBeNull();
+      expect((await jobs.findJob(id))?.status).toBe('queued');
+      await stack.admin.json('PATCH', `/api/nodes/${ids.a}`, { enabled: true });
+      const got = (await lease(a)) as LeasedJob;
+      expect(got.id).toBe(id);
+      await a.request('POST', `/api/node/jobs/${id}/result`, result('a', got, { outcome: 'failed', reason: 'test' }));
     });
 
     it('after rotation the old key is refused and the new one works; results signed by the old key still verify', async () => {
