@@ -398,6 +398,8 @@ describe('federation: nodes and the signed hub <-> node protocol (real hub over 
         const seen = await eventually(() => nodeView(id), (v) => v.status === 'online', 60_000);
         expect(seen.policy?.egress).toBe('aggregates');
         expect(seen.versions.assay).toBe('0.1.0');
+        // The runtimes of the node's own Docker engine, where it has one.
+        expect(seen.versions.docker === undefined || seen.runtimes.includes('runc')).toBe(true);
         const job = await enqueue(id);
         // No evaluation handler is registered yet (src/federation/node-handlers.ts): a signed 'failed' result.
         const done = await eventually(() => jobs.findJob(job), (j) => j?.status === 'done', 30_000);
