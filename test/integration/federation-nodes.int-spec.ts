@@ -150,7 +150,9 @@ describe('federation: nodes and the signed hub <-> node protocol (real hub over 
     });
 
     it('lists the new routes in the OpenAPI document', async () => {
-      const doc = (await (await fetch(`${stack.baseUrl}/docs/openapi.json`)).json()) as { paths: Record<string, unknown> };
+      const doc = (await (await fetch(`${stack.baseUrl}/docs/openapi.json`)).json()) as { paths: Record<string, Record<string, { security?: unknown[] }>>; components: { securitySchemes: Record<string, unknown> } };
+      expect(doc.paths['/api/node/jobs/lease']?.post?.security).toEqual([{ 'node-signature': [] }]);
+      expect(doc.components.securitySchemes['node-signature']).toMatchObject({ type: 'apiKey', in: 'header', name: 'X-Assay-Signature' });
       for (const p of ['/api/nodes', '/api/nodes/{id}', '/api/nodes/{id}/keys', '/api/node/heartbeat', '/api/node/jobs/lease', '/api/node/jobs/{id}/result', '/api/node/cohorts']) expect(Object.keys(doc.paths)).toContain(p);
     });
   });
