@@ -76,6 +76,8 @@ export async function createHttpApp(config: AppConfig, options: HttpAppOptions):
     .setDescription('Testing and benchmarking facility for cancer-imaging AI: cohorts, benchmarks, sandboxed submissions, runs, leaderboards and the audit log. Authenticate with `Authorization: Bearer <token>`.')
     .setVersion('0.1.0')
     .addBearerAuth()
+    // Federated nodes (src/federation): no token; four headers and an Ed25519 signature (docs/federation-protocol.md).
+    .addSecurity('node-signature', { type: 'apiKey', in: 'header', name: 'X-Assay-Signature', description: 'Ed25519 over the canonical request string, with X-Assay-Node, X-Assay-Timestamp and X-Assay-Nonce' })
     .build();
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs/openapi.json' });
   new Logger('Assay').log('HTTP API ready');

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
+import Docker from 'dockerode';
 import { join } from 'node:path';
 import { packageRoot } from './common/package-root';
 import { ConfigValidationError } from './config/config.schema';
@@ -23,6 +24,12 @@ async function main(): Promise<void> {
   const keys = readNodeKeyFile(f.keyFile);
   const policy = parsePolicy(readFileSync(f.policyFile, 'utf8'));
   const gpus = await detectGpus(config.worker.gpus);
+  // The node's own Docker engine (its sandbox): reported, not required to start (a node without one refuses nothing
+  // here; its handlers fail their jobs instead).
+  const engine = await new Docker({ socketPath: config.sandbox.dockerSocket })
+    .info()
+    .then((i: { ServerVersion?: string; Runtimes?: Record<string, unknown> }) => ({ version: i.ServerVersion ?? 'unknown', runtimes: Object.keys(i.Runtimes ?? {}).sort() }))
+    .catch(() => null);
   const version = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
   const agent = new NodeAgent({
     hubUrl: f.hubUrl as string,
@@ -32,8 +39,8 @@ async function main(): Promise<void> {
     handlers: NODE_JOB_HANDLERS,
     heartbeatMs: f.heartbeatMs,
     describe: () => ({
-      versions: { assay: version, node: process.version },
-      runtimes: [],
+      versions: { assay: version, node: process.version, ...(engine ? { docker: engine.version } : {}) },
+      runtimes: engine?.runtimes ?? [],
       gpus: gpus.devices.map((d) => ({ index: Number(d.id), name: d.name ?? `gpu ${d.id}`, ...(d.memoryMiB ? { memoryMb: d.memoryMiB } : {}) })),
       cohorts: [],
     }),

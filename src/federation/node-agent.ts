@@ -111,11 +111,15 @@ export class NodeAgent {
   async request<T>(method: 'POST', path: string, body: unknown, signal?: AbortSignal): Promise<{ status: number; json: T | null }> {
     const bytes = Buffer.from(JSON.stringify(body), 'utf8');
     const headers = signRequest(this.options.keys.privateKey, { method, pathWithQuery: path, nodeId: this.options.nodeId, body: bytes });
+    // A hub that stops answering must not hold the node: every request ends (and counts as a network error) after
+    // its long-poll wait plus a minute.
+    const waitMs = typeof (body as { waitMs?: unknown } | null)?.waitMs === 'number' ? (body as { waitMs: number }).waitMs : 0;
+    const timeout = AbortSignal.timeout(waitMs + 60_000);
     const res = await fetch(`${this.options.hubUrl}${path}`, {
       method,
       headers: { ...headers, 'content-type': 'application/json' },
       body: bytes,
-      ...(signal ? { signal } : {}),
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     });
     const text = await res.text();
     if (res.status >= 400) throw new HubError(res.status, text, `${method} ${path}`);

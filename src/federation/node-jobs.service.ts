@@ -166,6 +166,8 @@ export class NodeJobsService {
     const deadline = Date.now() + waitMs;
     for (;;) {
       if (signal?.aborted) return null;
+      // Disabled while it waited: it gets nothing more (its next request is refused by the guard).
+      if (!(await this.nodes.findById(nodeId))?.enabled) return null;
       await this.jobs.requeueExpired(nodeId);
       const job = await this.jobs.claimNext(nodeId, this.config.federation.leaseMs, randomToken(24));
       if (job) {
@@ -202,7 +204,7 @@ export class NodeJobsService {
       if (job.status !== 'leased' || job.attempt !== submitted.attempt || job.leaseToken !== submitted.leaseToken) {
         throw stale(`attempt ${submitted.attempt} is not this job's current lease (attempt ${job.attempt}, ${job.status}): its lease expired and the job was queued again`, 'stale attempt');
       }
-      if (!job.leaseExpiresAt || job.leaseExpiresAt.getTime() <= this.clock.now().getTime()) {
+      if (await this.jobs.leaseExpired(tx, job.id)) {
         await this.jobs.requeueOne(tx, job.id);
         await this.jobs.announce(tx, node.id);
         return { kind: 'expired' as const, job };

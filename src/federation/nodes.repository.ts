@@ -154,6 +154,12 @@ export class NodeJobsRepository {
     return tx.getRepository(NodeJobEntity).createQueryBuilder('j').setLock('pessimistic_write').where('j.id = :id', { id }).getOne();
   }
 
+  /** Whether the job's lease has run out, by the database's clock (the one that set lease_expires_at). */
+  async leaseExpired(tx: EntityManager, id: string): Promise<boolean> {
+    const rows = (await tx.query('SELECT lease_expires_at IS NULL OR lease_expires_at <= now() AS expired FROM node_jobs WHERE id = $1', [id])) as { expired: boolean }[];
+    return rows[0]?.expired ?? true;
+  }
+
   /** Puts an expired lease back in the queue (attempt + 1), inside the caller's transaction. */
   async requeueOne(tx: EntityManager, id: string): Promise<void> {
     await tx.query(

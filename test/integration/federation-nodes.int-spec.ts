@@ -150,7 +150,9 @@ describe('federation: nodes and the signed hub <-> node protocol (real hub over 
     });
 
     it('lists the new routes in the OpenAPI document', async () => {
-      const doc = (await (await fetch(`${stack.baseUrl}/docs/openapi.json`)).json()) as { paths: Record<string, unknown> };
+      const doc = (await (await fetch(`${stack.baseUrl}/docs/openapi.json`)).json()) as { paths: Record<string, Record<string, { security?: unknown[] }>>; components: { securitySchemes: Record<string, unknown> } };
+      expect(doc.paths['/api/node/jobs/lease']?.post?.security).toEqual([{ 'node-signature': [] }]);
+      expect(doc.components.securitySchemes['node-signature']).toMatchObject({ type: 'apiKey', in: 'header', name: 'X-Assay-Signature' });
       for (const p of ['/api/nodes', '/api/nodes/{id}', '/api/nodes/{id}/keys', '/api/node/heartbeat', '/api/node/jobs/lease', '/api/node/jobs/{id}/result', '/api/node/cohorts']) expect(Object.keys(doc.paths)).toContain(p);
     });
   });
@@ -398,6 +400,8 @@ describe('federation: nodes and the signed hub <-> node protocol (real hub over 
         const seen = await eventually(() => nodeView(id), (v) => v.status === 'online', 60_000);
         expect(seen.policy?.egress).toBe('aggregates');
         expect(seen.versions.assay).toBe('0.1.0');
+        // The runtimes of the node's own Docker engine, where it has one.
+        expect(seen.versions.docker === undefined || seen.runtimes.includes('runc')).toBe(true);
         const job = await enqueue(id);
         // No evaluation handler is registered yet (src/federation/node-handlers.ts): a signed 'failed' result.
         const done = await eventually(() => jobs.findJob(job), (j) => j?.status === 'done', 30_000);
@@ -486,6 +490,17 @@ describe('federation: nodes and the signed hub <-> node protocol (real hub over 
       expect((refused as HubError).body).toMatch(/disabled/);
       await stack.admin.json('PATCH', `/api/nodes/${ids.a}`, { enabled: true });
       expect(await statusOf(a.request('POST', '/api/node/jobs/lease', { waitMs: 0 }))).toBe(200);
+      // Disabled while its long poll waits: the job enqueued then is not handed to it.
+      const waiting = lease(a, 5000);
+      await new Promise((r) => setTimeout(r, 300));
+      await stack.admin.json('PATCH', `/api/nodes/${ids.a}`, { enabled: false });
+      const id = await enqueue(ids.a);
+      expect(await waiting).toBeNull();
+      expect((await jobs.findJob(id))?.status).toBe('queued');
+      await stack.admin.json('PATCH', `/api/nodes/${ids.a}`, { enabled: true });
+      const got = (await lease(a)) as LeasedJob;
+      expect(got.id).toBe(id);
+      await a.request('POST', `/api/node/jobs/${id}/result`, result('a', got, { outcome: 'failed', reason: 'test' }));
     });
 
     it('after rotation the old key is refused and the new one works; results signed by the old key still verify', async () => {
