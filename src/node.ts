@@ -6,10 +6,14 @@ import { packageRoot } from './common/package-root';
 import { ConfigValidationError } from './config/config.schema';
 import { loadConfigFromProcess } from './config/config.module';
 import { NodeAgent } from './federation/node-agent';
-import { NODE_JOB_HANDLERS } from './federation/node-handlers';
 import { readNodeKeyFile } from './federation/node-keys';
 import { parsePolicy } from './federation/node-policy';
+import { NestFactory } from '@nestjs/core';
 import { detectGpus } from './sandbox/gpu-inventory';
+import { evaluationHandler, hubArtifactFetcher } from './node-runs/evaluation-handler';
+import { cohortRegistration, NodeCohortCatalogue } from './node-runs/node-cohorts';
+import { NodeEvaluator } from './node-runs/node-evaluator';
+import { NodeRunsModule } from './node-runs/node-runs.module';
 
 /**
  * A federated node (issue 11): the worker in node mode at a data provider. It talks to the hub only by outbound HTTP(S)
@@ -31,25 +35,46 @@ async function main(): Promise<void> {
     .then((i: { ServerVersion?: string; Runtimes?: Record<string, unknown> }) => ({ version: i.ServerVersion ?? 'unknown', runtimes: Object.keys(i.Runtimes ?? {}).sort() }))
     .catch(() => null);
   const version = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  // The node's own object store (its cohorts' inputs and truth) and sandbox: no database, no queue.
+  const ctx = await NestFactory.createApplicationContext(NodeRunsModule.forRoot(config), { logger: ['error', 'warn', 'log'] });
+  const catalogue = ctx.get(NodeCohortCatalogue);
+  let cohorts = (await catalogue.list()).map((c) => c.slug);
+  const hub = { hubUrl: f.hubUrl as string, nodeId: f.nodeId as string, keys };
   const agent = new NodeAgent({
-    hubUrl: f.hubUrl as string,
-    nodeId: f.nodeId as string,
-    keys,
+    ...hub,
     policy,
-    handlers: NODE_JOB_HANDLERS,
+    handlers: [evaluationHandler(ctx.get(NodeEvaluator), hubArtifactFetcher(hub))],
     heartbeatMs: f.heartbeatMs,
     describe: () => ({
       versions: { assay: version, node: process.version, ...(engine ? { docker: engine.version } : {}) },
       runtimes: engine?.runtimes ?? [],
       gpus: gpus.devices.map((d) => ({ index: Number(d.id), name: d.name ?? `gpu ${d.id}`, ...(d.memoryMiB ? { memoryMb: d.memoryMiB } : {}) })),
-      cohorts: [],
+      cohorts,
     }),
   });
   agent.start();
+  // Each cohort this node holds is registered at the hub as metadata only (an identical re-send is accepted).
+  void (async () => {
+    for (const version of await catalogue.list()) {
+      for (let wait = 1_000; ; wait = Math.min(wait * 2, 60_000)) {
+        try {
+          await agent.request('POST', '/api/node/cohorts', cohortRegistration(version));
+          break;
+        } catch (error) {
+          process.stderr.write(`node: cohort ${version.slug} not registered yet (${(error as Error).message}); retrying\n`);
+          await new Promise((r) => setTimeout(r, wait));
+        }
+      }
+    }
+    cohorts = (await catalogue.list()).map((c) => c.slug);
+  })();
   process.stdout.write(`Assay node ${f.nodeId} (key ${keys.keyId}) polling ${f.hubUrl}; egress: ${policy.egress}\n`);
   const stop = (signal: string): void => {
     process.stdout.write(`node: ${signal}, stopping\n`);
-    agent.stop().then(
+    agent
+      .stop()
+      .then(() => ctx.close())
+      .then(
       () => process.exit(0),
       () => process.exit(1),
     );

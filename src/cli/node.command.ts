@@ -2,7 +2,10 @@ import { Command } from 'commander';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { loadConfigFromProcess } from '../config/config.module';
+import { NestFactory } from '@nestjs/core';
 import { generateNodeKeyFile, readNodeKeyFile, writeNodeKeyFile } from '../federation/node-keys';
+import { cohortRegistration, NodeCohortCatalogue } from '../node-runs/node-cohorts';
+import { NodeRunsModule } from '../node-runs/node-runs.module';
 
 /** On a federated node: its key pair. The private key is written here and never sent anywhere. */
 export function registerNodeCommands(program: Command): void {
@@ -26,5 +29,21 @@ export function registerNodeCommands(program: Command): void {
     .action((opts: { file?: string }) => {
       const keys = readNodeKeyFile(opts.file ?? loadConfigFromProcess().federation.keyFile);
       process.stdout.write(`${keys.keyId}\n${keys.publicKey}\n`);
+    });
+  node
+    .command('ingest')
+    .description("ingest a cohort folder (cohort.yaml and its data) into this node's own object store; the node registers it at the hub (metadata only) when it starts")
+    .argument('<folder>', 'the cohort folder')
+    .option('--slug <slug>', 'the cohort slug as the benchmark names it at this node (default: the one in cohort.yaml)')
+    .action(async (folder: string, opts: { slug?: string }) => {
+      const config = loadConfigFromProcess();
+      const ctx = await NestFactory.createApplicationContext(NodeRunsModule.forRoot(config), { logger: ['error', 'warn'] });
+      try {
+        const { version, created } = await ctx.get(NodeCohortCatalogue).ingestFolder(folder, opts.slug ? { slug: opts.slug } : {});
+        const reg = cohortRegistration(version);
+        process.stdout.write(`${created ? 'ingested' : 'already held'}: ${version.slug} ${version.contentHash} (sample ${reg.caseCounts.sample}, test ${reg.caseCounts.test} cases)\n`);
+      } finally {
+        await ctx.close();
+      }
     });
 }

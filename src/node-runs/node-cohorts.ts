@@ -3,7 +3,12 @@ import { sha256OfCanonical } from '../common/hashing';
 import type { CohortDescriptorDto } from '../cohorts/cohort-ingest';
 import { type PlannedVersion, tabularVersion, imagingVersion } from '../cohorts/cohort-version';
 import type { CohortVersionManifest, SplitName } from '../cohorts/cohorts.entity';
-import { type CohortSource, type ImagingCohortDescriptorDto, planImagingIngest } from '../cohorts/imaging-ingest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { validateCohortDescriptor } from '../cohorts/cohort-ingest';
+import { type CohortSource, type ImagingCohortDescriptorDto, planImagingIngest, validateImagingDescriptor } from '../cohorts/imaging-ingest';
+import { directorySource } from '../cohorts/imaging-upload';
 import { StorageService } from '../storage/storage.service';
 import type { RegisterCohortDto } from '../federation/nodes.dto';
 import type { SuppressedCount } from '../federation/nodes.entity';
@@ -43,6 +48,17 @@ export class NodeCohortCatalogue {
   async ingestImaging(descriptor: ImagingCohortDescriptorDto, source: CohortSource, options: { onCase?: (done: number, total: number) => void } = {}): Promise<{ version: NodeCohortVersion; created: boolean }> {
     const plan = await planImagingIngest(descriptor, source, options);
     return this.persist(descriptor, imagingVersion(descriptor, plan));
+  }
+
+  /**
+   * A cohort folder as the facility's catalogue lays it out (cohort.yaml, plus the CSV it names or the imaging cases
+   * it lists), ingested with the same validation; this is what `assay node ingest <folder>` runs on a node.
+   */
+  async ingestFolder(dir: string, overrides: { slug?: string; title?: string } = {}): Promise<{ version: NodeCohortVersion; created: boolean }> {
+    const raw: Record<string, unknown> = { ...(parseYaml(readFileSync(join(dir, 'cohort.yaml'), 'utf8')) as Record<string, unknown>), ...overrides };
+    if (raw['format'] === 'imaging') return this.ingestImaging(validateImagingDescriptor(raw), directorySource(dir));
+    const descriptor = validateCohortDescriptor(raw);
+    return this.ingestTabular(descriptor, readFileSync(join(dir, descriptor.source)));
   }
 
   private async persist(descriptor: { slug: string; title: string }, planned: PlannedVersion): Promise<{ version: NodeCohortVersion; created: boolean }> {
