@@ -20,7 +20,26 @@ describe('docker-compose.yml', () => {
   const known = new Set(getMetadataStorage().getTargetValidationMetadatas(EnvSchema, '', true, false).map((m) => m.propertyName));
 
   it('names every service the code needs', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['api', 'migrate', 'minio', 'postgres', 'redis', 'worker']);
+    expect(Object.keys(compose.services).sort()).toEqual(['api', 'migrate', 'minio', 'node', 'node-minio', 'postgres', 'redis', 'worker']);
+  });
+
+  it('keeps the federated node in a profile of its own, with its own store, no hub database or queue, and a config that validates', () => {
+    const node = compose.services.node as ComposeService & { profiles?: string[]; depends_on?: Record<string, unknown> };
+    expect(node.profiles).toEqual(['node']);
+    expect((compose.services['node-minio'] as { profiles?: string[] }).profiles).toEqual(['node']);
+    expect(node.command).toEqual(['node', 'dist/src/node.js']);
+    const env = node.environment ?? {};
+    expect(Object.keys(env).filter((k) => !known.has(k))).toEqual([]);
+    expect(env).not.toHaveProperty('DATABASE_URL');
+    expect(env).not.toHaveProperty('REDIS_URL');
+    expect(Object.keys(node.depends_on ?? {})).toEqual(['node-minio']);
+    // Compose refuses to start until the hospital's .env sets these; with them, the node's config validates.
+    const required = Object.entries(env).filter(([, v]) => String(v).startsWith('${')).map(([k]) => k).sort();
+    expect(required).toEqual(['ASSAY_HUB_URL', 'ASSAY_NODE_ID', 'ASSAY_S3_SECRET_KEY']);
+    const config = loadConfig({ ...env, ASSAY_HUB_URL: 'https://hub.example.org', ASSAY_NODE_ID: '5b0c8f4e-1c2d-4e5f-8a9b-0c1d2e3f4a5b', ASSAY_S3_SECRET_KEY: 'a-hospital-secret-of-some-length' });
+    expect(config.storage.endpoint).toBe('http://node-minio:9000');
+    expect(config.federation.hubUrl).toBe('https://hub.example.org');
+    expect(node.ports ?? []).toEqual([]);
   });
 
   it('starts the API, the worker and the migration with the compiled entrypoints', () => {
