@@ -7,7 +7,8 @@ import { RunExecutor } from './runs/evaluation.processor';
 import { RunRecoveryService } from './runs/run-recovery.service';
 import { FederatedRuns } from './runs/federated-runs';
 
-const FEDERATED_SWEEP_MS = 1_000;
+/** The fallback for a node result's NOTIFY (FederatedRuns.wake): also refreshes each node's status on its runs. */
+const FEDERATED_SWEEP_MS = 2_000;
 import { WorkerCapabilities } from './health/health.entity';
 import { HealthService, WORKER_HEARTBEAT_MS } from './health/health.service';
 import { JobRegistry } from './queue/job-registry';
@@ -103,7 +104,8 @@ export class WorkerService implements OnApplicationBootstrap, OnModuleDestroy, O
     this.timers.push(setInterval(() => void this.health.touchWorker(this.id).catch(() => undefined), WORKER_HEARTBEAT_MS));
     await this.recovery.sweep();
     this.timers.push(setInterval(() => void this.recovery.sweep().catch((e: unknown) => this.logger.error(`recovery sweep: ${String(e)}`)), Math.max(5_000, this.config.worker.runStaleMs / 2)));
-    // Federated runs (issue 11) move on when their nodes answer: followed every second, one indexed query when idle.
+    // Federated runs (issue 11) move on when a node's result is stored (NOTIFY); this sweep is the fallback and keeps
+    // each node's status (waiting_for_node) current: one indexed query when idle.
     let following = false;
     this.timers.push(
       setInterval(() => {

@@ -105,6 +105,9 @@ export class NodeJobWakeups implements OnModuleInit, OnModuleDestroy {
   }
 }
 
+/** NOTIFY channel carrying the run id of a node job whose result was just stored. */
+export const NODE_RESULTS_CHANNEL = 'assay_node_results';
+
 export interface EnqueueNodeJob {
   nodeId: string;
   runId?: string;
@@ -218,6 +221,8 @@ export class NodeJobsService {
         entityId: job.id,
         payload: { nodeId: node.id, attempt: job.attempt, outcome: submitted.result.outcome, keyId: key.keyId, resultSha256: sha256OfCanonical(submitted.result), runId: job.runId },
       });
+      // The run this job belongs to moves on as soon as this commits (FederatedRuns listens; its sweep is the fallback).
+      if (job.runId) await tx.query('SELECT pg_notify($1, $2)', [NODE_RESULTS_CHANNEL, job.runId]);
       return { kind: 'new' as const, job };
     });
     if (outcome.kind === 'expired') throw stale(`the lease of attempt ${submitted.attempt} expired before its result came; the job is queued again as attempt ${submitted.attempt + 1}`, 'lease expired');

@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto';
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Client } from 'pg';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config.schema';
 import { In } from 'typeorm';
 import type { PhaseFederationDto } from '../benchmarks/benchmark-definition';
 import type { BenchmarkVersionEntity } from '../benchmarks/benchmarks.entity';
 import { Clock } from '../common/clock';
 import { DomainError, ErrorCode } from '../common/domain-error';
 import { Database } from '../database/database.module';
-import { NodeJobsService } from '../federation/node-jobs.service';
+import { NODE_RESULTS_CHANNEL, NodeJobsService } from '../federation/node-jobs.service';
 import { nodeStatus } from '../federation/nodes.dto';
 import { NodeJobEntity } from '../federation/nodes.entity';
 import { NodesRepository } from '../federation/nodes.repository';
@@ -50,16 +53,74 @@ interface NodeResult {
  * and the node jobs), so a hub worker killed at any point loses nothing: the next sweep carries on.
  */
 @Injectable()
-export class FederatedRuns {
+export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('FederatedRuns');
+  private listener: Client | null = null;
+  private closed = false;
+  /** Runs being followed now: a notification for one of them is coalesced into one more pass. */
+  private readonly following = new Map<string, boolean>();
 
   constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly evaluation: EvaluationService,
     private readonly jobs: NodeJobsService,
     private readonly nodes: NodesRepository,
     private readonly db: Database,
     private readonly clock: Clock,
   ) {}
+
+  /**
+   * A node's stored result wakes its run at once (NOTIFY from NodeJobsService.submitResult, delivered on commit); the
+   * worker's periodic sweep covers a lost connection or a notification sent while no worker listened.
+   */
+  async onModuleInit(): Promise<void> {
+    await this.listen().catch((e: unknown) => this.logger.warn(`LISTEN ${NODE_RESULTS_CHANNEL} failed (${String(e)}); federated runs move on at the sweep`));
+  }
+
+  private async listen(): Promise<void> {
+    const client = new Client({ connectionString: this.config.database.url });
+    client.on('notification', (msg) => {
+      if (msg.channel === NODE_RESULTS_CHANNEL && msg.payload) this.wake(msg.payload);
+    });
+    client.on('error', (e) => {
+      this.logger.warn(`LISTEN connection lost (${e.message}); federated runs move on at the sweep`);
+      this.listener = null;
+      client.end().catch(() => undefined);
+      if (!this.closed) setTimeout(() => void this.listen().catch(() => undefined), 2_000).unref();
+    });
+    await client.connect();
+    await client.query(`LISTEN ${NODE_RESULTS_CHANNEL}`);
+    if (this.closed) return void (await client.end());
+    this.listener = client;
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.closed = true;
+    await this.listener?.end().catch(() => undefined);
+    this.listener = null;
+  }
+
+  /** Follows one run now; a wake-up while it is being followed runs one more pass after (results can race). */
+  wake(runId: string): void {
+    if (this.following.has(runId)) {
+      this.following.set(runId, true);
+      return;
+    }
+    this.following.set(runId, false);
+    void (async () => {
+      try {
+        do {
+          this.following.set(runId, false);
+          const run = await this.db.manager().findOneBy(RunEntity, { id: runId, status: RunStatus.Running, workerId: FEDERATION_WORKER });
+          if (run) await this.track(run);
+        } while (this.following.get(runId) && !this.closed);
+      } catch (e) {
+        this.logger.warn(`federated run ${runId}: ${String(e)}; the sweep tries again`);
+      } finally {
+        this.following.delete(runId);
+      }
+    })();
+  }
 
   /** Execute step of a federated run (status preparing): one node job per node, then `running` under FEDERATION_WORKER. */
   async dispatch(run: RunEntity, version: BenchmarkVersionEntity, submission: SubmissionEntity, organisationName: string): Promise<void> {
@@ -101,6 +162,7 @@ export class FederatedRuns {
     const runs = await this.db.manager().find(RunEntity, { where: { status: RunStatus.Running, workerId: FEDERATION_WORKER } });
     let moved = 0;
     for (const run of runs) {
+      if (this.following.has(run.id)) continue;
       try {
         if (await this.track(run)) moved++;
       } catch (e) {

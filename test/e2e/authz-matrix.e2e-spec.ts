@@ -52,7 +52,10 @@ function expressRoutes(stack: TestStack): string[] {
   const app = stack.api.getHttpAdapter().getInstance() as { router: { stack: { route?: { path: string; methods: Record<string, boolean> } }[] } };
   return app.router.stack
     .flatMap((layer) => (layer.route ? Object.keys(layer.route.methods).map((m) => `${m.toUpperCase()} ${layer.route?.path ?? ''}`) : []))
-    .filter((r) => !/ \/docs/.test(r));
+    .filter((r) => !/ \/docs/.test(r))
+    // Nest binds app-wide middleware (the request logger, nestjs-pino) as `{/*splat}` for every method: it only
+    // passes requests on, and the test below checks that a path no route serves still answers 404.
+    .filter((r) => !r.endsWith(' {/*splat}'));
 }
 
 /** Mutations get these bodies (a no-op that must succeed); the others get an empty one. */
@@ -181,6 +184,13 @@ describe('authorization matrix: every route x every caller, from the routes’ o
     expect(missing).toEqual([]);
     const declared = new Set(routes.map((r) => `${r.method} ${r.path}`));
     expect(expressRoutes(stack).filter((r) => !declared.has(r))).toEqual([]);
+  });
+
+  it('answers 404 for a path no route serves, whatever the method (the middleware catch-all serves nothing)', async () => {
+    for (const method of ['GET', 'POST', 'PUT', 'DELETE', 'PATCH']) {
+      const res = await fetch(`${stack.baseUrl}/api/no-such-route/${method.toLowerCase()}`, { method });
+      expect([method, res.status]).toEqual([method, 404]);
+    }
   });
 
   /** Concrete ids for a route; DELETEs get a fresh resource per call, so the fixture survives the matrix. */
