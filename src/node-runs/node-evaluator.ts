@@ -131,7 +131,12 @@ export class NodeEvaluator {
       await this.storage.putBuffer('artifacts', `runs/node-logs/${attemptTag}.log`, joinRunLogs(outcome.logs, RUN_LOG_BYTES), 'text/plain');
       if (outcome.fault) return { status: 'failed', reason: outcome.fault.reason, detail: outcome.fault.detail };
       let determinism: RunDeterminism | null = null;
-      if (job.split !== 'sample') determinism = (await checkDeterminism({ ...work, first: outcome.predictions })).determinism;
+      let determinismMs = 0;
+      if (job.split !== 'sample') {
+        const checked = await checkDeterminism({ ...work, first: outcome.predictions });
+        determinism = checked.determinism;
+        determinismMs = checked.ms;
+      }
 
       const tScore = Date.now();
       const truth = await task.readTruth(cohortTruthSource(this.storage, cohort, job.split));
@@ -163,7 +168,7 @@ export class NodeEvaluator {
         metricCodeVersion: score.metricCodeVersion,
         cohortContentHash: cohort.contentHash,
         determinism: determinism ? { checked: determinism.checked, cases: determinism.cases, identical: determinism.identical, summary: determinism.summary } : null,
-        timings: { fetchArtifactMs: fetchMs, sandboxTotalMs: outcome.timings.sandboxTotalMs, scoringMs: Date.now() - tScore, totalMs: Date.now() - t0 },
+        timings: { fetchArtifactMs: fetchMs, sandboxTotalMs: outcome.timings.sandboxTotalMs, determinismMs, scoringMs: Date.now() - tScore, totalMs: Date.now() - t0 },
       };
     } finally {
       await this.sandbox.removeWorkDir(workDir);

@@ -347,8 +347,8 @@ export class RunExecutor {
   /** A federated run's result: the nodes' summaries pooled (exact where possible), per-node rows and heterogeneity. */
   private async federatedReport(run: RunEntity, version: BenchmarkVersionEntity): Promise<TaskScore> {
     const pooled = await this.federated.pooled(run, version);
-    const { metrics, perNode, heterogeneity, egress, n, nodes, metricCodeVersion } = pooled;
-    const perNodeInfo = Object.fromEntries((run.federation?.nodes ?? []).map((x) => [x.node, { cohort: x.cohort, jobId: x.jobId }]));
+    const { metrics, perNode, heterogeneity, egress, n, nodes, metricCodeVersion, timings } = pooled;
+    const perNodeInfo = Object.fromEntries((run.federation?.nodes ?? []).map((x) => [x.node, { cohort: x.cohort, jobId: x.jobId, timings: timings[x.node] ?? {} }]));
     return {
       n,
       metrics,

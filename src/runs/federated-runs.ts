@@ -224,7 +224,7 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
   }
 
   /** The score step of a federated run: every node's summary, pooled by the task. */
-  async pooled(run: RunEntity, version: BenchmarkVersionEntity): Promise<FederatedScore & { nodes: number }> {
+  async pooled(run: RunEntity, version: BenchmarkVersionEntity): Promise<FederatedScore & { timings: Record<string, Record<string, number>> }> {
     const state = run.federation;
     if (!state) throw new Error(`run ${run.id} has no federation state`);
     const task = taskDefinition(version.definition.task);
@@ -236,7 +236,7 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
       if (!job || job.outcome !== 'succeeded' || !result?.output?.aggregates) throw new Error(`run ${run.id}: node ${n.node} has no result to pool`);
       return { node: n.node, summary: summaryFromOutput(result.output) };
     });
-    return task.federation.pool({ definition: version.definition, nodes: summaries });
+    return { ...task.federation.pool({ definition: version.definition, nodes: summaries }), timings: Object.fromEntries(state.nodes.map((n) => [n.node, timingsOf(jobs.find((j) => j.id === n.jobId))])) };
   }
 
   /** After the deadline: the evaluator extends the wait or fails the run (never the vendor's fault). */
@@ -260,6 +260,12 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
 export function summaryFromOutput(output: NonNullable<NodeResult['output']>): unknown {
   const d = output.scoreDistributions;
   return { ...(output.aggregates ?? {}), egress: output.egress ?? (output.aggregates?.['egress'] as string), ...(d ? { distribution: { positives: d.positive, negatives: d.negative } } : {}) };
+}
+
+/** A node's own step timings as it reported them (numbers only), for the run's details. */
+function timingsOf(job: NodeJobEntity | undefined): Record<string, number> {
+  const t = ((job?.result as unknown as NodeResult | undefined)?.output?.aggregates?.['timings'] ?? {}) as Record<string, unknown>;
+  return Object.fromEntries(Object.entries(t).filter((e): e is [string, number] => typeof e[1] === 'number' && Number.isFinite(e[1])));
 }
 
 const isVendorReason = (reason: string | undefined): boolean => typeof reason === 'string' && reason.includes(':') && VENDOR_REASONS.has(reason.slice(0, reason.indexOf(':')));
