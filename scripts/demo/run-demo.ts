@@ -11,6 +11,7 @@ import { loadConfigFromProcess } from '../../src/config/config.module';
 import { buildReferenceModels } from '../reference-models/build';
 import { writeImageModel } from '../reference-models/build-image-models';
 import { lesionSegmentationModel } from '../reference-models/image-models';
+import { federationStep } from './federation-demo';
 
 const IMAGING_BENCHMARK = 'lesion-segmentation';
 
@@ -112,6 +113,9 @@ async function main(): Promise<void> {
   }
   const imagingBoard = await admin.get<LeaderboardView>(`/api/benchmarks/${IMAGING_BENCHMARK}/leaderboard?phase=test`);
   say(`\n${formatLeaderboard(imagingBoard)}`);
+
+  // Federation (issue 11): the same model evaluated at two hospital nodes, pooled at the hub.
+  await federationStep({ admin, vendor: (vendors[0] as (typeof vendors)[number]).client, api, stateDir, model: models.logreg, say });
 
   // The signed validation report of Vendor A's held-out run (made by the worker when the run was scored): a regulator
   // granted the benchmark downloads it, and `assay verify` checks it offline against Assay's published keys; a copy
