@@ -85,7 +85,7 @@ export async function stopHospitalNodes(nodes: readonly HospitalNode[]): Promise
 }
 
 /** The wdbc-malignancy definition with its held-out phase on the given nodes (the pre-flight stays at the hub). */
-export function federatedWdbcDefinition(slug: string, nodes: readonly HospitalNode[], cohortSlug = 'wdbc-site'): Record<string, unknown> {
+export function federatedWdbcDefinition(slug: string, nodes: readonly { name: string }[], cohortSlug = 'wdbc-site'): Record<string, unknown> {
   const raw = parseYaml(readFileSync(join(REPO_ROOT, 'benchmarks/wdbc-malignancy/benchmark.yaml'), 'utf8')) as Record<string, unknown> & { phases: Record<string, unknown>[] };
   return {
     ...raw,
