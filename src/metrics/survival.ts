@@ -255,6 +255,16 @@ export function weightedHarrellC(input: SurvivalInput, order: Int32Array, weight
   return harrellFromRows(input, order, weights, prep);
 }
 
+/**
+ * Harrell's weighted pair sums: num = Σ w_i·w_j·[concordant + ½ tied], den = Σ w_i·w_j over comparable pairs. Sums of
+ * these over groups give Harrell's C stratified by group (pairs within a group only; a federated node's part).
+ */
+export function weightedHarrellSums(input: SurvivalInput, order: Int32Array, weights: Float64Array): { num: number; den: number } {
+  const prep = prepFor(input, order);
+  concordanceRows(input, order, weights, prep);
+  return sumRows(input, order, weights, null, prep);
+}
+
 function harrellFromRows(input: SurvivalInput, order: Int32Array, weights: Float64Array, prep: ConcordancePrep): number {
   const { num, den } = sumRows(input, order, weights, null, prep);
   return den === 0 ? Number.NaN : num / den;

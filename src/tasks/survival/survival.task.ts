@@ -7,6 +7,8 @@ import { parseRiskPredictionsJsonl, parseSurvivalTruthCsv } from '../../metrics/
 import { scoreSurvival, SURVIVAL_METRIC_CODE_VERSION } from '../../metrics/survival-report';
 import { benchmarkBootstrap, column, jsonlField, missingCases, readCsvTruth, subgroupTables, tabularInterfaceProblems } from '../scoring-support';
 import type { ScoreInput, TaskDefinition, TaskScore } from '../task-definition';
+import type { TaskFederation } from '../federation';
+import { SURVIVAL_FEDERATION } from './survival-federation';
 import { survivalRankingProblem } from './ranking';
 import { survivalOfflineScorer } from './survival-offline';
 import { survivalReport } from './survival.report';
@@ -98,6 +100,8 @@ export const SURVIVAL = {
   },
 
   report: survivalReport,
+
+  federation: SURVIVAL_FEDERATION as TaskFederation,
 
   offline: survivalOfflineScorer,
 
