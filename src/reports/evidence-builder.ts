@@ -12,7 +12,7 @@ import type { CaseResult } from '../tasks/task-definition';
 import { cell, namedEstimate, type TaskReport } from '../tasks/task-report';
 import { type CountTable, EVIDENCE_SCHEMA, type Estimate, type EvidenceRecord, type NamedEstimate, type ReportAudience } from './evidence';
 import { determinismForEvidence } from '../runs/determinism-check';
-import type { RunDeterminism } from '../runs/evaluation.entity';
+import type { RunDeterminism, RunFederationState } from '../runs/evaluation.entity';
 
 /**
  * Everything a report is built from, as stored: a snapshot the pipeline reads (report-pipeline.ts), so that the
@@ -44,6 +44,8 @@ export interface EvidenceInput {
     finishedAt: Date | null;
     /** The determinism re-run of a seeded sample of cases (src/runs/determinism-check.ts); null when none was made. */
     determinism?: RunDeterminism | null;
+    /** A federated phase's run: where each node stood (src/runs/federated-runs.ts); null at the facility. */
+    federation?: RunFederationState | null;
   };
   /** null when the run failed before scoring. */
   result: { n: number; metrics: Record<string, MetricValue>; details: Record<string, unknown>; perCase: CaseResult[] | null } | null;
@@ -384,6 +386,7 @@ export function buildEvidence(input: EvidenceInput): EvidenceRecord {
       drift: 'compare successive versions on this benchmark version (paired comparison, §12); a new cohort or benchmark version changes the hashes above and starts a new series',
     },
     ...(withheld.length > 0 ? { withheld } : {}),
+    ...federationSection(input, heldOutVendor),
     annexes: {
       metricDefinitions: report?.metricDefinitions.map((m) => ({ ...m })) ?? metricNames.map((metric) => ({ metric, definition: result?.metrics[metric]?.method ?? 'not computed', reference: 'Assay src/metrics' })),
       perCase: heldOutVendor || !result ? null : { columns, rows: perCase.map((row) => columns.map((c) => cell(row[c]))) },
@@ -393,4 +396,31 @@ export function buildEvidence(input: EvidenceInput): EvidenceRecord {
     },
   };
   return finite(record);
+}
+
+/**
+ * §5b Federated nodes: built from what the run stored (its federation state and the pooled result's details). The
+ * vendor form of a held-out run keeps the nodes and how each value was pooled, not the per-node values.
+ */
+function federationSection(input: EvidenceInput, heldOutVendor: boolean): Pick<EvidenceRecord, 'federation'> {
+  const state = input.run.federation;
+  if (!state) return {};
+  const details = (input.result?.details ?? {}) as {
+    federation?: { egress?: Record<string, string>; heterogeneity?: Record<string, { i2: number; tau2: number; q: number; df: number; pQ: number; predictionInterval: [number, number] | null; method: string }> };
+    subgroups?: { node?: Record<string, SubgroupResult[]> };
+  };
+  const primary = input.benchmark.definition.metrics.primary;
+  const pins = new Map((input.benchmark.definition.phases.find((p) => p.name === input.run.phase)?.federation?.nodes ?? []).map((n) => [n.node, n.contentHash ?? '']));
+  const rows = details.subgroups?.node?.[primary] ?? [];
+  return {
+    federation: {
+      nodes: state.nodes.map((n) => ({ node: n.node, cohort: n.cohort, contentHash: pins.get(n.node) ?? '', egress: details.federation?.egress?.[n.node] ?? 'not reported' })),
+      pooling: Object.entries(input.result?.metrics ?? {}).map(([metric, v]) => ({ metric, pooling: (v as { pooling?: string }).pooling ?? 'exact', method: v.method })),
+      perNode: {
+        metric: primary,
+        rows: heldOutVendor ? [] : rows.map((r) => (r.suppressed ? { node: r.group, n: r.n, estimate: null, suppressed: true } : { node: r.group, n: r.n, estimate: { value: r.value, ci: r.ci, method: r.method }, suppressed: false })),
+      },
+      heterogeneity: heldOutVendor ? [] : Object.entries(details.federation?.heterogeneity ?? {}).map(([metric, h]) => ({ metric, i2: h.i2, tau2: h.tau2, q: h.q, df: h.df, pQ: h.pQ, predictionInterval: h.predictionInterval, method: h.method })),
+    },
+  };
 }

@@ -129,6 +129,17 @@ export interface EvidenceRecord {
   changeControl: { rerun: string; protocolSha256: string; cohortContentHash: string; drift: string };
   /** What this form leaves out and why (the vendor form of a held-out run); empty in the full form. */
   withheld?: { section: string; reason: string }[];
+  /**
+   * A run of a federated phase (issue 11): the nodes that held the cases (their cohorts never left them), how each
+   * metric was pooled at the hub (exact / meta-analysis / stratified), the nodes' own values of the primary metric
+   * (small nodes suppressed), and the between-node heterogeneity. Absent for a run at the facility.
+   */
+  federation?: {
+    nodes: { node: string; cohort: string; contentHash: string; egress: string }[];
+    pooling: { metric: string; pooling: string; method: string }[];
+    perNode: { metric: string; rows: { node: string; n: number | string; estimate: Estimate | null; suppressed: boolean }[] };
+    heterogeneity: { metric: string; i2: number; tau2: number; q: number; df: number; pQ: number; predictionInterval: [number, number] | null; method: string }[];
+  };
   /** §16 Annexes. */
   annexes: {
     metricDefinitions: { metric: string; definition: string; reference: string }[];

@@ -6,7 +6,7 @@ import { BenchmarksService } from '../benchmarks/benchmarks.service';
 import type { SplitName } from '../cohorts/cohorts.entity';
 import { CohortsService } from '../cohorts/cohorts.service';
 import { DomainError, ErrorCode } from '../common/domain-error';
-import { sha256Hex } from '../common/hashing';
+import { sha256Hex, sha256OfCanonical } from '../common/hashing';
 import { packageRoot } from '../common/package-root';
 import { Database } from '../database/database.module';
 import { RunStatus } from '../runs/evaluation.entity';
@@ -169,15 +169,27 @@ export class ReportPipeline {
       organisationName: await this.repository.organisationName(submission.organisationId),
       benchmark: { slug: def.slug, title: def.title, version: version.version, contentHash: version.contentHash, definition: def },
       phase: { released: phase?.leaderboardVisibility === 'public' },
-      cohort: {
-        slug: cohort?.slug ?? def.cohort.slug,
-        title: cohort?.title ?? def.cohort.slug,
-        attribution: cohort?.attribution ?? '',
-        version: cohortVersion.version,
-        contentHash: cohortVersion.contentHash,
-        synthetic: cohortVersion.manifest.imaging?.synthetic ?? false,
-        cases: [...metadata.entries()].map(([caseId, m]) => ({ caseId, metadata: m })),
-      },
+      // A federated phase's cases are the nodes' (metadata at most reached the facility): the cohort is named by its
+      // nodes and the hash over their pinned content hashes; its per-case table is the nodes' to keep.
+      cohort: run.federation
+        ? {
+            slug: `federated:${run.federation.nodes.map((n) => `${n.node}/${n.cohort}`).join(',')}`,
+            title: `Held out at ${run.federation.nodes.length} federated node(s): ${run.federation.nodes.map((n) => n.node).join(', ')}`,
+            attribution: 'each node’s cohort stays at its data provider; see §5.5',
+            version: version.version,
+            contentHash: sha256OfCanonical((def.phases.find((p) => p.name === run.phase)?.federation?.nodes ?? []).map((n) => ({ node: n.node, contentHash: n.contentHash ?? null }))),
+            synthetic: false,
+            cases: [],
+          }
+        : {
+            slug: cohort?.slug ?? def.cohort.slug,
+            title: cohort?.title ?? def.cohort.slug,
+            attribution: cohort?.attribution ?? '',
+            version: cohortVersion.version,
+            contentHash: cohortVersion.contentHash,
+            synthetic: cohortVersion.manifest.imaging?.synthetic ?? false,
+            cases: [...metadata.entries()].map(([caseId, m]) => ({ caseId, metadata: m })),
+          },
       leaderboard: entry
         ? { entries: board.entries.length, rank: entry.rank, medianRank: entry.medianRank, rankInterval: entry.rankInterval, rankShare: entry.rankShare, kendallTau: board.snapshot?.details.kendallTau ?? null }
         : null,

@@ -213,7 +213,9 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
         await this.evaluation.fail(run.id, [RunStatus.Running], vendor ? (reason.slice(0, reason.indexOf(':')) as FailureReason) : FailureReason.Internal, detail, { federation: next });
         return true;
       }
-      const scoring = await this.evaluation.transition({ runId: run.id, from: [RunStatus.Running], to: RunStatus.Scoring, patch: { heartbeatAt: now, federation: next, casesDone: 0 } });
+      // The cases the nodes scored, as they reported them (counts only).
+      const cases = next.nodes.reduce((acc, n) => acc + Number((byId.get(n.jobId)?.result as unknown as NodeResult | undefined)?.output?.aggregates?.['n'] ?? 0), 0);
+      const scoring = await this.evaluation.transition({ runId: run.id, from: [RunStatus.Running], to: RunStatus.Scoring, patch: { heartbeatAt: now, federation: next, casesTotal: cases, casesDone: cases } });
       if (!scoring) return false;
       await this.evaluation.enqueueScore(run.id).catch((e: unknown) => this.logger.warn(`run ${run.id}: score job not queued yet (${String(e)}); the sweep will`));
       return true;

@@ -93,6 +93,23 @@ describe('a federated benchmark: pre-flight at the hub, the held-out phase on tw
     expect(fed.heterogeneity['auroc']?.i2).toEqual(expect.any(Number));
     expect((run.details as { subgroups: { node: Record<string, { group: string }[]> } }).subgroups.node['auroc']?.map((g) => g.group)).toEqual(['hospital-a', 'hospital-b']);
 
+    // The signed validation report names the nodes, how each metric was pooled, the per-node values and heterogeneity.
+    const reports = await eventually(() => stack.admin.get<{ id: string; audience: string }[]>(`/api/reports?run=${testRunId}`), (list) => list.some((r) => r.audience === 'full'), 180_000);
+    type Fed = { nodes: { node: string; contentHash: string; egress: string }[]; pooling: { metric: string; pooling: string }[]; perNode: { rows: { node: string }[] }; heterogeneity: { metric: string }[] };
+    const full = await stack.admin.get<{ signed: { evidence: { federation?: Fed; cohort: { flow: unknown }; identity: { cohort: { slug: string } } } } }>(`/api/reports/${(reports.find((r) => r.audience === 'full') as { id: string }).id}`);
+    const f = full.signed.evidence.federation as Fed;
+    expect(f.nodes.map((x) => [x.node, x.egress])).toEqual([
+      ['hospital-a', 'score-distributions'],
+      ['hospital-b', 'score-distributions'],
+    ]);
+    expect(f.nodes.every((x) => /^[0-9a-f]{64}$/.test(x.contentHash))).toBe(true);
+    expect(f.pooling.find((p) => p.metric === 'auroc')?.pooling).toBe('exact');
+    expect(f.perNode.rows.map((r) => r.node)).toEqual(['hospital-a', 'hospital-b']);
+    expect(f.heterogeneity.map((h) => h.metric)).toContain('auroc');
+    expect(full.signed.evidence.identity.cohort.slug).toBe('federated:hospital-a/wdbc-site,hospital-b/wdbc-site');
+    const html = await stack.admin.get<string>(`/api/reports/${(reports.find((r) => r.audience === 'full') as { id: string }).id}/report.html`);
+    expect(html).toMatch(/5\.5 Federated nodes/);
+
     // On the leaderboard, with the pooled value.
     const board = await eventually(
       () => evaluator.get<{ rows: { submissionId: string; metrics: Record<string, { value: number }> }[] }>('/api/benchmarks/wdbc-federated/leaderboard?phase=test'),
