@@ -46,7 +46,6 @@ export class RunDetailResponse extends RunSummaryResponse {
 export interface RunFederationResponse {
   deadline: string;
   deadlinePassed: boolean;
-  decision: { action: string; at: string; hours?: number } | null;
   nodes: { node: string; cohort: string; status: string; outcome: string | null; lastSeen: string | null; jobId?: string }[];
 }
 
@@ -55,7 +54,6 @@ export function toRunFederationResponse(state: RunFederationState | null, opts: 
   return {
     deadline: state.deadline,
     deadlinePassed: now.getTime() >= Date.parse(state.deadline),
-    decision: state.decision ? { action: state.decision.action, at: state.decision.at, ...(state.decision.hours !== undefined ? { hours: state.decision.hours } : {}) } : null,
     nodes: state.nodes.map((n) => ({ node: n.node, cohort: n.cohort, status: n.status, outcome: n.outcome ?? null, lastSeen: n.lastSeen, ...(opts.showDetail ? { jobId: n.jobId } : {}) })),
   };
 }

@@ -54,8 +54,6 @@ export interface RunFederationState {
   /** The attempt whose node jobs count (a re-dispatched run asks the nodes again under a new attempt). */
   attempt: number;
   deadline: string;
-  /** The evaluator's decision once the deadline passed, if any. */
-  decision?: { action: 'extend' | 'fail'; by: string; at: string; hours?: number };
   nodes: {
     node: string;
     nodeId: string;

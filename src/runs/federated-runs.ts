@@ -7,7 +7,6 @@ import { In } from 'typeorm';
 import type { PhaseFederationDto } from '../benchmarks/benchmark-definition';
 import type { BenchmarkVersionEntity } from '../benchmarks/benchmarks.entity';
 import { Clock } from '../common/clock';
-import { DomainError, ErrorCode } from '../common/domain-error';
 import { Database } from '../database/database.module';
 import { NODE_RESULTS_CHANNEL, NodeJobsService } from '../federation/node-jobs.service';
 import { nodeStatus } from '../federation/nodes.dto';
@@ -239,22 +238,6 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
       return { node: n.node, summary: summaryFromOutput(result.output) };
     });
     return { ...task.federation.pool({ definition: version.definition, nodes: summaries }), timings: Object.fromEntries(state.nodes.map((n) => [n.node, timingsOf(jobs.find((j) => j.id === n.jobId))])) };
-  }
-
-  /** After the deadline: the evaluator extends the wait or fails the run (never the vendor's fault). */
-  async decide(run: RunEntity, decision: { action: 'extend'; hours: number } | { action: 'fail' }, by: string): Promise<RunEntity | null> {
-    const state = run.federation;
-    if (!state || run.status !== RunStatus.Running) throw new DomainError(ErrorCode.InvalidTransition, `run ${run.id} is not a federated run waiting for its nodes`);
-    const now = this.clock.now();
-    if (now.getTime() < Date.parse(state.deadline)) throw new DomainError(ErrorCode.Conflict, `the deadline (${state.deadline}) has not passed; decide after it`, [{ field: 'action', problem: 'only after the deadline' }]);
-    const at = now.toISOString();
-    if (decision.action === 'fail') {
-      const waiting = state.nodes.filter((n) => n.status !== 'done').map((n) => n.node);
-      return this.evaluation.fail(run.id, [RunStatus.Running], FailureReason.Internal, `the evaluator ended the run after the deadline; no answer from node(s) ${waiting.join(', ')}`, { federation: { ...state, decision: { action: 'fail', by, at } } });
-    }
-    const deadline = new Date(now.getTime() + decision.hours * 3600_000).toISOString();
-    await this.db.manager().update(RunEntity, { id: run.id, status: RunStatus.Running }, { federation: { ...state, deadline, decision: { action: 'extend', by, at, hours: decision.hours } } });
-    return this.evaluation.requireRun(run.id);
   }
 }
 
