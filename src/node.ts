@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const agent = new NodeAgent({
     ...hub,
     policy,
-    handlers: [evaluationHandler(ctx.get(NodeEvaluator), hubArtifactFetcher(hub))],
+    handlers: [evaluationHandler(ctx.get(NodeEvaluator), hubArtifactFetcher(hub), keys.pseudonymSecret)],
     heartbeatMs: f.heartbeatMs,
     describe: () => ({
       versions: { assay: version, node: process.version, ...(engine ? { docker: engine.version } : {}) },

@@ -191,11 +191,23 @@ export class NodeAgent {
   /** Decides, runs, filters, signs and sends one job's result. */
   async runJob(job: LeasedJob): Promise<void> {
     this.busy = true;
+    // A long evaluation keeps its lease: extended a few times per lease period while the handler runs.
+    const period = Math.max(1_000, Math.floor((Date.parse(job.leaseExpiresAt) - Date.now()) / 3));
+    const keeper = setInterval(() => {
+      this.request<{ leaseExpiresAt: string }>('POST', `/api/node/jobs/${job.id}/extend`, { attempt: job.attempt, leaseToken: job.leaseToken }).then(
+        (res) => {
+          if (res.json?.leaseExpiresAt) job.leaseExpiresAt = res.json.leaseExpiresAt;
+        },
+        (error: unknown) => this.log('warn', `lease of job ${job.id} not extended: ${(error as Error).message}`),
+      );
+    }, period);
+    keeper.unref();
     try {
       const result = await this.resultOf(job);
       if (!result) return;
       await this.sendResult(job, result);
     } finally {
+      clearInterval(keeper);
       this.busy = false;
     }
   }

@@ -1,4 +1,6 @@
-import { Body, Controller, HttpCode, Param, ParseUUIDPipe, Post, Req, StreamableFile } from '@nestjs/common';
+import { Body, Controller, HttpCode, Inject, Param, ParseUUIDPipe, Post, Req, StreamableFile } from '@nestjs/common';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config.schema';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { IsInt, IsString, Length, Min } from 'class-validator';
 import type { Request } from 'express';
@@ -27,10 +29,37 @@ export class ArtifactGrantDto {
 @NodeSigned()
 export class NodeArtifactsController {
   constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly db: Database,
     private readonly storage: StorageService,
     private readonly clock: Clock,
   ) {}
+
+  /**
+   * Extends this node's live lease on a job by the hub's lease time (from now, by the database clock that judges
+   * expiry): the agent calls it while a long evaluation runs, so the job is not handed out again under it.
+   */
+  @Post('jobs/:id/extend')
+  @HttpCode(200)
+  @Access(NODES_ONLY)
+  @ApiOperation({ summary: 'Extend this node’s live lease on a job while it works on it' })
+  @ApiOkResponse({ description: '{ jobId, attempt, leaseExpiresAt }' })
+  async extend(@Req() req: Request & NodeRequest, @Param('id', ParseUUIDPipe) id: string, @Body() body: ArtifactGrantDto): Promise<{ jobId: string; attempt: number; leaseExpiresAt: string }> {
+    const node = req.node as { id: string };
+    const rows: { lease_expires_at: Date }[] = await this.db.manager().query(
+      `UPDATE node_jobs SET lease_expires_at = now() + ($5::int * interval '1 millisecond'), updated_at = now()
+        WHERE id = $1 AND node_id = $2 AND status = 'leased' AND attempt = $3 AND lease_token = $4 AND lease_expires_at > now()
+        RETURNING lease_expires_at`,
+      [id, node.id, body.attempt, body.leaseToken, this.config.federation.leaseMs],
+    );
+    const row = Array.isArray(rows[0]) ? (rows[0] as unknown as { lease_expires_at: Date }[])[0] : rows[0];
+    if (!row) {
+      const job = await this.db.manager().findOneBy(NodeJobEntity, { id });
+      if (!job || job.nodeId !== node.id) throw notFound('node job', id);
+      throw new DomainError(ErrorCode.Conflict, `job ${id}: no live lease with this attempt and token`, [{ field: 'leaseToken', problem: 'the lease expired, was re-leased or is not this one' }]);
+    }
+    return { jobId: id, attempt: body.attempt, leaseExpiresAt: new Date(row.lease_expires_at).toISOString() };
+  }
 
   @Post('jobs/:id/artifact')
   @HttpCode(200)

@@ -12,6 +12,7 @@
 //   its own cases B times with its own seed and returns the B replicate sums (not the cases), and the hub forms
 //   replicate b of the pooled ratio as Σ_k num_kb / Σ_k den_kb, which is a bootstrap stratified by node.
 // Otherwise (aggregates only): per-node estimates with their variances are combined by DerSimonian–Laird.
+import { createHash } from 'node:crypto';
 import { AurocWithDelong, DELONG_CI_METHOD, delongComponentsFromSplit, delongVariance, proportionWithWilson } from './binary-classification';
 import { forEachReplicate, percentileInterval } from './bootstrap';
 import { chiSquareUpperTail, studentTQuantile } from './distributions';
@@ -70,8 +71,12 @@ export function pooledAurocDelong(nodes: readonly ScoreDistribution[]): AurocWit
 export interface RatioPart {
   readonly numerator: number;
   readonly denominator: number;
-  /** Replicate b's numerator and denominator; the same B on every node. */
-  readonly replicates?: { readonly numerators: readonly number[]; readonly denominators: readonly number[]; readonly seed: number };
+  /**
+   * Replicate b's numerator and denominator; the same B on every node. The seed itself never leaves the node: with it
+   * and n, the resampling weights could be regenerated and the per-case values solved for from B ≥ n replicate sums.
+   * `seedTag` (a hash of the seed) lets the hub check that no two nodes resampled alike.
+   */
+  readonly replicates?: { readonly numerators: readonly number[]; readonly denominators: readonly number[]; readonly seedTag: string };
 }
 
 /**
@@ -103,7 +108,7 @@ export function nodeRatioPart(values: readonly (number | null)[], bootstrap?: { 
     numerators.push(num);
     denominators.push(den);
   });
-  return { numerator, denominator, replicates: { numerators, denominators, seed: bootstrap.seed } };
+  return { numerator, denominator, replicates: { numerators, denominators, seedTag: seedTagOf(bootstrap.seed) } };
 }
 
 export interface PooledRatio {
@@ -112,6 +117,11 @@ export interface PooledRatio {
   readonly method: string;
   readonly numerator: number;
   readonly denominator: number;
+}
+
+/** A one-way tag of a node's bootstrap seed (the hub compares tags; it never learns the seed). */
+export function seedTagOf(seed: number): string {
+  return createHash('sha256').update(`assay-bootstrap-seed\u0000${seed}`).digest('hex').slice(0, 32);
 }
 
 /** Hub side: the pooled ratio Σ num / Σ den, and its within-node bootstrap CI when every node sent replicates. */
@@ -131,7 +141,7 @@ export function pooledRatio(parts: readonly RatioPart[]): PooledRatio {
   if (B < 2 || parts.some((p) => p.replicates?.numerators.length !== B || p.replicates?.denominators.length !== B)) {
     throw new MetricInputError('METRIC_BAD_PARAMETER', 'nodes returned different numbers of bootstrap replicates');
   }
-  const seeds = new Set(parts.map((p) => p.replicates?.seed));
+  const seeds = new Set(parts.map((p) => p.replicates?.seedTag));
   // Two nodes resampling with one seed draw the same index pattern: the strata would not be independent.
   if (seeds.size !== parts.length) throw new MetricInputError('METRIC_BAD_PARAMETER', 'two nodes used the same bootstrap seed; within-node resampling must be independent');
   const values = new Float64Array(B);

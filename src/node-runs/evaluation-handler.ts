@@ -1,8 +1,22 @@
+import { Logger } from '@nestjs/common';
 import type { LeasedJob, NodeJobHandler, NodeJobOutput } from '../federation/node-agent';
+import { FailureReason } from '../runs/evaluation.entity';
 import type { NodeKeys } from '../federation/node-keys';
 import type { EvaluationOutput } from '../federation/node-policy';
 import { signRequest } from '../federation/node-protocol';
 import { type NodeEvaluationJob, NodeEvaluator } from './node-evaluator';
+
+const logger = new Logger('NodeEvaluation');
+
+/** What a vendor's fault at a node says at the hub: fixed text per reason, never the container's output. */
+const FAULT_TEXT: Partial<Record<FailureReason, string>> = {
+  [FailureReason.Timeout]: 'the algorithm ran past its time limit',
+  [FailureReason.OutOfMemory]: 'the algorithm ran out of memory',
+  [FailureReason.ExitNonzero]: 'the algorithm exited with an error',
+  [FailureReason.InvalidOutput]: 'the algorithm wrote output that does not fit the interface',
+  [FailureReason.MissingPredictions]: 'the algorithm gave no prediction for some cases',
+  [FailureReason.RejectedImage]: "the node's intake refused the submission",
+};
 
 /** The node job kind the hub's run fan-out enqueues (FederatedRuns). */
 export const EVALUATE_JOB_KIND = 'evaluate';
@@ -52,14 +66,19 @@ function evaluationOf(job: LeasedJob): NodeEvaluationJob {
  * egress level does not allow before signing. A vendor's fault leaves as `<reason>: <detail>` so the hub files it
  * against the vendor; an error of the node's own is thrown, and the agent reports it as internal.
  */
-export function evaluationHandler(evaluator: NodeEvaluator, fetchArtifact: (job: LeasedJob) => Promise<Buffer>): NodeJobHandler {
+export function evaluationHandler(evaluator: NodeEvaluator, fetchArtifact: (job: LeasedJob) => Promise<Buffer>, seedSecret?: Buffer): NodeJobHandler {
   return {
     kind: EVALUATE_JOB_KIND,
     async handle(job, { policy }): Promise<NodeJobOutput> {
       const evaluation = evaluationOf(job);
-      const r = await evaluator.evaluate(evaluation, policy, () => fetchArtifact(job));
+      const r = await evaluator.evaluate(evaluation, policy, () => fetchArtifact(job), seedSecret ? { seedSecret } : {});
       if (r.status === 'refused-by-policy') return { outcome: 'failed', reason: `refused by this node's policy: ${r.detail}` };
-      if (r.status === 'failed') return { outcome: 'failed', reason: `${r.reason}: ${r.detail}` };
+      if (r.status === 'failed') {
+        // The detail can quote the vendor's container output or name a case: it stays in this node's log; only the
+        // reason code and a fixed sentence leave the node.
+        logger.warn(`job ${job.id}: ${r.reason}: ${r.detail}`);
+        return { outcome: 'failed', reason: `${r.reason}: ${FAULT_TEXT[r.reason] ?? 'the algorithm failed at the node'} (details in the node operator's log)` };
+      }
       const { distribution, ...summary } = r.summary as Record<string, unknown> & { distribution?: { positives: number[]; negatives: number[] } };
       const output: EvaluationOutput = {
         aggregates: {

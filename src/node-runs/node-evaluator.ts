@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { createHmac } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { APP_CONFIG } from '../config/config.module';
@@ -75,7 +76,11 @@ export class NodeEvaluator {
     return { benchmark: job.benchmark.slug, vendorOrganisation: job.vendor.organisationId, resources: { cpus: r.cpus, memoryMb: r.memoryMiB, gpus: r.gpus, timeLimitSeconds: r.timeoutSeconds } };
   }
 
-  async evaluate(job: NodeEvaluationJob, policy: NodePolicy, fetchArtifact: ArtifactFetcher): Promise<NodeEvaluationResult> {
+  /**
+   * `seedSecret` (the node's pseudonym secret): the bootstrap seed actually used is HMAC(secret, job, hub's seed), so
+   * the hub, which knows its own seed and n, cannot regenerate the resampling weights (see RatioPart).
+   */
+  async evaluate(job: NodeEvaluationJob, policy: NodePolicy, fetchArtifact: ArtifactFetcher, opts: { seedSecret?: Buffer } = {}): Promise<NodeEvaluationResult> {
     // The agent decides before handing the job over; decided again here, so no caller can run what the policy refuses.
     const decision = decideJob(policy, NodeEvaluator.requirements(job));
     if (!decision.accept) return { status: 'refused-by-policy', detail: decision.reason };
@@ -158,7 +163,8 @@ export class NodeEvaluator {
         },
       });
       if ('missing' in score) return { status: 'failed', reason: FailureReason.MissingPredictions, detail: `${score.missing.length} case(s) have no prediction` };
-      const summary = task.federation.summarize({ score, definition: def, egress, seed: job.seed });
+      const seed = opts.seedSecret ? createHmac('sha256', opts.seedSecret).update(`assay-node-seed\u0000${job.jobId}\u0000${job.seed}`).digest().readUInt32BE(0) & 0x7fffffff : job.seed;
+      const summary = task.federation.summarize({ score, definition: def, egress, seed });
       this.logger.log(`node job ${job.jobId}: ${def.slug} on ${cohort.slug} (${score.n} cases) scored; ${egress} leaves`);
       return {
         status: 'succeeded',

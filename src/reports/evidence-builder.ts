@@ -238,7 +238,8 @@ export function buildEvidence(input: EvidenceInput): EvidenceRecord {
   const failuresByReason = new Map<string, number>();
   for (const f of failedCases) failuresByReason.set(f.reason, (failuresByReason.get(f.reason) ?? 0) + 1);
   const failures: EvidenceRecord['execution']['failures'] = [];
-  if (run.failureReason) failures.push({ reason: run.failureReason, count: run.casesTotal, ...(run.failureDetail ? { detail: run.failureDetail } : {}) });
+  // The detail of a held-out run's failure can quote the container's output (its last log line): not in the vendor form.
+  if (run.failureReason) failures.push({ reason: run.failureReason, count: run.casesTotal, ...(run.failureDetail && !heldOutVendor ? { detail: run.failureDetail } : {}) });
   if (!heldOutVendor) for (const [reason, count] of [...failuresByReason.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) failures.push({ reason, count, detail: 'scored as a failure of the algorithm on the case (counted in every aggregate)' });
 
   const timings: Record<string, number> = {};

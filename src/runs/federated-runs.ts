@@ -13,7 +13,7 @@ import { nodeStatus } from '../federation/nodes.dto';
 import { NodeJobEntity } from '../federation/nodes.entity';
 import { NodesRepository } from '../federation/nodes.repository';
 import type { SubmissionEntity } from '../submissions/submissions.entity';
-import type { FederatedScore, NodeSummaryFrom } from '../tasks/federation';
+import { EGRESS_LEVELS, type EgressLevel, type FederatedScore, type NodeSummaryFrom } from '../tasks/federation';
 import { taskDefinition } from '../tasks/registry';
 import { FailureReason, RunEntity, type RunFederationState, RunStatus } from './evaluation.entity';
 import { EvaluationService } from './evaluation.service';
@@ -202,8 +202,10 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
       } else next.nodes.push({ ...n, status: !online ? 'waiting_for_node' : job.status === 'leased' ? 'running' : 'queued', lastSeen });
     }
     const finished = next.nodes.every((n) => n.status === 'done');
-    if (finished && !retried) {
-      const bad = next.nodes.find((n) => n.outcome !== 'succeeded');
+    // A vendor's fault at any node ends the run now: the other nodes' answers cannot change it.
+    const vendorFault = next.nodes.find((n) => n.status === 'done' && n.outcome === 'failed' && isVendorReason((byId.get(n.jobId)?.result as unknown as NodeResult | undefined)?.reason));
+    if ((finished || vendorFault) && !retried) {
+      const bad = vendorFault ?? next.nodes.find((n) => n.outcome !== 'succeeded');
       if (bad) {
         const result = byId.get(bad.jobId)?.result as unknown as NodeResult | undefined;
         const reason = result?.reason ?? 'no reason given';
@@ -212,8 +214,14 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
         await this.evaluation.fail(run.id, [RunStatus.Running], vendor ? (reason.slice(0, reason.indexOf(':')) as FailureReason) : FailureReason.Internal, detail, { federation: next });
         return true;
       }
-      // The cases the nodes scored, as they reported them (counts only).
-      const cases = next.nodes.reduce((acc, n) => acc + Number((byId.get(n.jobId)?.result as unknown as NodeResult | undefined)?.output?.aggregates?.['n'] ?? 0), 0);
+      // The cases the nodes scored, as they reported them (counts only); a node's malformed count is its fault.
+      const counts = next.nodes.map((n) => ({ node: n.node, n: (byId.get(n.jobId)?.result as unknown as NodeResult | undefined)?.output?.aggregates?.['n'] }));
+      const malformed = counts.find((c) => !Number.isInteger(c.n) || (c.n as number) < 0 || (c.n as number) > 100_000_000);
+      if (malformed) {
+        await this.evaluation.fail(run.id, [RunStatus.Running], FailureReason.Internal, `node ${malformed.node} returned a malformed result (case count ${JSON.stringify(malformed.n)}); not the vendor's fault`, { federation: next });
+        return true;
+      }
+      const cases = counts.reduce((acc, c) => acc + (c.n as number), 0);
       const scoring = await this.evaluation.transition({ runId: run.id, from: [RunStatus.Running], to: RunStatus.Scoring, patch: { heartbeatAt: now, federation: next, casesTotal: cases, casesDone: cases } });
       if (!scoring) return false;
       await this.evaluation.enqueueScore(run.id).catch((e: unknown) => this.logger.warn(`run ${run.id}: score job not queued yet (${String(e)}); the sweep will`));
@@ -244,7 +252,10 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
 /** The task summary as the node built it: aggregates, plus the class-conditional score lists where they left the node. */
 export function summaryFromOutput(output: NonNullable<NodeResult['output']>): unknown {
   const d = output.scoreDistributions;
-  return { ...(output.aggregates ?? {}), egress: output.egress ?? (output.aggregates?.['egress'] as string), ...(d ? { distribution: { positives: d.positive, negatives: d.negative } } : {}) };
+  // What left the node is bounded by both its policy (the filter's level) and what the task summarised under.
+  const levels = [output.egress, output.aggregates?.['egress']].filter((l): l is EgressLevel => (EGRESS_LEVELS as readonly unknown[]).includes(l));
+  const egress = levels.sort((a, b) => EGRESS_LEVELS.indexOf(a) - EGRESS_LEVELS.indexOf(b))[0] ?? 'aggregates';
+  return { ...(output.aggregates ?? {}), egress, ...(d && egress !== 'aggregates' ? { distribution: { positives: d.positive, negatives: d.negative } } : {}) };
 }
 
 /** A node's own step timings as it reported them (numbers only), for the run's details. */

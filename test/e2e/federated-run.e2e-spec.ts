@@ -27,7 +27,8 @@ describe('a federated benchmark: pre-flight at the hub, the held-out phase on tw
   let work: string;
 
   beforeAll(async () => {
-    stack = await startTestStack({ worker: true });
+    // A lease of 3 s, shorter than a node's evaluation: the run completes only if the agent keeps extending it.
+    stack = await startTestStack({ worker: true, env: { ASSAY_NODE_LEASE_MS: '3000' } });
     vendor = (await stack.vendor('Vendor F')).client;
     nodes = await startHospitalNodes(
       stack,

@@ -66,7 +66,7 @@ export function startNodeAgent(stack: TestStack, n: HospitalNode, policy: NodePo
     nodeId: n.id,
     keys: n.keys,
     policy,
-    handlers: [evaluationHandler(n.ctx.get(NodeEvaluator), hubArtifactFetcher({ hubUrl: stack.baseUrl, nodeId: n.id, keys: n.keys }))],
+    handlers: [evaluationHandler(n.ctx.get(NodeEvaluator), hubArtifactFetcher({ hubUrl: stack.baseUrl, nodeId: n.id, keys: n.keys }), n.keys.pseudonymSecret)],
     heartbeatMs: 500,
     leaseWaitMs: 2000,
     retryBaseMs: 100,

@@ -1,5 +1,5 @@
 import { forEachReplicate } from '../../metrics/bootstrap';
-import { pooledRatio, type RatioPart } from '../../metrics/pooling';
+import { pooledRatio, type RatioPart, seedTagOf } from '../../metrics/pooling';
 import type { MetricValue } from '../../metrics/score-report';
 import { SURVIVAL_METRIC_CODE_VERSION } from '../../metrics/survival-report';
 import { harrellC, survivalOrder, weightedHarrellSums } from '../../metrics/survival';
@@ -40,7 +40,7 @@ export const SURVIVAL_FEDERATION: TaskFederation<SurvivalNodeSummary> = {
         numerators.push(s.num);
         denominators.push(s.den);
       });
-      harrell = { numerator: c.concordant + 0.5 * c.tiedRisk, denominator: c.comparable, replicates: { numerators, denominators, seed } };
+      harrell = { numerator: c.concordant + 0.5 * c.tiedRisk, denominator: c.comparable, replicates: { numerators, denominators, seedTag: seedTagOf(seed) } };
     } catch {
       harrell = null; // no comparable pair at this node: it adds nothing to the stratified C
     }
