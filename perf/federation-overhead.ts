@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     writeFileSync(join(work, 'sample.csv'), await first.client.get<string>('/api/benchmarks/wdbc-malignancy/sample-data'));
     const models = await buildReferenceModels({ sampleCsv: join(work, 'sample.csv'), outDir: join(work, 'models') });
 
-    const rows: { benchmark: string; wall: number; inside: number; outside: number }[] = [];
+    const rows: { benchmark: string; wall: number; inside: number; outside: number; parts?: Record<string, number> }[] = [];
     for (let i = 0; i <= ITERATIONS; i++) {
       for (const benchmark of ['wdbc-malignancy', 'wdbc-federated']) {
         const vendor = await stack.vendor(`perf-fed-${benchmark}-${i}`);
@@ -67,12 +67,15 @@ async function main(): Promise<void> {
         const run = await evaluator.get<RunView>(`/api/runs/${testRun.id}`);
         const inside =
           benchmark === 'wdbc-federated'
-            ? Math.max(...Object.values(run.details?.federation?.perNode ?? {}).map((n) => (n.timings.sandboxTotalMs ?? 0) + (n.timings.determinismMs ?? 0)))
+            ? // The node's intake check is a sandboxed container as well (the facility's ran before this run, at upload).
+              Math.max(...Object.values(run.details?.federation?.perNode ?? {}).map((n) => (n.timings.checkMs ?? 0) + (n.timings.sandboxTotalMs ?? 0) + (n.timings.determinismMs ?? 0)))
             : (run.timings.sandboxTotalMs ?? 0) + (run.timings.determinismMs ?? 0);
         const wall = run.durationMs ?? 0;
-        if (i > 0) rows.push({ benchmark, wall, inside, outside: wall - inside });
+        const slower = Object.values(run.details?.federation?.perNode ?? {}).sort((x, y) => (y.timings.totalMs ?? 0) - (x.timings.totalMs ?? 0))[0]?.timings;
+        if (i > 0) rows.push({ benchmark, wall, inside, outside: wall - inside, ...(slower ? { parts: slower } : {}) });
       }
     }
+    const nodeParts = rows.filter((r) => r.benchmark === 'wdbc-federated').map((r) => r.parts ?? {});
     const of = (b: string, k: 'wall' | 'inside' | 'outside'): number => median(rows.filter((r) => r.benchmark === b).map((r) => r[k]));
     const overheads = rows.filter((r) => r.benchmark === 'wdbc-federated').map((r, k) => r.outside - (rows.filter((x) => x.benchmark === 'wdbc-malignancy')[k]?.outside ?? 0));
     const ms = (x: number): string => `${Math.round(x)} ms`;
@@ -85,6 +88,7 @@ async function main(): Promise<void> {
       `| federated (2 nodes, 265 + 264 cases, in parallel) | ${ms(of('wdbc-federated', 'wall'))} | ${ms(of('wdbc-federated', 'inside'))} (slower node) | ${ms(of('wdbc-federated', 'outside'))} |`,
       '',
       `Federation's overhead outside the sandbox (federated − facility, per pair): median ${ms(median(overheads))}, min ${ms(Math.min(...overheads))}, max ${ms(Math.max(...overheads))} (target < 1000 ms).`,
+      `The slower node's own steps (medians): ${['fetchArtifactMs', 'checkMs', 'sandboxTotalMs', 'determinismMs', 'scoringMs', 'totalMs'].map((k) => `${k} ${ms(median(nodeParts.map((p) => p[k] ?? 0)))}`).join(', ')}.`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {

@@ -113,7 +113,9 @@ export class NodeEvaluator {
       // The node's intake: the same checks as the hub's (static ONNX fit and load; image tarball intake and load).
       const checkDir = join(workDir, 'check');
       await fs.mkdir(checkDir, { recursive: true, mode: 0o700 });
+      const tCheck = Date.now();
       const verdict = await executorFor(submission, deps).check({ workDir: checkDir, definition: def, limits, label: runId });
+      const checkMs = Date.now() - tCheck;
       if (!verdict.ok) return { status: 'failed', reason: verdict.rejectedImage ? FailureReason.RejectedImage : FailureReason.InvalidOutput, detail: `the node's intake refused the submission: ${verdict.reason ?? 'no reason given'}` };
       const executor = executorFor(verdict.manifest ? ({ ...submission, manifest: verdict.manifest } as SubmissionEntity) : submission, deps);
       await executor.prepare(workDir);
@@ -174,7 +176,7 @@ export class NodeEvaluator {
         metricCodeVersion: score.metricCodeVersion,
         cohortContentHash: cohort.contentHash,
         determinism: determinism ? { checked: determinism.checked, cases: determinism.cases, identical: determinism.identical, summary: determinism.summary } : null,
-        timings: { fetchArtifactMs: fetchMs, sandboxTotalMs: outcome.timings.sandboxTotalMs, determinismMs, scoringMs: Date.now() - tScore, totalMs: Date.now() - t0 },
+        timings: { fetchArtifactMs: fetchMs, checkMs, sandboxTotalMs: outcome.timings.sandboxTotalMs, determinismMs, scoringMs: Date.now() - tScore, totalMs: Date.now() - t0 },
       };
     } finally {
       await this.sandbox.removeWorkDir(workDir);
