@@ -7,6 +7,11 @@ import { createHmac } from 'node:crypto';
 export const EGRESS_LEVELS = ['aggregates', 'score-distributions', 'per-case-pseudonymised'] as const;
 export type EgressLevel = (typeof EGRESS_LEVELS)[number];
 
+/** The least of some egress levels (what may leave when several bounds apply); 'aggregates' when none is known. */
+export function lowerEgress(...levels: readonly EgressLevel[]): EgressLevel {
+  return [...levels].sort((a, b) => EGRESS_LEVELS.indexOf(a) - EGRESS_LEVELS.indexOf(b))[0] ?? 'aggregates';
+}
+
 export interface ResourceLimits {
   maxCpus?: number;
   maxMemoryMb?: number;

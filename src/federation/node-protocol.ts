@@ -21,6 +21,9 @@ export const NODE_HEADERS = {
   signature: 'x-assay-signature',
 } as const;
 
+/** The node job kind of an evaluation: the hub's run fan-out enqueues it, the node's evaluation handler answers it. */
+export const EVALUATE_JOB_KIND = 'evaluate';
+
 export const NODE_REQUEST_DOMAIN = 'assay-node-request-v1';
 export const NODE_RESULT_DOMAIN = 'assay-node-result-v1';
 /** 16-64 characters of base64url: at least 96 bits from randomBytes on the node. */

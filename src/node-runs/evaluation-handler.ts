@@ -3,7 +3,7 @@ import type { LeasedJob, NodeJobHandler, NodeJobOutput } from '../federation/nod
 import { FailureReason } from '../runs/evaluation.entity';
 import type { NodeKeys } from '../federation/node-keys';
 import type { EvaluationOutput } from '../federation/node-policy';
-import { signRequest } from '../federation/node-protocol';
+import { EVALUATE_JOB_KIND, signRequest } from '../federation/node-protocol';
 import { type NodeEvaluationJob, NodeEvaluator } from './node-evaluator';
 
 const logger = new Logger('NodeEvaluation');
@@ -18,8 +18,6 @@ const FAULT_TEXT: Partial<Record<FailureReason, string>> = {
   [FailureReason.RejectedImage]: "the node's intake refused the submission",
 };
 
-/** The node job kind the hub's run fan-out enqueues (FederatedRuns). */
-export const EVALUATE_JOB_KIND = 'evaluate';
 
 /** The most bytes a node downloads for one artefact (an image tarball's limit at the hub is lower). */
 const MAX_ARTIFACT_BYTES = 8 * 1024 * 1024 * 1024;

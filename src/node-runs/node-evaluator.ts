@@ -13,7 +13,7 @@ import { DockerSandboxAdapter } from '../sandbox/docker-sandbox.adapter';
 import { joinRunLogs } from '../sandbox/capped-log';
 import { StorageService } from '../storage/storage.service';
 import type { SubmissionEntity, SubmissionKind, SubmissionManifest } from '../submissions/submissions.entity';
-import { decideJob, EGRESS_LEVELS, type EgressLevel, type JobRequirements, type NodePolicy } from '../federation/node-policy';
+import { decideJob, type EgressLevel, type JobRequirements, lowerEgress, type NodePolicy } from '../federation/node-policy';
 import { taskDefinition } from '../tasks/registry';
 import { executorFor } from '../runs/batch-executor';
 import { checkDeterminism } from '../runs/determinism-check';
@@ -49,7 +49,6 @@ export type NodeEvaluationResult =
 /** Downloads a vendor's artefact from the hub by content hash under the job's grant (the node agent supplies it). */
 export type ArtifactFetcher = (job: NodeEvaluationJob) => Promise<Buffer>;
 
-const lowerEgress = (a: EgressLevel, b: EgressLevel): EgressLevel => (EGRESS_LEVELS.indexOf(a) <= EGRESS_LEVELS.indexOf(b) ? a : b);
 
 /**
  * A federated node's evaluation (issue 11): the hub's job run here against this node's own cohort, with the same

@@ -416,7 +416,7 @@ function federationSection(input: EvidenceInput, heldOutVendor: boolean): Pick<E
   return {
     federation: {
       nodes: state.nodes.map((n) => ({ node: n.node, cohort: n.cohort, contentHash: pins.get(n.node) ?? '', egress: details.federation?.egress?.[n.node] ?? 'not reported' })),
-      pooling: Object.entries(input.result?.metrics ?? {}).map(([metric, v]) => ({ metric, pooling: (v as { pooling?: string }).pooling ?? 'exact', method: v.method })),
+      pooling: Object.entries(input.result?.metrics ?? {}).map(([metric, v]) => ({ metric, pooling: (v as { pooling?: string }).pooling ?? 'not stated', method: v.method })),
       perNode: {
         metric: primary,
         rows: heldOutVendor ? [] : rows.map((r) => (r.suppressed ? { node: r.group, n: r.n, estimate: null, suppressed: true } : { node: r.group, n: r.n, estimate: { value: r.value, ci: r.ci, method: r.method }, suppressed: false })),

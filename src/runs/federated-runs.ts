@@ -13,15 +13,17 @@ import { nodeStatus } from '../federation/nodes.dto';
 import { NodeJobEntity } from '../federation/nodes.entity';
 import { NodesRepository } from '../federation/nodes.repository';
 import type { SubmissionEntity } from '../submissions/submissions.entity';
-import { EGRESS_LEVELS, type EgressLevel, type FederatedScore, type NodeSummaryFrom } from '../tasks/federation';
+import { EVALUATE_JOB_KIND } from '../federation/node-protocol';
+import { EGRESS_LEVELS, type EgressLevel, lowerEgress } from '../federation/node-policy';
+import type { NodeEvaluationJob } from '../node-runs/node-evaluator';
+import type { SplitName } from '../cohorts/cohorts.entity';
+import type { FederatedScore, NodeSummaryFrom } from '../tasks/federation';
 import { taskDefinition } from '../tasks/registry';
 import { FailureReason, RunEntity, type RunFederationState, RunStatus } from './evaluation.entity';
 import { EvaluationService } from './evaluation.service';
 
 /** The workerId of a federated run in flight: no worker process owns it; the nodes' jobs do (RunRecovery skips it). */
 export const FEDERATION_WORKER = 'federation';
-/** The node job kind of an evaluation (src/node-runs/evaluation-handler.ts answers it). */
-export const NODE_JOB_EVALUATE = 'evaluate';
 /** Node-side faults of Assay's (the node's engine down, its store away) asked again before the run fails as internal. */
 export const MAX_NODE_INTERNAL_RETRIES = 2;
 
@@ -137,18 +139,18 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
         benchmark: def.slug,
         vendorOrganisation: submission.organisationId,
         resources: { cpus: r.cpus, memoryMb: r.memoryMiB, gpus: r.gpus, timeLimitSeconds: r.timeoutSeconds },
-        // What the node runs (NodeEvaluationJob without the lease's id and attempt).
+        // What the node runs (NodeEvaluationJob without the lease's id and attempt): typed, so the two sides agree.
         evaluation: {
           benchmark: { slug: def.slug, version: version.version, definition: def },
           cohort: { slug: spec.cohort, contentHash: spec.contentHash },
-          split: run.split,
+          split: run.split as SplitName,
           submission: { id: submission.id, kind: submission.kind, sha256: submission.sha256, bytes: Number(submission.sizeBytes), manifest: submission.manifest },
           vendor: { organisationId: submission.organisationId, name: organisationName },
           egress: federation.egress,
           seed: nodeSeed(run.id, spec.node),
-        },
+        } satisfies Omit<NodeEvaluationJob, 'jobId' | 'attempt'>,
       };
-      const { job } = await this.jobs.enqueue({ nodeId: node.id, runId: run.id, kind: NODE_JOB_EVALUATE, payload: JSON.parse(JSON.stringify(payload)) as Record<string, unknown>, idempotencyKey: `run:${run.id}:a${run.attempts}:${spec.node}` });
+      const { job } = await this.jobs.enqueue({ nodeId: node.id, runId: run.id, kind: EVALUATE_JOB_KIND, payload: JSON.parse(JSON.stringify(payload)) as Record<string, unknown>, idempotencyKey: `run:${run.id}:a${run.attempts}:${spec.node}` });
       nodes.push({ node: spec.node, nodeId: node.id, cohort: spec.cohort, jobId: job.id, status: nodeStatus(node, now) === 'online' ? 'queued' : 'waiting_for_node', lastSeen: node.lastSeenAt?.toISOString() ?? null });
     }
     const state: RunFederationState = { attempt: run.attempts, deadline: new Date(now.getTime() + federation.waitForNodeHours * 3600_000).toISOString(), nodes };
@@ -253,8 +255,7 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
 export function summaryFromOutput(output: NonNullable<NodeResult['output']>): unknown {
   const d = output.scoreDistributions;
   // What left the node is bounded by both its policy (the filter's level) and what the task summarised under.
-  const levels = [output.egress, output.aggregates?.['egress']].filter((l): l is EgressLevel => (EGRESS_LEVELS as readonly unknown[]).includes(l));
-  const egress = levels.sort((a, b) => EGRESS_LEVELS.indexOf(a) - EGRESS_LEVELS.indexOf(b))[0] ?? 'aggregates';
+  const egress = lowerEgress(...[output.egress, output.aggregates?.['egress']].filter((l): l is EgressLevel => (EGRESS_LEVELS as readonly unknown[]).includes(l)));
   return { ...(output.aggregates ?? {}), egress, ...(d && egress !== 'aggregates' ? { distribution: { positives: d.positive, negatives: d.negative } } : {}) };
 }
 
