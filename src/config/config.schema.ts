@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 
@@ -48,6 +49,7 @@ export class EnvSchema {
   ASSAY_WORKER_GPUS?: string;
   @IsOptional() @IsString() ASSAY_WORKER_ID?: string;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(64) ASSAY_WORKER_CONCURRENCY?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(64) ASSAY_SCORING_THREADS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100) ASSAY_SSE_PER_USER?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1000) ASSAY_RUN_STALE_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) ASSAY_UPLOAD_SWEEP_INTERVAL_MS?: number;
@@ -121,6 +123,8 @@ export interface AppConfig {
     id: string | null;
     gpus: 'auto' | 'none' | string[];
     concurrency: number;
+    /** Threads for per-case scoring work (segmentation masks): default min(4, available cores). */
+    scoringThreads: number;
     /** A run whose worker has not written a heartbeat for this long (ms) is considered abandoned. */
     runStaleMs: number;
     /** Bull's job lock (and stalled-job check interval): a job of a killed worker is served again after about twice this. */
@@ -220,6 +224,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       id: parsed.ASSAY_WORKER_ID ?? null,
       gpus: gpus === 'auto' || gpus === 'none' ? gpus : gpus.split(','),
       concurrency: parsed.ASSAY_WORKER_CONCURRENCY ?? 2,
+      scoringThreads: parsed.ASSAY_SCORING_THREADS ?? Math.max(1, Math.min(4, availableParallelism())),
       runStaleMs: parsed.ASSAY_RUN_STALE_MS ?? 60_000,
       queueLockMs: parsed.ASSAY_QUEUE_LOCK_MS ?? 30_000,
       drainMs: parsed.ASSAY_WORKER_DRAIN_MS ?? 60_000,

@@ -162,6 +162,7 @@ export class NodeEvaluator {
           if (sha256Hex(body) !== file.sha256) throw new Error(`node job ${job.jobId}: stored ${name} of case ${caseId} does not match its sha256`);
           return body;
         },
+        threads: this.config.worker.scoringThreads,
       });
       if ('missing' in score) return { status: 'failed', reason: FailureReason.MissingPredictions, detail: `${score.missing.length} case(s) have no prediction` };
       const seed = opts.seedSecret ? createHmac('sha256', opts.seedSecret).update(`assay-node-seed\u0000${job.jobId}\u0000${job.seed}`).digest().readUInt32BE(0) & 0x7fffffff : job.seed;

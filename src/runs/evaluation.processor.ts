@@ -330,7 +330,7 @@ export class RunExecutor {
       readMs += Date.now() - tRead;
       return bytes;
     };
-    const report = await task.score({ truth, predictions, definition: version.definition, metadata, readArtifact });
+    const report = await task.score({ truth, predictions, definition: version.definition, metadata, readArtifact, threads: this.config.worker.scoringThreads });
     if ('missing' in report) {
       await this.evaluation.fail(run.id, [RunStatus.Scoring], FailureReason.MissingPredictions, `${report.missing.length} case(s) have no prediction (first: '${report.missing[0]}')`);
       return;

@@ -94,6 +94,9 @@ export interface ScoreInput<Truth> {
   metadata: ReadonlyMap<string, Record<string, string>>;
   /** A file kept with a case's prediction (ParsedPredictions `files`), by case and name. */
   readArtifact?(caseId: string, name: string): Promise<Buffer>;
+  /** CPU threads the scorer may use for per-case work (tasks with heavy per-case scoring, e.g. segmentation);
+   * default: the task's own choice. */
+  threads?: number;
 }
 
 /** One case's scored record as stored with the result: what ranking, comparisons and the Ladder need, nothing more. */

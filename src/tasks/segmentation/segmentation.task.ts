@@ -3,9 +3,7 @@ import type { FieldProblem } from '../../common/domain-error';
 import { wilcoxonSignedRank } from '../../metrics/hypothesis-tests';
 import { metricDirection, type MetricValue } from '../../metrics/score-report';
 import { type BothEmptyPolicy, SEGMENTATION_METRIC_NAMES } from '../../metrics/segmentation/segmentation-metrics';
-import { aggregateSegmentation, SEGMENTATION_CODE_VERSION, segmentationCaseRow, type SegmentationCaseRow } from '../../metrics/segmentation/segmentation-report';
-import { resampleNearest } from '../../volumes/geometry';
-import { readVolume } from '../../volumes/read-volume';
+import { aggregateSegmentation, SEGMENTATION_CODE_VERSION, type SegmentationCaseRow } from '../../metrics/segmentation/segmentation-report';
 import { VolumeError } from '../../volumes/volume-error';
 import type { Volume } from '../../volumes/volume';
 import { benchmarkBootstrap, subgroupTables } from '../scoring-support';
@@ -16,11 +14,15 @@ import { meanFederation } from '../mean-federation';
 import type { TaskFederation } from '../federation';
 import { segmentationOfflineScorer } from './segmentation-offline';
 import { segmentationReport } from './segmentation.report';
+import { readMask } from './mask-pair';
+import { scoreMaskPairs } from './mask-pair-pool';
 
 /** Truth of one split: the reference masks, read one at a time when scoring (never all in memory). */
 export interface SegmentationTruth {
   caseIds: string[];
   mask(caseId: string): Promise<Volume>;
+  /** The stored (encoded) reference mask, for the scoring threads to decode (without it they are sent mask()'s). */
+  maskFile?(caseId: string): Promise<{ name: string; bytes: Buffer }>;
 }
 
 /** Where a prediction's mask lives in the sandbox's /output, and the stored artifact's name. */
@@ -87,16 +89,6 @@ export function perCaseValue(definition: BenchmarkDefinition, metric: string) {
 }
 
 /**
- * A mask holds one label per voxel: its decoded size is capped well below a volume's (a vendor's header declaring a
- * huge float64 grid is refused before anything is inflated), enough for a 512×512×1024 uint8 mask.
- */
-const MASK_LIMITS = { maxBytes: 320 * 1024 * 1024 };
-
-async function readMask(name: string, bytes: Buffer): Promise<Volume> {
-  return readVolume({ name, bytes }, MASK_LIMITS, { labels: true }).volume;
-}
-
-/**
  * Lesion segmentation of 3-D images: the algorithm writes `/output/masks/<caseId>.nii.gz` on the input's grid. Scored
  * per case with the DeepMind surfel model (METRICS.md §2): Dice, IoU, HD, HD95, MASD, ASSD, NSD at the benchmark's
  * tolerance, the empty-mask rule of §2.5, lesion-wise scores beside; a prediction on another grid is resampled to the
@@ -117,7 +109,15 @@ export const SEGMENTATION: TaskDefinition<SegmentationTruth> = {
     const names = (await source.list()).filter((p) => p.startsWith('masks/'));
     const caseIds = names.map((p) => p.slice('masks/'.length).replace(/\.nii\.gz$/, '')).sort();
     if (caseIds.length === 0) throw new Error('truth has no masks/<caseId>.nii.gz: not a segmentation cohort');
-    return { caseIds, mask: async (caseId) => readMask(`truth/${MASK_PATH(caseId)}`, await source.read(MASK_PATH(caseId))) };
+    const maskFile = async (caseId: string): Promise<{ name: string; bytes: Buffer }> => ({ name: `truth/${MASK_PATH(caseId)}`, bytes: await source.read(MASK_PATH(caseId)) });
+    return {
+      caseIds,
+      maskFile,
+      mask: async (caseId) => {
+        const file = await maskFile(caseId);
+        return readMask(file.name, file.bytes);
+      },
+    };
   },
   caseIds: (truth) => truth.caseIds,
 
@@ -159,7 +159,7 @@ export const SEGMENTATION: TaskDefinition<SegmentationTruth> = {
     return { ok: true, value };
   },
 
-  async score({ truth, predictions, definition, metadata, readArtifact }) {
+  async score({ truth, predictions, definition, metadata, readArtifact, threads }) {
     const missing = truth.caseIds.filter((id) => !predictions.has(id));
     if (missing.length > 0) return { missing };
     if (!readArtifact) throw new Error('segmentation scoring reads the stored masks: ScoreInput.readArtifact is required');
@@ -167,15 +167,21 @@ export const SEGMENTATION: TaskDefinition<SegmentationTruth> = {
     const rows: SegmentationCaseRow[] = [];
     const perCase: CaseResult[] = [];
     const resampledNotes: string[] = [];
-    // One case at a time: two masks in memory, whatever the cohort's size.
-    for (const caseId of truth.caseIds) {
-      const reference = await truth.mask(caseId);
-      const predicted = await readMask(`prediction/${MASK_PATH(caseId)}`, await readArtifact(caseId, MASK_ARTIFACT));
-      const onGrid = resampleNearest(predicted, reference);
-      if (onGrid.resampled) resampledNotes.push(`${caseId}: ${onGrid.note}`);
-      const { row } = segmentationCaseRow(caseId, reference, onGrid.volume, { toleranceMm });
+    // A few cases at a time (one per scoring thread): two decoded masks in memory per thread, whatever the cohort's size.
+    const outcomes = await scoreMaskPairs(
+      truth.caseIds,
+      async (caseId) => ({
+        caseId,
+        reference: truth.maskFile ? await truth.maskFile(caseId) : { volume: await truth.mask(caseId) },
+        predicted: { name: `prediction/${MASK_PATH(caseId)}`, bytes: await readArtifact(caseId, MASK_ARTIFACT) },
+        toleranceMm,
+      }),
+      threads !== undefined ? { threads } : {},
+    );
+    for (const { row, resampled, note } of outcomes) {
+      if (resampled) resampledNotes.push(`${row.caseId}: ${note}`);
       rows.push(row);
-      perCase.push(toCaseResult(row, onGrid.resampled));
+      perCase.push(toCaseResult(row, resampled));
     }
     const full = aggregateSegmentation(rows, { toleranceMm, bootstrap: benchmarkBootstrap(definition), bothEmpty: bothEmptyOf(definition) });
     return {
