@@ -3,7 +3,8 @@ import type { CalibrationReport } from '../../metrics/calibration';
 import { DECISION_CURVE_METHOD, ECE_METHOD, RELIABILITY_BINNING } from '../../metrics/calibration';
 
 import type { Curve, NamedEstimate } from '../../reports/evidence';
-import { column } from '../scoring-support';
+import { rocBand } from '../../metrics/roc-band';
+import { benchmarkBootstrap, column } from '../scoring-support';
 import { namedEstimate, type TaskReport, type TaskReportInput } from '../task-report';
 
 const REFERENCE = 'Assay src/metrics (METRICS.md §4); golden values from scikit-learn and pROC';
@@ -27,9 +28,12 @@ export function binaryReport(input: TaskReportInput): TaskReport {
   if (labels.length > 0 && nPos > 0 && nNeg > 0) {
     const points = operatingPoints(labels, scores);
     const roc = [{ fpr: 0, tpr: 0 }, ...points.map((p) => ({ fpr: p.fp / nNeg, tpr: p.tp / nPos }))];
-    curves.push({ kind: 'roc', points: roc, auc: namedEstimate('auroc', metrics['auroc']) });
+    // The band from the benchmark's own bootstrap (replicates and seed): the same report re-rendered has the same band.
+    const { replicates, seed } = benchmarkBootstrap(definition);
+    const band = rocBand(labels, scores, { replicates, seed });
+    curves.push({ kind: 'roc', points: roc, band: band.points, auc: namedEstimate('auroc', metrics['auroc']) });
     curves.push({ kind: 'pr', points: points.map((p) => ({ recall: p.tp / nPos, precision: p.tp / (p.tp + p.fp) })), prevalence: nPos / labels.length });
-    notes.push('ROC curve without a pointwise CI band: the stored result carries the DeLong CI of the AUROC, not a band');
+    notes.push(`ROC curve band: ${band.method}`);
   } else {
     notes.push(`ROC and PR curves not drawn: ${nPos} positive and ${nNeg} negative case(s)`);
   }
