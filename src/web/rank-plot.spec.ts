@@ -15,7 +15,7 @@ describe('rankPlotSvg', () => {
     expect(svg).toContain('Acme &lt;b&gt;&quot;x&quot;&lt;/b&gt;');
     // 4 shares > 0 plus 2 median rings.
     expect(svg.match(/<circle /g)).toHaveLength(6);
-    expect(svg).toContain('rank 1 in 75.0% of replicates');
+    expect(svg).toContain('most frequent ranks 1 (75.0% of replicates), 2 (25.0% of replicates)');
     expect(svg).toContain('95% rank interval 1 to 2');
   });
 
@@ -24,6 +24,27 @@ describe('rankPlotSvg', () => {
     const radii = [...svg.matchAll(/<circle [^>]*r="([\d.]+)"/g)].map((m) => Number(m[1]));
     expect(radii).toHaveLength(2);
     expect((radii[0] as number) / (radii[1] as number)).toBeCloseTo(2, 0);
+  });
+
+  it('stays small on a large board: the first 30 rows, discs for shares of 0.5% or more, a tick every 1/2/5×10ⁿ ranks', () => {
+    // 100 rows of a 1,000-entry board, each spread over 150 ranks around its own (shares sum to 1).
+    const rows = Array.from({ length: 100 }, (_, i) => {
+      const shares = Array.from({ length: 150 }, (_, j) => Math.exp(-(((j - 75) / 30) ** 2)));
+      const sum = shares.reduce((a, b) => a + b, 0);
+      return { label: `org ${i} · sub`, rank: i + 1, medianRank: i + 76, rankInterval: [i + 30, i + 120] as [number, number], rankShare: shares.map((v) => v / sum), rankShareFrom: i + 1 };
+    });
+    const svg = rankPlotSvg(rows, { id: 'big', title: 'Rank distribution' }) as string;
+    expect(svg.length).toBeLessThan(200_000);
+    expect(svg.match(/<g>/g)).toHaveLength(30);
+    expect(svg).toContain('The first 30 of 100 entries on this page are drawn.');
+    expect(svg).not.toContain('org 30 · sub');
+    const drawnShares = rows.slice(0, 30).reduce((n, r) => n + r.rankShare.filter((v) => v >= 0.005).length, 0);
+    expect(svg.match(/<circle [^>]*fill="#1d4ed8"/g)).toHaveLength(drawnShares);
+    // Ranks reach 30 + 150 − 1 = 179 at most: ticks at 1, 10, 20, …, 170.
+    const ticks = [...svg.matchAll(/<text [^>]*text-anchor="middle" font-size="12" fill="#1f2937">(\d+)<\/text>/g)].map((m) => Number(m[1]));
+    expect(ticks[0]).toBe(1);
+    expect(ticks.slice(1).every((t) => t % 10 === 0)).toBe(true);
+    expect(ticks.length).toBeLessThanOrEqual(21);
   });
 
   it('returns null when no entry has a bootstrap', () => {
