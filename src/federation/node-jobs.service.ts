@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { Client } from 'pg';
+import type { EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { canonicalJson } from '../common/canonical-json';
 import { Clock } from '../common/clock';
@@ -248,6 +249,18 @@ export class NodeJobsService {
    */
   sweepExpiredLeases(): Promise<number> {
     return this.jobs.requeueExpired();
+  }
+
+  /** Cancels the open jobs of a finished run (or of every finished run); safe to repeat. See the repository. */
+  async cancelJobsOfFinishedRuns(runId?: string, tx?: EntityManager): Promise<string[]> {
+    const ids = await this.jobs.cancelOpenOfFinishedRuns(tx ?? this.db.manager(), runId);
+    if (ids.length > 0) this.logger.log(`cancelled ${ids.length} node job(s) of ${runId ? `run ${runId}` : 'finished runs'}`);
+    return ids;
+  }
+
+  /** Cancels a run's open jobs inside the transaction that ends the run (it is not terminal yet when this runs). */
+  cancelJobsOfEndingRun(runId: string, tx: EntityManager): Promise<string[]> {
+    return this.jobs.cancelOpenOfFinishedRuns(tx, runId, { runEndsInThisTransaction: true });
   }
 
   findJob(jobId: string): Promise<NodeJobEntity | null> {

@@ -68,7 +68,9 @@ export class NodeCohortEntity {
   @CreateDateColumn({ type: 'timestamptz' }) registeredAt!: Date;
 }
 
-export type NodeJobStatus = 'queued' | 'leased' | 'done';
+/** `cancelled`: its run ended first (a fault at another node, the evaluator's decision); never leased again, and a
+ * result sent for it is refused as stale. */
+export type NodeJobStatus = 'queued' | 'leased' | 'done' | 'cancelled';
 export type NodeJobOutcome = 'succeeded' | 'failed' | 'refused-by-policy';
 
 @Entity('node_jobs')

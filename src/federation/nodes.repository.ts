@@ -176,6 +176,24 @@ export class NodeJobsRepository {
   }
 
   /** Gives a lease back unused (same attempt): its caller left before it could receive the job. */
+  /**
+   * Cancels the open (queued or leased) jobs of runs that have ended: of one run, or of every finished run (the sweep's
+   * pass, which also catches jobs enqueued by a dispatch whose run ended before its transition, or a crash between a
+   * run's end and this call). Returns the ids cancelled.
+   */
+  async cancelOpenOfFinishedRuns(manager: EntityManager, runId?: string, opts: { runEndsInThisTransaction?: boolean } = {}): Promise<string[]> {
+    const rows = (await manager.query(
+      `UPDATE node_jobs SET status = 'cancelled', lease_token = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()
+        WHERE status IN ('queued', 'leased') AND run_id IS NOT NULL AND ($1::uuid IS NULL OR run_id = $1::uuid)
+          AND ($2::boolean OR run_id IN (SELECT id FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled')))
+        RETURNING id`,
+      [runId ?? null, Boolean(opts.runEndsInThisTransaction && runId)],
+    )) as unknown[];
+    // TypeORM's pg driver answers an UPDATE … RETURNING as [rows, count].
+    const list = (Array.isArray(rows[0]) ? rows[0] : rows) as { id: string }[];
+    return list.map((r) => r.id);
+  }
+
   async releaseLease(id: string, leaseToken: string): Promise<void> {
     await this.db.manager().query(
       `UPDATE node_jobs SET status = 'queued', lease_token = NULL, leased_at = NULL, lease_expires_at = NULL, updated_at = now() WHERE id = $1 AND status = 'leased' AND lease_token = $2`,

@@ -12,6 +12,14 @@ export class LeaderboardMetricResponse {
   counts?: { numerator: number; denominator: number };
 }
 
+export class LeaderboardSiteResponse {
+  @ApiProperty({ description: 'The node (site) that scored its own cases' }) site!: string;
+  @ApiProperty({ description: "true: fewer cases than the benchmark's subgroup minimum; no values shown" }) suppressed!: boolean;
+  @ApiProperty({ nullable: true, type: Number, description: 'Cases scored at the site: full-precision readers only' }) n!: number | null;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'object' }, description: "Per metric, the site's { value, ci } (rounded as the pooled values in the public view); methods in the run's report" })
+  metrics!: Record<string, { value: number | null; ci: [number, number] | null }>;
+}
+
 export class LeaderboardRowResponse {
   @ApiProperty() rank!: number;
   @ApiProperty() organisation!: string;
@@ -28,6 +36,13 @@ export class LeaderboardRowResponse {
   rankShare!: number[] | null;
   @ApiProperty({ nullable: true, type: Number, description: 'The rank (1-based) of `rankShare[0]`; null when rankShare is null or empty' }) rankShareFrom!: number | null;
   @ApiProperty({ type: 'object', additionalProperties: { $ref: '#/components/schemas/LeaderboardMetricResponse' } }) metrics!: Record<string, LeaderboardMetricResponse>;
+  @ApiProperty({
+    required: false,
+    nullable: true,
+    type: [LeaderboardSiteResponse],
+    description: 'A federated phase (issue 11): the per-site rows beside the pooled values (null under the public Ladder); absent for entries scored at the facility',
+  })
+  sites?: LeaderboardSiteResponse[] | null;
 }
 
 export class LeaderboardResponse {

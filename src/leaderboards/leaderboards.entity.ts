@@ -1,4 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
+import type { SubgroupResult } from '../metrics/subgroups';
 import type { MetricValue } from '../runs/evaluation.entity';
 
 /** Materialized after each finished evaluation; read endpoints only read this table. */
@@ -24,6 +25,8 @@ export class LeaderboardEntryEntity {
   @Column({ type: 'jsonb', nullable: true }) rankInterval!: [number, number] | null;
   /** Share of replicates per rank (index 0 = rank 1): the blob plot's data. */
   @Column({ type: 'jsonb', nullable: true }) rankShare!: number[] | null;
+  /** A federated run's per-node (site) table, per metric, as scored (suppressed below the minimum size); null otherwise. */
+  @Column({ type: 'jsonb', nullable: true }) sites!: Record<string, SubgroupResult[]> | null;
 }
 
 /** How a leaderboard was ranked and how stable the ranking is. */

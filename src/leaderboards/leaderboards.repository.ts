@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { Database } from '../database/database.module';
+import type { SubgroupResult } from '../metrics/subgroups';
 import type { MetricValue } from '../runs/evaluation.entity';
 import type { CaseResult } from '../tasks/task-definition';
 import type { LadderState, RunFeedbackRecord } from './held-out-feedback';
@@ -22,6 +23,8 @@ export interface FinishedEvaluationRow {
   organisationName: string;
   metrics: Record<string, MetricValue>;
   evaluatedAt: Date;
+  /** A federated run's per-node table (its result's `node` subgroups); null for a run scored at the facility. */
+  sites: Record<string, SubgroupResult[]> | null;
 }
 
 @Injectable()
@@ -30,9 +33,10 @@ export class LeaderboardsRepository {
 
   /** Succeeded runs of one phase with their results, submissions and organisations. */
   async findFinishedEvaluations(tx: EntityManager, benchmarkVersionId: string, phase: string): Promise<FinishedEvaluationRow[]> {
-    const rows: { run_id: string; submission_id: string; submission_name: string; organisation_id: string; organisation_name: string; metrics: Record<string, MetricValue>; evaluated_at: Date }[] = await tx.query(
+    const rows: { run_id: string; submission_id: string; submission_name: string; organisation_id: string; organisation_name: string; metrics: Record<string, MetricValue>; evaluated_at: Date; sites: Record<string, SubgroupResult[]> | null }[] = await tx.query(
       `SELECT r.id AS run_id, s.id AS submission_id, s.name AS submission_name, o.id AS organisation_id, o.name AS organisation_name,
-              e.metrics, e.created_at AS evaluated_at
+              e.metrics, e.created_at AS evaluated_at,
+              CASE WHEN r.federation IS NOT NULL AND e.details ? 'federation' THEN e.details->'subgroups'->'node' END AS sites
          FROM runs r
          JOIN evaluation_results e ON e.run_id = r.id
          JOIN submissions s ON s.id = r.submission_id
@@ -41,7 +45,7 @@ export class LeaderboardsRepository {
         ORDER BY e.created_at, r.id`,
       [benchmarkVersionId, phase],
     );
-    return rows.map((r) => ({ runId: r.run_id, submissionId: r.submission_id, submissionName: r.submission_name, organisationId: r.organisation_id, organisationName: r.organisation_name, metrics: r.metrics, evaluatedAt: new Date(r.evaluated_at) }));
+    return rows.map((r) => ({ runId: r.run_id, submissionId: r.submission_id, submissionName: r.submission_name, organisationId: r.organisation_id, organisationName: r.organisation_name, metrics: r.metrics, evaluatedAt: new Date(r.evaluated_at), sites: r.sites ?? null }));
   }
 
   /** Serialises rebuilds of one leaderboard. */

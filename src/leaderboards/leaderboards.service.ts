@@ -5,7 +5,7 @@ import { BenchmarksService, ResolvedBenchmark } from '../benchmarks/benchmarks.s
 import { DomainError, ErrorCode, notFound } from '../common/domain-error';
 import { Database } from '../database/database.module';
 import { metricDirection } from '../metrics/score-report';
-import { ComparisonResponse, LeaderboardMetricResponse, LeaderboardResponse, sparseRankShare } from './leaderboards.dto';
+import { ComparisonResponse, LeaderboardMetricResponse, LeaderboardResponse, type LeaderboardSiteResponse, sparseRankShare } from './leaderboards.dto';
 import { LeaderboardEntryEntity, LeaderboardSnapshotEntity } from './leaderboards.entity';
 import { LeaderboardPage, LeaderboardViewCache, SerializedLeaderboard } from './leaderboard-views';
 import { LeaderboardsRepository } from './leaderboards.repository';
@@ -109,6 +109,7 @@ export class LeaderboardsService {
         medianRank: robust && chosen.length > 1 ? (robust.medianRank[s] ?? null) : null,
         rankInterval: robust && chosen.length > 1 ? (robust.rankInterval[s] ?? null) : null,
         rankShare: robust && chosen.length > 1 ? (robust.rankShare[s] ?? null) : null,
+        sites: item.sites,
       }));
       await this.repository.replaceEntries(tx, benchmarkVersionId, phase, entries);
       await this.repository.replaceSnapshot(tx, {
@@ -275,6 +276,30 @@ function leaderboardView(input: {
     return { value: null, ci: null, method: LADDER_SECONDARY_WITHHELD };
   };
   const metricNames = [def.metrics.primary, ...def.metrics.secondary];
+  // A federated entry's per-site rows: each node's values, rounded and without counts as the pooled ones are in the
+  // public view; none under the public Ladder (it shows the ladder value alone). Methods are in the run's report.
+  const sitesOf = (e: LeaderboardEntryEntity): LeaderboardSiteResponse[] | null => {
+    if (!e.sites || publicLadder) return null;
+    const tables = e.sites;
+    const names = [...new Set(metricNames.flatMap((m) => (tables[m] ?? []).map((g) => g.group)))];
+    return names.map((site) => {
+      const rows = metricNames.map((m) => [m, (tables[m] ?? []).find((g) => g.group === site)] as const);
+      const suppressed = rows.some(([, g]) => g?.suppressed === true);
+      const n = rows.map(([, g]) => g).find((g) => g && !g.suppressed)?.n;
+      return {
+        site,
+        suppressed,
+        n: full && !suppressed && typeof n === 'number' ? n : null,
+        metrics: Object.fromEntries(
+          rows.map(([m, g]) => {
+            if (!g || g.suppressed) return [m, { value: null, ci: null }];
+            const shown = full ? { value: g.value, ci: g.ci } : publicMetric({ value: g.value, ci: g.ci, method: g.method }, digits, heldOut);
+            return [m, { value: shown.value, ci: shown.ci }];
+          }),
+        ),
+      };
+    });
+  };
   return {
     benchmark: slug,
     benchmarkVersion: version.version,
@@ -301,6 +326,7 @@ function leaderboardView(input: {
         rankInterval: publicLadder ? null : e.rankInterval,
         ...sparseRankShare(publicLadder ? null : e.rankShare),
         metrics: Object.fromEntries(metricNames.map((name) => [name, metricOf(e, name)])),
+        ...(e.sites ? { sites: sitesOf(e) } : {}),
       })),
       metricNames,
     ),

@@ -1,11 +1,12 @@
-import { Controller, Get, Inject, Param, ParseUUIDPipe, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, ParseUUIDPipe, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { AuthService } from '../auth/auth.service';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { EventStreamLimiter } from './event-streams';
-import { Access, OWNER_STAFF_GRANTED } from '../auth/access.decorator';
+import { Access, OWNER_STAFF_GRANTED, STAFF_ONLY } from '../auth/access.decorator';
+import { FederationDecisionDto, FederationDecisions } from './federation-decisions';
 import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
 import { SecurityAudit } from '../auth/security-audit.service';
 import { GrantsService } from '../grants/grants.service';
@@ -55,6 +56,7 @@ export class EvaluationController {
     private readonly grants: GrantsService,
     private readonly security: SecurityAudit,
     private readonly auth: AuthService,
+    private readonly decisions: FederationDecisions,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.streams = new EventStreamLimiter(config.http.ssePerUser);
@@ -110,6 +112,16 @@ export class EvaluationController {
       determinism: toDeterminismResponse(run.determinism, { showDetail }),
       federation: toRunFederationResponse(run.federation, { showDetail: principal.role === Role.Admin || principal.role === Role.Evaluator }, this.clock.now()),
     };
+  }
+
+  @Post(':id/federation/decision')
+  @HttpCode(200)
+  @Roles(Role.Evaluator, Role.Admin)
+  @Access(STAFF_ONLY)
+  @ApiOperation({ summary: "A federated run waiting for a node: extend its deadline, or cancel it once the deadline has passed (audited; never the vendor's fault)" })
+  async federationDecision(@CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string, @Body() body: FederationDecisionDto): Promise<RunDetailResponse> {
+    await this.decisions.decide(principal, id, body);
+    return this.get(principal, id);
   }
 
   @Get(':id/logs')

@@ -47,6 +47,8 @@ export interface RunFederationResponse {
   deadline: string;
   deadlinePassed: boolean;
   nodes: { node: string; cohort: string; status: string; outcome: string | null; lastSeen: string | null; jobId?: string }[];
+  /** The evaluator's decisions while it waited (who decided and why: staff only). */
+  decisions: { at: string; decision: string; deadline: string; hours?: number; by?: string; note?: string }[];
 }
 
 export function toRunFederationResponse(state: RunFederationState | null, opts: { showDetail: boolean }, now: Date): RunFederationResponse | null {
@@ -55,6 +57,13 @@ export function toRunFederationResponse(state: RunFederationState | null, opts: 
     deadline: state.deadline,
     deadlinePassed: now.getTime() >= Date.parse(state.deadline),
     nodes: state.nodes.map((n) => ({ node: n.node, cohort: n.cohort, status: n.status, outcome: n.outcome ?? null, lastSeen: n.lastSeen, ...(opts.showDetail ? { jobId: n.jobId } : {}) })),
+    decisions: (state.decisions ?? []).map((d) => ({
+      at: d.at,
+      decision: d.decision,
+      deadline: d.deadline,
+      ...(d.hours !== undefined ? { hours: d.hours } : {}),
+      ...(opts.showDetail ? { by: d.by, ...(d.note !== undefined ? { note: d.note } : {}) } : {}),
+    })),
   };
 }
 

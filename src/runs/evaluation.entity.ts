@@ -64,6 +64,8 @@ export interface RunFederationState {
     outcome?: 'succeeded' | 'failed' | 'refused-by-policy';
     lastSeen: string | null;
   }[];
+  /** The evaluator's decisions while the run waited (extend the deadline, cancel), oldest first. */
+  decisions?: { at: string; by: string; decision: 'extend' | 'cancel'; hours?: number; note?: string; deadline: string }[];
 }
 
 export interface RunDeterminism {

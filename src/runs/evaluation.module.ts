@@ -5,6 +5,8 @@ import { SubmissionsModule } from '../submissions/submissions.module';
 import { EvaluationCoreModule } from './evaluation-core.module';
 import { EvaluationController } from './evaluation.controller';
 import { SubmissionViewController } from './submission-view.controller';
+import { FederationModule } from '../federation/federation.module';
+import { FederationDecisions } from './federation-decisions';
 
-@Module({ imports: [EvaluationCoreModule, SubmissionsModule, BenchmarksModule, LeaderboardsModule], controllers: [EvaluationController, SubmissionViewController] })
+@Module({ imports: [EvaluationCoreModule, SubmissionsModule, BenchmarksModule, LeaderboardsModule, FederationModule], providers: [FederationDecisions], controllers: [EvaluationController, SubmissionViewController] })
 export class EvaluationModule {}

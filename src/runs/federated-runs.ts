@@ -160,6 +160,8 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
 
   /** Follows every federated run in flight; returns how many moved on. */
   async sweep(): Promise<number> {
+    // Node jobs of runs that ended (a fault at another node, a cancellation, a crash between the end and the cancel).
+    await this.jobs.cancelJobsOfFinishedRuns().catch((e: unknown) => this.logger.warn(`node jobs of finished runs not cancelled yet (${String(e)})`));
     const runs = await this.db.manager().find(RunEntity, { where: { status: RunStatus.Running, workerId: FEDERATION_WORKER } });
     let moved = 0;
     for (const run of runs) {
@@ -213,7 +215,11 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
         const reason = result?.reason ?? 'no reason given';
         const vendor = isVendorReason(reason);
         const detail = bad.outcome === 'refused-by-policy' ? `node ${bad.node} refused the job under its policy: ${reason}` : `at node ${bad.node}: ${vendor ? reason.slice(reason.indexOf(':') + 1).trim() : reason}`;
-        await this.evaluation.fail(run.id, [RunStatus.Running], vendor ? (reason.slice(0, reason.indexOf(':')) as FailureReason) : FailureReason.Internal, detail, { federation: next });
+        // The other nodes' open jobs are cancelled in the same commit: nothing more is handed out for this run.
+        await this.evaluation.transition(
+          { runId: run.id, from: [RunStatus.Running], to: RunStatus.Failed, patch: { federation: next, failureReason: vendor ? (reason.slice(0, reason.indexOf(':')) as FailureReason) : FailureReason.Internal, failureDetail: detail.slice(0, 2000) } },
+          async (tx) => void (await this.jobs.cancelJobsOfEndingRun(run.id, tx)),
+        );
         return true;
       }
       // The cases the nodes scored, as they reported them (counts only); a node's malformed count is its fault.
@@ -230,7 +236,14 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
       return true;
     }
     // Still waiting: the run's row says where each node stands; the heartbeat says the hub is following it.
-    await this.db.manager().update(RunEntity, { id: run.id, status: RunStatus.Running }, { heartbeatAt: now, federation: next });
+    // Only the nodes' part of the state: the deadline is the evaluator's (FederationDecisions), and an extension
+    // committed since this pass read the run must not be written back over.
+    await this.db.manager().query(`UPDATE runs SET heartbeat_at = $2, federation = jsonb_set(federation, '{nodes}', $3::jsonb) WHERE id = $1 AND status = $4 AND federation IS NOT NULL`, [
+      run.id,
+      now,
+      JSON.stringify(next.nodes),
+      RunStatus.Running,
+    ]);
     return false;
   }
 

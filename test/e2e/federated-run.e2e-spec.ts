@@ -6,6 +6,11 @@ import { buildReferenceModels, type BuildReferenceModelsResult } from '../../scr
 import { predictProbability } from '../../scripts/reference-models/logistic-regression';
 import { parseCohortCsv } from '../../scripts/reference-models/wdbc-csv';
 import type { AssayClient } from '../../src/cli/api-client';
+import type { INestApplicationContext } from '@nestjs/common';
+import { Database } from '../../src/database/database.module';
+import { NodeJobsService } from '../../src/federation/node-jobs.service';
+import { EVALUATE_JOB_KIND } from '../../src/federation/node-protocol';
+import { FederatedRuns } from '../../src/runs/federated-runs';
 import type { NodePolicy } from '../../src/federation/node-policy';
 import { federatedWdbcDefinition, type HospitalNode, startHospitalNodes, startNodeAgent, stopHospitalNodes, WDBC_HEADER, WDBC_ROWS } from '../support/hospital-nodes';
 import { pairCountAuroc } from '../support/oracles';
@@ -25,6 +30,7 @@ describe('a federated benchmark: pre-flight at the hub, the held-out phase on tw
   let vendor: AssayClient;
   let models: BuildReferenceModelsResult;
   let work: string;
+  const db = (): Database => stack.api.get(Database);
 
   beforeAll(async () => {
     // A lease of 3 s, shorter than a node's evaluation: the run completes only if the agent keeps extending it.
@@ -117,6 +123,17 @@ describe('a federated benchmark: pre-flight at the hub, the held-out phase on tw
       (b) => b.rows.some((r) => r.submissionId === submitted.id),
     );
     expect(Math.abs((board.rows[0]?.metrics['auroc']?.value as number) - (run.metrics?.['auroc']?.value as number))).toBeLessThan(1e-12);
+    // …and one row per site beside it: each node's own AUROC as in the run's per-node table, with its case count.
+    type Site = { site: string; n: number | null; suppressed: boolean; metrics: Record<string, { value: number | null }> };
+    const sites = (board.rows[0] as unknown as { sites: Site[] }).sites;
+    const perNode = (run.details as { subgroups: { node: Record<string, { group: string; n: number; value: number }[]> } }).subgroups.node['auroc'] ?? [];
+    expect(sites.map((x) => [x.site, x.n, x.metrics['auroc']?.value])).toEqual(perNode.map((g) => [g.group, g.n, g.value]));
+    expect(sites.reduce((acc, x) => acc + (x.n as number), 0)).toBe(heldOut.size);
+    // The vendor's (public) view: the same sites, values rounded to the board's precision as the pooled ones, no counts.
+    const publicBoard = await vendor.get<{ precision: number; rows: { submissionId: string; sites: Site[] }[] }>('/api/benchmarks/wdbc-federated/leaderboard?phase=test');
+    const publicSites = (publicBoard.rows.find((r) => r.submissionId === submitted.id) as { sites: Site[] }).sites;
+    expect(publicSites.map((x) => [x.site, x.n])).toEqual(perNode.map((g) => [g.group, null]));
+    for (const [i, x] of publicSites.entries()) expect(x.metrics['auroc']?.value).toBe(Number((perNode[i]?.value as number).toFixed(publicBoard.precision)));
 
     // No byte of the nodes' truth or inputs reached the hub: no node case id in its database, object store or logs.
     const dump = execFileSync('pg_dump', ['--data-only', stack.config.database.url], { maxBuffer: 512 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore'] }).toString('utf8');
@@ -128,5 +145,66 @@ describe('a federated benchmark: pre-flight at the hub, the held-out phase on tw
       const text = readFileSync(file).toString('latin1');
       for (const n of nodes) expect(text.includes(`${n.prefix}-`)).toBe(false);
     }
+  });
+
+  it("lets the evaluator extend a waiting run's deadline, and cancel it once passed: the open node job is cancelled, never handed out", async () => {
+    // Hospital B goes away; a second submission's held-out run gets hospital A's answer and waits for B's.
+    await (nodes[1] as HospitalNode).agent?.stop();
+    const submitted = await vendor.uploadMultipart<{ id: string }>('/api/submissions', { fields: { benchmark: 'wdbc-federated', manifest: JSON.stringify(models.baseline.manifest) }, fileField: 'model', filePath: models.baseline.modelPath });
+    type Sub = { runs: { id: string; phase: string; status: string }[] };
+    const withTest = await eventually(() => vendor.get<Sub>(`/api/submissions/${submitted.id}`), (s) => s.runs.some((r) => r.phase === 'test'), 300_000);
+    const runId = (withTest.runs.find((r) => r.phase === 'test') as { id: string }).id;
+    type Decision = { at: string; decision: string; deadline: string; hours?: number; by?: string; note?: string };
+    type RunView = { status: string; failureDetail?: string | null; federation: { deadline: string; deadlinePassed: boolean; nodes: { node: string; status: string; jobId?: string }[]; decisions: Decision[] } };
+    const evaluator = await stack.user('evaluator');
+    const waiting = await eventually(
+      () => evaluator.get<RunView>(`/api/runs/${runId}`),
+      (r) => r.federation?.nodes.find((n) => n.node === 'hospital-a')?.status === 'done' && r.federation.nodes.find((n) => n.node === 'hospital-b')?.status !== 'done',
+      300_000,
+    );
+    const decide = (who: AssayClient, body: unknown) => who.post<RunView>(`/api/runs/${runId}/federation/decision`, body);
+
+    // Before the deadline: no cancellation (409 naming it); bad bodies are 400s naming the field; a vendor is refused.
+    await expect(decide(evaluator, { decision: 'cancel' })).rejects.toMatchObject({ status: 409, body: { problems: expect.arrayContaining([expect.objectContaining({ field: 'decision' })]) } });
+    await expect(decide(evaluator, { decision: 'extend' })).rejects.toMatchObject({ status: 400, body: { problems: expect.arrayContaining([expect.objectContaining({ field: 'hours' })]) } });
+    await expect(decide(evaluator, { decision: 'extend', hours: 721 })).rejects.toMatchObject({ status: 400, body: { problems: expect.arrayContaining([expect.objectContaining({ field: 'hours' })]) } });
+    await expect(decide(evaluator, { decision: 'wait' })).rejects.toMatchObject({ status: 400, body: { problems: expect.arrayContaining([expect.objectContaining({ field: 'decision' })]) } });
+    await expect(decide(vendor, { decision: 'extend', hours: 1 })).rejects.toMatchObject({ status: 403 });
+
+    const extended = await decide(evaluator, { decision: 'extend', hours: 2, note: 'hospital B is patching its scanner PACS' });
+    expect(Date.parse(extended.federation.deadline) - Date.parse(waiting.federation.deadline)).toBe(2 * 3600_000);
+    expect(extended.federation.decisions).toEqual([expect.objectContaining({ decision: 'extend', hours: 2, note: 'hospital B is patching its scanner PACS', by: expect.any(String), deadline: extended.federation.deadline })]);
+    // The vendor sees that the wait was extended, not who decided or why.
+    const asVendor = await vendor.get<RunView>(`/api/runs/${runId}`);
+    expect(asVendor.federation.decisions).toEqual([{ at: expect.any(String), decision: 'extend', hours: 2, deadline: extended.federation.deadline }]);
+    // The hub's sweep keeps following the run without writing the old deadline back.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await evaluator.get<RunView>(`/api/runs/${runId}`)).federation.deadline).toBe(extended.federation.deadline);
+
+    // The deadline passes (moved into the past in the database, as time would), and the evaluator cancels.
+    await db().manager().query(`UPDATE runs SET federation = jsonb_set(federation, '{deadline}', to_jsonb($2::text)) WHERE id = $1`, [runId, new Date(Date.now() - 60_000).toISOString()]);
+    const cancelled = await decide(evaluator, { decision: 'cancel', note: 'hospital B is out for the quarter' });
+    expect(cancelled.status).toBe('cancelled');
+    expect(cancelled.failureDetail).toMatch(/cancelled by the evaluator after the deadline .* waiting for hospital-b: hospital B is out for the quarter/);
+    expect(cancelled.federation.decisions.map((d) => d.decision)).toEqual(['extend', 'cancel']);
+    await expect(decide(evaluator, { decision: 'cancel' })).rejects.toMatchObject({ status: 409 });
+    const jobB = cancelled.federation.nodes.find((n) => n.node === 'hospital-b')?.jobId as string;
+    const statusOf = async (): Promise<string> => ((await db().manager().query('SELECT status FROM node_jobs WHERE id = $1', [jobB])) as { status: string }[])[0]?.status as string;
+    expect(await statusOf()).toBe('cancelled');
+    // Hospital B comes back: its cancelled job is not handed out, and the run stays cancelled.
+    startNodeAgent(stack, nodes[1] as HospitalNode, POLICY);
+    await new Promise((r) => setTimeout(r, 5000));
+    expect(await statusOf()).toBe('cancelled');
+    expect((await evaluator.get<RunView>(`/api/runs/${runId}`)).status).toBe('cancelled');
+    const audit = (await db().manager().query(`SELECT action FROM audit_log WHERE entity_id = $1 ORDER BY seq`, [runId])) as { action: string }[];
+    expect(audit.map((a) => a.action)).toEqual(expect.arrayContaining(['run.federation_extended', 'run.cancelled']));
+
+    // A job left open for a run that has ended (a dispatch racing the run's end, a crash between the two): the worker's
+    // sweep cancels it. The nodes are stopped first, so nothing leases it meanwhile.
+    for (const n of nodes) await n.agent?.stop();
+    const { job: orphan } = await stack.api.get(NodeJobsService).enqueue({ nodeId: (nodes[0] as HospitalNode).id, runId, kind: EVALUATE_JOB_KIND, payload: { orphan: true }, idempotencyKey: `orphan:${runId}` });
+    expect(orphan.status).toBe('queued');
+    await (stack.worker as INestApplicationContext).get(FederatedRuns).sweep();
+    expect(((await db().manager().query('SELECT status FROM node_jobs WHERE id = $1', [orphan.id])) as { status: string }[])[0]?.status).toBe('cancelled');
   });
 });
