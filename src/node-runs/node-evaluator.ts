@@ -1,4 +1,7 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { AssayMetrics } from '../observability/metrics';
+import { observeRunFinished } from '../runs/run-metrics';
+import { RunStatus } from '../runs/evaluation.entity';
 import { createHmac } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
@@ -67,6 +70,7 @@ export class NodeEvaluator {
     private readonly sandbox: DockerSandboxAdapter,
     private readonly runner: OnnxRunnerService,
     private readonly catalogue: NodeCohortCatalogue,
+    @Optional() private readonly metrics?: AssayMetrics,
   ) {}
 
   /** What the job asks of the node, in the terms its policy decides on (decideJob). */
@@ -80,6 +84,20 @@ export class NodeEvaluator {
    * the hub, which knows its own seed and n, cannot regenerate the resampling weights (see RatioPart).
    */
   async evaluate(job: NodeEvaluationJob, policy: NodePolicy, fetchArtifact: ArtifactFetcher, opts: { seedSecret?: Buffer } = {}): Promise<NodeEvaluationResult> {
+    // The node's own metrics (ASSAY_METRICS_PORT on the node): the same step histogram and failure counter as the
+    // facility's worker, labelled by step and reason code only.
+    try {
+      const result = await this.evaluateOnce(job, policy, fetchArtifact, opts);
+      if (result.status === 'succeeded') observeRunFinished(this.metrics, { status: RunStatus.Succeeded, failureReason: null, timings: result.timings });
+      else if (result.status === 'failed') observeRunFinished(this.metrics, { status: RunStatus.Failed, failureReason: result.reason, timings: {} });
+      return result;
+    } catch (e) {
+      observeRunFinished(this.metrics, { status: RunStatus.Failed, failureReason: FailureReason.Internal, timings: {} });
+      throw e;
+    }
+  }
+
+  private async evaluateOnce(job: NodeEvaluationJob, policy: NodePolicy, fetchArtifact: ArtifactFetcher, opts: { seedSecret?: Buffer }): Promise<NodeEvaluationResult> {
     // The agent decides before handing the job over; decided again here, so no caller can run what the policy refuses.
     const decision = decideJob(policy, NodeEvaluator.requirements(job));
     if (!decision.accept) return { status: 'refused-by-policy', detail: decision.reason };

@@ -229,6 +229,28 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
         await this.evaluation.fail(run.id, [RunStatus.Running], FailureReason.Internal, `node ${malformed.node} returned a malformed result (case count ${JSON.stringify(malformed.n)}); not the vendor's fault`, { federation: next });
         return true;
       }
+      // What each node scored must be the cohort the benchmark pinned, all of its split: the hash the node reports
+      // and the count it registered for that hash. A node that scored another version, or fewer cases, is the node's
+      // fault (its catalogue changed under the job), never the vendor's.
+      for (const n of next.nodes) {
+        const job = byId.get(n.jobId) as NodeJobEntity;
+        const pinned = (job.payload['evaluation'] as { cohort?: { contentHash?: unknown } } | undefined)?.cohort?.contentHash;
+        const reported = (job.result as unknown as NodeResult | undefined)?.output?.aggregates?.['cohortContentHash'];
+        const scored = counts.find((c) => c.node === n.node)?.n as number;
+        const registered = (await this.nodes.cohortsOf([n.nodeId])).find((c) => c.contentHash === pinned)?.caseCounts[run.split];
+        const problem =
+          reported !== pinned
+            ? `scored cohort ${JSON.stringify(reported)}, not the pinned ${String(pinned)}`
+            : registered === undefined
+              ? `has no registered cohort with the pinned hash ${String(pinned)}`
+              : scored !== registered
+                ? `scored ${scored} ${run.split} case(s), its registered cohort has ${registered}`
+                : null;
+        if (problem) {
+          await this.evaluation.fail(run.id, [RunStatus.Running], FailureReason.Internal, `node ${n.node} ${problem}; not the vendor's fault`, { federation: next });
+          return true;
+        }
+      }
       const cases = counts.reduce((acc, c) => acc + (c.n as number), 0);
       const scoring = await this.evaluation.transition({ runId: run.id, from: [RunStatus.Running], to: RunStatus.Scoring, patch: { heartbeatAt: now, federation: next, casesTotal: cases, casesDone: cases } });
       if (!scoring) return false;

@@ -207,4 +207,21 @@ describe('a federated benchmark: pre-flight at the hub, the held-out phase on tw
     await (stack.worker as INestApplicationContext).get(FederatedRuns).sweep();
     expect(((await db().manager().query('SELECT status FROM node_jobs WHERE id = $1', [orphan.id])) as { status: string }[])[0]?.status).toBe('cancelled');
   });
+
+  it("fails a run as the facility's fault when a node scored other than the cohort it registered (count or hash), never the vendor's", async () => {
+    for (const n of nodes) startNodeAgent(stack, n, POLICY);
+    // Hospital B's registration at the hub says one more held-out case than its cohort holds.
+    const b = nodes[1] as HospitalNode;
+    const registered = b.cohort.cases.filter((c) => c.split === 'test').length;
+    await db().manager().query(`UPDATE node_cohorts SET case_counts = jsonb_set(case_counts, '{test}', to_jsonb($2::int)) WHERE node_id = $1`, [b.id, registered + 1]);
+    const submitted = await vendor.uploadMultipart<{ id: string }>('/api/submissions', { fields: { benchmark: 'wdbc-federated', manifest: JSON.stringify(models.logreg.manifest) }, fileField: 'model', filePath: models.logreg.modelPath });
+    type Sub = { runs: { id: string; phase: string; status: string }[] };
+    const done = await eventually(() => vendor.get<Sub>(`/api/submissions/${submitted.id}`), (s) => s.runs.some((r) => r.phase === 'test' && ['succeeded', 'failed', 'cancelled'].includes(r.status)), 300_000);
+    const runId = (done.runs.find((r) => r.phase === 'test') as { id: string }).id;
+    const run = await (await stack.user('evaluator')).get<{ status: string; failureReason: string | null; failureDetail: string | null }>(`/api/runs/${runId}`);
+    expect(run.status).toBe('failed');
+    expect(run.failureReason).toBe('internal');
+    expect(run.failureDetail).toBe(`node hospital-b scored ${registered} test case(s), its registered cohort has ${registered + 1}; not the vendor's fault`);
+    await db().manager().query(`UPDATE node_cohorts SET case_counts = jsonb_set(case_counts, '{test}', to_jsonb($2::int)) WHERE node_id = $1`, [b.id, registered]);
+  });
 });

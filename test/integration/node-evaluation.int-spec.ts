@@ -16,6 +16,7 @@ import { sha256Hex } from '../../src/common/hashing';
 import { loadConfig } from '../../src/config/config.schema';
 import { cohortRegistration, NodeCohortCatalogue, type NodeCohortVersion } from '../../src/node-runs/node-cohorts';
 import type { NodePolicy } from '../../src/federation/node-policy';
+import { AssayMetrics } from '../../src/observability/metrics';
 import { type NodeEvaluationJob, type NodeEvaluationResult, NodeEvaluator } from '../../src/node-runs/node-evaluator';
 import { NodeRunsModule } from '../../src/node-runs/node-runs.module';
 import { StorageService } from '../../src/storage/storage.service';
@@ -133,6 +134,10 @@ describe('federated node evaluation (real sandbox, each node its own object stor
     expect(pooled.perNode['auroc']?.map((r) => r.group)).toEqual(['hospital-a', 'hospital-b']);
     // The vendor's logs stayed on each node, in its own store.
     for (const n of [a, b]) expect((await n.storage.list('artifacts', 'runs/node-logs/')).length).toBeGreaterThan(0);
+    // Each node's own metrics (its scrape listener, ASSAY_METRICS_PORT): the job's steps, labelled by step only.
+    const text = await a.ctx.get(AssayMetrics).registry.metrics();
+    expect(text).toMatch(/assay_run_step_duration_seconds_count\{step="sandbox_total",status="succeeded"\} [1-9]/);
+    expect(text).not.toMatch(/HOSPA|hospital-a|sub-/);
   }, 300_000);
 
   it("a node's policy lowers what leaves (aggregates only): no scores in its summary, AUROC then pooled by a labelled meta-analysis", async () => {
@@ -167,5 +172,6 @@ describe('federated node evaluation (real sandbox, each node its own object stor
     const manifest = { name: 'nan', version: '1.0.0', inputs: { features: 'input' }, outputs: { probability: 'probability' } };
     const r = await a.evaluator.evaluate(job(a, { submission: { id: 'sub-nan', kind: 'onnx', sha256: sha256Hex(bad), bytes: bad.length, manifest: manifest as never } }), open, async () => bad);
     expect(r).toMatchObject({ status: 'failed', reason: 'invalid_output' });
+    expect(await a.ctx.get(AssayMetrics).registry.metrics()).toMatch(/assay_run_failures_total\{reason="invalid_output",fault="vendor"\} 1/);
   }, 120_000);
 });
