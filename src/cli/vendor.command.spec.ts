@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AssayClient, RunSummary } from './api-client';
-import { followSubmission, registerVendorCommands } from './vendor.command';
+import { followSubmission, formatLeaderboard, registerVendorCommands } from './vendor.command';
 
 type View = { status: string; rejectionReason: string | null; runs: { id: string; phase: string; status: string }[] };
 
@@ -115,5 +115,32 @@ describe('submit / submit-image --intended-use', () => {
     await expect(cli(['submit', '--benchmark', 'b', '--model', join(dir, 'model.onnx'), '--manifest', join(dir, 'manifest.json'), '--intended-use', join(dir, 'list.json')])).rejects.toThrow(/--intended-use .*list\.json: must hold a JSON object/);
     await expect(cli(['submit', '--benchmark', 'b', '--model', join(dir, 'model.onnx'), '--manifest', join(dir, 'manifest.json'), '--intended-use', join(dir, 'model.onnx')])).rejects.toThrow(/not valid JSON/);
     expect(bodies).toEqual([]);
+  });
+});
+
+describe('formatLeaderboard', () => {
+  it("prints a federated entry's pooled row, then one row per site beneath it (suppressed sites say so)", () => {
+    const text = formatLeaderboard({
+      benchmark: 'wdbc-federated',
+      phase: 'test',
+      primaryMetric: 'auroc',
+      ranking: 'aggregate-then-rank',
+      rows: [
+        {
+          rank: 1,
+          organisation: 'Acme',
+          submission: 'logreg',
+          metrics: { auroc: { value: 0.9904, ci: [0.98, 0.997] } },
+          sites: [
+            { site: 'hospital-a', n: 280, suppressed: false, metrics: { auroc: { value: 0.9931, ci: [0.985, 0.999] } } },
+            { site: 'hospital-b', n: null, suppressed: true, metrics: { auroc: { value: null, ci: null } } },
+          ],
+        },
+      ],
+    });
+    const lines = text.split('\n');
+    expect(lines[3]).toMatch(/^1 .*Acme .*logreg .*0\.990 \[0\.980, 0\.997\]/);
+    expect(lines[4]).toMatch(/site hospital-a .*n = 280 .*0\.993 \[0\.985, 0\.999\]/);
+    expect(lines[5]).toMatch(/site hospital-b .*suppressed/);
   });
 });

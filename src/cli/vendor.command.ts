@@ -191,7 +191,15 @@ export interface LeaderboardView {
   total?: number;
   offset?: number;
   limit?: number;
-  rows: { rank: number; rankInterval?: [number, number] | null; organisation: string; submission: string; metrics: Record<string, { value: number | null; ci: [number, number] | null; method?: string }> }[];
+  rows: {
+    rank: number;
+    rankInterval?: [number, number] | null;
+    organisation: string;
+    submission: string;
+    metrics: Record<string, { value: number | null; ci: [number, number] | null; method?: string }>;
+    /** A federated entry's per-site rows. */
+    sites?: { site: string; n: number | null; suppressed: boolean; metrics: Record<string, { value: number | null; ci: [number, number] | null }> }[] | null;
+  }[];
 }
 
 /** Every row of a board: the API serves it in pages (`total`, `offset`, `limit`); read them all, in rank order. */
@@ -213,7 +221,11 @@ export function formatLeaderboard(board: LeaderboardView): string {
     m?.value === null || m?.value === undefined ? 'n/a' : `${m.value.toFixed(3)}${m.ci ? ` [${m.ci[0].toFixed(3)}, ${m.ci[1].toFixed(3)}]` : ''}`;
   const header = ['rank', 'rank 95% CI', 'organisation', 'submission', ...names];
   const interval = (r: LeaderboardView['rows'][number]): string => (r.rankInterval ? `[${r.rankInterval[0]}, ${r.rankInterval[1]}]` : '-');
-  const rows = board.rows.map((r) => [String(r.rank), interval(r), r.organisation, r.submission, ...names.map((n) => cell(r.metrics[n]))]);
+  // A federated entry: its pooled row, then one row per site beneath it.
+  const rows = board.rows.flatMap((r) => [
+    [String(r.rank), interval(r), r.organisation, r.submission, ...names.map((n) => cell(r.metrics[n]))],
+    ...(r.sites ?? []).map((s) => ['', '', `  site ${s.site}`, s.n === null ? '' : `n = ${s.n}`, ...names.map((n) => (s.suppressed ? 'suppressed' : cell(s.metrics[n])))]),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cols: string[]): string => cols.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
   const tau = board.robustness?.kendallTau;
