@@ -38,6 +38,21 @@ export function roundingRule(board: LeaderboardResponse): string | null {
   return `The primary metric is shown through the ${board.feedback.mechanism} mechanism${board.feedback.step !== null ? ` (it changes only by at least ${board.feedback.step})` : ''}; other values are rounded to ${board.precision} decimal places; counts are not shown.`;
 }
 
+/**
+ * The rank plot of a leaderboard page, drawn once per served page: the view cache hands out the same frozen response
+ * for a page until the board is rebuilt (LeaderboardViewCache), so the SVG is kept with it and goes with it.
+ */
+const plots = new WeakMap<LeaderboardResponse, string | null>();
+function plotOf(board: LeaderboardResponse, phase: string): string | null {
+  if (plots.has(board)) return plots.get(board) as string | null;
+  const plot = rankPlotSvg(
+    board.rows.map((r) => ({ label: `${r.organisation} · ${r.submission}`, rank: r.rank, medianRank: r.medianRank, rankInterval: r.rankInterval, rankShare: r.rankShare, rankShareFrom: r.rankShareFrom })),
+    { id: `rank-plot-${phase}`, title: `Rank distribution over bootstrap replicates, phase ${phase}` },
+  );
+  plots.set(board, plot);
+  return plot;
+}
+
 /** The benchmark catalogue, a benchmark with its leaderboards, and the evaluator's page to release phases and grant regulators. */
 @ApiExcludeController()
 @UseFilters(WebExceptionFilter)
@@ -79,10 +94,7 @@ export class BenchmarkPagesController {
       }
       // The API's default page (the first LEADERBOARD_DEFAULT_LIMIT rows), through the same handler as GET …/leaderboard.
       const board = (await this.api.leaderboards.page(principal, slug, phase.name)).response;
-      const plot = rankPlotSvg(
-        board.rows.map((r) => ({ label: `${r.organisation} · ${r.submission}`, rank: r.rank, medianRank: r.medianRank, rankInterval: r.rankInterval, rankShare: r.rankShare, rankShareFrom: r.rankShareFrom })),
-        { id: `rank-plot-${phase.name}`, title: `Rank distribution over bootstrap replicates, phase ${phase.name}` },
-      );
+      const plot = plotOf(board, phase.name);
       leaderboards.push({ phase: phase.name, status: phase.status, visibility: phase.leaderboard, board, plot, rule: roundingRule(board) });
     }
     const metrics = [benchmark.definition.metrics.primary, ...(benchmark.definition.metrics.secondary ?? [])];
