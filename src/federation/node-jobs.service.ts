@@ -205,6 +205,7 @@ export class NodeJobsService {
         if (!same) throw new DomainError(ErrorCode.Conflict, 'this job already has a different result; a result is never replaced', [{ field: 'result', problem: 'differs from the stored result' }]);
         return { kind: 'stored' as const, job };
       }
+      if (job.status === 'cancelled') throw stale('this job was cancelled: its run ended (a fault at another node, or the evaluator cancelled it); the result is not needed', 'job cancelled');
       if (job.status !== 'leased' || job.attempt !== submitted.attempt || job.leaseToken !== submitted.leaseToken) {
         throw stale(`attempt ${submitted.attempt} is not this job's current lease (attempt ${job.attempt}, ${job.status}): its lease expired and the job was queued again`, 'stale attempt');
       }

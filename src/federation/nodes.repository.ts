@@ -132,7 +132,10 @@ export class NodeJobsRepository {
   async claimNext(nodeId: string, leaseMs: number, leaseToken: string): Promise<NodeJobEntity | null> {
     const rows = (await this.db.manager().query(
       `UPDATE node_jobs SET status = 'leased', lease_token = $2, leased_at = now(), lease_expires_at = now() + make_interval(secs => $3::double precision / 1000), updated_at = now()
-       WHERE id = (SELECT id FROM node_jobs WHERE node_id = $1 AND status = 'queued' ORDER BY created_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
+       WHERE id = (SELECT id FROM node_jobs WHERE node_id = $1 AND status = 'queued'
+                      -- never a job of a run that has ended (one enqueued as the run ended; the sweep cancels it)
+                      AND (run_id IS NULL OR run_id NOT IN (SELECT r.id FROM runs r WHERE r.status IN ('succeeded', 'failed', 'cancelled')))
+                    ORDER BY created_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
        RETURNING id`,
       [nodeId, leaseToken, leaseMs],
     )) as [{ id: string }[], number] | { id: string }[];

@@ -40,7 +40,7 @@ export class LeaderboardRowResponse {
     required: false,
     nullable: true,
     type: [LeaderboardSiteResponse],
-    description: 'A federated phase (issue 11): the per-site rows beside the pooled values (null under the public Ladder); absent for entries scored at the facility',
+    description: 'A federated phase (issue 11): the per-site rows beside the pooled values; null in the public view of a held-out phase (as subgroup tables are); absent for entries scored at the facility',
   })
   sites?: LeaderboardSiteResponse[] | null;
 }

@@ -276,10 +276,12 @@ function leaderboardView(input: {
     return { value: null, ci: null, method: LADDER_SECONDARY_WITHHELD };
   };
   const metricNames = [def.metrics.primary, ...def.metrics.secondary];
-  // A federated entry's per-site rows: each node's values, rounded and without counts as the pooled ones are in the
-  // public view; none under the public Ladder (it shows the ladder value alone). Methods are in the run's report.
+  // A federated entry's per-site rows: each node's values; rounded and without counts in the public view of a phase
+  // that is not held out. On a held-out phase the public sees none (null), as the held-out vendor report leaves its
+  // subgroup tables out: k more held-out numbers per submission, and a suppressed site recoverable from the pooled
+  // value and the others. Methods are in the run's report.
   const sitesOf = (e: LeaderboardEntryEntity): LeaderboardSiteResponse[] | null => {
-    if (!e.sites || publicLadder) return null;
+    if (!e.sites || (!full && (heldOut || publicLadder))) return null;
     const tables = e.sites;
     const names = [...new Set(metricNames.flatMap((m) => (tables[m] ?? []).map((g) => g.group)))];
     return names.map((site) => {

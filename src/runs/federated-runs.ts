@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } f
 import { Client } from 'pg';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
-import { In } from 'typeorm';
+import { type EntityManager, In } from 'typeorm';
 import type { PhaseFederationDto } from '../benchmarks/benchmark-definition';
 import type { BenchmarkVersionEntity } from '../benchmarks/benchmarks.entity';
 import { Clock } from '../common/clock';
@@ -216,17 +216,14 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
         const vendor = isVendorReason(reason);
         const detail = bad.outcome === 'refused-by-policy' ? `node ${bad.node} refused the job under its policy: ${reason}` : `at node ${bad.node}: ${vendor ? reason.slice(reason.indexOf(':') + 1).trim() : reason}`;
         // The other nodes' open jobs are cancelled in the same commit: nothing more is handed out for this run.
-        await this.evaluation.transition(
-          { runId: run.id, from: [RunStatus.Running], to: RunStatus.Failed, patch: { federation: next, failureReason: vendor ? (reason.slice(0, reason.indexOf(':')) as FailureReason) : FailureReason.Internal, failureDetail: detail.slice(0, 2000) } },
-          async (tx) => void (await this.jobs.cancelJobsOfEndingRun(run.id, tx)),
-        );
+        await this.endPass(run, RunStatus.Failed, next.nodes, { failureReason: vendor ? (reason.slice(0, reason.indexOf(':')) as FailureReason) : FailureReason.Internal, failureDetail: detail.slice(0, 2000) }, async (tx) => void (await this.jobs.cancelJobsOfEndingRun(run.id, tx)));
         return true;
       }
       // The cases the nodes scored, as they reported them (counts only); a node's malformed count is its fault.
       const counts = next.nodes.map((n) => ({ node: n.node, n: (byId.get(n.jobId)?.result as unknown as NodeResult | undefined)?.output?.aggregates?.['n'] }));
       const malformed = counts.find((c) => !Number.isInteger(c.n) || (c.n as number) < 0 || (c.n as number) > 100_000_000);
       if (malformed) {
-        await this.evaluation.fail(run.id, [RunStatus.Running], FailureReason.Internal, `node ${malformed.node} returned a malformed result (case count ${JSON.stringify(malformed.n)}); not the vendor's fault`, { federation: next });
+        await this.endPass(run, RunStatus.Failed, next.nodes, { failureReason: FailureReason.Internal, failureDetail: `node ${malformed.node} returned a malformed result (case count ${JSON.stringify(malformed.n)}); not the vendor's fault` });
         return true;
       }
       // What each node scored must be the cohort the benchmark pinned, all of its split: the hash the node reports
@@ -247,12 +244,12 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
                 ? `scored ${scored} ${run.split} case(s), its registered cohort has ${registered}`
                 : null;
         if (problem) {
-          await this.evaluation.fail(run.id, [RunStatus.Running], FailureReason.Internal, `node ${n.node} ${problem}; not the vendor's fault`, { federation: next });
+          await this.endPass(run, RunStatus.Failed, next.nodes, { failureReason: FailureReason.Internal, failureDetail: `node ${n.node} ${problem}; not the vendor's fault`.slice(0, 2000) });
           return true;
         }
       }
       const cases = counts.reduce((acc, c) => acc + (c.n as number), 0);
-      const scoring = await this.evaluation.transition({ runId: run.id, from: [RunStatus.Running], to: RunStatus.Scoring, patch: { heartbeatAt: now, federation: next, casesTotal: cases, casesDone: cases } });
+      const scoring = await this.endPass(run, RunStatus.Scoring, next.nodes, { heartbeatAt: now, casesTotal: cases, casesDone: cases });
       if (!scoring) return false;
       await this.evaluation.enqueueScore(run.id).catch((e: unknown) => this.logger.warn(`run ${run.id}: score job not queued yet (${String(e)}); the sweep will`));
       return true;
@@ -267,6 +264,19 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
       RunStatus.Running,
     ]);
     return false;
+  }
+
+  /**
+   * Moves a followed run on (running → failed or scoring) with this pass's node statuses merged into the state as
+   * locked: an evaluator's extension or decision committed since the pass read the run is kept, never written over.
+   */
+  private endPass(run: RunEntity, to: RunStatus, nodes: RunFederationState['nodes'], patch: Partial<RunEntity>, work?: (tx: EntityManager) => Promise<void>): Promise<RunEntity | null> {
+    const full: Partial<RunEntity> = { ...patch };
+    return this.evaluation.transition({ runId: run.id, from: [RunStatus.Running], to, patch: full }, async (tx, locked) => {
+      // EvaluationService.transition reads `patch` after `work` has run.
+      full.federation = { ...((locked.federation ?? run.federation) as RunFederationState), nodes };
+      if (work) await work(tx);
+    });
   }
 
   /** The score step of a federated run: every node's summary, pooled by the task. */

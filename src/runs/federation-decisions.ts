@@ -80,29 +80,30 @@ export class FederationDecisions {
         return { ...(run as RunEntity), federation };
       });
     }
-    const current = await this.evaluation.requireRun(runId);
-    const state = this.waiting(current, runId);
-    if (now.getTime() < Date.parse(state.deadline)) {
-      throw new DomainError(ErrorCode.Conflict, `run ${runId} waits for its nodes until ${state.deadline}; it can be cancelled once that deadline has passed (or extend it)`, [{ field: 'decision', problem: `the deadline ${state.deadline} has not passed` }]);
-    }
-    const waitingFor = state.nodes.filter((n) => n.status !== 'done').map((n) => n.node);
-    const federation: RunFederationState = { ...state, decisions: [...(state.decisions ?? []), record(state.deadline)] };
+    // Decided on the run as locked: the deadline and the state are read under the row lock (an extension or a node's
+    // result committed meanwhile is seen), and the patch is built from them. EvaluationService.transition reads
+    // `patch` after `work` has run.
+    const patch: Partial<RunEntity> = {};
+    const auditPayload: Record<string, unknown> = { decision: 'cancel' };
     const done = await this.evaluation.transition(
-      {
-        runId,
-        from: [RunStatus.Running],
-        to: RunStatus.Cancelled,
-        actorUserId: actor.userId,
-        patch: { federation, failureDetail: `cancelled by the evaluator after the deadline ${state.deadline}, waiting for ${waitingFor.join(', ') || 'no node'}${dto.note ? `: ${dto.note}` : ''}`.slice(0, 2000) },
-        auditPayload: { decision: 'cancel', deadline: state.deadline, waitingFor, ...(dto.note ? { note: dto.note } : {}) },
-      },
+      { runId, from: [RunStatus.Running], to: RunStatus.Cancelled, actorUserId: actor.userId, patch, auditPayload },
       async (tx, run) => {
-        // Checked again under the row lock: the run may have moved on (scored, failed) since it was read.
-        this.waiting(run, runId);
+        const state = this.waiting(run, runId);
+        if (now.getTime() < Date.parse(state.deadline)) {
+          throw new DomainError(ErrorCode.Conflict, `run ${runId} waits for its nodes until ${state.deadline}; it can be cancelled once that deadline has passed (or extend it)`, [{ field: 'decision', problem: `the deadline ${state.deadline} has not passed` }]);
+        }
+        const waitingFor = state.nodes.filter((n) => n.status !== 'done').map((n) => n.node);
+        patch.federation = { ...state, decisions: [...(state.decisions ?? []), record(state.deadline)] };
+        patch.failureDetail = `cancelled by the evaluator after the deadline ${state.deadline}, waiting for ${waitingFor.join(', ') || 'no node'}${dto.note ? `: ${dto.note}` : ''}`.slice(0, 2000);
+        Object.assign(auditPayload, { deadline: state.deadline, waitingFor, ...(dto.note ? { note: dto.note } : {}) });
         await this.jobs.cancelJobsOfEndingRun(runId, tx);
       },
     );
-    if (!done) throw new DomainError(ErrorCode.Conflict, `run ${runId} is no longer waiting for its nodes`, [{ field: 'decision', problem: 'the run has moved on' }]);
+    if (!done) {
+      const run = await this.evaluation.requireRun(runId);
+      this.waiting(run, runId);
+      throw new DomainError(ErrorCode.Conflict, `run ${runId} is no longer waiting for its nodes`, [{ field: 'decision', problem: 'the run has moved on' }]);
+    }
     return done;
   }
 

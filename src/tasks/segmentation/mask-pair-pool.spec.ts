@@ -79,6 +79,18 @@ describe('scoreMaskPairs (segmentation scoring on worker threads)', () => {
     }
   }, 60_000);
 
+  it('fails, and does not hang or throw past the caller, when a thread dies before it is sent a case', async () => {
+    const uncaught = jest.fn();
+    process.on('uncaughtException', uncaught);
+    try {
+      const dead = { script: join(__dirname, 'no-such-worker.ts'), execArgv: THREADS.execArgv };
+      await expect(scoreMaskPairs(ids, async (id) => jobOf(id, ids.indexOf(id)), { threads: 2, ...dead })).rejects.toThrow(/^scoring case c0\d: .*(Cannot find module|no-such-worker)/s);
+      expect(uncaught).not.toHaveBeenCalled();
+    } finally {
+      process.off('uncaughtException', uncaught);
+    }
+  }, 60_000);
+
   it('scores on the calling thread with one thread, or where no compiled worker script exists', async () => {
     const load = async (id: string): Promise<MaskPairJob> => jobOf(id, ids.indexOf(id));
     const one = await scoreMaskPairs(ids, load, { threads: 1, ...THREADS });

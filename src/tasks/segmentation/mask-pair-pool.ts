@@ -41,15 +41,15 @@ export async function scoreMaskPairs(
     return out;
   }
   const { Worker } = await import('node:worker_threads');
-  const workers: Worker[] = [];
+  const threadsOf: ScoringThread[] = [];
   try {
-    for (let i = 0; i < threads; i++) workers.push(new Worker(script, { execArgv: [...(options.execArgv ?? [])] }));
+    for (let i = 0; i < threads; i++) threadsOf.push(new ScoringThread(new Worker(script, { execArgv: [...(options.execArgv ?? [])] })));
     const results: MaskPairOutcome[] = new Array(caseIds.length);
     let next = 0;
     let failed = false;
     // Each thread pulls the next case when it is free: one case loaded ahead per thread, so memory stays bounded by
     // the thread count (two decoded masks each), not by the split.
-    const drive = async (worker: Worker): Promise<void> => {
+    const drive = async (thread: ScoringThread): Promise<void> => {
       let pending: Promise<MaskPairJob> | null = null;
       let pendingIndex = -1;
       const take = (): void => {
@@ -64,12 +64,12 @@ export async function scoreMaskPairs(
         const index = pendingIndex;
         const job: MaskPairJob = await pending;
         take(); // fetch the next case's bytes while this thread scores
-        results[index] = await onWorker(worker, index, job);
+        results[index] = await thread.score(index, job);
       }
     };
     await Promise.all(
-      workers.map((w) =>
-        drive(w).catch((e: unknown) => {
+      threadsOf.map((t) =>
+        drive(t).catch((e: unknown) => {
           failed = true;
           throw e;
         }),
@@ -77,33 +77,50 @@ export async function scoreMaskPairs(
     );
     return results;
   } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
+    await Promise.all(threadsOf.map((t) => t.close()));
   }
 }
 
-function onWorker(worker: Worker, id: number, job: MaskPairJob): Promise<MaskPairOutcome> {
-  return new Promise((resolve, reject) => {
-    const onError = (e: Error): void => {
-      worker.off('message', onMessage);
-      worker.off('exit', onExit);
-      reject(e);
-    };
-    const onExit = (code: number): void => {
-      worker.off('message', onMessage);
-      worker.off('error', onError);
-      reject(new Error(`scoring case ${job.caseId}: the scoring thread exited (code ${code})`));
-    };
-    const onMessage = (m: { id: number; outcome?: MaskPairOutcome; error?: string }): void => {
-      if (m.id !== id) return;
-      worker.off('message', onMessage);
-      worker.off('error', onError);
-      worker.off('exit', onExit);
-      if (m.error !== undefined) reject(new Error(`scoring case ${job.caseId}: ${m.error}`));
-      else resolve(m.outcome as MaskPairOutcome);
-    };
-    worker.on('message', onMessage);
-    worker.once('error', onError);
-    worker.once('exit', onExit);
-    worker.postMessage({ id, job });
-  });
+/**
+ * One scoring thread with its error and exit handlers attached for its whole life: a thread that fails while idle
+ * (at start, say) is recorded instead of raising an unhandled 'error' in the worker process, and the case in flight,
+ * or the next one sent, fails with it instead of waiting for ever.
+ */
+class ScoringThread {
+  private dead: Error | null = null;
+  private waiting: { id: number; caseId: string; resolve: (o: MaskPairOutcome) => void; reject: (e: Error) => void } | null = null;
+  private closing = false;
+
+  constructor(private readonly worker: Worker) {
+    worker.on('error', (e: Error) => this.fail(e));
+    worker.on('exit', (code: number) => this.fail(new Error(`the scoring thread exited (code ${code})`)));
+    worker.on('message', (m: { id: number; outcome?: MaskPairOutcome; error?: string }) => {
+      const w = this.waiting;
+      if (!w || m.id !== w.id) return;
+      this.waiting = null;
+      if (m.error !== undefined) w.reject(new Error(`scoring case ${w.caseId}: ${m.error}`));
+      else w.resolve(m.outcome as MaskPairOutcome);
+    });
+  }
+
+  private fail(e: Error): void {
+    if (this.closing) return;
+    this.dead ??= e;
+    const w = this.waiting;
+    this.waiting = null;
+    w?.reject(new Error(`scoring case ${w.caseId}: ${e.message}`));
+  }
+
+  score(id: number, job: MaskPairJob): Promise<MaskPairOutcome> {
+    if (this.dead) return Promise.reject(new Error(`scoring case ${job.caseId}: ${this.dead.message}`));
+    return new Promise((resolve, reject) => {
+      this.waiting = { id, caseId: job.caseId, resolve, reject };
+      this.worker.postMessage({ id, job });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.worker.terminate();
+  }
 }
