@@ -229,12 +229,13 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
       // What each node scored must be the cohort the benchmark pinned, all of its split: the hash the node reports
       // and the count it registered for that hash. A node that scored another version, or fewer cases, is the node's
       // fault (its catalogue changed under the job), never the vendor's.
+      const registrations = await this.nodes.cohortsOf(next.nodes.map((n) => n.nodeId));
       for (const n of next.nodes) {
         const job = byId.get(n.jobId) as NodeJobEntity;
         const pinned = (job.payload['evaluation'] as { cohort?: { contentHash?: unknown } } | undefined)?.cohort?.contentHash;
         const reported = (job.result as unknown as NodeResult | undefined)?.output?.aggregates?.['cohortContentHash'];
         const scored = counts.find((c) => c.node === n.node)?.n as number;
-        const registered = (await this.nodes.cohortsOf([n.nodeId])).find((c) => c.contentHash === pinned)?.caseCounts[run.split];
+        const registered = registrations.find((c) => c.nodeId === n.nodeId && c.contentHash === pinned)?.caseCounts[run.split];
         const problem =
           reported !== pinned
             ? `scored cohort ${JSON.stringify(reported)}, not the pinned ${String(pinned)}`

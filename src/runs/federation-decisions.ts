@@ -33,14 +33,8 @@ export class FederationDecisionDto {
   note?: string;
 }
 
-export interface FederationDecisionRecord {
-  at: string;
-  by: string;
-  decision: 'extend' | 'cancel';
-  hours?: number;
-  note?: string;
-  deadline: string;
-}
+/** One decision as kept on the run (`federation.decisions`). */
+export type FederationDecisionRecord = NonNullable<RunFederationState['decisions']>[number];
 
 /**
  * The evaluator's decisions on federated runs in flight. Each is one transaction on the locked run row, audited; a
