@@ -136,6 +136,17 @@ describe('federated phases (issue 11)', () => {
     expect(problemsOf(federated({ nodes, egress: 'score-distributions', waitForNodeHours: 48 }))).toEqual([]);
   });
 
+  it('every task pools over nodes: the shipped detection, segmentation and survival benchmarks accept a federated held-out phase', () => {
+    for (const slug of ['lesion-detection', 'lesion-segmentation', 'lung-survival']) {
+      const def = parse(readFileSync(join(__dirname, '../../benchmarks', slug, 'benchmark.yaml'), 'utf8')) as Record<string, unknown>;
+      const phases = def.phases as Record<string, unknown>[];
+      const at = phases.findIndex((p) => p.split === 'test');
+      expect(at).toBeGreaterThan(0);
+      phases[at] = { ...phases[at], federation: { nodes, egress: 'score-distributions', waitForNodeHours: 24 } };
+      expect({ slug, problems: problemsOf(def) }).toEqual({ slug, problems: [] });
+    }
+  });
+
   it('names each bad field: a node twice, an unknown egress, a wait out of range, a federated pre-flight, an unknown key', () => {
     expect(problemsOf(federated({ nodes: [nodes[0], nodes[0]], egress: 'aggregates', waitForNodeHours: 1 }))).toEqual(["phases.1.federation.nodes.1.node: node 'hospital-a' is named twice"]);
     expect(problemsOf(federated({ nodes, egress: 'everything', waitForNodeHours: 1 }))).toEqual([expect.stringMatching(/^phases\.1\.federation\.egress: /)]);

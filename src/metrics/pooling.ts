@@ -85,30 +85,48 @@ export interface RatioPart {
  * node's cases (every case, defined or not, is a resampling unit: the count of defined cases varies by replicate).
  */
 export function nodeRatioPart(values: readonly (number | null)[], bootstrap?: { replicates: number; seed: number }, denominatorOf: (v: number | null) => number = (v) => (v === null ? 0 : 1)): RatioPart {
-  let numerator = 0;
-  let denominator = 0;
   for (const v of values) {
     if (v !== null && !Number.isFinite(v)) throw new MetricInputError('METRIC_NON_FINITE_SCORE', `a per-case value is not a finite number (${String(v)})`);
-    numerator += v ?? 0;
-    denominator += denominatorOf(v);
   }
-  if (!bootstrap || values.length === 0) return { numerator, denominator };
-  const numerators: number[] = [];
-  const denominators: number[] = [];
-  forEachReplicate({ n: values.length, replicates: bootstrap.replicates, seed: bootstrap.seed }, (w) => {
+  return nodeRatioSums(
+    values.map((v) => v ?? 0),
+    values.map(denominatorOf),
+    bootstrap,
+  );
+}
+
+/**
+ * Node side, general form: case i adds numerators[i] to the numerator and denominators[i] to the denominator (e.g.
+ * detection sensitivity: a scan's detected lesions over its reference lesions), with the B replicate sums of a
+ * bootstrap over this node's cases (a case is drawn with all of its numerator and denominator).
+ */
+export function nodeRatioSums(numerators: readonly number[], denominators: readonly number[], bootstrap?: { replicates: number; seed: number }): RatioPart {
+  if (numerators.length !== denominators.length) throw new MetricInputError('METRIC_LENGTH_MISMATCH', `numerators (${numerators.length}) and denominators (${denominators.length}) have different lengths`);
+  let numerator = 0;
+  let denominator = 0;
+  for (let i = 0; i < numerators.length; i++) {
+    const a = numerators[i] as number;
+    const d = denominators[i] as number;
+    if (!Number.isFinite(a) || !Number.isFinite(d) || d < 0) throw new MetricInputError('METRIC_NON_FINITE_SCORE', `case ${i}: numerator ${String(a)} or denominator ${String(d)} is not a finite number (or the denominator is negative)`);
+    numerator += a;
+    denominator += d;
+  }
+  if (!bootstrap || numerators.length === 0) return { numerator, denominator };
+  const nums: number[] = [];
+  const dens: number[] = [];
+  forEachReplicate({ n: numerators.length, replicates: bootstrap.replicates, seed: bootstrap.seed }, (w) => {
     let num = 0;
     let den = 0;
-    for (let i = 0; i < values.length; i++) {
+    for (let i = 0; i < numerators.length; i++) {
       const wi = w[i] as number;
       if (wi === 0) continue;
-      const v = values[i] ?? null;
-      num += wi * (v ?? 0);
-      den += wi * denominatorOf(v);
+      num += wi * (numerators[i] as number);
+      den += wi * (denominators[i] as number);
     }
-    numerators.push(num);
-    denominators.push(den);
+    nums.push(num);
+    dens.push(den);
   });
-  return { numerator, denominator, replicates: { numerators, denominators, seedTag: seedTagOf(bootstrap.seed) } };
+  return { numerator, denominator, replicates: { numerators: nums, denominators: dens, seedTag: seedTagOf(bootstrap.seed) } };
 }
 
 export interface PooledRatio {

@@ -4,7 +4,7 @@ import { FailureReason } from '../runs/evaluation.entity';
 import type { NodeKeys } from '../federation/node-keys';
 import type { EvaluationOutput } from '../federation/node-policy';
 import { EVALUATE_JOB_KIND, signRequest } from '../federation/node-protocol';
-import { type NodeEvaluationJob, NodeEvaluator } from './node-evaluator';
+import { type NodeEvaluationJob, type NodeEvaluationResult, NodeEvaluator } from './node-evaluator';
 
 const logger = new Logger('NodeEvaluation');
 
@@ -59,6 +59,25 @@ function evaluationOf(job: LeasedJob): NodeEvaluationJob {
 }
 
 /**
+ * A succeeded evaluation as the agent's egress filter expects it: the task's summary as aggregates, its
+ * class-conditional score lists (if any) apart, so that the filter can drop them below 'score-distributions'.
+ */
+export function evaluationOutputOf(r: Extract<NodeEvaluationResult, { status: 'succeeded' }>): EvaluationOutput {
+  const { distribution, ...summary } = r.summary as Record<string, unknown> & { distribution?: { positives: number[]; negatives: number[] } };
+  return {
+    aggregates: {
+      ...summary,
+      n: r.n,
+      metricCodeVersion: r.metricCodeVersion.slice(0, 64),
+      cohortContentHash: r.cohortContentHash,
+      ...(r.determinism ? { determinism: { checked: r.determinism.checked, cases: r.determinism.cases, identical: r.determinism.identical } } : {}),
+      timings: r.timings,
+    },
+    ...(distribution ? { scoreDistributions: { positive: distribution.positives, negative: distribution.negatives } } : {}),
+  };
+}
+
+/**
  * The node's handler for evaluation jobs: runs the job through NodeEvaluator and shapes its result as the agent's
  * egress filter expects (aggregates; the class-conditional score lists apart), which then drops anything the node's
  * egress level does not allow before signing. A vendor's fault leaves as `<reason>: <detail>` so the hub files it
@@ -77,18 +96,7 @@ export function evaluationHandler(evaluator: NodeEvaluator, fetchArtifact: (job:
         logger.warn(`job ${job.id}: ${r.reason}: ${r.detail}`);
         return { outcome: 'failed', reason: `${r.reason}: ${FAULT_TEXT[r.reason] ?? 'the algorithm failed at the node'} (details in the node operator's log)` };
       }
-      const { distribution, ...summary } = r.summary as Record<string, unknown> & { distribution?: { positives: number[]; negatives: number[] } };
-      const output: EvaluationOutput = {
-        aggregates: {
-          ...summary,
-          n: r.n,
-          metricCodeVersion: r.metricCodeVersion.slice(0, 64),
-          cohortContentHash: r.cohortContentHash,
-          ...(r.determinism ? { determinism: { checked: r.determinism.checked, cases: r.determinism.cases, identical: r.determinism.identical } } : {}),
-          timings: r.timings,
-        },
-        ...(distribution ? { scoreDistributions: { positive: distribution.positives, negative: distribution.negatives } } : {}),
-      };
+      const output = evaluationOutputOf(r);
       return { outcome: 'succeeded', output };
     },
   };

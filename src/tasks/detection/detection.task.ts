@@ -12,6 +12,8 @@ import { volumeInterfaceProblems } from '../volume-interface';
 import { detectionOfflineScorer } from './detection-offline';
 import type { RankingProblem } from '../rank-robustness';
 import { detectionReport } from './detection.report';
+import { DETECTION_FEDERATION } from './detection-federation';
+import type { TaskFederation } from '../federation';
 
 /** Truth of one split: each scan's reference lesions (world LPS mm), in the truth file's order. */
 export interface DetectionTruth {
@@ -160,4 +162,6 @@ export const DETECTION = {
   report: detectionReport,
 
   offline: detectionOfflineScorer,
+
+  federation: DETECTION_FEDERATION as TaskFederation,
 } satisfies TaskDefinition<DetectionTruth>;
