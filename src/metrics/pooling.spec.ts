@@ -1,6 +1,7 @@
 // Federated pooling (issue 11) against independent references: metafor's DerSimonian–Laird and R's pchisq/pt/qt
 // (test/golden/pooling-goldens.json, from test/golden/make-pooling-goldens.R), pROC's AUROC and DeLong variance on WDBC
 // (test/golden/binary-goldens.json), and the single-site computation on the union of the nodes' cases.
+import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aurocWithDelong, proportionWithWilson } from './binary-classification';
@@ -209,7 +210,7 @@ describe('pooled ratios of sums', () => {
 });
 
 describe('perNodeTable', () => {
-  it('suppresses nodes below the minimum size and sorts by node', () => {
+  it('suppresses nodes below the minimum size and sorts by node; of two nodes, one small hides both', () => {
     const rows = perNodeTable(
       [
         { node: 'hospital-b', n: 120, value: 0.9, ci: [0.85, 0.95], method: 'm' },
@@ -219,7 +220,41 @@ describe('perNodeTable', () => {
     );
     expect(rows).toEqual([
       { group: 'hospital-a', suppressed: true, n: '< 10' },
-      { group: 'hospital-b', suppressed: false, n: 120, value: 0.9, ci: [0.85, 0.95], method: 'm' },
+      { group: 'hospital-b', suppressed: true, n: 'withheld (complementary suppression)' },
     ]);
+  });
+
+  it('a suppressed site cannot be recovered from the exact pooled mean and the other sites: the next-smallest site is withheld too', () => {
+    // The attack: the hub shows the exact pooled mean and N; with one site hidden, its mean is
+    // (N·pooled − Σ shown n·value) / (N − Σ shown n). Per-case Dice of three sites, the small one below k = 10.
+    const sites = { 'site-a': Array.from({ length: 40 }, (_, i) => 0.6 + (i % 7) / 20), 'site-b': Array.from({ length: 25 }, (_, i) => 0.5 + (i % 5) / 10), 'site-c': [0.1, 0.2, 0.15, 0.05] };
+    const entries = Object.entries(sites);
+    const pooled = pooledRatio(entries.map(([, v]) => nodeRatioPart(v)));
+    const N = entries.reduce((a, [, v]) => a + v.length, 0);
+    const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
+    const rows = perNodeTable(entries.map(([node, v]) => ({ node, n: v.length, value: mean(v), ci: null, method: 'mean' })), 10);
+    const shown = rows.filter((r): r is Extract<typeof r, { suppressed: false }> => !r.suppressed);
+    // Without the complementary row the attack recovers site-c's mean exactly; with it, two unknowns remain.
+    const recovered = (N * (pooled.value as number) - [{ n: 40, value: mean(sites['site-a']) }, { n: 25, value: mean(sites['site-b']) }].reduce((a, r) => a + r.n * r.value, 0)) / 4;
+    expect(Math.abs(recovered - mean(sites['site-c']))).toBeLessThan(1e-12);
+    expect(rows.map((r) => [r.group, r.suppressed, r.n])).toEqual([
+      ['site-a', false, 40],
+      ['site-b', true, 'withheld (complementary suppression)'],
+      ['site-c', true, '< 10'],
+    ]);
+    expect(shown.map((r) => r.group)).toEqual(['site-a']);
+  });
+
+  it('never leaves exactly one site hidden among two or more (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 8 }), fc.integer({ min: 1, max: 20 }), (ns, k) => {
+        const rows = perNodeTable(ns.map((n, i) => ({ node: `node-${i}`, n, value: 0.5, ci: null, method: 'm' })), k);
+        const hidden = rows.filter((r) => r.suppressed).length;
+        const small = ns.filter((n) => n < k).length;
+        expect(hidden === 1 ? ns.length === 1 : true).toBe(true);
+        // Only what must be hidden is: the small ones, plus one when exactly one is small.
+        expect(hidden).toBe(small === 1 && ns.length >= 2 ? 2 : small);
+      }),
+    );
   });
 });

@@ -18,7 +18,7 @@ import { forEachReplicate, percentileInterval } from './bootstrap';
 import { chiSquareUpperTail, studentTQuantile } from './distributions';
 import { MetricInputError } from './metrics.errors';
 import { Z_975, normalQuantile } from './stats';
-import { SubgroupResult } from './subgroups';
+import { type SubgroupResult, suppressedGroups } from './subgroups';
 
 export const POOLED_AUROC_METHOD = `${DELONG_CI_METHOD}, computed at the hub from each node's two sorted score lists (positives, negatives; no case identifiers): exact, equal to the single-site computation on the union of the cases`;
 export const POOLED_RATIO_METHOD = 'pooled exactly from per-node sums (Σ numerators / Σ denominators over nodes; equal to the single-site value on the union of the cases)';
@@ -264,10 +264,14 @@ export function derSimonianLaird(estimates: readonly NodeEstimate[]): RandomEffe
   };
 }
 
-/** Per-node results as a subgroup table of their own: a node with fewer than `minSize` cases shows no value. */
+/** Per-node results as a subgroup table of their own: a node with fewer than `minSize` cases shows no value (and, if it is the only one, the next-smallest node neither: see suppressedGroups). */
 export function perNodeTable(rows: readonly { node: string; n: number; value: number | null; ci: [number, number] | null; method: string }[], minSize: number): SubgroupResult[] {
   if (!Number.isInteger(minSize) || minSize < 1) throw new MetricInputError('METRIC_BAD_PARAMETER', `minSize must be a positive integer, got ${minSize}`);
+  const hidden = suppressedGroups(rows.map((r) => ({ group: r.node, n: r.n })), minSize);
   return [...rows]
     .sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))
-    .map((r): SubgroupResult => (r.n < minSize ? { group: r.node, suppressed: true, n: `< ${minSize}` } : { group: r.node, suppressed: false, n: r.n, value: r.value, ci: r.ci, method: r.method }));
+    .map((r): SubgroupResult => {
+      const why = hidden.get(r.node);
+      return why ? { group: r.node, suppressed: true, n: why } : { group: r.node, suppressed: false, n: r.n, value: r.value, ci: r.ci, method: r.method };
+    });
 }

@@ -11,10 +11,26 @@ describe('subgroupMetrics', () => {
   };
 
   it('reports n and the metric per group, suppresses groups below k without any value', () => {
-    const out = subgroupMetrics({ groups, minSize: 3, compute });
+    const out = subgroupMetrics({ groups, minSize: 2, compute });
     expect(out.map((g) => g.group)).toEqual(['a', 'b', 'unknown']);
     expect(out[0]).toMatchObject({ suppressed: false, n: 4, value: 1 });
-    expect(out[2]).toEqual({ group: 'unknown', suppressed: true, n: '< 3' });
+    expect(out[1]).toMatchObject({ suppressed: false, n: 3 });
+    expect(out[2]).toMatchObject({ suppressed: false, n: 2 });
+    const bigger = subgroupMetrics({ groups, minSize: 4, compute });
+    expect(bigger.map((g) => [g.group, g.suppressed, g.n])).toEqual([
+      ['a', false, 4],
+      ['b', true, '< 4'],
+      ['unknown', true, '< 4'],
+    ]);
+  });
+
+  it('withholds the next-smallest group when only one is below k (complementary suppression), so the overall value cannot reveal it', () => {
+    const out = subgroupMetrics({ groups, minSize: 3, compute });
+    expect(out.map((g) => [g.group, g.suppressed, g.n])).toEqual([
+      ['a', false, 4],
+      ['b', true, 'withheld (complementary suppression)'],
+      ['unknown', true, '< 3'],
+    ]);
   });
 
   it('reports a group where the metric is not estimable as null with the reason', () => {

@@ -35,16 +35,38 @@ export function subgroupMetrics(input: SubgroupInput): SubgroupResult[] {
     if (list) list.push(i);
     else byGroup.set(key, [i]);
   });
-  return [...byGroup.keys()].sort().map((group): SubgroupResult => {
-    const indices = byGroup.get(group) as number[];
-    if (indices.length < input.minSize) return { group, suppressed: true, n: `< ${input.minSize}` };
+  const rows = [...byGroup.keys()].sort().map((group) => ({ group, n: (byGroup.get(group) as number[]).length }));
+  const hidden = suppressedGroups(rows, input.minSize);
+  return rows.map(({ group, n }): SubgroupResult => {
+    const why = hidden.get(group);
+    if (why) return { group, suppressed: true, n: why };
     try {
-      return { group, suppressed: false, n: indices.length, ...input.compute(indices) };
+      return { group, suppressed: false, n, ...input.compute(byGroup.get(group) as number[]) };
     } catch (e) {
       if (!(e instanceof MetricInputError)) throw e;
-      return { group, suppressed: false, n: indices.length, value: null, ci: null, method: `not estimable in this subgroup: ${e.message}` };
+      return { group, suppressed: false, n, value: null, ci: null, method: `not estimable in this subgroup: ${e.message}` };
     }
   });
+}
+
+/** What a complementarily suppressed group shows instead of its size. */
+export const COMPLEMENTARY_SUPPRESSION = 'withheld (complementary suppression)';
+
+/**
+ * The groups to show without a value, each with what it shows instead of its n. Primary suppression: every group
+ * below k. Complementary suppression: when exactly one group is below k, the smallest other group is withheld too,
+ * because the overall value is shown beside the table: for a mean or a proportion (and for the exact pooled value
+ * of federated nodes) the one hidden group's value would otherwise follow from the overall value and the other rows
+ * (overall·N − Σ others' n·value). With two or more groups hidden, only their combination can be derived.
+ */
+export function suppressedGroups(rows: readonly { group: string; n: number }[], minSize: number): Map<string, string> {
+  const hidden = new Map<string, string>();
+  for (const r of rows) if (r.n < minSize) hidden.set(r.group, `< ${minSize}`);
+  if (hidden.size === 1 && rows.length >= 2) {
+    const next = rows.filter((r) => !hidden.has(r.group)).sort((a, b) => a.n - b.n || (a.group < b.group ? -1 : a.group > b.group ? 1 : 0))[0];
+    if (next) hidden.set(next.group, COMPLEMENTARY_SUPPRESSION);
+  }
+  return hidden;
 }
 
 /** Picks the entries at `indices` (helper for `compute`). */

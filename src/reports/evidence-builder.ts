@@ -4,7 +4,7 @@ import { sha256Hex } from '../common/hashing';
 import { feedbackSpec, publicMetric } from '../leaderboards/held-out-feedback';
 import { holmAdjust } from '../metrics/hypothesis-tests';
 import { metricDirection, type MetricValue } from '../metrics/score-report';
-import type { SubgroupResult } from '../metrics/subgroups';
+import { COMPLEMENTARY_SUPPRESSION, type SubgroupResult } from '../metrics/subgroups';
 import type { SubmissionManifest } from '../submissions/submissions.entity';
 import { taskDefinition } from '../tasks/registry';
 import { benchmarkBootstrap } from '../tasks/scoring-support';
@@ -207,7 +207,7 @@ export function buildEvidence(input: EvidenceInput): EvidenceRecord {
     .sort()
     .flatMap((attribute) =>
       (subgroupTables[attribute]?.[primaryName] ?? []).map((r) => {
-        const estimate: Estimate = r.suppressed ? { value: null, ci: null, method: `suppressed: n ${r.n}` } : { value: r.value, ci: r.ci, method: r.method };
+        const estimate: Estimate = r.suppressed ? { value: null, ci: null, method: r.n === COMPLEMENTARY_SUPPRESSION ? 'suppressed: withheld with the one smaller subgroup, whose value would otherwise follow from the overall value (complementary suppression)' : `suppressed: n ${r.n}` } : { value: r.value, ci: r.ci, method: r.method };
         return { attribute, level: r.group, n: r.suppressed ? levelCount(attribute, r.group) : r.n, estimate, insufficient: r.suppressed || r.value === null };
       }),
     );
@@ -367,7 +367,7 @@ export function buildEvidence(input: EvidenceInput): EvidenceRecord {
       metric: primaryName,
       rows: heldOutVendor ? [] : subgroupRows,
       insufficientNote: def.subgroups
-        ? `subgroups of fewer than ${minSize} cases are suppressed (no estimate), and a subgroup where the metric is not estimable is marked; both are flagged insufficient`
+        ? `subgroups of fewer than ${minSize} cases are suppressed (no estimate); when only one is, the next-smallest is suppressed with it (complementary suppression); a subgroup where the metric is not estimable is marked; all are flagged insufficient`
         : 'the benchmark declares no subgroups',
     },
     robustness: {

@@ -99,6 +99,8 @@ describe('binary classification pooled over nodes', () => {
   it('a node below the minimum size shows no per-node value', () => {
     const { pooled } = federate(split([8, 561]), 'score-distributions');
     expect(pooled.perNode['sensitivity']?.[0]).toEqual({ group: 'hospital-a', suppressed: true, n: '< 10' });
+    // With two nodes, the other is withheld too: its value would give the small one's through the pooled value.
+    expect(pooled.perNode['sensitivity']?.[1]).toEqual({ group: 'hospital-b', suppressed: true, n: 'withheld (complementary suppression)' });
     expect(pooled.metrics['auroc']?.value).toBe(single.metrics['auroc']?.value);
   });
 });
