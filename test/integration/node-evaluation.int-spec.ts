@@ -1,4 +1,3 @@
-import { NestFactory } from '@nestjs/core';
 import type { INestApplicationContext } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,16 +12,15 @@ import type { BenchmarkDefinition } from '../../src/benchmarks/benchmark-definit
 import { validateCohortDescriptor } from '../../src/cohorts/cohort-ingest';
 import { cohortFileOf } from '../../src/cohorts/cohort-version';
 import { sha256Hex } from '../../src/common/hashing';
-import { loadConfig } from '../../src/config/config.schema';
 import { cohortRegistration, NodeCohortCatalogue, type NodeCohortVersion } from '../../src/node-runs/node-cohorts';
 import type { NodePolicy } from '../../src/federation/node-policy';
 import { AssayMetrics } from '../../src/observability/metrics';
 import { type NodeEvaluationJob, type NodeEvaluationResult, NodeEvaluator } from '../../src/node-runs/node-evaluator';
-import { NodeRunsModule } from '../../src/node-runs/node-runs.module';
 import { StorageService } from '../../src/storage/storage.service';
 import { BINARY_FEDERATION, type BinaryNodeSummary } from '../../src/tasks/binary-classification/binary-federation';
 import { pairCountAuroc } from '../support/oracles';
-import { freePort, REPO_ROOT } from '../support/test-stack';
+import { startNodeContext } from '../support/node-context';
+import { REPO_ROOT } from '../support/test-stack';
 
 // Two federated nodes in this process, each with its own object store (an S3 server of its own) and work root, on
 // the real Docker engine and sandbox: WDBC split by row into two hospitals' cohorts, ingested on each node with the
@@ -45,16 +43,7 @@ const rows = lines.slice(1);
 const descriptor = parseYaml(readFileSync(join(REPO_ROOT, 'cohorts/wdbc/cohort.yaml'), 'utf8')) as Record<string, unknown>;
 
 async function startNode(name: string, part: string[]): Promise<Node> {
-  const dataDir = mkdtempSync(join(tmpdir(), `assay-node-${name}-`));
-  const config = loadConfig({
-    ASSAY_MODE: 'test',
-    ASSAY_S3_EMBEDDED_PORT: String(await freePort()),
-    ASSAY_DATA_DIR: dataDir,
-    ASSAY_WORKER_ID: `node-${name}-${randomBytes(3).toString('hex')}`,
-    ASSAY_WORKER_GPUS: 'none',
-    ASSAY_LOG_LEVEL: 'warn',
-  });
-  const ctx = await NestFactory.createApplicationContext(NodeRunsModule.forRoot(config), { logger: ['error', 'warn'] });
+  const { ctx, dataDir } = await startNodeContext(name);
   const catalogue = ctx.get(NodeCohortCatalogue);
   const { version } = await catalogue.ingestTabular(validateCohortDescriptor({ ...descriptor, title: `WDBC at ${name}` }), Buffer.from(`${header}\n${part.join('\n')}\n`));
   return { name, ctx, catalogue, evaluator: ctx.get(NodeEvaluator), storage: ctx.get(StorageService), cohort: version, dataDir };

@@ -1,4 +1,3 @@
-import { NestFactory } from '@nestjs/core';
 import type { INestApplicationContext } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,16 +8,15 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { validateBenchmarkDefinition } from '../../src/benchmarks/benchmark-definition.validate';
 import type { BenchmarkDefinition } from '../../src/benchmarks/benchmark-definition';
 import { sha256Hex } from '../../src/common/hashing';
-import { loadConfig } from '../../src/config/config.schema';
 import { filterEgress, type EgressLevel } from '../../src/federation/node-policy';
 import { evaluationOutputOf } from '../../src/node-runs/evaluation-handler';
 import { NodeCohortCatalogue, type NodeCohortVersion } from '../../src/node-runs/node-cohorts';
 import { type NodeEvaluationJob, type NodeEvaluationResult, NodeEvaluator } from '../../src/node-runs/node-evaluator';
-import { NodeRunsModule } from '../../src/node-runs/node-runs.module';
 import { writeCohort } from '../../src/phantoms/cohort';
 import { summaryFromOutput } from '../../src/runs/federated-runs';
 import { taskDefinition } from '../../src/tasks/registry';
-import { freePort, REPO_ROOT } from '../support/test-stack';
+import { startNodeContext } from '../support/node-context';
+import { REPO_ROOT } from '../support/test-stack';
 
 // Imaging at federated nodes: two nodes in this process, each with its own object store and work root, each holding
 // half of a SYNTHETIC lesion-phantom cohort ingested with the facility's imaging code, run the shipped detection and
@@ -40,16 +38,7 @@ const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'onnx');
 const SECRET = randomBytes(32);
 
 async function startNode(name: string, folder: string): Promise<Node> {
-  const dataDir = mkdtempSync(join(tmpdir(), `assay-node-${name}-`));
-  const config = loadConfig({
-    ASSAY_MODE: 'test',
-    ASSAY_S3_EMBEDDED_PORT: String(await freePort()),
-    ASSAY_DATA_DIR: dataDir,
-    ASSAY_WORKER_ID: `node-${name}-${randomBytes(3).toString('hex')}`,
-    ASSAY_WORKER_GPUS: 'none',
-    ASSAY_LOG_LEVEL: 'warn',
-  });
-  const ctx = await NestFactory.createApplicationContext(NodeRunsModule.forRoot(config), { logger: ['error', 'warn'] });
+  const { ctx, dataDir } = await startNodeContext(name);
   const { version } = await ctx.get(NodeCohortCatalogue).ingestFolder(folder);
   return { name, ctx, evaluator: ctx.get(NodeEvaluator), cohort: version, dataDir };
 }
