@@ -87,6 +87,22 @@ export function varianceFromCi(ci: [number, number] | null, z = 1.95996398454005
   return Number.isFinite(v) && v > 0 ? v : null;
 }
 
+/**
+ * A DerSimonian–Laird meta-analysis of one metric from each node's own estimate, its variance read off the node's 95%
+ * CI (`ciName` names that CI in the method text); null unless every node sent both, or with fewer than 2 nodes.
+ */
+export function metaAnalysedFromCis(nodes: readonly { node: string; summary: { metrics: Record<string, MetricValue> } }[], name: string, ciName: string): { metric: PooledMetric; heterogeneity: Heterogeneity } | null {
+  const estimates = nodes.flatMap((x) => {
+    const m = x.summary.metrics[name];
+    const variance = varianceFromCi(m?.ci ?? null);
+    return typeof m?.value === 'number' && variance !== null ? [{ node: x.node, estimate: m.value, variance }] : [];
+  });
+  const r = estimates.length === nodes.length ? metaAnalysed(estimates) : null;
+  if (!r) return null;
+  const from = `per-node variance from the node's 95% ${ciName}; `;
+  return { metric: { ...r.metric, method: `${from}${r.metric.method}` }, heterogeneity: { ...r.heterogeneity, method: `${from}${r.heterogeneity.method}` } };
+}
+
 /** The per-node table of every metric (values as each node computed them on its own cases). */
 export function perNodeTables(definition: BenchmarkDefinition, nodes: readonly { node: string; n: number; metrics: Record<string, MetricValue> }[], names: readonly string[]): Record<string, SubgroupResult[]> {
   const minSize = definition.subgroups?.minSize ?? DEFAULT_NODE_MIN_SIZE;

@@ -1,7 +1,7 @@
 import type { BenchmarkDefinition } from '../benchmarks/benchmark-definition';
 import { nodeRatioPart, pooledRatio, type RatioPart } from '../metrics/pooling';
 import type { MetricValue } from '../metrics/score-report';
-import { type FederatedScore, type Heterogeneity, metaAnalysed, perNodeTables, type PooledMetric, type TaskFederation, varianceFromCi, type EgressLevel } from './federation';
+import { type FederatedScore, type Heterogeneity, metaAnalysedFromCis, perNodeTables, type PooledMetric, type TaskFederation, type EgressLevel } from './federation';
 import { benchmarkBootstrap } from './scoring-support';
 import type { CaseResult } from './task-definition';
 
@@ -56,13 +56,8 @@ export function meanFederation(input: {
         }
         const pooled = pooledRatio(parts as RatioPart[]);
         metrics[metric] = { value: pooled.value, ci: pooled.ci, method: `mean over cases; ${pooled.method}`, pooling: 'exact' };
-        const estimates = ordered.flatMap((x) => {
-          const m = x.summary.metrics[metric];
-          const v = varianceFromCi(m?.ci ?? null);
-          return typeof m?.value === 'number' && v !== null ? [{ node: x.node, estimate: m.value, variance: v }] : [];
-        });
-        const meta = estimates.length === ordered.length ? metaAnalysed(estimates) : null;
-        if (meta) heterogeneity[metric] = { ...meta.heterogeneity, method: `per-node variance from the node's 95% bootstrap CI; ${meta.heterogeneity.method}` };
+        const meta = metaAnalysedFromCis(ordered, metric, 'bootstrap CI');
+        if (meta) heterogeneity[metric] = meta.heterogeneity;
       }
       return {
         n: ordered.reduce((a, x) => a + x.summary.n, 0),

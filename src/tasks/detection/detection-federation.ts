@@ -16,7 +16,7 @@ import { CPM_INTERPOLATED_METHOD, CPM_NEAREST_METHOD, type ScanScores, buildScor
 import { MetricInputError } from '../../metrics/metrics.errors';
 import { nodeRatioSums, pooledRatio, type RatioPart, type ScoreDistribution } from '../../metrics/pooling';
 import type { MetricValue } from '../../metrics/score-report';
-import { egressAllows, type EgressLevel, type FederatedScore, type Heterogeneity, metaAnalysed, perNodeTables, type PooledMetric, type TaskFederation, varianceFromCi } from '../federation';
+import { egressAllows, type EgressLevel, type FederatedScore, type Heterogeneity, metaAnalysedFromCis, perNodeTables, type PooledMetric, type TaskFederation } from '../federation';
 import { benchmarkBootstrap } from '../scoring-support';
 import type { CaseResult } from '../task-definition';
 
@@ -157,15 +157,10 @@ export const DETECTION_FEDERATION: TaskFederation<DetectionNodeSummary> = {
     const heterogeneity: Record<string, Heterogeneity> = {};
     const meta: Record<string, PooledMetric> = {};
     for (const name of DETECTION_METRIC_NAMES) {
-      const estimates = ordered.flatMap((x) => {
-        const m = x.summary.metrics[name];
-        const variance = varianceFromCi(m?.ci ?? null);
-        return typeof m?.value === 'number' && variance !== null ? [{ node: x.node, estimate: m.value, variance }] : [];
-      });
-      const r = estimates.length === ordered.length ? metaAnalysed(estimates) : null;
+      const r = metaAnalysedFromCis(ordered, name, 'scan-bootstrap CI');
       if (!r) continue;
-      heterogeneity[name] = { ...r.heterogeneity, method: `per-node variance from the node's 95% scan-bootstrap CI; ${r.heterogeneity.method}` };
-      meta[name] = { ...r.metric, method: `per-node variance from the node's 95% scan-bootstrap CI; ${r.metric.method}` };
+      heterogeneity[name] = r.heterogeneity;
+      meta[name] = r.metric;
     }
 
     const withLists = ordered.map((x) => x.summary.distribution);

@@ -3,7 +3,7 @@ import { pooledRatio, type RatioPart, seedTagOf } from '../../metrics/pooling';
 import type { MetricValue } from '../../metrics/score-report';
 import { SURVIVAL_METRIC_CODE_VERSION } from '../../metrics/survival-report';
 import { harrellC, survivalOrder, weightedHarrellSums } from '../../metrics/survival';
-import { type EgressLevel, type FederatedScore, type Heterogeneity, metaAnalysed, perNodeTables, type PooledMetric, type TaskFederation, varianceFromCi } from '../federation';
+import { type EgressLevel, type FederatedScore, type Heterogeneity, metaAnalysedFromCis, perNodeTables, type PooledMetric, type TaskFederation } from '../federation';
 import { benchmarkBootstrap, column } from '../scoring-support';
 
 /** One node's summary of a survival run (aggregates only: times and events are outcomes and never leave a node). */
@@ -52,15 +52,10 @@ export const SURVIVAL_FEDERATION: TaskFederation<SurvivalNodeSummary> = {
     const metrics: Record<string, PooledMetric> = {};
     const heterogeneity: Record<string, Heterogeneity> = {};
     for (const name of METRICS) {
-      const estimates = ordered.flatMap((x) => {
-        const m = x.summary.metrics[name];
-        const v = varianceFromCi(m?.ci ?? null);
-        return typeof m?.value === 'number' && v !== null ? [{ node: x.node, estimate: m.value, variance: v }] : [];
-      });
-      const meta = estimates.length === ordered.length ? metaAnalysed(estimates) : null;
+      const meta = metaAnalysedFromCis(ordered, name, 'bootstrap CI');
       if (meta) {
-        heterogeneity[name] = { ...meta.heterogeneity, method: `per-node variance from the node's 95% bootstrap CI; ${meta.heterogeneity.method}` };
-        metrics[name] = { ...meta.metric, method: `per-node variance from the node's 95% bootstrap CI; ${meta.metric.method}` };
+        heterogeneity[name] = meta.heterogeneity;
+        metrics[name] = meta.metric;
       } else if (ordered.some((x) => x.summary.metrics[name])) {
         metrics[name] = { value: null, ci: null, method: `${name} not pooled: a node's estimate or its CI is missing, or fewer than 2 nodes`, pooling: 'not-pooled' };
       }
