@@ -5,7 +5,7 @@ import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { type EntityManager, In } from 'typeorm';
 import type { PhaseFederationDto } from '../benchmarks/benchmark-definition';
-import type { BenchmarkVersionEntity } from '../benchmarks/benchmarks.entity';
+import { BenchmarkVersionEntity } from '../benchmarks/benchmarks.entity';
 import { Clock } from '../common/clock';
 import { Database } from '../database/database.module';
 import { NODE_RESULTS_CHANNEL, NodeJobsService } from '../federation/node-jobs.service';
@@ -246,6 +246,19 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
                 : null;
         if (problem) {
           await this.endPass(run, RunStatus.Failed, next.nodes, { failureReason: FailureReason.Internal, failureDetail: `node ${n.node} ${problem}; not the vendor's fault`.slice(0, 2000) });
+          return true;
+        }
+      }
+      // Each summary must hold together (its score lists against its own counts): a node's inconsistent summary is
+      // its fault (a bug or a forgery under its key), never the vendor's, and is not pooled into a number.
+      const version = await this.db.manager().findOneBy(BenchmarkVersionEntity, { id: run.benchmarkVersionId });
+      const federation = version ? taskDefinition(version.definition.task).federation : undefined;
+      if (!version || !federation) throw new Error(`run ${run.id}: benchmark version ${run.benchmarkVersionId} or its task's federation is gone`);
+      for (const n of next.nodes) {
+        const output = (byId.get(n.jobId)?.result as unknown as NodeResult | undefined)?.output;
+        const problem = output ? federation.check({ definition: version.definition, summary: summaryFromOutput(output) }) : 'no output';
+        if (problem) {
+          await this.endPass(run, RunStatus.Failed, next.nodes, { failureReason: FailureReason.Internal, failureDetail: `node ${n.node} returned an inconsistent summary: ${problem}; not pooled, not the vendor's fault`.slice(0, 2000) });
           return true;
         }
       }

@@ -63,6 +63,53 @@ export interface NodeSummaryFrom<S> {
 export interface TaskFederation<S = unknown> {
   summarize(input: { score: TaskScore; definition: BenchmarkDefinition; egress: EgressLevel; seed: number }): S;
   pool(input: { definition: BenchmarkDefinition; nodes: readonly NodeSummaryFrom<S>[] }): FederatedScore;
+  /**
+   * Hub side, before pooling: what in one node's summary does not hold together (a count that is not a count, a score
+   * list whose length or whose count above the locked threshold differs from the node's own counts), or null. The
+   * summary is signed by an authenticated node, so a mismatch is a fault of that node (a bug, or a forgery), never the
+   * vendor's; pooling it would put a number on the leaderboard that no set of cases gives.
+   */
+  check(input: { definition: BenchmarkDefinition; summary: unknown }): string | null;
+}
+
+/** A non-negative integer (a count of cases, lesions or pairs). */
+export const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0;
+
+/** How many of `scores` are ≥ t (the locked-threshold rule: positive iff score ≥ threshold). */
+export function countAtOrAbove(scores: readonly number[], t: number): number {
+  let k = 0;
+  for (const s of scores) if (s >= t) k++;
+  return k;
+}
+
+/** A score list as it must arrive: an array of finite numbers, sorted ascending (as the node's egress filter leaves it). */
+export function scoreListProblem(name: string, list: unknown): string | null {
+  if (!Array.isArray(list)) return `${name} is not a list`;
+  for (let i = 0; i < list.length; i++) {
+    const s: unknown = list[i];
+    if (typeof s !== 'number' || !Number.isFinite(s)) return `${name}[${i}] is not a finite number`;
+    if (i > 0 && s < (list[i - 1] as number)) return `${name} is not sorted ascending (at ${i})`;
+  }
+  return null;
+}
+
+/**
+ * A ratio part (Σ numerator / Σ denominator, with replicate sums) as it must arrive: finite sums, the denominator a
+ * count where it counts cases, both within their bounds, replicate lists of one length.
+ */
+export function ratioPartProblem(name: string, part: unknown, bounds: { denominator?: number; maxDenominator?: number; integer?: boolean; maxNumerator?: 'denominator' }): string | null {
+  if (typeof part !== 'object' || part === null) return `${name} is missing`;
+  const { numerator, denominator, replicates } = part as { numerator?: unknown; denominator?: unknown; replicates?: unknown };
+  if (typeof numerator !== 'number' || !Number.isFinite(numerator) || typeof denominator !== 'number' || !Number.isFinite(denominator) || denominator < 0) return `${name}: numerator or denominator is not a finite number`;
+  if (bounds.integer && (!isCount(numerator) || !isCount(denominator))) return `${name}: ${numerator} / ${denominator} are not counts`;
+  if (bounds.denominator !== undefined && denominator !== bounds.denominator) return `${name}: denominator ${denominator}, expected ${bounds.denominator}`;
+  if (bounds.maxDenominator !== undefined && denominator > bounds.maxDenominator) return `${name}: denominator ${denominator} exceeds ${bounds.maxDenominator}`;
+  if (bounds.maxNumerator === 'denominator' && (numerator < 0 || numerator > denominator)) return `${name}: numerator ${numerator} is outside [0, ${denominator}]`;
+  if (replicates !== undefined) {
+    const r = replicates as { numerators?: unknown; denominators?: unknown };
+    if (!Array.isArray(r.numerators) || !Array.isArray(r.denominators) || r.numerators.length !== r.denominators.length) return `${name}: replicate sums are not two lists of one length`;
+  }
+  return null;
 }
 
 /** Random-effects pooling of one metric over nodes, as a PooledMetric plus its heterogeneity; null when not possible. */

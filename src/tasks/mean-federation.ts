@@ -1,7 +1,7 @@
 import type { BenchmarkDefinition } from '../benchmarks/benchmark-definition';
 import { nodeRatioPart, pooledRatio, type RatioPart } from '../metrics/pooling';
 import type { MetricValue } from '../metrics/score-report';
-import { type FederatedScore, type Heterogeneity, metaAnalysedFromCis, perNodeTables, type PooledMetric, type TaskFederation, type EgressLevel } from './federation';
+import { type FederatedScore, type Heterogeneity, isCount, metaAnalysedFromCis, perNodeTables, type PooledMetric, ratioPartProblem, type TaskFederation, type EgressLevel } from './federation';
 import { benchmarkBootstrap } from './scoring-support';
 import type { CaseResult } from './task-definition';
 
@@ -42,6 +42,20 @@ export function meanFederation(input: {
         );
       }
       return { egress, n: score.n, metrics: Object.fromEntries(input.metrics.map((m) => [m, score.metrics[m] as MetricValue])), sums };
+    },
+
+    check({ summary }) {
+      const s = summary as Partial<MeanNodeSummary>;
+      if (!isCount(s.n)) return `n ${JSON.stringify(s.n)} is not a case count`;
+      // A metric's denominator counts the cases where it is defined: at most the node's cases.
+      for (const metric of input.metrics) {
+        const part = s.sums?.[metric];
+        if (part === undefined) continue;
+        const problem = ratioPartProblem(`sums.${metric}`, part, { maxDenominator: s.n });
+        if (problem) return problem;
+        if (!isCount(part.denominator)) return `sums.${metric}: denominator ${part.denominator} is not a case count`;
+      }
+      return null;
     },
 
     pool({ definition, nodes }): FederatedScore {

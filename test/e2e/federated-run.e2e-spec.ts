@@ -223,4 +223,30 @@ describe('a federated benchmark: pre-flight at the hub, the held-out phase on tw
     expect(run.failureDetail).toBe(`node hospital-b scored ${registered} test case(s), its registered cohort has ${registered + 1}; not the vendor's fault`);
     await db().manager().query(`UPDATE node_cohorts SET case_counts = jsonb_set(case_counts, '{test}', to_jsonb($2::int)) WHERE node_id = $1`, [b.id, registered]);
   });
+
+  it("refuses to pool a node's summary that does not hold together (a score list against its own counts), as the node's fault", async () => {
+    for (const n of nodes) await n.agent?.stop();
+    startNodeAgent(stack, nodes[0] as HospitalNode, POLICY);
+    // Hospital B's node, signing with its own key, adds one high-scoring negative its confusion counts do not have:
+    // the pooled AUROC and specificity would be a number that no set of cases gives.
+    startNodeAgent(stack, nodes[1] as HospitalNode, POLICY, (handler) => ({
+      kind: handler.kind,
+      async handle(job, ctx) {
+        const out = await handler.handle(job, ctx);
+        if (out.outcome !== 'succeeded') return out;
+        const d = out.output.scoreDistributions as { positive: number[]; negative: number[] };
+        return { ...out, output: { ...out.output, scoreDistributions: { ...d, negative: [...d.negative, 0.99] } } };
+      },
+    }));
+    const submitted = await vendor.uploadMultipart<{ id: string }>('/api/submissions', { fields: { benchmark: 'wdbc-federated', manifest: JSON.stringify(models.logreg.manifest) }, fileField: 'model', filePath: models.logreg.modelPath });
+    type Sub = { runs: { id: string; phase: string; status: string }[] };
+    const done = await eventually(() => vendor.get<Sub>(`/api/submissions/${submitted.id}`), (s) => s.runs.some((r) => r.phase === 'test' && ['succeeded', 'failed', 'cancelled'].includes(r.status)), 300_000);
+    const runId = (done.runs.find((r) => r.phase === 'test') as { id: string }).id;
+    const run = await (await stack.user('evaluator')).get<{ status: string; failureReason: string | null; failureDetail: string | null }>(`/api/runs/${runId}`);
+    expect(run.status).toBe('failed');
+    expect(run.failureReason).toBe('internal');
+    expect(run.failureDetail).toMatch(/^node hospital-b returned an inconsistent summary: the score lists hold \d+ positives and \d+ negatives, the confusion counts \d+ and \d+; not pooled, not the vendor's fault$/);
+    // Nothing was scored or put on the board from it.
+    expect(await db().manager().query('SELECT 1 FROM evaluation_results WHERE run_id = $1', [runId])).toEqual([]);
+  });
 });

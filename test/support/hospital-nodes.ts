@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { validateCohortDescriptor } from '../../src/cohorts/cohort-ingest';
 import { loadConfig } from '../../src/config/config.schema';
-import { NodeAgent } from '../../src/federation/node-agent';
+import { NodeAgent, type NodeJobHandler } from '../../src/federation/node-agent';
 import { generateNodeKeyFile, type NodeKeys } from '../../src/federation/node-keys';
 import type { NodePolicy } from '../../src/federation/node-policy';
 import { evaluationHandler, hubArtifactFetcher } from '../../src/node-runs/evaluation-handler';
@@ -60,13 +60,13 @@ export async function startHospitalNodes(stack: TestStack, spec: { name: string;
 }
 
 /** Starts a node's agent: heartbeats, long polls, and answers evaluation jobs with the node's evaluator. */
-export function startNodeAgent(stack: TestStack, n: HospitalNode, policy: NodePolicy): void {
+export function startNodeAgent(stack: TestStack, n: HospitalNode, policy: NodePolicy, wrap: (handler: NodeJobHandler) => NodeJobHandler = (h) => h): void {
   n.agent = new NodeAgent({
     hubUrl: stack.baseUrl,
     nodeId: n.id,
     keys: n.keys,
     policy,
-    handlers: [evaluationHandler(n.ctx.get(NodeEvaluator), hubArtifactFetcher({ hubUrl: stack.baseUrl, nodeId: n.id, keys: n.keys }), n.keys.pseudonymSecret)],
+    handlers: [wrap(evaluationHandler(n.ctx.get(NodeEvaluator), hubArtifactFetcher({ hubUrl: stack.baseUrl, nodeId: n.id, keys: n.keys }), n.keys.pseudonymSecret))],
     heartbeatMs: 500,
     leaseWaitMs: 2000,
     retryBaseMs: 100,

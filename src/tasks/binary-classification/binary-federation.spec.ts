@@ -96,6 +96,28 @@ describe('binary classification pooled over nodes', () => {
     for (const text of dist) for (const id of caseIds) expect(text.includes(id)).toBe(false);
   });
 
+  it("the hub's consistency check passes every real summary and names each tampered field", () => {
+    for (const egress of ['aggregates', 'score-distributions', 'per-case-pseudonymised'] as EgressLevel[]) {
+      for (const { summary } of federate(split([150, 419]), egress).summaries) expect(BINARY_FEDERATION.check({ definition, summary })).toBeNull();
+    }
+    const real = federate(split([569]), 'score-distributions').summaries[0]?.summary as BinaryNodeSummary;
+    const d = real.distribution as { positives: number[]; negatives: number[] };
+    const c = real.confusion;
+    // threshold 0.2: a negative just below it raised just above it adds an FP the confusion counts do not have.
+    const i = d.negatives.findIndex((x) => x < 0.2);
+    const tampered: [string, unknown, RegExp][] = [
+      ['negative raised over t', { ...real, distribution: { ...d, negatives: d.negatives.map((x, k) => (k === i ? 0.21 : x)).sort((a, b) => a - b) } }, /give TP \d+ and FP \d+/],
+      ['a positive dropped', { ...real, distribution: { ...d, positives: d.positives.slice(1) } }, /score lists hold/],
+      ['class moved', { ...real, distribution: { positives: [...d.positives, d.negatives[0] as number].sort((a, b) => a - b), negatives: d.negatives.slice(1) } }, /score lists hold/],
+      ['confusion off n', { ...real, confusion: { ...c, tn: c.tn + 1 } }, /add up to/],
+      ['confusion not counts', { ...real, confusion: { ...c, tp: c.tp - 0.5, fn: c.fn + 0.5 } }, /not counts/],
+      ['brier over n', { ...real, brier: { ...(real.brier as object), numerator: real.n + 1 } }, /outside \[0, 569\]/],
+      ['brier denominator', { ...real, brier: { ...(real.brier as object), denominator: real.n - 1 } }, /brier: denominator 568, expected 569/],
+      ['unsorted', { ...real, distribution: { ...d, positives: [...d.positives].reverse() } }, /not sorted/],
+    ];
+    for (const [what, summary, problem] of tampered) expect([what, BINARY_FEDERATION.check({ definition, summary })]).toEqual([what, expect.stringMatching(problem)]);
+  });
+
   it('a node below the minimum size shows no per-node value', () => {
     const { pooled } = federate(split([8, 561]), 'score-distributions');
     expect(pooled.perNode['sensitivity']?.[0]).toEqual({ group: 'hospital-a', suppressed: true, n: '< 10' });

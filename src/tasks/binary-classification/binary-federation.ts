@@ -1,8 +1,8 @@
 import type { BenchmarkDefinition } from '../../benchmarks/benchmark-definition';
 import { aurocWithDelong, WILSON_METHOD } from '../../metrics/binary-classification';
 import { nodeRatioPart, pooledProportion, pooledRatio, type RatioPart, type ScoreDistribution, scoreDistribution } from '../../metrics/pooling';
-import { type ConfusionMatrix, METRIC_CODE_VERSION, type MetricValue, scoreBinary } from '../../metrics/score-report';
-import { egressAllows, type EgressLevel, type FederatedScore, type Heterogeneity, metaAnalysed, perNodeTables, type PooledMetric, type TaskFederation, varianceFromCi } from '../federation';
+import { type ConfusionMatrix, DEFAULT_THRESHOLD, METRIC_CODE_VERSION, type MetricValue, scoreBinary } from '../../metrics/score-report';
+import { countAtOrAbove, egressAllows, type EgressLevel, type FederatedScore, type Heterogeneity, isCount, metaAnalysed, perNodeTables, type PooledMetric, ratioPartProblem, scoreListProblem, type TaskFederation, varianceFromCi } from '../federation';
 import { benchmarkBootstrap, column } from '../scoring-support';
 
 /** What one node returns for a binary-classification run, by its egress level (JSON; signed by the node). */
@@ -63,6 +63,30 @@ export const BINARY_FEDERATION: TaskFederation<BinaryNodeSummary> = {
       brier: probabilities ? nodeRatioPart(labels.map((y, i) => ((scores[i] as number) - y) ** 2), { replicates: bootstrap.replicates, seed }) : null,
       ...(egressAllows(egress, 'score-distributions') ? { distribution: scoreDistribution(labels, scores) } : {}),
     };
+  },
+
+  check({ definition, summary }) {
+    const s = summary as Partial<BinaryNodeSummary>;
+    if (!isCount(s.n)) return `n ${JSON.stringify(s.n)} is not a case count`;
+    const c = (s.confusion ?? {}) as Partial<ConfusionMatrix>;
+    if (![c.tp, c.fn, c.tn, c.fp].every(isCount)) return 'the confusion counts are not counts';
+    const { tp, fn, tn, fp } = c as ConfusionMatrix;
+    if (tp + fn + tn + fp !== s.n) return `the confusion counts add up to ${tp + fn + tn + fp}, not the node's ${s.n} cases`;
+    if (s.brier) {
+      const problem = ratioPartProblem('brier', s.brier, { denominator: s.n });
+      if (problem) return problem;
+      if (s.brier.numerator < 0 || s.brier.numerator > s.n) return `brier: Σ (p − y)² ${s.brier.numerator} is outside [0, ${s.n}]`;
+    }
+    const d = s.distribution;
+    if (d === undefined) return null;
+    const problem = scoreListProblem('positives', d.positives) ?? scoreListProblem('negatives', d.negatives);
+    if (problem) return problem;
+    if (d.positives.length !== tp + fn || d.negatives.length !== tn + fp) return `the score lists hold ${d.positives.length} positives and ${d.negatives.length} negatives, the confusion counts ${tp + fn} and ${tn + fp}`;
+    const t = definition.metrics.threshold ?? DEFAULT_THRESHOLD;
+    const tpAt = countAtOrAbove(d.positives, t);
+    const fpAt = countAtOrAbove(d.negatives, t);
+    if (tpAt !== tp || fpAt !== fp) return `at the locked threshold ${t} the score lists give TP ${tpAt} and FP ${fpAt}, the confusion counts TP ${tp} and FP ${fp}`;
+    return null;
   },
 
   pool({ definition, nodes }): FederatedScore {

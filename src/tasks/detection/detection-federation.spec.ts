@@ -13,6 +13,7 @@ import { summaryFromOutput } from '../../runs/federated-runs';
 import type { EgressLevel, NodeSummaryFrom } from '../federation';
 import type { TaskScore } from '../task-definition';
 import type { DetectionNodeSummary } from './detection-federation';
+import type { ScoreDistribution } from '../../metrics/pooling';
 import { DETECTION } from './detection.task';
 
 interface GoldenScan {
@@ -155,5 +156,35 @@ describe('detection pooled over nodes', () => {
     const bad = atHub('site-b', g.scans.slice(6), definition, 'score-distributions', 2);
     const forged = { node: 'site-b', summary: { ...(bad.summary as DetectionNodeSummary), nLesions: 0 } };
     expect(() => federation?.pool({ definition, nodes: [good, forged] })).toThrow(/detected lesions but 0 reference lesions/);
+  });
+
+  it("the hub's consistency check passes every real summary and names each tampered field", () => {
+    const definition = definitionOf(0.5, 50);
+    const scans = ['random-08', 'random-09', 'overlap-40'].flatMap((name) => set(name).scans.map((x) => ({ ...x, caseId: `${name}/${x.caseId}` })));
+    for (const egress of ['aggregates', 'score-distributions'] as EgressLevel[]) {
+      expect(federation?.check({ definition, summary: atHub('site-a', scans, definition, egress, 3).summary })).toBeNull();
+    }
+    const real = atHub('site-a', scans, definition, 'score-distributions', 3).summary as DetectionNodeSummary;
+    const d = real.distribution as ScoreDistribution;
+    expect(d.negatives.length).toBeGreaterThan(2);
+    const above = d.negatives.findIndex((s) => s >= 0.5);
+    expect(above).toBeGreaterThanOrEqual(0);
+    const below = d.negatives.findIndex((s) => s < 0.5);
+    expect(below).toBeGreaterThanOrEqual(0);
+    const tampered: [string, unknown, RegExp][] = [
+      // One more FP above the threshold in the list than in the node's own FP/scan sum.
+      ['extra FP', { ...real, distribution: { ...d, negatives: [...d.negatives, 0.99] } }, /false positives/],
+      // A false positive moved below the threshold: same list length, different count at t.
+      ['FP lowered', { ...real, distribution: { ...d, negatives: d.negatives.map((s, i) => (i === above ? 0 : s)).sort((x, y) => x - y) } }, /false positives/],
+      ['lesion raised', { ...real, distribution: { ...d, positives: d.positives.map((s) => (s < 0.5 ? 0.9 : s)).sort((x, y) => x - y) } }, /detected lesions/],
+      ['too many lesions', { ...real, distribution: { ...d, positives: [...d.positives, ...Array.from({ length: real.nLesions }, () => 0.1)].sort((x, y) => x - y) } }, /detected-lesion scores for/],
+      ['unsorted', { ...real, distribution: { ...d, negatives: [...d.negatives].reverse() } }, /not sorted/],
+      ['NaN', { ...real, distribution: { ...d, positives: [Number.NaN, ...d.positives] } }, /not a finite number/],
+      ['lesion count', { ...real, nLesions: real.nLesions + 1 }, /sensitivity: denominator/],
+      ['scan count', { ...real, n: real.n - 1 }, /fpPerScan: denominator/],
+      ['fractional FP sum', { ...real, fpPerScan: { ...real.fpPerScan, numerator: real.fpPerScan.numerator + 0.5 } }, /not counts/],
+      ['n', { ...real, n: -1 }, /not a scan count/],
+    ];
+    for (const [what, summary, problem] of tampered) expect([what, federation?.check({ definition, summary })]).toEqual([what, expect.stringMatching(problem)]);
   });
 });

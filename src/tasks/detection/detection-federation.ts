@@ -16,7 +16,7 @@ import { CPM_INTERPOLATED_METHOD, CPM_NEAREST_METHOD, type ScanScores, buildScor
 import { MetricInputError } from '../../metrics/metrics.errors';
 import { nodeRatioSums, pooledRatio, type RatioPart, type ScoreDistribution } from '../../metrics/pooling';
 import type { MetricValue } from '../../metrics/score-report';
-import { egressAllows, type EgressLevel, type FederatedScore, type Heterogeneity, metaAnalysedFromCis, perNodeTables, type PooledMetric, type TaskFederation } from '../federation';
+import { countAtOrAbove, egressAllows, type EgressLevel, type FederatedScore, type Heterogeneity, isCount, metaAnalysedFromCis, perNodeTables, type PooledMetric, ratioPartProblem, scoreListProblem, type TaskFederation } from '../federation';
 import { benchmarkBootstrap } from '../scoring-support';
 import type { CaseResult } from '../task-definition';
 
@@ -139,6 +139,28 @@ export const DETECTION_FEDERATION: TaskFederation<DetectionNodeSummary> = {
     }
     // Sorted: the order of the lists would otherwise follow the scans.
     return { ...summary, distribution: { positives: sorted(positives), negatives: sorted(negatives) } };
+  },
+
+  check({ definition, summary }) {
+    const s = summary as Partial<DetectionNodeSummary>;
+    if (!isCount(s.n)) return `n ${JSON.stringify(s.n)} is not a scan count`;
+    if (!isCount(s.nLesions)) return `nLesions ${JSON.stringify(s.nLesions)} is not a lesion count`;
+    const problem =
+      ratioPartProblem('sensitivity', s.sensitivity, { integer: true, denominator: s.nLesions, maxNumerator: 'denominator' }) ??
+      ratioPartProblem('fpPerScan', s.fpPerScan, { integer: true, denominator: s.n });
+    if (problem) return problem;
+    const d = s.distribution;
+    if (d === undefined) return null;
+    const listProblem = scoreListProblem('positives', d.positives) ?? scoreListProblem('negatives', d.negatives);
+    if (listProblem) return listProblem;
+    if (d.positives.length > s.nLesions) return `${d.positives.length} detected-lesion scores for ${s.nLesions} reference lesions`;
+    const t = definition.metrics.threshold ?? 0.5;
+    const tpAt = countAtOrAbove(d.positives, t);
+    const fpAt = countAtOrAbove(d.negatives, t);
+    const sens = s.sensitivity as RatioPart;
+    const fps = s.fpPerScan as RatioPart;
+    if (tpAt !== sens.numerator || fpAt !== fps.numerator) return `at the locked threshold ${t} the score lists give ${tpAt} detected lesions and ${fpAt} false positives, the node's sums ${sens.numerator} and ${fps.numerator}`;
+    return null;
   },
 
   pool({ definition, nodes }): FederatedScore {

@@ -65,5 +65,14 @@ describe('segmentation pooled over nodes (means of per-case values)', () => {
     expect(pooled.heterogeneity['dice']).toMatchObject({ df: 2, method: expect.stringMatching(/DerSimonian–Laird/) });
     // Nothing per case leaves: no case id in any summary.
     for (const n of nodes) expect(JSON.stringify(n.summary)).not.toMatch(/CASE-/);
+
+    // The hub's consistency check: every real summary passes; a mean's count above the node's cases does not.
+    for (const n of nodes) expect(federation.check({ definition, summary: n.summary })).toBeNull();
+    const real = nodes[1]?.summary as MeanNodeSummary;
+    const dice = real.sums['dice'] as MeanNodeSummary['sums'][string];
+    expect(federation.check({ definition, summary: { ...real, sums: { ...real.sums, dice: { ...dice, denominator: real.n + 1 } } } })).toMatch(/sums.dice: denominator 7 exceeds 6/);
+    expect(federation.check({ definition, summary: { ...real, sums: { ...real.sums, dice: { ...dice, denominator: 2.5 } } } })).toMatch(/not a case count/);
+    expect(federation.check({ definition, summary: { ...real, sums: { ...real.sums, hd95: { ...dice, numerator: null } } } })).toMatch(/sums.hd95: numerator or denominator is not a finite number/);
+    expect(federation.check({ definition, summary: { ...real, n: 'six' } })).toMatch(/not a case count/);
   });
 });

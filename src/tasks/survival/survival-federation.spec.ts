@@ -41,6 +41,15 @@ describe('survival pooled over nodes (NCCTG lung institutions)', () => {
     // Nothing per patient leaves: a summary carries no time, event or risk of a case.
     const text = JSON.stringify(nodes.map((n) => n.summary));
     expect(text).not.toMatch(/"time"|"event"|"risk"/);
+
+    // The hub's consistency check: every real summary passes; pair sums no set of n patients gives do not.
+    for (const n of nodes) expect(SURVIVAL_FEDERATION.check({ definition, summary: n.summary })).toBeNull();
+    const real = nodes.find((n) => n.summary.harrell !== null && n.summary.n >= 10)?.summary as SurvivalNodeSummary;
+    const h = real.harrell as NonNullable<SurvivalNodeSummary['harrell']>;
+    const maxPairs = (real.n * (real.n - 1)) / 2;
+    expect(SURVIVAL_FEDERATION.check({ definition, summary: { ...real, harrell: { ...h, denominator: maxPairs + 1, numerator: 1 } } })).toMatch(/exceeds/);
+    expect(SURVIVAL_FEDERATION.check({ definition, summary: { ...real, harrell: { ...h, numerator: h.denominator + 1 } } })).toMatch(/outside \[0, /);
+    expect(SURVIVAL_FEDERATION.check({ definition, summary: { ...real, harrell: { ...h, numerator: h.numerator + 0.25 } } })).toMatch(/not pair counts/);
   });
 
   it("the institutions' own C-indices are pooled by a labelled meta-analysis where every node has an estimate and a CI", () => {

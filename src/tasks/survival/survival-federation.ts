@@ -3,7 +3,7 @@ import { pooledRatio, type RatioPart, seedTagOf } from '../../metrics/pooling';
 import type { MetricValue } from '../../metrics/score-report';
 import { SURVIVAL_METRIC_CODE_VERSION } from '../../metrics/survival-report';
 import { harrellC, survivalOrder, weightedHarrellSums } from '../../metrics/survival';
-import { type EgressLevel, type FederatedScore, type Heterogeneity, metaAnalysedFromCis, perNodeTables, type PooledMetric, type TaskFederation } from '../federation';
+import { type EgressLevel, type FederatedScore, type Heterogeneity, isCount, metaAnalysedFromCis, perNodeTables, type PooledMetric, ratioPartProblem, type TaskFederation } from '../federation';
 import { benchmarkBootstrap, column } from '../scoring-support';
 
 /** One node's summary of a survival run (aggregates only: times and events are outcomes and never leave a node). */
@@ -45,6 +45,17 @@ export const SURVIVAL_FEDERATION: TaskFederation<SurvivalNodeSummary> = {
       harrell = null; // no comparable pair at this node: it adds nothing to the stratified C
     }
     return { egress, n: score.n, metrics: Object.fromEntries(METRICS.filter((m) => score.metrics[m]).map((m) => [m, score.metrics[m] as MetricValue])), harrell };
+  },
+
+  check({ summary }) {
+    const s = summary as Partial<SurvivalNodeSummary>;
+    if (!isCount(s.n)) return `n ${JSON.stringify(s.n)} is not a patient count`;
+    if (s.harrell === null || s.harrell === undefined) return null;
+    // Comparable pairs are pairs of the node's patients: at most n(n − 1)/2; concordant + ½ tied is at most that.
+    const problem = ratioPartProblem('harrell', s.harrell, { maxDenominator: (s.n * (s.n - 1)) / 2, maxNumerator: 'denominator' });
+    if (problem) return problem;
+    if (!isCount(s.harrell.denominator) || !Number.isInteger(2 * s.harrell.numerator)) return `harrell: ${s.harrell.numerator} / ${s.harrell.denominator} are not pair counts (concordant + ½ tied over comparable)`;
+    return null;
   },
 
   pool({ definition, nodes }): FederatedScore {
