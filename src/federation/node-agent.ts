@@ -191,6 +191,10 @@ export class NodeAgent {
   /** Decides, runs, filters, signs and sends one job's result. */
   async runJob(job: LeasedJob): Promise<void> {
     this.busy = true;
+    // The hub refusing to extend the lease (409: the job was cancelled, its run ended, or the lease ran out and was
+    // handed out again) means no result of this attempt will be taken: the work is abandoned at once, its container
+    // killed, instead of running to the end on the hospital's hardware for nothing.
+    const abandon = new AbortController();
     // A long evaluation keeps its lease: extended a few times per lease period while the handler runs.
     const period = Math.max(1_000, Math.floor((Date.parse(job.leaseExpiresAt) - Date.now()) / 3));
     const keeper = setInterval(() => {
@@ -198,13 +202,19 @@ export class NodeAgent {
         (res) => {
           if (res.json?.leaseExpiresAt) job.leaseExpiresAt = res.json.leaseExpiresAt;
         },
-        (error: unknown) => this.log('warn', `lease of job ${job.id} not extended: ${(error as Error).message}`),
+        (error: unknown) => {
+          this.log('warn', `lease of job ${job.id} not extended: ${(error as Error).message}`);
+          if (error instanceof HubError && (error.status === 409 || error.status === 404) && !abandon.signal.aborted) {
+            this.log('warn', `job ${job.id} attempt ${job.attempt}: the hub no longer holds this lease; abandoning the work`);
+            abandon.abort();
+          }
+        },
       );
     }, period);
     keeper.unref();
     try {
-      const result = await this.resultOf(job);
-      if (!result) return;
+      const result = await this.resultOf(job, abandon.signal);
+      if (!result || abandon.signal.aborted) return;
       await this.sendResult(job, result);
     } finally {
       clearInterval(keeper);
@@ -212,7 +222,7 @@ export class NodeAgent {
     }
   }
 
-  private async resultOf(job: LeasedJob): Promise<SignedNodeResult | null> {
+  private async resultOf(job: LeasedJob, abandoned: AbortSignal): Promise<SignedNodeResult | null> {
     const policy = this.options.policy;
     const decision = decideJob(policy, job.payload as JobRequirements);
     if (!decision.accept) {
@@ -223,10 +233,12 @@ export class NodeAgent {
     if (!handler) return { outcome: 'failed', reason: `this node has no handler for job kind '${job.kind}'` };
     let out: NodeJobOutput;
     try {
-      out = await handler.handle(job, { policy, signal: this.stopping.signal });
+      out = await handler.handle(job, { policy, signal: AbortSignal.any([this.stopping.signal, abandoned]) });
     } catch (error) {
       // Stopping: nothing is sent; the lease runs out and the hub queues the job again.
       if (this.stopping.signal.aborted) return null;
+      // Abandoned: the hub takes no result of this attempt.
+      if (abandoned.aborted) return null;
       this.log('error', `job ${job.id} (${job.kind}) handler failed: ${(error as Error).stack ?? String(error)}`);
       // The reason leaves the node: a fixed text, never the handler's message (it may carry paths or case data).
       return { outcome: 'failed', reason: 'internal error on the node (see the node operator’s log)' };

@@ -56,6 +56,8 @@ export class NodeArtifactsController {
     if (!row) {
       const job = await this.db.manager().findOneBy(NodeJobEntity, { id });
       if (!job || job.nodeId !== node.id) throw notFound('node job', id);
+      // Either way the node stops working on it (the agent abandons the job and kills its container on a 409).
+      if (job.status === 'cancelled') throw new DomainError(ErrorCode.Conflict, `job ${id} was cancelled: its run ended; stop working on it`, [{ field: 'attempt', problem: 'job cancelled' }]);
       throw new DomainError(ErrorCode.Conflict, `job ${id}: no live lease with this attempt and token`, [{ field: 'leaseToken', problem: 'the lease expired, was re-leased or is not this one' }]);
     }
     return { jobId: id, attempt: body.attempt, leaseExpiresAt: new Date(row.lease_expires_at).toISOString() };

@@ -86,9 +86,9 @@ export function evaluationOutputOf(r: Extract<NodeEvaluationResult, { status: 's
 export function evaluationHandler(evaluator: NodeEvaluator, fetchArtifact: (job: LeasedJob) => Promise<Buffer>, seedSecret?: Buffer): NodeJobHandler {
   return {
     kind: EVALUATE_JOB_KIND,
-    async handle(job, { policy }): Promise<NodeJobOutput> {
+    async handle(job, { policy, signal }): Promise<NodeJobOutput> {
       const evaluation = evaluationOf(job);
-      const r = await evaluator.evaluate(evaluation, policy, () => fetchArtifact(job), seedSecret ? { seedSecret } : {});
+      const r = await evaluator.evaluate(evaluation, policy, () => fetchArtifact(job), { ...(seedSecret ? { seedSecret } : {}), signal });
       if (r.status === 'refused-by-policy') return { outcome: 'failed', reason: `refused by this node's policy: ${r.detail}` };
       if (r.status === 'failed') {
         // The detail can quote the vendor's container output or name a case: it stays in this node's log; only the

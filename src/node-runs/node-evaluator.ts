@@ -82,8 +82,10 @@ export class NodeEvaluator {
   /**
    * `seedSecret` (the node's pseudonym secret): the bootstrap seed actually used is HMAC(secret, job, hub's seed), so
    * the hub, which knows its own seed and n, cannot regenerate the resampling weights (see RatioPart).
+   * `signal` abandons the job (cancelled at the hub, or its lease lost): no further step or batch starts, a running
+   * container is killed, and this throws; the caller sends nothing.
    */
-  async evaluate(job: NodeEvaluationJob, policy: NodePolicy, fetchArtifact: ArtifactFetcher, opts: { seedSecret?: Buffer } = {}): Promise<NodeEvaluationResult> {
+  async evaluate(job: NodeEvaluationJob, policy: NodePolicy, fetchArtifact: ArtifactFetcher, opts: { seedSecret?: Buffer; signal?: AbortSignal } = {}): Promise<NodeEvaluationResult> {
     // The node's own metrics (ASSAY_METRICS_PORT on the node): the same step histogram and failure counter as the
     // facility's worker, labelled by step and reason code only.
     try {
@@ -92,12 +94,14 @@ export class NodeEvaluator {
       else if (result.status === 'failed') observeRunFinished(this.metrics, { status: RunStatus.Failed, failureReason: result.reason, timings: {} });
       return result;
     } catch (e) {
-      observeRunFinished(this.metrics, { status: RunStatus.Failed, failureReason: FailureReason.Internal, timings: {} });
+      // An abandoned job (opts.signal) is not a failure of anything.
+      if (!opts.signal?.aborted) observeRunFinished(this.metrics, { status: RunStatus.Failed, failureReason: FailureReason.Internal, timings: {} });
       throw e;
     }
   }
 
-  private async evaluateOnce(job: NodeEvaluationJob, policy: NodePolicy, fetchArtifact: ArtifactFetcher, opts: { seedSecret?: Buffer }): Promise<NodeEvaluationResult> {
+  private async evaluateOnce(job: NodeEvaluationJob, policy: NodePolicy, fetchArtifact: ArtifactFetcher, opts: { seedSecret?: Buffer; signal?: AbortSignal }): Promise<NodeEvaluationResult> {
+    const signal = opts.signal;
     // The agent decides before handing the job over; decided again here, so no caller can run what the policy refuses.
     const decision = decideJob(policy, NodeEvaluator.requirements(job));
     if (!decision.accept) return { status: 'refused-by-policy', detail: decision.reason };
@@ -111,6 +115,7 @@ export class NodeEvaluator {
     const t0 = Date.now();
 
     // The artefact by content hash: verified before anything uses it, kept in this node's store under its hash.
+    signal?.throwIfAborted();
     const bytes = await fetchArtifact(job);
     const digest = sha256Hex(bytes);
     if (digest !== job.submission.sha256 || bytes.length !== job.submission.bytes) throw new Error(`artefact of submission ${job.submission.id} does not match its sha256/size (got ${digest}, ${bytes.length} bytes)`);
@@ -131,7 +136,7 @@ export class NodeEvaluator {
       const checkDir = join(workDir, 'check');
       await fs.mkdir(checkDir, { recursive: true, mode: 0o700 });
       const tCheck = Date.now();
-      const verdict = await executorFor(submission, deps).check({ workDir: checkDir, definition: def, limits, label: runId });
+      const verdict = await executorFor(submission, deps).check({ workDir: checkDir, definition: def, limits, label: runId, ...(signal ? { signal } : {}) });
       const checkMs = Date.now() - tCheck;
       if (!verdict.ok) return { status: 'failed', reason: verdict.rejectedImage ? FailureReason.RejectedImage : FailureReason.InvalidOutput, detail: `the node's intake refused the submission: ${verdict.reason ?? 'no reason given'}` };
       const executor = executorFor(verdict.manifest ? ({ ...submission, manifest: verdict.manifest } as SubmissionEntity) : submission, deps);
@@ -141,7 +146,7 @@ export class NodeEvaluator {
         .split('\n')
         .filter((l) => l.length > 0)
         .map((l) => JSON.parse(l) as RunCase);
-      const work = { executor, task, definition: def, runId, workDir, cases, limits, fetchCaseFiles: (batch: readonly RunCase[], dir: string) => downloadCaseFiles(this.storage, cohort, job.split, batch, dir) };
+      const work = { executor, task, definition: def, runId, workDir, cases, limits, fetchCaseFiles: (batch: readonly RunCase[], dir: string) => downloadCaseFiles(this.storage, cohort, job.split, batch, dir), ...(signal ? { signal } : {}) };
       const outcome = await runBatches({
         ...work,
         storeFile: async (caseId, name, body) => {
@@ -162,6 +167,7 @@ export class NodeEvaluator {
         determinismMs = checked.ms;
       }
 
+      signal?.throwIfAborted();
       const tScore = Date.now();
       const truth = await task.readTruth(cohortTruthSource(this.storage, cohort, job.split));
       const predictions = new Map(outcome.predictions.map((p) => [p.caseId, p.prediction]));

@@ -28,6 +28,8 @@ export interface BatchRequest {
   limits: SandboxLimits;
   gpus?: { deviceIds: string[] };
   runId: string;
+  /** Stops the batch's container when the run is abandoned (a node's job cancelled at the hub). */
+  signal?: AbortSignal;
 }
 
 export interface BatchOutcome {
@@ -49,6 +51,8 @@ export interface CheckRequest {
   limits: SandboxLimits;
   /** The LABEL_RUN value of the check's container (the sweep finds what a killed check left by it). */
   label: string;
+  /** Stops the check's container when the work is abandoned. */
+  signal?: AbortSignal;
 }
 
 /** What the check concluded about the vendor's submission. Assay's own faults are thrown, never a verdict. */
@@ -120,6 +124,7 @@ export class OnnxRunnerExecutor implements BatchExecutor {
       batch: { benchmark: def.slug, task: def.task, interface: def.interface, cases: [] },
       limits: request.limits,
       labels: { [LABEL_RUN]: request.label },
+      ...(request.signal ? { signal: request.signal } : {}),
     });
     let report: RunnerCheckReport | null = null;
     try {
@@ -153,6 +158,7 @@ export class OnnxRunnerExecutor implements BatchExecutor {
       limits: request.limits,
       ...(request.gpus ? { gpus: request.gpus } : {}),
       labels: { [LABEL_RUN]: request.runId },
+      ...(request.signal ? { signal: request.signal } : {}),
     });
     // The runner reads predictions without following links; a missing or unreadable file is invalid output.
     const code = classifySandboxOutcome(o.result, 'file', o.output);
@@ -226,6 +232,7 @@ export class VendorImageExecutor implements BatchExecutor {
       runtime,
       ...(request.gpus ? { gpus: request.gpus } : {}),
       labels: { [LABEL_RUN]: request.runId },
+      ...(request.signal ? { signal: request.signal } : {}),
     });
     const fault = o.failure ? sandboxFault(o.failure, { result: o.result, limits: request.limits, batch: request.batchNumber, predictionsFile: o.predictionsFile }) : null;
     return { result: o.result, output: o.predictions, readOutput: outputReader(o.outputDir), imageId: image.imageId, runtime, fault };

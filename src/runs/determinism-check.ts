@@ -84,11 +84,13 @@ export async function checkDeterminism(
       limits: input.limits,
       ...(input.gpus ? { gpus: input.gpus } : {}),
       ...(input.fetchCaseFiles ? { fetchCaseFiles: input.fetchCaseFiles } : {}),
+      ...(input.signal ? { signal: input.signal } : {}),
       storeFile: async (_caseId, _name, bytes) => ({ key: '(re-run, not stored)', sha256: sha256Hex(bytes), bytes: bytes.length }),
     });
   } catch (error) {
     // A worker shutting down stopped the re-run: the attempt is handed back whole, and its next start checks again.
-    if (isWorkerDraining(error)) throw error;
+    // So did an abandoned run (its signal): nothing of it is reported.
+    if (isWorkerDraining(error) || input.signal?.aborted) throw error;
     const summary = "not checked: Assay could not re-run the sample (not the vendor's fault)";
     return notChecked(summary, `${summary}: ${error instanceof Error ? error.message : String(error)}`);
   }

@@ -95,6 +95,17 @@ describe('runBatches (with the FakeExecutor)', () => {
     await expect(run(new FakeExecutor(() => ({ output: null, exitCode: null })))).rejects.toThrow(/no exit code/);
   });
 
+  it('an abandoned run (its signal): no further batch starts, each batch is handed the signal, and it throws (no fault, nothing returned)', async () => {
+    const controller = new AbortController();
+    const executor = new FakeExecutor((r) => {
+      expect(r.signal).toBe(controller.signal);
+      controller.abort();
+      return { output: jsonl(r.batch.cases.map((c) => c.caseId)) };
+    });
+    await expect(runBatches({ executor, task: taskDefinition('binary-classification'), definition, runId: 'run-1', workDir: '/work/run-1', cases, limits, signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(executor.requests).toHaveLength(1);
+  });
+
   describe('case files (image tasks)', () => {
     const events: string[] = [];
     const fetchCaseFiles = async (batchCases: readonly RunCase[], dir: string): Promise<Record<string, Record<string, string>>> => {
@@ -183,6 +194,13 @@ describe('checkDeterminism (the re-run of a seeded sample, with the FakeExecutor
     expect(crashed.determinism.detail).toMatch(/^not checked: Assay could not re-run the sample \(not the vendor's fault\): the sandbox container produced no exit code/);
     const missing = await check(new FakeExecutor((r) => ({ output: JSON.stringify({ caseId: r.batch.cases[0]?.caseId, probability: 0.5 }) + '\n' })), first);
     expect(missing.determinism).toMatchObject({ checked: false, detail: expect.stringMatching(/^the re-run batch failed: missing_predictions: /) });
+  });
+
+  it('an abandoned run is not a determinism verdict: the re-run throws, never "not checked"', async () => {
+    const first = await firstRun(new FakeExecutor(stable));
+    const controller = new AbortController();
+    controller.abort();
+    await expect(checkDeterminism({ executor: new FakeExecutor(stable), task: taskDefinition('binary-classification'), definition: wide, runId: 'run-1', workDir: '/work/run-1', cases: many, first, limits, signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' });
   });
 
   it('picks the same sample for the same run (an attempt after a crash), whatever the case order, and another for another run', async () => {

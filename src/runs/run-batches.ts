@@ -64,6 +64,8 @@ export interface BatchWork {
   gpus?: { deviceIds: string[] };
   /** Image tasks: puts a batch's case files (inputs that name files) under `dir`; caseId -> { relative path -> host file }. */
   fetchCaseFiles?: (cases: readonly RunCase[], dir: string) => Promise<Record<string, Record<string, string>>>;
+  /** Abandons the run (a node's job cancelled at the hub): no further batch starts, the running container is killed. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -128,6 +130,7 @@ export async function runBatches(
   let prefetch = fetchBatch(1);
   try {
     for (let offset = 0, batch = 1; offset < cases.length; offset += size, batch++) {
+      input.signal?.throwIfAborted();
       const batchCases = cases.slice(offset, offset + size);
       const batchDir = batchDirOf(batch);
       // Where a run's time goes outside the container is recorded too (perf/segmentation-evaluation.ts reads it);
@@ -145,6 +148,7 @@ export async function runBatches(
         limits: input.limits,
         ...(input.gpus ? { gpus: input.gpus } : {}),
         runId: input.runId,
+        ...(input.signal ? { signal: input.signal } : {}),
       });
       out.imageId = outcome.imageId;
       out.runtime = outcome.runtime;

@@ -34,6 +34,8 @@ export interface VendorBatchRun {
   runtime: SandboxRuntime;
   gpus?: { deviceIds: string[] };
   labels?: Record<string, string>;
+  /** Stops the container when the work is abandoned (SandboxRunSpec.signal). */
+  signal?: AbortSignal;
 }
 
 export interface VendorBatchOutcome {
@@ -121,6 +123,7 @@ export async function runVendorBatch(sandbox: DockerSandboxAdapter, run: VendorB
       workingDir: run.image.workingDir || '/',
       ...(run.gpus ? { gpus: run.gpus } : {}),
       labels: run.labels ?? {},
+      ...(run.signal ? { signal: run.signal } : {}),
     });
     // The container is gone: nothing can swap the file now. Seen before release drops links and FIFOs.
     predictionsFile = await outputFileKind(join(output, PREDICTIONS_FILE));

@@ -23,7 +23,7 @@ import {
   LABEL_WORKER,
   type SandboxPolicy,
 } from './sandbox-profile';
-import type { SandboxEngineInfo, SandboxImageInfo, SandboxResult, SandboxRunSpec } from './sandbox.types';
+import { SandboxAbortedError, type SandboxEngineInfo, type SandboxImageInfo, type SandboxResult, type SandboxRunSpec } from './sandbox.types';
 import { createWorkDir, removeWorkDir, sweepWorkRoot } from './work-dirs';
 import { AssayMetrics } from '../observability/metrics';
 import { WorkerDrainingError } from '../queue/worker-draining';
@@ -201,6 +201,7 @@ export class DockerSandboxAdapter {
   async run(spec: SandboxRunSpec): Promise<SandboxResult> {
     const t0 = Date.now();
     if (this.drainedSince) throw new WorkerDrainingError(`the worker is shutting down (since ${this.drainedSince.toISOString()}); no new sandbox starts`);
+    if (spec.signal?.aborted) throw new SandboxAbortedError('the work was abandoned before its sandbox started');
     // Before anything is created: a GPU run gets runc, and runc is what production refuses.
     assertRuntimeAllowed(effectiveRuntime(spec), this.policy, spec.gpus ? 'a GPU run' : 'a sandbox run');
     const runLabel = spec.labels?.[LABEL_RUN] ?? randomUUID();
@@ -219,11 +220,16 @@ export class DockerSandboxAdapter {
     // A listener per run, removed in the finally (a promise shared by every run would hold one reaction per run).
     const drainSignal = this.drainController.signal;
     let onDrain: () => void = () => undefined;
-    const stopping = new Promise<'drain'>((resolve) => {
+    let onAbort: () => void = () => undefined;
+    const stopping = new Promise<'drain' | 'abort'>((resolve) => {
       onDrain = () => resolve('drain');
+      onAbort = () => resolve('abort');
       if (drainSignal.aborted) onDrain();
       else drainSignal.addEventListener('abort', onDrain, { once: true });
+      if (spec.signal?.aborted) onAbort();
+      else spec.signal?.addEventListener('abort', onAbort, { once: true });
     });
+    let aborted = false;
     let started = false;
     try {
       container = await this.docker.createContainer(options);
@@ -265,7 +271,8 @@ export class DockerSandboxAdapter {
       clearTimeout(timer);
       clearInterval(poller);
       if (first === 'drain') drained = true;
-      if (first === 'kill' || first === 'drain') {
+      if (first === 'abort') aborted = true;
+      if (first !== 'exited') {
         await c.kill({ signal: 'SIGKILL' }).catch(() => undefined);
         await withTimeout(waited, KILL_GRACE_MS).catch(() => undefined);
       }
@@ -273,6 +280,7 @@ export class DockerSandboxAdapter {
       // The stream ends when the container exits; do not let a stuck stream hold the run.
       await withTimeout(streamed, 2_000).catch(() => stream.destroy());
       if (drained) throw new WorkerDrainingError(`the worker is shutting down: the sandbox container was stopped after ${Date.now() - t2} ms`);
+      if (aborted) throw new SandboxAbortedError(`the work was abandoned: the sandbox container was stopped after ${Date.now() - t2} ms`);
 
       const state = (await c.inspect()).State;
       exitCode = typeof state.ExitCode === 'number' ? state.ExitCode : null;
@@ -287,6 +295,7 @@ export class DockerSandboxAdapter {
       // Docker refused to create, attach or start it (an engine fault, never the vendor's).
       if (!started) this.metrics?.countSandboxStart({ runtime: effectiveRuntime(spec), outcome: 'failed' });
       drainSignal.removeEventListener('abort', onDrain);
+      spec.signal?.removeEventListener('abort', onAbort);
       // Also on a Docker error mid-run: a live interval would keep polling a dir that no longer matters.
       clearTimeout(timer);
       clearInterval(poller);

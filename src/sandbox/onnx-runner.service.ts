@@ -31,6 +31,8 @@ export interface RunnerInvocation {
   limits: SandboxLimits;
   gpus?: { deviceIds: string[] };
   labels: Record<string, string>;
+  /** Stops the container when the work is abandoned (SandboxRunSpec.signal). */
+  signal?: AbortSignal;
 }
 
 export interface RunnerOutcome {
@@ -110,6 +112,7 @@ export class OnnxRunnerService {
         runtime,
         ...(inv.gpus ? { gpus: inv.gpus } : {}),
         labels: inv.labels,
+        ...(inv.signal ? { signal: inv.signal } : {}),
       });
     } finally {
       // Always, also when the run threw (its error wins then); a failed release is Assay's fault, never swallowed.

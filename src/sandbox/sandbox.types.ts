@@ -41,6 +41,16 @@ export interface SandboxRunSpec {
   user?: { uid: number; gid: number };
   /** Working directory; default /tmp. Vendor images keep their own WORKDIR. */
   workingDir?: string;
+  /**
+   * Aborted when the work this container does is no longer wanted (a node's job cancelled at the hub, its lease
+   * lost): the container is killed at once and the run throws SandboxAbortedError, nothing of its output is read.
+   */
+  signal?: AbortSignal;
+}
+
+/** The caller's signal stopped the container (the work was abandoned); not a verdict on the vendor's algorithm. */
+export class SandboxAbortedError extends Error {
+  override readonly name = 'SandboxAbortedError';
 }
 
 export interface SandboxTimings {

@@ -336,6 +336,40 @@ describe('federation: nodes and the signed hub <-> node protocol (real hub over 
       );
     });
 
+    it('abandons a job the hub cancelled while it ran: the handler’s signal aborts at the next lease extension, and nothing is sent', async () => {
+      let started: () => void = () => undefined;
+      const running = new Promise<void>((r) => (started = r));
+      let abortedAt: number | null = null;
+      // A handler that would run for ever (a long evaluation), unless its signal aborts.
+      const slow: NodeJobHandler = {
+        kind: 'slow',
+        handle: (_job, { signal }) =>
+          new Promise((_resolve, reject) => {
+            started();
+            signal.addEventListener('abort', () => {
+              abortedAt = Date.now();
+              reject(new Error('stopped'));
+            }, { once: true });
+          }),
+      };
+      const a = agent('a', { handlers: [slow] });
+      const id = await enqueue(ids.a, IN_POLICY, 'slow');
+      a.start();
+      await running;
+      // Its lease is kept while it runs (extended every ~LEASE_MS/3): the handler is still running after two lease periods.
+      await new Promise((r) => setTimeout(r, 2 * LEASE_MS));
+      expect(abortedAt).toBeNull();
+      expect(await jobs.findJob(id)).toMatchObject({ status: 'leased' });
+      // The run ends at the hub (as cancelJobsOfEndingRun does): the next extension is refused with 409.
+      const cancelledAt = Date.now();
+      await stack.api.get(Database).manager().query(`UPDATE node_jobs SET status = 'cancelled', lease_token = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now() WHERE id = $1`, [id]);
+      await eventually(async () => abortedAt, (t) => t !== null, 10_000);
+      expect((abortedAt as unknown as number) - cancelledAt).toBeLessThan(LEASE_MS + 1000);
+      await a.stop();
+      expect(a.sent.filter((x) => x.jobId === id)).toEqual([]);
+      expect(await jobs.findJob(id)).toMatchObject({ status: 'cancelled', result: null });
+    });
+
     it('sends a result again when the answer is lost on the way back, and the hub takes the re-send as the same result', async () => {
       // A loopback relay in front of the hub that delivers the first result to the hub and then cuts the connection
       // before the hub's answer reaches the node (the node cannot know whether it was stored).

@@ -365,4 +365,34 @@ describe('DockerSandboxAdapter hardening', () => {
     // The adapter that did not drain runs as before.
     await expect(runAndRelease(spec({ cmd: ['true'], outputDir: join(work, `output-${seq++}`) }))).resolves.toMatchObject({ exitCode: 0 });
   }, 60_000);
+
+  it("a run's signal (its work abandoned): kills that container only, at once, not as a timeout (SandboxAbortedError); an aborted signal starts nothing", async () => {
+    const adapter = new DockerSandboxAdapter({ socketPath: '/var/run/docker.sock', workerId: `${WORKER_ID}-abort`, outputCapMode: 'auto' });
+    const label = `org.assay.worker=${WORKER_ID}-abort`;
+    const running = async (): Promise<number> => (await exec('docker', ['ps', '-q', '--filter', `label=${label}`])).stdout.trim().split('\n').filter(Boolean).length;
+    const controllers = [new AbortController(), new AbortController()];
+    const runs = controllers.map((c) => {
+      const outputDir = join(work, `output-${seq++}`);
+      const s = spec({ cmd: ['sh', '-c', 'echo started; sleep 120'], outputDir, runtime: 'runsc', limits: { ...LIMITS, timeoutMs: 100_000 } });
+      return adapter.run({ ...s, signal: c.signal }).finally(() => adapter.releaseOutputDir(outputDir, s.limits.outputBytes));
+    });
+    runs.forEach((r) => r.catch(() => undefined));
+    const deadline = Date.now() + 30_000;
+    while ((await running()) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(await running()).toBe(2);
+    const t0 = Date.now();
+    controllers[0]?.abort();
+    await expect(runs[0]).rejects.toMatchObject({ name: 'SandboxAbortedError', message: expect.stringMatching(/abandoned: the sandbox container was stopped/) });
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    // The other run is untouched, and the adapter is not draining.
+    expect(await running()).toBe(1);
+    expect(adapter.isDraining).toBe(false);
+    controllers[1]?.abort();
+    await expect(runs[1]).rejects.toMatchObject({ name: 'SandboxAbortedError' });
+    expect((await exec('docker', ['ps', '-aq', '--filter', `label=${label}`])).stdout.trim()).toBe('');
+    // Already aborted: nothing is created.
+    const outputDir = join(work, `output-${seq++}`);
+    await expect(adapter.run({ ...spec({ cmd: ['true'], outputDir }), signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'SandboxAbortedError', message: expect.stringMatching(/before its sandbox started/) });
+    expect((await exec('docker', ['ps', '-aq', '--filter', `label=${label}`])).stdout.trim()).toBe('');
+  }, 60_000);
 });
