@@ -32,6 +32,15 @@ describe('a federated benchmark: pre-flight at the hub, the held-out phase on tw
   let work: string;
   const db = (): Database => stack.api.get(Database);
 
+  /** The vendor submits the logistic model; waits for its held-out (node) run to end; the run as the evaluator sees it. */
+  const submitAndWaitForTestRun = async (): Promise<{ runId: string; run: { status: string; failureReason: string | null; failureDetail: string | null } }> => {
+    const submitted = await vendor.uploadMultipart<{ id: string }>('/api/submissions', { fields: { benchmark: 'wdbc-federated', manifest: JSON.stringify(models.logreg.manifest) }, fileField: 'model', filePath: models.logreg.modelPath });
+    type Sub = { runs: { id: string; phase: string; status: string }[] };
+    const done = await eventually(() => vendor.get<Sub>(`/api/submissions/${submitted.id}`), (s) => s.runs.some((r) => r.phase === 'test' && ['succeeded', 'failed', 'cancelled'].includes(r.status)), 300_000);
+    const runId = (done.runs.find((r) => r.phase === 'test') as { id: string }).id;
+    return { runId, run: await (await stack.user('evaluator')).get(`/api/runs/${runId}`) };
+  };
+
   beforeAll(async () => {
     // A lease of 3 s, shorter than a node's evaluation: the run completes only if the agent keeps extending it.
     stack = await startTestStack({ worker: true, env: { ASSAY_NODE_LEASE_MS: '3000' } });
@@ -213,11 +222,7 @@ describe('a federated benchmark: pre-flight at the hub, the held-out phase on tw
     const b = nodes[1] as HospitalNode;
     const registered = b.cohort.cases.filter((c) => c.split === 'test').length;
     await db().manager().query(`UPDATE node_cohorts SET case_counts = jsonb_set(case_counts, '{test}', to_jsonb($2::int)) WHERE node_id = $1`, [b.id, registered + 1]);
-    const submitted = await vendor.uploadMultipart<{ id: string }>('/api/submissions', { fields: { benchmark: 'wdbc-federated', manifest: JSON.stringify(models.logreg.manifest) }, fileField: 'model', filePath: models.logreg.modelPath });
-    type Sub = { runs: { id: string; phase: string; status: string }[] };
-    const done = await eventually(() => vendor.get<Sub>(`/api/submissions/${submitted.id}`), (s) => s.runs.some((r) => r.phase === 'test' && ['succeeded', 'failed', 'cancelled'].includes(r.status)), 300_000);
-    const runId = (done.runs.find((r) => r.phase === 'test') as { id: string }).id;
-    const run = await (await stack.user('evaluator')).get<{ status: string; failureReason: string | null; failureDetail: string | null }>(`/api/runs/${runId}`);
+    const { run } = await submitAndWaitForTestRun();
     expect(run.status).toBe('failed');
     expect(run.failureReason).toBe('internal');
     expect(run.failureDetail).toBe(`node hospital-b scored ${registered} test case(s), its registered cohort has ${registered + 1}; not the vendor's fault`);
@@ -238,11 +243,7 @@ describe('a federated benchmark: pre-flight at the hub, the held-out phase on tw
         return { ...out, output: { ...out.output, scoreDistributions: { ...d, negative: [...d.negative, 0.99] } } };
       },
     }));
-    const submitted = await vendor.uploadMultipart<{ id: string }>('/api/submissions', { fields: { benchmark: 'wdbc-federated', manifest: JSON.stringify(models.logreg.manifest) }, fileField: 'model', filePath: models.logreg.modelPath });
-    type Sub = { runs: { id: string; phase: string; status: string }[] };
-    const done = await eventually(() => vendor.get<Sub>(`/api/submissions/${submitted.id}`), (s) => s.runs.some((r) => r.phase === 'test' && ['succeeded', 'failed', 'cancelled'].includes(r.status)), 300_000);
-    const runId = (done.runs.find((r) => r.phase === 'test') as { id: string }).id;
-    const run = await (await stack.user('evaluator')).get<{ status: string; failureReason: string | null; failureDetail: string | null }>(`/api/runs/${runId}`);
+    const { runId, run } = await submitAndWaitForTestRun();
     expect(run.status).toBe('failed');
     expect(run.failureReason).toBe('internal');
     expect(run.failureDetail).toMatch(/^node hospital-b returned an inconsistent summary: the score lists hold \d+ positives and \d+ negatives, the confusion counts \d+ and \d+; not pooled, not the vendor's fault$/);
