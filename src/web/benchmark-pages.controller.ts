@@ -29,6 +29,8 @@ export interface LeaderboardView {
   board: LeaderboardResponse | null;
   plot: string | null;
   rule: string | null;
+  /** The phase's section of the page, rendered (leaderboard-section.njk). */
+  html: string;
 }
 
 /** The rule the API applied to these values, said in words (held-out feedback; METRICS.md). */
@@ -39,10 +41,17 @@ export function roundingRule(board: LeaderboardResponse): string | null {
 }
 
 /**
- * The rank plot of a leaderboard page, drawn once per served page: the view cache hands out the same frozen response
- * for a page until the board is rebuilt (LeaderboardViewCache), so the SVG is kept with it and goes with it.
+ * The rank plot and the rendered section of a leaderboard page, drawn once per served page: the view cache hands out
+ * the same frozen response for a page until the board is rebuilt (LeaderboardViewCache), so what is drawn from it is
+ * kept with it and goes with it. The section also shows the phase's status and visibility and the benchmark's
+ * metrics, which change without a rebuild (an evaluator releases a phase): they are part of the section's key. It
+ * shows nothing of the reader beyond the board's own view (public or full precision), which the page already is.
+ * Rendering the 100-row table per request held the page at about 100 requests/s (perf/RESULTS.md).
  */
 const plots = new WeakMap<LeaderboardResponse, string | null>();
+const sections = new WeakMap<LeaderboardResponse, Map<string, string>>();
+const SECTIONS_PER_PAGE = 8;
+
 function plotOf(board: LeaderboardResponse, phase: string): string | null {
   if (plots.has(board)) return plots.get(board) as string | null;
   const plot = rankPlotSvg(
@@ -51,6 +60,22 @@ function plotOf(board: LeaderboardResponse, phase: string): string | null {
   );
   plots.set(board, plot);
   return plot;
+}
+
+type SectionData = Omit<LeaderboardView, 'html'>;
+
+function sectionOf(views: WebViews, lb: SectionData, slug: string, metrics: string[]): string {
+  const render = () => views.renderFragment('leaderboard-section', { lb, metrics, benchmark: { slug } });
+  if (!lb.board) return render();
+  const key = JSON.stringify([slug, lb.phase, lb.status, lb.visibility, lb.rule, metrics]);
+  let kept = sections.get(lb.board);
+  if (!kept) sections.set(lb.board, (kept = new Map()));
+  const hit = kept.get(key);
+  if (hit !== undefined) return hit;
+  const html = render();
+  if (kept.size >= SECTIONS_PER_PAGE) kept.delete(kept.keys().next().value as string);
+  kept.set(key, html);
+  return html;
 }
 
 /** The benchmark catalogue, a benchmark with its leaderboards, and the evaluator's page to release phases and grant regulators. */
@@ -85,19 +110,20 @@ export class BenchmarkPagesController {
     // The cohort's description and attribution: for those the cohort API serves (staff, regulators with a grant).
     const cohort = principal.role === Role.Vendor ? null : ((await this.api.cohorts.list(principal)).find((c) => c.slug === benchmark.definition.cohort.slug) ?? null);
     const mayReadHidden = await this.grantsService.mayReadBenchmark(principal, slug);
+    const metrics = [benchmark.definition.metrics.primary, ...(benchmark.definition.metrics.secondary ?? [])];
     const leaderboards: LeaderboardView[] = [];
     for (const phase of benchmark.phases) {
+      let lb: SectionData;
       // A hidden board the caller may not read is "not released" (the API answers 404 for it, and audits the refusal).
       if (phase.leaderboard === 'hidden' && !mayReadHidden) {
-        leaderboards.push({ phase: phase.name, status: phase.status, visibility: phase.leaderboard, board: null, plot: null, rule: null });
-        continue;
+        lb = { phase: phase.name, status: phase.status, visibility: phase.leaderboard, board: null, plot: null, rule: null };
+      } else {
+        // The API's default page (the first LEADERBOARD_DEFAULT_LIMIT rows), through the same handler as GET …/leaderboard.
+        const board = (await this.api.leaderboards.page(principal, slug, phase.name)).response;
+        lb = { phase: phase.name, status: phase.status, visibility: phase.leaderboard, board, plot: plotOf(board, phase.name), rule: roundingRule(board) };
       }
-      // The API's default page (the first LEADERBOARD_DEFAULT_LIMIT rows), through the same handler as GET …/leaderboard.
-      const board = (await this.api.leaderboards.page(principal, slug, phase.name)).response;
-      const plot = plotOf(board, phase.name);
-      leaderboards.push({ phase: phase.name, status: phase.status, visibility: phase.leaderboard, board, plot, rule: roundingRule(board) });
+      leaderboards.push({ ...lb, html: sectionOf(this.views, lb, benchmark.slug, metrics) });
     }
-    const metrics = [benchmark.definition.metrics.primary, ...(benchmark.definition.metrics.secondary ?? [])];
     return this.views.render(req, 'benchmark', { title: benchmark.title, benchmark, cohort, leaderboards, metrics, principal });
   }
 

@@ -53,6 +53,11 @@ export class WebViews {
     return this.env.render(`${view}.njk`, { ...data, principal, csrfToken, nav: navFor(principal), path: req.path });
   }
 
+  /** A piece of a page (no layout, no caller): what may be kept and served to every reader of the same data. */
+  renderFragment(view: string, data: Record<string, unknown>): string {
+    return this.env.render(`${view}.njk`, data);
+  }
+
   /** A page outside any session (sign-in, errors before authentication). */
   renderPlain(view: string, data: Record<string, unknown>): string {
     return this.env.render(`${view}.njk`, { nav: [], csrfToken: '', ...data });
