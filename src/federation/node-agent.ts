@@ -92,7 +92,8 @@ export class NodeAgent {
   private readonly handlers = new Map<string, NodeJobHandler>();
   private lastLatencyMs: number | null = null;
   private running: Promise<void>[] = [];
-  private busy = false;
+  /** The job in hand (one at a time) and the controller that abandons it. */
+  private current: { job: LeasedJob; abandon: AbortController; sending?: boolean } | null = null;
   /** Results sent, by job id (for tests and the operator's log). */
   readonly sent: { jobId: string; attempt: number; outcome: string; status: number }[] = [];
 
@@ -130,17 +131,22 @@ export class NodeAgent {
   async heartbeat(): Promise<void> {
     const d = await this.options.describe();
     const started = Date.now();
-    await this.request('POST', '/api/node/heartbeat', {
+    const current = this.current;
+    const res = await this.request<{ stop?: unknown }>('POST', '/api/node/heartbeat', {
       intervalMs: this.options.heartbeatMs,
       ...(this.lastLatencyMs === null ? {} : { latencyMs: this.lastLatencyMs }),
       versions: d.versions,
       runtimes: d.runtimes,
       gpus: d.gpus,
-      queueDepth: this.busy ? 1 : 0,
+      queueDepth: current ? 1 : 0,
       cohorts: d.cohorts,
       policy: this.options.policy,
+      jobs: current ? [{ id: current.job.id, attempt: current.job.attempt, leaseToken: current.job.leaseToken }] : [],
     });
     this.lastLatencyMs = Date.now() - started;
+    // The hub names the jobs it no longer wants of this node (cancelled: the run ended): stop now, not at the next extension.
+    const stop = Array.isArray(res.json?.stop) ? (res.json.stop as unknown[]) : [];
+    if (current && stop.includes(current.job.id)) this.abandon(current, 'the hub’s heartbeat answer says to stop it (cancelled, or the lease is no longer this node’s)');
   }
 
   /** Registers a cohort's metadata at the hub (what the cohort module computes on the node; see RegisterCohortDto). */
@@ -188,13 +194,22 @@ export class NodeAgent {
     }
   }
 
+  /** Stops work on the job in hand: its handler's signal aborts (the running container is killed), nothing is sent. */
+  private abandon(current: { job: LeasedJob; abandon: AbortController; sending?: boolean }, why: string): void {
+    // Once its result is on the way there is nothing left to stop (the hub answers the send itself).
+    if (current.abandon.signal.aborted || current.sending || this.current !== current) return;
+    this.log('warn', `job ${current.job.id} attempt ${current.job.attempt}: ${why}; abandoning the work`);
+    current.abandon.abort();
+  }
+
   /** Decides, runs, filters, signs and sends one job's result. */
   async runJob(job: LeasedJob): Promise<void> {
-    this.busy = true;
-    // The hub refusing to extend the lease (409: the job was cancelled, its run ended, or the lease ran out and was
-    // handed out again) means no result of this attempt will be taken: the work is abandoned at once, its container
-    // killed, instead of running to the end on the hospital's hardware for nothing.
-    const abandon = new AbortController();
+    // The hub no longer wanting this attempt (the job was cancelled because its run ended, or the lease ran out and
+    // was handed out again) means no result of it will be taken: the work is abandoned at once, its container
+    // killed, instead of running to the end on the hospital's hardware for nothing. The next heartbeat's answer
+    // says so (stop), and so does a refused lease extension (409/404).
+    const current: { job: LeasedJob; abandon: AbortController; sending?: boolean } = { job, abandon: new AbortController() };
+    this.current = current;
     // A long evaluation keeps its lease: extended a few times per lease period while the handler runs.
     const period = Math.max(1_000, Math.floor((Date.parse(job.leaseExpiresAt) - Date.now()) / 3));
     const keeper = setInterval(() => {
@@ -204,21 +219,19 @@ export class NodeAgent {
         },
         (error: unknown) => {
           this.log('warn', `lease of job ${job.id} not extended: ${(error as Error).message}`);
-          if (error instanceof HubError && (error.status === 409 || error.status === 404) && !abandon.signal.aborted) {
-            this.log('warn', `job ${job.id} attempt ${job.attempt}: the hub no longer holds this lease; abandoning the work`);
-            abandon.abort();
-          }
+          if (error instanceof HubError && (error.status === 409 || error.status === 404)) this.abandon(current, 'the hub no longer holds this lease');
         },
       );
     }, period);
     keeper.unref();
     try {
-      const result = await this.resultOf(job, abandon.signal);
-      if (!result || abandon.signal.aborted) return;
+      const result = await this.resultOf(job, current.abandon.signal);
+      if (!result || current.abandon.signal.aborted) return;
+      current.sending = true;
       await this.sendResult(job, result);
     } finally {
       clearInterval(keeper);
-      this.busy = false;
+      this.current = null;
     }
   }
 

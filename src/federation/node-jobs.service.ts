@@ -189,6 +189,11 @@ export class NodeJobsService {
     }
   }
 
+  /** Of the jobs a node names in its heartbeat, those it should stop working on (no live lease of its own). */
+  notHeld(nodeId: string, held: readonly { id: string; attempt: number; leaseToken: string }[]): Promise<string[]> {
+    return this.jobs.notHeld(nodeId, held);
+  }
+
   async submitResult(node: { id: string; keyId: string }, jobId: string, submitted: SubmittedResult): Promise<{ job: NodeJobEntity; alreadyStored: boolean }> {
     const key = await this.nodes.findKey(node.keyId);
     const publicKey = key ? publicKeyFromBase64(key.publicKey) : undefined;

@@ -88,11 +88,13 @@ export class NodeApiController {
   @Post('heartbeat')
   @HttpCode(200)
   @Access(NODES_ONLY)
-  @ApiOperation({ summary: 'A node’s heartbeat: versions, runtimes, GPUs, queue depth, cohorts, its policy, and the latency it measured' })
+  @ApiOperation({ summary: 'A node’s heartbeat: versions, runtimes, GPUs, queue depth, cohorts, its policy, the latency it measured, and the jobs it works on; the answer names those to stop' })
   async heartbeat(@Req() req: Request & NodeRequest, @Body() body: HeartbeatDto): Promise<HeartbeatResponse> {
     const node = req.node as { id: string };
     await this.nodes.heartbeat(node.id, body);
-    return { nodeId: node.id, serverTime: new Date().toISOString() };
+    // A job cancelled at the hub (its run ended) reaches the node within one heartbeat, not at its next lease extension.
+    const stop = await this.jobs.notHeld(node.id, body.jobs ?? []);
+    return { nodeId: node.id, serverTime: new Date().toISOString(), stop };
   }
 
   @Post('jobs/lease')

@@ -9,6 +9,7 @@ import {
   IsObject,
   IsOptional,
   IsString,
+  IsUUID,
   Length,
   Matches,
   Max,
@@ -101,6 +102,13 @@ export class NodeGpuDto {
   @ApiPropertyOptional() @IsOptional() @IsInt() @Min(0) @Max(16 * 1024 * 1024) memoryMb?: number;
 }
 
+/** A job the node is working on, named in its heartbeat with the lease it holds on it. */
+export class HeldJobDto {
+  @ApiProperty({ format: 'uuid' }) @IsUUID() id!: string;
+  @ApiProperty() @IsInt() @Min(1) @Max(1_000_000) attempt!: number;
+  @ApiProperty() @IsString() @Length(16, 128) leaseToken!: string;
+}
+
 export class HeartbeatDto {
   @ApiProperty({ description: 'this node’s heartbeat interval (ms): the hub shows it offline after three missed beats' }) @IsInt() @Min(100) @Max(3_600_000) intervalMs!: number;
   @ApiPropertyOptional({ description: 'the round trip the node measured on its previous heartbeat (ms)' }) @IsOptional() @IsInt() @Min(0) @Max(3_600_000) latencyMs?: number;
@@ -110,6 +118,8 @@ export class HeartbeatDto {
   @ApiProperty({ description: 'jobs the node holds, running or waiting' }) @IsInt() @Min(0) @Max(1_000_000) queueDepth!: number;
   @ApiProperty({ type: [String], description: 'names of the cohorts it hosts' }) @IsArray() @ArrayMaxSize(200) @IsString({ each: true }) @Matches(LABEL, { each: true }) cohorts!: string[];
   @ApiProperty({ type: NodePolicyDto, description: 'the policy the node enforces' }) @ValidateNested() @Type(() => NodePolicyDto) @IsObject() policy!: NodePolicyDto;
+  @ApiPropertyOptional({ type: [HeldJobDto], description: 'the jobs it is working on, with their leases: the answer names those it should stop' })
+  @IsOptional() @IsArray() @ArrayMaxSize(16) @ValidateNested({ each: true }) @Type(() => HeldJobDto) jobs?: HeldJobDto[];
 }
 
 export class LeaseDto {
@@ -276,4 +286,6 @@ export class JobResultResponse {
 export class HeartbeatResponse {
   @ApiProperty() nodeId!: string;
   @ApiProperty({ description: 'the hub’s time (ISO 8601), for the node to see its clock skew' }) serverTime!: string;
+  @ApiProperty({ type: [String], description: 'of the jobs the heartbeat named, those this node no longer holds a live lease on (cancelled because its run ended, re-leased, expired, done): stop working on them, no result will be taken' })
+  stop!: string[];
 }

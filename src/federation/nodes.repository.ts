@@ -198,10 +198,31 @@ export class NodeJobsRepository {
   }
 
   async releaseLease(id: string, leaseToken: string): Promise<void> {
-    await this.db.manager().query(
-      `UPDATE node_jobs SET status = 'queued', lease_token = NULL, leased_at = NULL, lease_expires_at = NULL, updated_at = now() WHERE id = $1 AND status = 'leased' AND lease_token = $2`,
-      [id, leaseToken],
-    );
+    await this.db.transaction(async (tx) => {
+      const rows = (await tx.query(
+        `UPDATE node_jobs SET status = 'queued', lease_token = NULL, leased_at = NULL, lease_expires_at = NULL, updated_at = now() WHERE id = $1 AND status = 'leased' AND lease_token = $2 RETURNING node_id`,
+        [id, leaseToken],
+      )) as unknown[];
+      // Back in the queue: the node's other long polls wake for it now, not at their fallback re-check.
+      const row = (Array.isArray(rows[0]) ? rows[0][0] : rows[0]) as { node_id?: string } | undefined;
+      if (row?.node_id) await this.announce(tx, row.node_id);
+    });
+  }
+
+  /**
+   * Of the jobs a node says it works on (id, attempt, lease token), those it holds no live lease on: not its job,
+   * not leased (cancelled, done, queued again), another attempt or token, or the lease expired (by the database
+   * clock, as extend and result judge it). The node stops working on these.
+   */
+  async notHeld(nodeId: string, held: readonly { id: string; attempt: number; leaseToken: string }[]): Promise<string[]> {
+    if (held.length === 0) return [];
+    const rows = (await this.db.manager().query(
+      `SELECT h.id::text AS id FROM unnest($2::uuid[], $3::int[], $4::text[]) AS h(id, attempt, token)
+        LEFT JOIN node_jobs j ON j.id = h.id AND j.node_id = $1 AND j.status = 'leased' AND j.attempt = h.attempt AND j.lease_token = h.token AND j.lease_expires_at > now()
+        WHERE j.id IS NULL`,
+      [nodeId, held.map((h) => h.id), held.map((h) => h.attempt), held.map((h) => h.leaseToken)],
+    )) as { id: string }[];
+    return rows.map((r) => r.id);
   }
 
   /** Jobs waiting at the hub or leased, per node id. */

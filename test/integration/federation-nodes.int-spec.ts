@@ -336,38 +336,95 @@ describe('federation: nodes and the signed hub <-> node protocol (real hub over 
       );
     });
 
-    it('abandons a job the hub cancelled while it ran: the handler’s signal aborts at the next lease extension, and nothing is sent', async () => {
+    /** A handler that would run for ever (a long evaluation) unless its signal aborts; says when it started and when it was aborted. */
+    const forever = () => {
+      const seen = { abortedAt: null as number | null, started: null as Promise<void> | null };
       let started: () => void = () => undefined;
-      const running = new Promise<void>((r) => (started = r));
-      let abortedAt: number | null = null;
-      // A handler that would run for ever (a long evaluation), unless its signal aborts.
-      const slow: NodeJobHandler = {
+      seen.started = new Promise<void>((r) => (started = r));
+      const handler: NodeJobHandler = {
         kind: 'slow',
         handle: (_job, { signal }) =>
           new Promise((_resolve, reject) => {
             started();
             signal.addEventListener('abort', () => {
-              abortedAt = Date.now();
+              seen.abortedAt = Date.now();
               reject(new Error('stopped'));
             }, { once: true });
           }),
       };
-      const a = agent('a', { handlers: [slow] });
+      return { handler, seen };
+    };
+    const cancelJob = (id: string) => stack.api.get(Database).manager().query(`UPDATE node_jobs SET status = 'cancelled', lease_token = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now() WHERE id = $1`, [id]);
+
+    it('abandons a job the hub cancelled while it ran at the next lease extension (heartbeats too rare to say it first), and sends nothing', async () => {
+      const { handler, seen } = forever();
+      const a = agent('a', { handlers: [handler], heartbeatMs: 600_000 });
       const id = await enqueue(ids.a, IN_POLICY, 'slow');
       a.start();
-      await running;
+      await seen.started;
       // Its lease is kept while it runs (extended every ~LEASE_MS/3): the handler is still running after two lease periods.
       await new Promise((r) => setTimeout(r, 2 * LEASE_MS));
-      expect(abortedAt).toBeNull();
+      expect(seen.abortedAt).toBeNull();
       expect(await jobs.findJob(id)).toMatchObject({ status: 'leased' });
       // The run ends at the hub (as cancelJobsOfEndingRun does): the next extension is refused with 409.
       const cancelledAt = Date.now();
-      await stack.api.get(Database).manager().query(`UPDATE node_jobs SET status = 'cancelled', lease_token = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now() WHERE id = $1`, [id]);
-      await eventually(async () => abortedAt, (t) => t !== null, 10_000);
-      expect((abortedAt as unknown as number) - cancelledAt).toBeLessThan(LEASE_MS + 1000);
+      await cancelJob(id);
+      await eventually(async () => seen.abortedAt, (t) => t !== null, 10_000);
+      expect((seen.abortedAt as unknown as number) - cancelledAt).toBeLessThan(LEASE_MS + 1000);
       await a.stop();
       expect(a.sent.filter((x) => x.jobId === id)).toEqual([]);
       expect(await jobs.findJob(id)).toMatchObject({ status: 'cancelled', result: null });
+    });
+
+    it('abandons a cancelled job at its next heartbeat, even when no lease extension says so; a heartbeat’s answer names only jobs the node no longer holds', async () => {
+      // A relay in front of the hub that turns every refused extension (409/404) into a 503: the agent then keeps
+      // retrying its extensions and only the heartbeat's answer can tell it to stop.
+      const hub = new URL(stack.baseUrl);
+      const relay = createServer((req, res) => {
+        const upstream = httpRequest({ host: hub.hostname, port: hub.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+          if (/\/extend$/.test(req.url ?? '') && (answer.statusCode === 409 || answer.statusCode === 404)) {
+            answer.resume();
+            res.writeHead(503, { 'content-type': 'application/json' }).end('{"message":"relay"}');
+            return;
+          }
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        });
+        // The agent giving up a long poll (it stops) must reach the hub, or the hub would lease the next job to the relay.
+        upstream.on('error', () => undefined);
+        res.on('close', () => {
+          if (!res.writableFinished) upstream.destroy();
+        });
+        req.pipe(upstream);
+      });
+      await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+      try {
+        const { handler, seen } = forever();
+        const a = agent('a', { handlers: [handler], hubUrl: `http://127.0.0.1:${(relay.address() as AddressInfo).port}` });
+        const id = await enqueue(ids.a, IN_POLICY, 'slow');
+        a.start();
+        await seen.started;
+        const held = (await jobs.findJob(id)) as { attempt: number; leaseToken: string };
+        // While the lease is live, a heartbeat naming it is told nothing; the same job under another token, another
+        // attempt, or from another node (whose job it is not) is named back to stop.
+        const beat = (who: 'a' | 'b', named: { id: string; attempt: number; leaseToken: string }[]) =>
+          agent(who).request<{ stop: string[] }>('POST', '/api/node/heartbeat', { intervalMs: 300, versions: { assay: '0.1.0' }, runtimes: [], gpus: [], queueDepth: 1, cohorts: [], policy: POLICY, jobs: named });
+        const live = { id, attempt: held.attempt, leaseToken: held.leaseToken };
+        expect((await beat('a', [live])).json?.stop).toEqual([]);
+        expect((await beat('a', [{ ...live, leaseToken: 'x'.repeat(32) }])).json?.stop).toEqual([id]);
+        expect((await beat('a', [{ ...live, attempt: live.attempt + 1 }])).json?.stop).toEqual([id]);
+        expect((await beat('b', [live])).json?.stop).toEqual([id]);
+        expect(await statusOf(beat('a', [{ ...live, id: 'not-a-uuid' }]))).toBe(400);
+        await new Promise((r) => setTimeout(r, LEASE_MS));
+        expect(seen.abortedAt).toBeNull();
+        await cancelJob(id);
+        await eventually(async () => seen.abortedAt, (t) => t !== null, 10_000);
+        await a.stop();
+        expect(a.sent.filter((x) => x.jobId === id)).toEqual([]);
+        expect(await jobs.findJob(id)).toMatchObject({ status: 'cancelled', result: null });
+      } finally {
+        await new Promise((r) => relay.close(r));
+      }
     });
 
     it('sends a result again when the answer is lost on the way back, and the hub takes the re-send as the same result', async () => {
@@ -393,7 +450,9 @@ describe('federation: nodes and the signed hub <-> node protocol (real hub over 
         const relayUrl = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`;
         const a = agent('a', { hubUrl: relayUrl });
         const id = await enqueue(ids.a);
-        const got = (await lease(a)) as LeasedJob;
+        // A long poll the previous test's agent gave up (through its own relay) may still be closing at the hub: if it
+        // claims the job in that moment, it hands it straight back, and a poll that waits gets it.
+        const got = (await lease(a, 2000)) as LeasedJob;
         await a.sendResult(got, { outcome: 'failed', reason: 'x' });
         expect(cut).toBe(1);
         expect(a.sent).toEqual([{ jobId: id, attempt: 1, outcome: 'failed', status: 200 }]);
