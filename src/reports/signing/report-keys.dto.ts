@@ -15,7 +15,7 @@ export class PublicKeysResponse {
 }
 
 export class VerifyCheckResponse implements VerifyCheck {
-  @ApiProperty({ enum: ['parse', 'embedded-evidence', 'evidence-hash', 'key-known', 'evidence-signature', 'digest-signature', 'seal-present', 'document-hash', 'seal-signature', 'seal-matches-evidence'] }) name!: VerifyCheck['name'];
+  @ApiProperty({ enum: ['parse', 'record-shape', 'embedded-evidence', 'evidence-hash', 'key-known', 'evidence-signature', 'digest-signature', 'seal-present', 'document-hash', 'seal-signature', 'seal-matches-evidence'] }) name!: VerifyCheck['name'];
   @ApiProperty() ok!: boolean;
   @ApiProperty({ description: 'what was compared, and what did not match' }) detail!: string;
 }

@@ -52,10 +52,18 @@ function evidenceHashOf(signed: SignedEvidence): string {
   return hash;
 }
 
+/**
+ * The seal's JSON text, exactly as the signer writes it: these members in this order, nothing else. The verifier
+ * accepts only this text (verify.ts parseSeal), since the seal line is outside the document hash: a seal that
+ * parsed to the same members but carried more (a string holding "-->" and markup, in HTML) would otherwise verify.
+ */
+export const sealJson = (seal: DocumentSeal): string =>
+  JSON.stringify({ alg: seal.alg, keyId: seal.keyId, format: seal.format, reportId: seal.reportId, evidenceSha256: seal.evidenceSha256, documentSha256: seal.documentSha256, value: seal.value });
+
 function seal(document: Uint8Array, format: SealFormat, signed: SignedEvidence, key: SigningKey): string {
   const fields = { keyId: key.keyId, format, reportId: signed.evidence.reportId, evidenceSha256: evidenceHashOf(signed), documentSha256: sha256Hex(document) };
   const full: DocumentSeal = { alg: REPORT_SIGNATURE_ALG, ...fields, value: signEd25519(key.privateKey, sealMessage(fields)) };
-  return `${SEAL_MARKERS[format].prefix}${JSON.stringify(full)}${SEAL_MARKERS[format].suffix}`;
+  return `${SEAL_MARKERS[format].prefix}${sealJson(full)}${SEAL_MARKERS[format].suffix}`;
 }
 
 /** Appends the seal to an HTML rendering that embeds exactly this `signed` record. */

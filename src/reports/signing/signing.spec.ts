@@ -45,7 +45,7 @@ describe('report signing: sign, seal, verify', () => {
   it('verifies an evidence.json, and names the failing check when a value, the signature or the key is wrong', async () => {
     const ok = await verifyReport(Buffer.from(JSON.stringify(signed)), keys);
     expect(ok).toMatchObject({ valid: true, format: 'json', reportId: signed.evidence.reportId, keyId: info.keyId, evidenceSha256: signed.signature.evidenceSha256 });
-    expect(ok.checks.map((c) => c.name)).toEqual(['parse', 'evidence-hash', 'key-known', 'evidence-signature', 'digest-signature']);
+    expect(ok.checks.map((c) => c.name)).toEqual(['parse', 'record-shape', 'evidence-hash', 'key-known', 'evidence-signature', 'digest-signature']);
 
     const changed = JSON.parse(JSON.stringify(signed)) as SignedEvidence;
     changed.evidence.primary.endpoint.value = 0.99;
@@ -73,6 +73,36 @@ describe('report signing: sign, seal, verify', () => {
     // A key published under another key's id is not believed.
     const forged = await verifyReport(Buffer.from(JSON.stringify(signed)), keyLookupOf([{ ...info, publicKey: stranger.info.publicKey }]));
     expect(detail(forged, 'key-known')).toMatch(/does not hash to its id/);
+  });
+
+  it('verifies evidence.json only in a form Assay writes, holding only the record and its signature', async () => {
+    // Both forms Assay writes are valid: canonical JSON (the download) and JSON.stringify (the embedded copy), with or
+    // without a final newline.
+    expect((await verifyReport(Buffer.from(canonicalJson(signed)), keys)).valid).toBe(true);
+    expect((await verifyReport(Buffer.from(`${canonicalJson(signed)}\n`), keys)).valid).toBe(true);
+    // A member outside the evidence is neither hashed nor signed: refused, named.
+    const note = await verifyReport(Buffer.from(canonicalJson({ ...signed, note: 'Approved by the notified body' })), keys);
+    expect(note.valid).toBe(false);
+    expect(failed(note)).toEqual(['record-shape']);
+    expect(detail(note, 'record-shape')).toContain('"note"');
+    const sigExtra = await verifyReport(Buffer.from(canonicalJson({ ...signed, signature: { ...signed.signature, comment: 'x' } })), keys);
+    expect(failed(sigExtra)).toEqual(['record-shape']);
+    // Without the hash signature the check is not skipped: it fails, and so does the shape.
+    const { digestValue: _dropped, ...noDigest } = signed.signature;
+    const r = await verifyReport(Buffer.from(canonicalJson({ ...signed, signature: noDigest })), keys);
+    expect(failed(r)).toEqual(['record-shape', 'digest-signature']);
+    expect(detail(r, 'record-shape')).toContain('signature.digestValue');
+    // A repeated member: JSON.parse keeps the last (the signed one) but a reader that keeps the first would show 0.999.
+    const endpoint = canonicalJson(signed.evidence.primary.endpoint);
+    const canon = canonicalJson(signed);
+    expect(canon).toContain(`"endpoint":${endpoint}`);
+    const twice = canon.replace(`"endpoint":${endpoint}`, `"endpoint":${canonicalJson({ ...signed.evidence.primary.endpoint, value: 0.999 })},"endpoint":${endpoint}`);
+    const dup = await verifyReport(Buffer.from(twice), keys);
+    expect(dup.valid).toBe(false);
+    expect(failed(dup)).toEqual(['parse']);
+    expect(detail(dup, 'parse')).toMatch(/not as Assay writes it/);
+    // Re-indented is refused the same way (the file is not the one downloaded).
+    expect(failed(await verifyReport(Buffer.from(JSON.stringify(signed, null, 2)), keys))).toEqual(['parse']);
   });
 
   it('keeps a report signed with a retired key valid after rotation', async () => {
@@ -106,7 +136,7 @@ describe('report signing: sign, seal, verify', () => {
       expect(seal).toMatchObject({ alg: 'Ed25519', keyId: info.keyId, format: 'html', reportId: signed.evidence.reportId, evidenceSha256: signed.signature.evidenceSha256, documentSha256: sha256Hex(Buffer.from(document)) });
       const result = await verifyReport(Buffer.from(sealed), keys);
       expect(result).toMatchObject({ valid: true, format: 'html', keyId: info.keyId });
-      expect(result.checks.map((c) => c.name)).toEqual(['parse', 'embedded-evidence', 'evidence-hash', 'key-known', 'evidence-signature', 'digest-signature', 'seal-present', 'document-hash', 'seal-signature', 'seal-matches-evidence']);
+      expect(result.checks.map((c) => c.name)).toEqual(['parse', 'embedded-evidence', 'record-shape', 'evidence-hash', 'key-known', 'evidence-signature', 'digest-signature', 'seal-present', 'document-hash', 'seal-signature', 'seal-matches-evidence']);
     });
 
     it('refuses to seal a document that embeds another record', () => {
@@ -123,6 +153,23 @@ describe('report signing: sign, seal, verify', () => {
       const cut = await verifyReport(Buffer.from(document), keys);
       expect(failed(cut)).toEqual(['seal-present']);
       expect(cut.valid).toBe(false);
+    });
+
+    it('accepts only the seal line the signer writes: an extra member (markup after "-->"), another order or spacing is refused', async () => {
+      const at = sealed.lastIndexOf('\n<!--assay-seal:');
+      const sealText = sealed.slice(at + '\n<!--assay-seal:'.length, -'-->\n'.length);
+      const seal = JSON.parse(sealText) as Record<string, string>;
+      const withSeal = (text: string) => `${sealed.slice(0, at)}\n<!--assay-seal:${text}-->\n`;
+      // The document hash covers only the bytes before the seal: this overlay would show as a page with a valid seal.
+      const overlay = '--><div style="position:fixed;inset:0;background:#fff">AUROC 0.99: MET</div><script>alert(1)</script><!--';
+      const injected = await verifyReport(Buffer.from(withSeal(JSON.stringify({ ...seal, note: overlay }))), keys);
+      expect(injected.valid).toBe(false);
+      expect(failed(injected)).toEqual(['seal-present']);
+      expect(detail(injected, 'seal-present')).toContain('unsigned member "note"');
+      const { alg, ...rest } = seal;
+      expect(failed(await verifyReport(Buffer.from(withSeal(JSON.stringify({ ...rest, alg }))), keys))).toEqual(['seal-present']);
+      expect(failed(await verifyReport(Buffer.from(withSeal(JSON.stringify(seal, null, 1).replace(/\n/g, ''))), keys))).toEqual(['seal-present']);
+      expect((await verifyReport(Buffer.from(withSeal(sealText)), keys)).valid).toBe(true);
     });
 
     it('fails seal-matches-evidence when the embedded record is swapped for another validly signed one', async () => {
@@ -178,6 +225,15 @@ describe('report signing: sign, seal, verify', () => {
       const otherSealed = await sealPdf(plain, other, key);
       const swapped = Buffer.concat([otherSealed.subarray(0, otherSealed.lastIndexOf(Buffer.from('\n%assay-seal:'))), sealed.subarray(at)]);
       expect(failed(await verifyReport(swapped, keys))).toEqual(['document-hash', 'seal-matches-evidence']);
+    });
+
+    it('refuses a PDF seal line carrying more than the signer wrote', async () => {
+      const at = sealed.lastIndexOf(Buffer.from('\n%assay-seal:'));
+      const seal = JSON.parse(sealed.subarray(at + '\n%assay-seal:'.length, sealed.length - 1).toString('utf8')) as Record<string, string>;
+      const extended = Buffer.concat([sealed.subarray(0, at), Buffer.from(`\n%assay-seal:${JSON.stringify({ ...seal, approvedBy: 'notified body' })}\n`)]);
+      const r = await verifyReport(extended, keys);
+      expect(failed(r)).toEqual(['seal-present']);
+      expect(detail(r, 'seal-present')).toContain('"approvedBy"');
     });
 
     it('never throws on hostile bytes: random, truncated, one byte flipped anywhere', async () => {

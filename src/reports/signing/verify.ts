@@ -1,11 +1,12 @@
 import { canonicalJson } from '../../common/canonical-json';
 import { digestMessage, KEY_ID_PATTERN, keyIdOf, PublicKeyInfo, publicKeyFromBase64, REPORT_SIGNATURE_ALG, SHA256_HEX_PATTERN, sha256Hex, verifyEd25519 } from './ed25519';
-import { DocumentSeal, EVIDENCE_SCRIPT_OPEN, extractHtmlEvidence, extractPdfEvidence, SEAL_MARKERS, SealFormat, sealMessage, splitSeal } from './seal';
+import { DocumentSeal, EVIDENCE_SCRIPT_OPEN, extractHtmlEvidence, extractPdfEvidence, SEAL_MARKERS, SealFormat, sealJson, sealMessage, splitSeal } from './seal';
 
 export type VerifyFormat = 'json' | SealFormat | 'unknown';
 
 export type CheckName =
   | 'parse'
+  | 'record-shape'
   | 'embedded-evidence'
   | 'evidence-hash'
   | 'key-known'
@@ -93,6 +94,15 @@ function checkSignedEvidence(signed: unknown, keys: KeyLookup, checks: VerifyChe
     checks.push({ name: 'evidence-hash', ok: false, detail: 'not a signed evidence record: expected { evidence: {...}, signature: {...} }' });
     return out;
   }
+  // Nothing beside the record and its signature: a member outside `evidence` is not hashed or signed, yet a reader
+  // of the file would see it ("note": "approved").
+  const outside = [extraMembers(signed as Record<string, unknown>, RECORD_MEMBERS), extraMembers(sig, SIGNATURE_MEMBERS)].filter(Boolean);
+  const missing = SIGNATURE_MEMBERS.filter((k) => sig[k] === undefined);
+  if (outside.length > 0 || missing.length > 0) {
+    checks.push({ name: 'record-shape', ok: false, detail: `the signed record holds ${[...outside, ...(missing.length ? [`no signature.${missing.join(', signature.')}`] : [])].join('; ')}: only { evidence, signature: { ${SIGNATURE_MEMBERS.join(', ')} } } is signed` });
+  } else {
+    checks.push({ name: 'record-shape', ok: true, detail: 'the record holds only the evidence and its signature' });
+  }
   out.reportId = str(evidence.reportId) ?? null;
   const claimed = str(sig.evidenceSha256);
   let canonical: Buffer | null = null;
@@ -131,7 +141,7 @@ function checkSignedEvidence(signed: unknown, keys: KeyLookup, checks: VerifyChe
     const ok = verifyEd25519(evidenceKey.key, canonical, str(sig.value) ?? '');
     checks.push({ name: 'evidence-signature', ok, detail: ok ? `Ed25519 signature by ${keyId} over the canonical record verifies` : `the Ed25519 signature does not verify with key ${keyId} over the canonical record` });
   }
-  if (sig.digestValue !== undefined) {
+  {
     const ok = !!evidenceKey.key && typeof claimed === 'string' && verifyEd25519(evidenceKey.key, digestMessage(claimed), str(sig.digestValue) ?? '');
     checks.push({ name: 'digest-signature', ok, detail: ok ? `the signature over the evidence hash by ${keyId} verifies` : `the signature over the evidence hash does not verify with key ${keyId}` });
   }
@@ -154,7 +164,21 @@ function parseSeal(text: string, format: SealFormat): DocumentSeal | string {
   if (typeof value.keyId === 'string' && !KEY_ID_PATTERN.test(value.keyId)) problems.push('keyId is not of the form ed25519-<16 hex>');
   if (typeof value.documentSha256 === 'string' && !SHA256_HEX_PATTERN.test(value.documentSha256)) problems.push('documentSha256 is not 64 hex digits');
   if (problems.length > 0) return `the seal is malformed: ${problems.join('; ')}`;
+  // Only the exact text the signer writes: the seal line is not covered by the document hash, so anything more in it
+  // (another member, a string holding "-->" and markup) would be unsigned content shown with a valid report.
+  const exact = sealJson(value as unknown as DocumentSeal);
+  if (text !== exact) return `the seal is not as Assay writes it (${extraMembers(value, SEAL_MEMBERS) || 'other spacing, order or escaping'}): bytes outside the signed document`;
   return value as unknown as DocumentSeal;
+}
+
+const SEAL_MEMBERS = ['alg', 'keyId', 'format', 'reportId', 'evidenceSha256', 'documentSha256', 'value'];
+const RECORD_MEMBERS = ['evidence', 'signature'];
+const SIGNATURE_MEMBERS = ['alg', 'keyId', 'evidenceSha256', 'value', 'digestValue'];
+
+/** Members of `value` beyond `allowed`, said in words (empty when none). */
+function extraMembers(value: Record<string, unknown>, allowed: readonly string[]): string {
+  const extra = Object.keys(value).filter((k) => !allowed.includes(k));
+  return extra.length === 0 ? '' : `unsigned member${extra.length > 1 ? 's' : ''} ${extra.slice(0, 5).map((k) => shown(k)).join(', ')}`;
 }
 
 /**
@@ -173,8 +197,23 @@ export async function verifyReport(bytes: Buffer, keys: KeyLookup): Promise<Veri
     } else if (format === 'json') {
       let parsed: unknown;
       try {
-        parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-        checks.push({ name: 'parse', ok: true, detail: 'JSON evidence record' });
+        const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+        parsed = JSON.parse(text);
+        // The bytes must be a form Assay writes (canonical JSON as downloaded, or JSON.stringify as embedded), up to a
+        // final newline: a repeated member ("endpoint" twice) is dropped by JSON.parse here but may be the one
+        // another reader shows, so a file that re-serializes differently is refused rather than read one way.
+        const body = text.replace(/\r?\n$/, '');
+        let written = false;
+        try {
+          written = body === canonicalJson(parsed) || body === JSON.stringify(parsed);
+        } catch {
+          written = false;
+        }
+        checks.push(
+          written
+            ? { name: 'parse', ok: true, detail: 'JSON evidence record' }
+            : { name: 'parse', ok: false, detail: 'the JSON is not as Assay writes it (a repeated member, or other spacing or order): download evidence.json again, unchanged' },
+        );
       } catch (error) {
         checks.push({ name: 'parse', ok: false, detail: `not UTF-8 JSON (${(error as Error).message.slice(0, 120)})` });
       }
