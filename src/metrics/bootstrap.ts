@@ -1,6 +1,7 @@
 // Generic bootstrap engine (METRICS.md §4.3). Replicates are multiplicity vectors over the independent units
 // (patients), so a statistic is written once as a weighted computation and serves the point estimate (all weights 1),
 // the bootstrap (multiplicities) and the jackknife (one weight 0).
+import { createCipheriv } from 'node:crypto';
 import { MetricInputError } from './metrics.errors';
 import { createSeededRandomInt, normalCdf, normalQuantile, quantileType7 } from './stats';
 
@@ -16,6 +17,11 @@ export interface BootstrapOptions {
   readonly strata?: ArrayLike<number>;
   readonly replicates: number;
   readonly seed: number;
+  /**
+   * A secret 32-byte key: the draws come from it (createKeyedRandomInt) instead of `seed`, for replicates that leave
+   * the machine (a federated node's): their receiver cannot regenerate the weights. `seed` is then only a label.
+   */
+  readonly key?: Uint8Array;
 }
 
 export interface BootstrapReplicates {
@@ -58,6 +64,30 @@ function validate(options: BootstrapOptions): void {
   }
 }
 
+/**
+ * Uniform integers in [0, bound) from a secret 256-bit key: the AES-256-CTR keystream (node's crypto), read as
+ * little-endian uint32s, mapped like createSeededRandomInt. For resampling whose replicates leave the machine while
+ * the draws must not be reproducible by the receiver: mulberry32 has 32 bits of state, so a receiver holding B
+ * replicate sums of n per-case values could search every seed, regenerate the weights and solve for the values.
+ * Deterministic for a given key (the node can reproduce its own replicates).
+ */
+export function createKeyedRandomInt(key: Uint8Array): (bound: number) => number {
+  if (key.length !== 32) throw new MetricInputError('METRIC_BAD_PARAMETER', `a resampling key must be 32 bytes, got ${key.length}`);
+  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+  const zeros = Buffer.alloc(16_384);
+  let block = Buffer.alloc(0);
+  let at = 0;
+  return (bound: number): number => {
+    if (at >= block.length) {
+      block = cipher.update(zeros);
+      at = 0;
+    }
+    const u32 = block.readUInt32LE(at);
+    at += 4;
+    return Math.floor((u32 / 4294967296) * bound);
+  };
+}
+
 /** Unit indices grouped by stratum, strata in order of first appearance (part of the seeded draw order). */
 export function groupByStratum(n: number, strata?: ArrayLike<number>): Int32Array[] {
   if (strata === undefined) return [Int32Array.from({ length: n }, (_, i) => i)];
@@ -78,7 +108,7 @@ export function groupByStratum(n: number, strata?: ArrayLike<number>): Int32Arra
 export function forEachReplicate(options: BootstrapOptions, onReplicate: (weights: Float64Array, b: number) => void): void {
   validate(options);
   const groups = groupByStratum(options.n, options.strata);
-  const randomInt = createSeededRandomInt(options.seed);
+  const randomInt = options.key ? createKeyedRandomInt(options.key) : createSeededRandomInt(options.seed);
   const weights = new Float64Array(options.n);
   for (let b = 0; b < options.replicates; b++) {
     weights.fill(0);

@@ -5,9 +5,10 @@ import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aurocWithDelong, proportionWithWilson } from './binary-classification';
-import { bootstrapCi } from './bootstrap';
+import { createCipheriv, createHmac } from 'node:crypto';
+import { bootstrapCi, createKeyedRandomInt, forEachReplicate } from './bootstrap';
 import { chiSquareUpperTail, studentTCdf, studentTQuantile } from './distributions';
-import { derSimonianLaird, nodeRatioPart, perNodeTable, pooledAurocDelong, pooledProportion, pooledRatio, scoreDistribution } from './pooling';
+import { derSimonianLaird, nodeRatioPart, perNodeTable, pooledAurocDelong, pooledProportion, pooledRatio, replicateTagOf, scoreDistribution } from './pooling';
 
 const GOLDEN = join(__dirname, '../../test/golden');
 // R writes every double with %.17g as a string (a vector as "[…]"), so values round-trip exactly.
@@ -189,6 +190,75 @@ describe('pooled ratios of sums', () => {
     expect(() => pooledRatio([a, b])).toThrow(/same bootstrap seed/);
     const c = nodeRatioPart([0.2, 0.4], { replicates: 40, seed: 4 });
     expect(() => pooledRatio([a, c])).toThrow(/different numbers of bootstrap replicates/);
+  });
+
+  describe('replicate sums that leave a node do not give away its per-case values', () => {
+    // Twelve per-case values (e.g. Dice) and B = 60 replicate sums: with the resampling weights, the values solve out.
+    const values = [0.91, 0.42, 0.77, 0.05, 0.66, 0.88, 0.13, 0.5, 0.97, 0.31, 0.72, 0.24];
+    const B = 60;
+    const weightsOf = (options: { seed: number; key?: Uint8Array }): number[][] => {
+      const rows: number[][] = [];
+      forEachReplicate({ n: values.length, replicates: B, ...options }, (w) => rows.push(Array.from(w)));
+      return rows;
+    };
+    /** Least squares W·v = sums by the normal equations (Gauss–Jordan): what a hub holding the weights would do. */
+    const solve = (w: number[][], sums: readonly number[]): number[] => {
+      const n = values.length;
+      const a = Array.from({ length: n }, (_, i) => [...Array.from({ length: n }, (_, j) => w.reduce((t, r) => t + (r[i] as number) * (r[j] as number), 0)), w.reduce((t, r, b) => t + (r[i] as number) * (sums[b] as number), 0)]);
+      for (let c = 0; c < n; c++) {
+        let p = c;
+        for (let r = c + 1; r < n; r++) if (Math.abs(a[r]![c]!) > Math.abs(a[p]![c]!)) p = r;
+        [a[c], a[p]] = [a[p]!, a[c]!];
+        for (let r = 0; r < n; r++) {
+          if (r === c) continue;
+          const f = a[r]![c]! / a[c]![c]!;
+          for (let k = c; k <= n; k++) a[r]![k] = a[r]![k]! - f * a[c]![k]!;
+        }
+      }
+      return a.map((row, i) => row[n]! / row[i]!);
+    };
+
+    it('a searchable seed leaks them (the channel, shown): the tag names the seed, the weights regenerate, the values solve', () => {
+      const part = nodeRatioPart(values, { replicates: B, seed: 4242 });
+      let found: number | null = null;
+      for (let s = 0; s < 10_000 && found === null; s++) if (replicateTagOf({ seed: s }) === part.replicates?.seedTag) found = s;
+      expect(found).toBe(4242);
+      const recovered = solve(weightsOf({ seed: found as number }), part.replicates?.numerators ?? []);
+      recovered.forEach((v, i) => expect(v).toBeCloseTo(values[i] as number, 9));
+    });
+
+    it('a node resamples from a 256-bit key: its tag names no seed, and no seed regenerates its replicate sums', () => {
+      const key = createHmac('sha256', Buffer.alloc(32, 7)).update('assay-node-bootstrap-key\u0000job\u00004242').digest();
+      const part = nodeRatioPart(values, { replicates: B, seed: 4242, key });
+      expect(part.replicates?.seedTag).toBe(replicateTagOf({ seed: 4242, key }));
+      const sums = part.replicates?.numerators ?? [];
+      for (let s = 0; s < 2_000; s++) {
+        expect(replicateTagOf({ seed: s })).not.toBe(part.replicates?.seedTag);
+        if (s % 200 === 0) {
+          const w = weightsOf({ seed: s });
+          const predicted = w.map((r) => r.reduce((t, x, i) => t + x * (values[i] as number), 0));
+          expect(predicted).not.toEqual(sums);
+        }
+      }
+      // The same key gives the same replicates (the node's operator can reproduce them); a key one bit off does not.
+      expect(nodeRatioPart(values, { replicates: B, seed: 1, key }).replicates?.numerators).toEqual(sums);
+      const flipped = Buffer.from(key);
+      flipped[0] = (flipped[0] as number) ^ 1;
+      expect(nodeRatioPart(values, { replicates: B, seed: 4242, key: flipped }).replicates?.numerators).not.toEqual(sums);
+    });
+
+    it('the keyed draws are the AES-256-CTR keystream read as little-endian uint32s, uniform over the bound, and need 32 bytes', () => {
+      const key = Buffer.alloc(32, 0x5a);
+      const stream = createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(64));
+      const draw = createKeyedRandomInt(key);
+      for (let i = 0; i < 16; i++) expect(draw(1000)).toBe(Math.floor((stream.readUInt32LE(4 * i) / 2 ** 32) * 1000));
+      const fresh = createKeyedRandomInt(Buffer.alloc(32, 1));
+      const tally = new Array<number>(10).fill(0);
+      for (let i = 0; i < 100_000; i++) tally[fresh(10)]! += 1;
+      // χ² with 9 df: above 27.9 has probability 0.001.
+      expect(tally.reduce((t, c) => t + (c - 10_000) ** 2 / 10_000, 0)).toBeLessThan(27.9);
+      expect(() => createKeyedRandomInt(Buffer.alloc(16))).toThrow(/32 bytes/);
+    });
   });
 
   it('proportions pooled from counts give the single-site Wilson interval (WDBC sensitivity at 880)', () => {

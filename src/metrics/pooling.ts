@@ -72,9 +72,11 @@ export interface RatioPart {
   readonly numerator: number;
   readonly denominator: number;
   /**
-   * Replicate b's numerator and denominator; the same B on every node. The seed itself never leaves the node: with it
-   * and n, the resampling weights could be regenerated and the per-case values solved for from B ≥ n replicate sums.
-   * `seedTag` (a hash of the seed) lets the hub check that no two nodes resampled alike.
+   * Replicate b's numerator and denominator; the same B on every node. The resampling key never leaves the node:
+   * with it and n, the resampling weights could be regenerated and the per-case values solved for from B ≥ n
+   * replicate sums. So a node resamples from a secret 256-bit key (NodeBootstrap.key, an AES-CTR stream), never
+   * from a 32-bit seed the hub could search; `seedTag` (a hash of the key) lets the hub check that no two nodes
+   * resampled alike.
    */
   readonly replicates?: { readonly numerators: readonly number[]; readonly denominators: readonly number[]; readonly seedTag: string };
 }
@@ -84,7 +86,7 @@ export interface RatioPart {
  * e.g. Dice with both masks empty under the benchmark's policy), and the B replicate sums of a bootstrap over this
  * node's cases (every case, defined or not, is a resampling unit: the count of defined cases varies by replicate).
  */
-export function nodeRatioPart(values: readonly (number | null)[], bootstrap?: { replicates: number; seed: number }, denominatorOf: (v: number | null) => number = (v) => (v === null ? 0 : 1)): RatioPart {
+export function nodeRatioPart(values: readonly (number | null)[], bootstrap?: NodeBootstrap, denominatorOf: (v: number | null) => number = (v) => (v === null ? 0 : 1)): RatioPart {
   for (const v of values) {
     if (v !== null && !Number.isFinite(v)) throw new MetricInputError('METRIC_NON_FINITE_SCORE', `a per-case value is not a finite number (${String(v)})`);
   }
@@ -100,7 +102,7 @@ export function nodeRatioPart(values: readonly (number | null)[], bootstrap?: { 
  * detection sensitivity: a scan's detected lesions over its reference lesions), with the B replicate sums of a
  * bootstrap over this node's cases (a case is drawn with all of its numerator and denominator).
  */
-export function nodeRatioSums(numerators: readonly number[], denominators: readonly number[], bootstrap?: { replicates: number; seed: number }): RatioPart {
+export function nodeRatioSums(numerators: readonly number[], denominators: readonly number[], bootstrap?: NodeBootstrap): RatioPart {
   if (numerators.length !== denominators.length) throw new MetricInputError('METRIC_LENGTH_MISMATCH', `numerators (${numerators.length}) and denominators (${denominators.length}) have different lengths`);
   let numerator = 0;
   let denominator = 0;
@@ -114,7 +116,7 @@ export function nodeRatioSums(numerators: readonly number[], denominators: reado
   if (!bootstrap || numerators.length === 0) return { numerator, denominator };
   const nums: number[] = [];
   const dens: number[] = [];
-  forEachReplicate({ n: numerators.length, replicates: bootstrap.replicates, seed: bootstrap.seed }, (w) => {
+  forEachReplicate({ n: numerators.length, replicates: bootstrap.replicates, seed: bootstrap.seed, ...(bootstrap.key ? { key: bootstrap.key } : {}) }, (w) => {
     let num = 0;
     let den = 0;
     for (let i = 0; i < numerators.length; i++) {
@@ -126,7 +128,7 @@ export function nodeRatioSums(numerators: readonly number[], denominators: reado
     nums.push(num);
     dens.push(den);
   });
-  return { numerator, denominator, replicates: { numerators: nums, denominators: dens, seedTag: seedTagOf(bootstrap.seed) } };
+  return { numerator, denominator, replicates: { numerators: nums, denominators: dens, seedTag: replicateTagOf(bootstrap) } };
 }
 
 export interface PooledRatio {
@@ -137,9 +139,22 @@ export interface PooledRatio {
   readonly denominator: number;
 }
 
-/** A one-way tag of a node's bootstrap seed (the hub compares tags; it never learns the seed). */
-export function seedTagOf(seed: number): string {
-  return createHash('sha256').update(`assay-bootstrap-seed\u0000${seed}`).digest('hex').slice(0, 32);
+/** A node's within-node bootstrap: B, and the secret key its draws come from (the seed alone only in unit tests). */
+export interface NodeBootstrap {
+  readonly replicates: number;
+  readonly seed: number;
+  readonly key?: Uint8Array;
+}
+
+/**
+ * A one-way tag of a node's resampling (the hub compares tags; it never learns the key). Of a key: sha256 of 256
+ * secret bits, not searchable. Of a bare seed (unit tests only; nodes always resample from a key): searchable.
+ */
+export function replicateTagOf(bootstrap: { seed: number; key?: Uint8Array }): string {
+  const hash = createHash('sha256');
+  if (bootstrap.key) hash.update('assay-bootstrap-key\u0000').update(bootstrap.key);
+  else hash.update(`assay-bootstrap-seed\u0000${bootstrap.seed}`);
+  return hash.digest('hex').slice(0, 32);
 }
 
 /** Hub side: the pooled ratio Σ num / Σ den, and its within-node bootstrap CI when every node sent replicates. */

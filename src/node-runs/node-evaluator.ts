@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { AssayMetrics } from '../observability/metrics';
 import { observeRunFinished } from '../runs/run-metrics';
 import { RunStatus } from '../runs/evaluation.entity';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { APP_CONFIG } from '../config/config.module';
@@ -80,8 +80,9 @@ export class NodeEvaluator {
   }
 
   /**
-   * `seedSecret` (the node's pseudonym secret): the bootstrap seed actually used is HMAC(secret, job, hub's seed), so
-   * the hub, which knows its own seed and n, cannot regenerate the resampling weights (see RatioPart).
+   * `seedSecret` (the node's pseudonym secret): the bootstrap draws come from the 256-bit key HMAC(secret, job, hub's
+   * seed) through AES-CTR, so the hub, which knows its own seed and n, cannot regenerate or search the resampling
+   * weights (see RatioPart).
    * `signal` abandons the job (cancelled at the hub, or its lease lost): no further step or batch starts, a running
    * container is killed, and this throws; the caller sends nothing.
    */
@@ -189,8 +190,10 @@ export class NodeEvaluator {
         threads: this.config.worker.scoringThreads,
       });
       if ('missing' in score) return { status: 'failed', reason: FailureReason.MissingPredictions, detail: `${score.missing.length} case(s) have no prediction` };
-      const seed = opts.seedSecret ? createHmac('sha256', opts.seedSecret).update(`assay-node-seed\u0000${job.jobId}\u0000${job.seed}`).digest().readUInt32BE(0) & 0x7fffffff : job.seed;
-      const summary = task.federation.summarize({ score, definition: def, egress, seed });
+      // The draws behind the replicate sums that leave come from a 256-bit key the hub cannot search: HMAC(the node's
+      // secret, job, hub's seed), reproducible by the node's operator; a fresh random key where no secret is set.
+      const seedKey = opts.seedSecret ? createHmac('sha256', opts.seedSecret).update(`assay-node-bootstrap-key\u0000${job.jobId}\u0000${job.seed}`).digest() : randomBytes(32);
+      const summary = task.federation.summarize({ score, definition: def, egress, seed: job.seed, seedKey });
       this.logger.log(`node job ${job.jobId}: ${def.slug} on ${cohort.slug} (${score.n} cases) scored; ${egress} leaves`);
       return {
         status: 'succeeded',

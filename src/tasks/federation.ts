@@ -61,7 +61,11 @@ export interface NodeSummaryFrom<S> {
  * JSON in, JSON out, so the summary can be signed by the node and re-verified later.
  */
 export interface TaskFederation<S = unknown> {
-  summarize(input: { score: TaskScore; definition: BenchmarkDefinition; egress: EgressLevel; seed: number }): S;
+  /**
+   * `seed` labels the node's bootstrap; `seedKey` (32 secret bytes, always given on a node) is what its draws come
+   * from, so the hub cannot regenerate the weights behind the replicate sums that leave (NodeBootstrap).
+   */
+  summarize(input: { score: TaskScore; definition: BenchmarkDefinition; egress: EgressLevel; seed: number; seedKey?: Uint8Array }): S;
   pool(input: { definition: BenchmarkDefinition; nodes: readonly NodeSummaryFrom<S>[] }): FederatedScore;
   /**
    * Hub side, before pooling: what in one node's summary does not hold together (a count that is not a count, a score

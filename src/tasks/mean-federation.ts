@@ -28,7 +28,7 @@ export function meanFederation(input: {
   metricCodeVersion: string;
 }): TaskFederation<MeanNodeSummary> {
   return {
-    summarize({ score, definition, egress, seed }) {
+    summarize({ score, definition, egress, seed, seedKey }) {
       const bootstrap = benchmarkBootstrap(definition);
       const sums: Record<string, RatioPart> = {};
       for (const metric of input.metrics) {
@@ -38,7 +38,7 @@ export function meanFederation(input: {
             const v = value(r);
             return Number.isNaN(v) ? null : v;
           }),
-          { replicates: bootstrap.replicates, seed },
+          { replicates: bootstrap.replicates, seed, ...(seedKey ? { key: seedKey } : {}) },
         );
       }
       return { egress, n: score.n, metrics: Object.fromEntries(input.metrics.map((m) => [m, score.metrics[m] as MetricValue])), sums };

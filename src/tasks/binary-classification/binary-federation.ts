@@ -41,7 +41,7 @@ const METRICS = ['auroc', 'auprc', 'brier', 'sensitivity', 'specificity', 'balan
  * meta-analysis of the nodes' estimates, labelled as such.
  */
 export const BINARY_FEDERATION: TaskFederation<BinaryNodeSummary> = {
-  summarize({ score, definition, egress, seed }) {
+  summarize({ score, definition, egress, seed, seedKey }) {
     const labels = column(score.perCase, 'label');
     const scores = column(score.perCase, 'probability');
     const details = score.details as { confusion: ConfusionMatrix };
@@ -60,7 +60,7 @@ export const BINARY_FEDERATION: TaskFederation<BinaryNodeSummary> = {
       metrics: score.metrics,
       confusion: details.confusion,
       aurocVariance: delong,
-      brier: probabilities ? nodeRatioPart(labels.map((y, i) => ((scores[i] as number) - y) ** 2), { replicates: bootstrap.replicates, seed }) : null,
+      brier: probabilities ? nodeRatioPart(labels.map((y, i) => ((scores[i] as number) - y) ** 2), { replicates: bootstrap.replicates, seed, ...(seedKey ? { key: seedKey } : {}) }) : null,
       ...(egressAllows(egress, 'score-distributions') ? { distribution: scoreDistribution(labels, scores) } : {}),
     };
   },

@@ -117,9 +117,9 @@ function pooledCpm(nodes: readonly { n: number; nLesions: number; distribution: 
  * when every node lets its score lists leave, and by meta-analysis otherwise. See the head of this file.
  */
 export const DETECTION_FEDERATION: TaskFederation<DetectionNodeSummary> = {
-  summarize({ score, definition, egress, seed }) {
+  summarize({ score, definition, egress, seed, seedKey }) {
     const rows = score.perCase;
-    const bootstrap = { replicates: benchmarkBootstrap(definition).replicates, seed };
+    const bootstrap = { replicates: benchmarkBootstrap(definition).replicates, seed, ...(seedKey ? { key: seedKey } : {}) };
     const lesionsOf = (r: CaseResult): number => scanScores(r).lesionScores.length;
     const summary: DetectionNodeSummary = {
       egress,

@@ -1,5 +1,5 @@
 import { forEachReplicate } from '../../metrics/bootstrap';
-import { pooledRatio, type RatioPart, seedTagOf } from '../../metrics/pooling';
+import { pooledRatio, type RatioPart, replicateTagOf } from '../../metrics/pooling';
 import type { MetricValue } from '../../metrics/score-report';
 import { SURVIVAL_METRIC_CODE_VERSION } from '../../metrics/survival-report';
 import { harrellC, survivalOrder, weightedHarrellSums } from '../../metrics/survival';
@@ -27,7 +27,7 @@ const METRICS = ['c_index_harrell', 'c_index_uno'];
  * of the union are estimated by a DerSimonian–Laird meta-analysis of the nodes' estimates, labelled as such.
  */
 export const SURVIVAL_FEDERATION: TaskFederation<SurvivalNodeSummary> = {
-  summarize({ score, definition, egress, seed }) {
+  summarize({ score, definition, egress, seed, seedKey }) {
     const input = { time: column(score.perCase, 'time'), event: column(score.perCase, 'event'), risk: column(score.perCase, 'risk') };
     let harrell: RatioPart | null = null;
     try {
@@ -35,12 +35,13 @@ export const SURVIVAL_FEDERATION: TaskFederation<SurvivalNodeSummary> = {
       const order = survivalOrder(input);
       const numerators: number[] = [];
       const denominators: number[] = [];
-      forEachReplicate({ n: input.time.length, replicates: benchmarkBootstrap(definition).replicates, seed }, (w) => {
+      const bootstrap = { seed, ...(seedKey ? { key: seedKey } : {}) };
+      forEachReplicate({ n: input.time.length, replicates: benchmarkBootstrap(definition).replicates, ...bootstrap }, (w) => {
         const s = weightedHarrellSums(input, order, w);
         numerators.push(s.num);
         denominators.push(s.den);
       });
-      harrell = { numerator: c.concordant + 0.5 * c.tiedRisk, denominator: c.comparable, replicates: { numerators, denominators, seedTag: seedTagOf(seed) } };
+      harrell = { numerator: c.concordant + 0.5 * c.tiedRisk, denominator: c.comparable, replicates: { numerators, denominators, seedTag: replicateTagOf(bootstrap) } };
     } catch {
       harrell = null; // no comparable pair at this node: it adds nothing to the stratified C
     }
