@@ -14,6 +14,9 @@ import { verifyResultSignature } from './node-protocol';
 import { NodeJobEntity, NodeJobOutcome } from './nodes.entity';
 import { NODE_JOBS_CHANNEL, NodeJobsRepository, NodesRepository } from './nodes.repository';
 
+/** The idempotency keys of a run's node jobs start with this, per run attempt (then the node's name, then retries). */
+export const runAttemptKeyPrefix = (runId: string, attempt: number): string => `run:${runId}:a${attempt}:`;
+
 /** A long poll re-checks the table at least this often, even with no notification (a lost LISTEN connection). */
 const FALLBACK_POLL_MS = 5_000;
 
@@ -261,6 +264,17 @@ export class NodeJobsService {
   async cancelJobsOfFinishedRuns(runId?: string, tx?: EntityManager): Promise<string[]> {
     const ids = await this.jobs.cancelOpenOfFinishedRuns(tx ?? this.db.manager(), runId);
     if (ids.length > 0) this.logger.log(`cancelled ${ids.length} node job(s) of ${runId ? `run ${runId}` : 'finished runs'}`);
+    return ids;
+  }
+
+  /**
+   * Before a run's attempt fans out: cancels the open jobs of its earlier attempts (a worker that crashed after
+   * enqueueing them but before the run moved on left them queued, or leased to a node already running the vendor's
+   * algorithm). Without this each node would run the same submission once per attempt, on held-out data. Safe to repeat.
+   */
+  async cancelJobsOfEarlierAttempts(runId: string, attempt: number): Promise<string[]> {
+    const ids = await this.jobs.cancelOpenOfOtherAttempts(runId, runAttemptKeyPrefix(runId, attempt));
+    if (ids.length > 0) this.logger.log(`run ${runId} attempt ${attempt}: cancelled ${ids.length} open node job(s) of its earlier attempts`);
     return ids;
   }
 

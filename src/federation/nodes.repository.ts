@@ -197,6 +197,21 @@ export class NodeJobsRepository {
     return list.map((r) => r.id);
   }
 
+  /**
+   * Cancels a run's open jobs whose idempotency key does not start with `keepPrefix` (the dispatching attempt's):
+   * what an earlier attempt of the run enqueued before a crash left it to be dispatched again. Returns their ids.
+   */
+  async cancelOpenOfOtherAttempts(runId: string, keepPrefix: string): Promise<string[]> {
+    const rows = (await this.db.manager().query(
+      `UPDATE node_jobs SET status = 'cancelled', lease_token = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()
+        WHERE run_id = $1 AND status IN ('queued', 'leased') AND left(idempotency_key, length($2)) <> $2
+        RETURNING id`,
+      [runId, keepPrefix],
+    )) as unknown[];
+    const list = (Array.isArray(rows[0]) ? rows[0] : rows) as { id: string }[];
+    return list.map((r) => r.id);
+  }
+
   async releaseLease(id: string, leaseToken: string): Promise<void> {
     await this.db.transaction(async (tx) => {
       const rows = (await tx.query(

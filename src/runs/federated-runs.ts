@@ -8,7 +8,7 @@ import type { PhaseFederationDto } from '../benchmarks/benchmark-definition';
 import { BenchmarkVersionEntity } from '../benchmarks/benchmarks.entity';
 import { Clock } from '../common/clock';
 import { Database } from '../database/database.module';
-import { NODE_RESULTS_CHANNEL, NodeJobsService } from '../federation/node-jobs.service';
+import { NODE_RESULTS_CHANNEL, NodeJobsService, runAttemptKeyPrefix } from '../federation/node-jobs.service';
 import { nodeStatus } from '../federation/nodes.dto';
 import { NodeJobEntity } from '../federation/nodes.entity';
 import { NodesRepository } from '../federation/nodes.repository';
@@ -129,6 +129,8 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
     const def = version.definition;
     const now = this.clock.now();
     const nodes: RunFederationState['nodes'] = [];
+    // An earlier attempt of this run that fanned out and then crashed leaves its jobs open: none of them may still run.
+    await this.jobs.cancelJobsOfEarlierAttempts(run.id, run.attempts);
     for (const spec of federation.nodes) {
       const node = await this.nodes.findByName(spec.node);
       if (!node) throw new Error(`benchmark ${def.slug}: node '${spec.node}' is not registered at this hub`);
@@ -150,7 +152,7 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
           seed: nodeSeed(run.id, spec.node),
         } satisfies Omit<NodeEvaluationJob, 'jobId' | 'attempt'>,
       };
-      const { job } = await this.jobs.enqueue({ nodeId: node.id, runId: run.id, kind: EVALUATE_JOB_KIND, payload: JSON.parse(JSON.stringify(payload)) as Record<string, unknown>, idempotencyKey: `run:${run.id}:a${run.attempts}:${spec.node}` });
+      const { job } = await this.jobs.enqueue({ nodeId: node.id, runId: run.id, kind: EVALUATE_JOB_KIND, payload: JSON.parse(JSON.stringify(payload)) as Record<string, unknown>, idempotencyKey: `${runAttemptKeyPrefix(run.id, run.attempts)}${spec.node}` });
       nodes.push({ node: spec.node, nodeId: node.id, cohort: spec.cohort, jobId: job.id, status: nodeStatus(node, now) === 'online' ? 'queued' : 'waiting_for_node', lastSeen: node.lastSeenAt?.toISOString() ?? null });
     }
     const state: RunFederationState = { attempt: run.attempts, deadline: new Date(now.getTime() + federation.waitForNodeHours * 3600_000).toISOString(), nodes };

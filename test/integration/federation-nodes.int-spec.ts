@@ -9,7 +9,10 @@ import type { AddressInfo } from 'node:net';
 import { ApiError, AssayClient } from '../../src/cli/api-client';
 import { Database } from '../../src/database/database.module';
 import { HubError, LeasedJob, NodeAgent, NodeJobHandler } from '../../src/federation/node-agent';
-import { NodeJobsService } from '../../src/federation/node-jobs.service';
+import { NodeJobsService, runAttemptKeyPrefix } from '../../src/federation/node-jobs.service';
+import { BenchmarksService } from '../../src/benchmarks/benchmarks.service';
+import { EvaluationService } from '../../src/runs/evaluation.service';
+import type { SubmissionEntity } from '../../src/submissions/submissions.entity';
 import { generateNodeKeyFile, NodeKeys } from '../../src/federation/node-keys';
 import type { NodePolicy } from '../../src/federation/node-policy';
 import { NODE_HEADERS, signRequest, signResult } from '../../src/federation/node-protocol';
@@ -291,6 +294,44 @@ describe('federation: nodes and the signed hub <-> node protocol (real hub over 
       // Tampering with the stored row is detectable later.
       await stack.api.get(Database).dataSource.query(`UPDATE node_jobs SET result = jsonb_set(result, '{output,aggregates,n}', '7') WHERE id = $1`, [id]);
       expect(await jobs.verifyStored(id)).toBe(false);
+    });
+
+    it("cancels the open jobs of a run's earlier attempts before the next attempt fans out (a worker killed mid-dispatch), and keeps the current attempt's", async () => {
+      const db = stack.api.get(Database);
+      const vendor = await stack.vendor('Dispatch Vendor');
+      const { version } = await stack.api.get(BenchmarksService).resolveCurrent('wdbc-malignancy');
+      const rows = (await db.manager().query(
+        `INSERT INTO submissions (benchmark_version_id, organisation_id, submitted_by, kind, name, manifest, object_key, sha256, size_bytes, status)
+         VALUES ($1, $2, $3, 'onnx', 'm@1', '{}', 'submissions/x/model.onnx', 'abc', 1, 'accepted') RETURNING id`,
+        [version.id, vendor.organisationId, vendor.userId],
+      )) as { id: string }[];
+      const submission = { id: rows[0]?.id, sha256: 'abc' } as SubmissionEntity;
+      const run = await stack.api.get(EvaluationService).createRunAndCommit({ submission, version, phase: 'test', actorUserId: null });
+      const other = await stack.api.get(EvaluationService).createRunAndCommit({ submission, version, phase: 'sample', actorUserId: null });
+      const job = async (runId: string, who: 'a' | 'b', key: string): Promise<string> => (await jobs.enqueue({ nodeId: ids[who], runId, kind: 'echo', payload: IN_POLICY, idempotencyKey: key })).job.id;
+      // Attempt 1 fanned out (A's job queued, B's already leased and running), then the worker died before the run moved on.
+      const a1 = await job(run.id, 'a', `${runAttemptKeyPrefix(run.id, 1)}hospital-a`);
+      const b1 = await job(run.id, 'b', `${runAttemptKeyPrefix(run.id, 1)}hospital-b`);
+      const leasedB1 = (await lease(agent('b'))) as LeasedJob;
+      expect(leasedB1.id).toBe(b1);
+      // Attempt 10 of the same run (its prefix extends attempt 1's) and another run's job.
+      const a10 = await job(run.id, 'a', `${runAttemptKeyPrefix(run.id, 10)}hospital-a`);
+      const elsewhere = await job(other.id, 'a', `${runAttemptKeyPrefix(other.id, 1)}hospital-a`);
+      // Attempt 2 dispatches: its own jobs (and a retry of one) are kept.
+      const a2 = await job(run.id, 'a', `${runAttemptKeyPrefix(run.id, 2)}hospital-a`);
+      const a2retry = await job(run.id, 'a', `${runAttemptKeyPrefix(run.id, 2)}hospital-a:i1`);
+      expect([...(await jobs.cancelJobsOfEarlierAttempts(run.id, 2))].sort()).toEqual([a1, b1, a10].sort());
+      const statuses = async (list: string[]) => Promise.all(list.map(async (id) => (await jobs.findJob(id))?.status));
+      expect(await statuses([a1, b1, a10, a2, a2retry, elsewhere])).toEqual(['cancelled', 'cancelled', 'cancelled', 'queued', 'queued', 'queued']);
+      // The node still running B's attempt-1 job learns it at its next heartbeat (or extension); its result is refused.
+      const beat = await agent('b').request<{ stop: string[] }>('POST', '/api/node/heartbeat', { intervalMs: 300, versions: { assay: '0.1.0' }, runtimes: [], gpus: [], queueDepth: 1, cohorts: [], policy: POLICY, jobs: [{ id: b1, attempt: leasedB1.attempt, leaseToken: leasedB1.leaseToken }] });
+      expect(beat.json?.stop).toEqual([b1]);
+      expect(await statusOf(agent('b').request('POST', `/api/node/jobs/${b1}/result`, result('b', leasedB1, { outcome: 'succeeded', output: {} })))).toBe(409);
+      // Safe to repeat (the dispatch after a second crash).
+      expect(await jobs.cancelJobsOfEarlierAttempts(run.id, 2)).toEqual([]);
+      // Nothing of this test is left for the next ones to lease.
+      await jobs.cancelJobsOfEarlierAttempts(run.id, 99);
+      await jobs.cancelJobsOfEarlierAttempts(other.id, 99);
     });
   });
 
