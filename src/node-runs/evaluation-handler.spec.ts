@@ -33,6 +33,17 @@ describe('evaluationHandler', () => {
     expect(JSON.stringify(out)).not.toMatch(/CASE-0042|secret|label/);
   });
 
+  it("files the node's intake refusing what the hub admitted as the node's (never the vendor's, not retried): its code only leaves", async () => {
+    const evaluator = { evaluate: async () => ({ status: 'incompatible', code: 'wrong_architecture', detail: "the node's intake refused the submission the hub admitted: wrong_architecture: image is amd64, /var/lib/node/x is arm64" }) } as unknown as NodeEvaluator;
+    const out = await evaluationHandler(evaluator, async () => Buffer.alloc(0)).handle(job, { policy, signal: new AbortController().signal });
+    expect(out).toEqual({ outcome: 'failed', reason: "refused by this node's intake, though the hub admitted it: wrong_architecture (this node's environment differs from the hub's; not the vendor's fault; details in the node operator's log)" });
+    expect(JSON.stringify(out)).not.toMatch(/\/var\/lib|arm64/);
+    // The hub's rule (federated-runs): a reason is the vendor's only when its code is a vendor code; "refused by …" is neither retried nor counted.
+    const reason = (out as { reason: string }).reason;
+    expect(Object.values(FailureReason)).not.toContain(reason.slice(0, reason.indexOf(':')));
+    expect(reason).toMatch(/^refused by/);
+  });
+
   it('refuses a payload without the fields the node relies on', async () => {
     const evaluator = { evaluate: jest.fn() } as unknown as NodeEvaluator;
     await expect(evaluationHandler(evaluator, async () => Buffer.alloc(0)).handle({ ...job, payload: { evaluation: { benchmark: { slug: 'b' } } } }, { policy, signal: new AbortController().signal })).rejects.toThrow(/incomplete/);

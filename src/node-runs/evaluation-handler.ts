@@ -90,6 +90,11 @@ export function evaluationHandler(evaluator: NodeEvaluator, fetchArtifact: (job:
       const evaluation = evaluationOf(job);
       const r = await evaluator.evaluate(evaluation, policy, () => fetchArtifact(job), { ...(seedSecret ? { seedSecret } : {}), signal });
       if (r.status === 'refused-by-policy') return { outcome: 'failed', reason: `refused by this node's policy: ${r.detail}` };
+      if (r.status === 'incompatible') {
+        logger.warn(`job ${job.id}: ${r.detail}`);
+        // "refused by …": the hub neither retries it (the node would refuse again) nor counts it against the vendor.
+        return { outcome: 'failed', reason: `refused by this node's intake, though the hub admitted it: ${r.code} (this node's environment differs from the hub's; not the vendor's fault; details in the node operator's log)` };
+      }
       if (r.status === 'failed') {
         // The detail can quote the vendor's container output or name a case: it stays in this node's log; only the
         // reason code and a fixed sentence leave the node.

@@ -47,7 +47,13 @@ export type NodeEvaluationResult =
   /** The vendor's fault (timeout, out of memory, bad output, rejected at intake): counted against the vendor. */
   | { readonly status: 'failed'; readonly reason: FailureReason; readonly detail: string }
   /** Outside this node's policy: never run. */
-  | { readonly status: 'refused-by-policy'; readonly detail: string };
+  | { readonly status: 'refused-by-policy'; readonly detail: string }
+  /**
+   * The node's intake refused what the hub's intake admitted (same code, same bytes by sha256): the node's
+   * environment differs (its architecture, its image size limit, its runtime), never the vendor's fault. `code` is
+   * the intake's code (e.g. wrong_architecture), `detail` stays in the node's log.
+   */
+  | { readonly status: 'incompatible'; readonly code: string; readonly detail: string };
 
 /** Downloads a vendor's artefact from the hub by content hash under the job's grant (the node agent supplies it). */
 export type ArtifactFetcher = (job: NodeEvaluationJob) => Promise<Buffer>;
@@ -139,7 +145,9 @@ export class NodeEvaluator {
       const tCheck = Date.now();
       const verdict = await executorFor(submission, deps).check({ workDir: checkDir, definition: def, limits, label: runId, ...(signal ? { signal } : {}) });
       const checkMs = Date.now() - tCheck;
-      if (!verdict.ok) return { status: 'failed', reason: verdict.rejectedImage ? FailureReason.RejectedImage : FailureReason.InvalidOutput, detail: `the node's intake refused the submission: ${verdict.reason ?? 'no reason given'}` };
+      // The hub admitted this submission (a job is only made for an accepted one) with the same intake code: a refusal
+      // here is this node's environment, not the vendor's artefact (filed at the hub as internal, never counted).
+      if (!verdict.ok) return { status: 'incompatible', code: /^([a-z_]{1,40}):/.exec(verdict.reason ?? '')?.[1] ?? (verdict.rejectedImage ? 'image_refused' : 'model_refused'), detail: `the node's intake refused the submission the hub admitted: ${verdict.reason ?? 'no reason given'}` };
       const executor = executorFor(verdict.manifest ? ({ ...submission, manifest: verdict.manifest } as SubmissionEntity) : submission, deps);
       await executor.prepare(workDir);
       const cases = (await this.storage.getBuffer('inputs', cohortFileOf(cohort, 'inputs', `${job.split}/cases.jsonl`).key))
