@@ -1,4 +1,4 @@
-import { decideJob, filterEgress, NodePolicy, parsePolicy, pseudonymOf } from './node-policy';
+import { decideJob, filterEgress, NodePolicy, parsePolicy, pseudonymOf, runTimeProblem } from './node-policy';
 
 const SECRET = Buffer.alloc(32, 7);
 const POLICY: NodePolicy = { acceptedBenchmarks: ['wdbc-malignancy'], acceptedVendorOrganisations: ['org-a'], resourceLimits: { maxCpus: 4, maxMemoryMb: 8192, maxGpus: 0 }, egress: 'aggregates' };
@@ -83,5 +83,22 @@ describe('parsePolicy', () => {
       /extra: unknown field.*acceptedBenchmarks: must be a list.*acceptedVendorOrganisations: must be a list.*maxCpus: must be a whole number.*disk: unknown limit.*egress: must be one of/,
     );
     expect(() => parsePolicy('{')).toThrow(/not JSON/);
+  });
+});
+
+describe('runTimeProblem: maxRunSeconds bounds the whole run, not one container', () => {
+  const limited: NodePolicy = { ...POLICY, resourceLimits: { maxRunSeconds: 1800 } };
+  it('counts the intake check, every batch and the determinism re-run at the benchmark timeout each', () => {
+    // 300 cases one at a time at 1800 s each: (1 + 300 + 1) × 1800 s, far beyond 1800 s, though each container fits.
+    expect(decideJob(limited, { benchmark: 'wdbc-malignancy', vendorOrganisation: 'org-a', resources: { timeLimitSeconds: 1800 } })).toEqual({ accept: true });
+    expect(runTimeProblem(limited, { timeLimitSeconds: 1800, batchSize: 1, cases: 300, determinismRerun: true })).toBe(
+      "the run may take up to 543600 s (302 sandbox containers of at most 1800 s: intake check, 300 batch(es) of 1 over 300 cases, determinism re-run), beyond this node's maxRunSeconds 1800",
+    );
+    // 549 cases in batches of 64 at 60 s: 1 + 9 + 1 = 11 containers, 660 s.
+    expect(runTimeProblem(limited, { timeLimitSeconds: 60, batchSize: 64, cases: 549, determinismRerun: true })).toBeNull();
+    expect(runTimeProblem(limited, { timeLimitSeconds: 180, batchSize: 64, cases: 549, determinismRerun: true })).toMatch(/up to 1980 s \(11 sandbox containers/);
+    // A sample run has no determinism re-run; no limit set, no bound.
+    expect(runTimeProblem(limited, { timeLimitSeconds: 900, batchSize: 10, cases: 10, determinismRerun: false })).toBeNull();
+    expect(runTimeProblem(POLICY, { timeLimitSeconds: 1e6, batchSize: 1, cases: 1e6, determinismRerun: true })).toBeNull();
   });
 });

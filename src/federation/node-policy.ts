@@ -108,6 +108,19 @@ export function decideJob(policy: NodePolicy, payload: JobRequirements): PolicyD
 }
 
 /**
+ * maxRunSeconds bounds the whole run, not one container: the node's sandbox starts one container for its intake
+ * check, one per batch, and one for the determinism re-run (held-out splits), each allowed the benchmark's timeout.
+ * Decided once the node knows how many cases the split holds; null when within the limit (or none is set).
+ */
+export function runTimeProblem(policy: NodePolicy, run: { timeLimitSeconds: number; batchSize: number; cases: number; determinismRerun: boolean }): string | null {
+  const limit = policy.resourceLimits.maxRunSeconds;
+  if (limit === undefined) return null;
+  const containers = 1 + Math.ceil(run.cases / Math.max(1, run.batchSize)) + (run.determinismRerun ? 1 : 0);
+  const worst = containers * run.timeLimitSeconds;
+  return worst > limit ? `the run may take up to ${worst} s (${containers} sandbox containers of at most ${run.timeLimitSeconds} s: intake check, ${Math.ceil(run.cases / Math.max(1, run.batchSize))} batch(es) of ${run.batchSize} over ${run.cases} cases${run.determinismRerun ? ', determinism re-run' : ''}), beyond this node's maxRunSeconds ${limit}` : null;
+}
+
+/**
  * What an evaluation handler hands back before it leaves the node. Only these fields can ever leave, each only at the
  * egress level that allows it; anything else a handler adds (logs, case metadata, file paths) is dropped.
  */

@@ -16,7 +16,7 @@ import { DockerSandboxAdapter } from '../sandbox/docker-sandbox.adapter';
 import { joinRunLogs } from '../sandbox/capped-log';
 import { StorageService } from '../storage/storage.service';
 import type { SubmissionEntity, SubmissionKind, SubmissionManifest } from '../submissions/submissions.entity';
-import { decideJob, type EgressLevel, type JobRequirements, lowerEgress, type NodePolicy } from '../federation/node-policy';
+import { decideJob, type EgressLevel, type JobRequirements, lowerEgress, type NodePolicy, runTimeProblem } from '../federation/node-policy';
 import { taskDefinition } from '../tasks/registry';
 import { executorFor } from '../runs/batch-executor';
 import { checkDeterminism } from '../runs/determinism-check';
@@ -90,17 +90,22 @@ export class NodeEvaluator {
    * seed) through AES-CTR, so the hub, which knows its own seed and n, cannot regenerate or search the resampling
    * weights (see RatioPart).
    * `signal` abandons the job (cancelled at the hub, or its lease lost): no further step or batch starts, a running
-   * container is killed, and this throws; the caller sends nothing.
+   * container is killed, and this throws; the caller sends nothing. The policy's maxRunSeconds stops the run the
+   * same way on the wall clock, answered as refused by policy (never the vendor's fault).
    */
   async evaluate(job: NodeEvaluationJob, policy: NodePolicy, fetchArtifact: ArtifactFetcher, opts: { seedSecret?: Buffer; signal?: AbortSignal } = {}): Promise<NodeEvaluationResult> {
     // The node's own metrics (ASSAY_METRICS_PORT on the node): the same step histogram and failure counter as the
     // facility's worker, labelled by step and reason code only.
+    const limit = policy.resourceLimits.maxRunSeconds;
+    const clock = limit !== undefined ? AbortSignal.timeout(limit * 1000) : undefined;
+    const signal = clock && opts.signal ? AbortSignal.any([opts.signal, clock]) : (clock ?? opts.signal);
     try {
-      const result = await this.evaluateOnce(job, policy, fetchArtifact, opts);
+      const result = await this.evaluateOnce(job, policy, fetchArtifact, { ...opts, ...(signal ? { signal } : {}) });
       if (result.status === 'succeeded') observeRunFinished(this.metrics, { status: RunStatus.Succeeded, failureReason: null, timings: result.timings });
       else if (result.status === 'failed') observeRunFinished(this.metrics, { status: RunStatus.Failed, failureReason: result.reason, timings: {} });
       return result;
     } catch (e) {
+      if (clock?.aborted && !opts.signal?.aborted) return { status: 'refused-by-policy', detail: `the run went past this node's maxRunSeconds ${limit} and was stopped` };
       // An abandoned job (opts.signal) is not a failure of anything.
       if (!opts.signal?.aborted) observeRunFinished(this.metrics, { status: RunStatus.Failed, failureReason: FailureReason.Internal, timings: {} });
       throw e;
@@ -119,6 +124,15 @@ export class NodeEvaluator {
     const task = taskDefinition(def.task);
     if (!task.federation) throw new Error(`task ${def.task} has no federated pooling`);
     const egress = lowerEgress(job.egress, policy.egress);
+    const cases = (await this.storage.getBuffer('inputs', cohortFileOf(cohort, 'inputs', `${job.split}/cases.jsonl`).key))
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => JSON.parse(l) as RunCase);
+    // The policy's maxRunSeconds is for the whole run: refused before anything is fetched or started when the
+    // benchmark's limits could exceed it on this many cases, and enforced on the wall clock below in any case.
+    const tooLong = runTimeProblem(policy, { timeLimitSeconds: def.limits.resources.timeoutSeconds, batchSize: def.limits.resources.batchSize, cases: cases.length, determinismRerun: job.split !== 'sample' && cases.length > 0 });
+    if (tooLong) return { status: 'refused-by-policy', detail: tooLong };
     const t0 = Date.now();
 
     // The artefact by content hash: verified before anything uses it, kept in this node's store under its hash.
@@ -150,11 +164,6 @@ export class NodeEvaluator {
       if (!verdict.ok) return { status: 'incompatible', code: /^([a-z_]{1,40}):/.exec(verdict.reason ?? '')?.[1] ?? (verdict.rejectedImage ? 'image_refused' : 'model_refused'), detail: `the node's intake refused the submission the hub admitted: ${verdict.reason ?? 'no reason given'}` };
       const executor = executorFor(verdict.manifest ? ({ ...submission, manifest: verdict.manifest } as SubmissionEntity) : submission, deps);
       await executor.prepare(workDir);
-      const cases = (await this.storage.getBuffer('inputs', cohortFileOf(cohort, 'inputs', `${job.split}/cases.jsonl`).key))
-        .toString('utf8')
-        .split('\n')
-        .filter((l) => l.length > 0)
-        .map((l) => JSON.parse(l) as RunCase);
       const work = { executor, task, definition: def, runId, workDir, cases, limits, fetchCaseFiles: (batch: readonly RunCase[], dir: string) => downloadCaseFiles(this.storage, cohort, job.split, batch, dir), ...(signal ? { signal } : {}) };
       const outcome = await runBatches({
         ...work,

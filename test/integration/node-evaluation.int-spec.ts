@@ -155,6 +155,28 @@ describe('federated node evaluation (real sandbox, each node its own object stor
     await expect(a.evaluator.evaluate(job(a, { cohort: { slug: 'wdbc', contentHash: 'f'.repeat(64) } }), open, async () => model)).rejects.toThrow(/holds no cohort/);
   }, 120_000);
 
+  it("holds a run to the policy's maxRunSeconds as a whole: refused up front when the limits could exceed it, stopped on the wall clock otherwise", async () => {
+    const limits = definition.limits;
+    const fast = { ...definition, limits: { ...limits, resources: { ...limits.resources, timeoutSeconds: 1, batchSize: 1000 } } };
+    let fetched = 0;
+    // 280 held-out cases one per container at the benchmark's own timeout: refused before the artefact is fetched.
+    const slow = { ...definition, limits: { ...limits, resources: { ...limits.resources, batchSize: 1 } } };
+    const refused = await a.evaluator.evaluate(job(a, { benchmark: { slug: 'wdbc-malignancy', version: 1, definition: slow } }), policy({ resourceLimits: { maxRunSeconds: 600 } }), async () => {
+      fetched++;
+      return model;
+    });
+    expect(refused).toMatchObject({ status: 'refused-by-policy', detail: expect.stringMatching(/^the run may take up to \d+ s \(282 sandbox containers .*beyond this node's maxRunSeconds 600$/) });
+    expect(fetched).toBe(0);
+    // Three containers of at most 1 s fit in 4 s, but the artefact takes 5 s to arrive: stopped at the limit.
+    const started = Date.now();
+    const stopped = await a.evaluator.evaluate(job(a, { benchmark: { slug: 'wdbc-malignancy', version: 1, definition: fast } }), policy({ resourceLimits: { maxRunSeconds: 4 } }), async () => {
+      await new Promise((r) => setTimeout(r, 5000));
+      return model;
+    });
+    expect(stopped).toEqual({ status: 'refused-by-policy', detail: "the run went past this node's maxRunSeconds 4 and was stopped" });
+    expect(Date.now() - started).toBeLessThan(8000);
+  }, 120_000);
+
   it('a model that fails on the node is the vendor\'s fault, reported as such', async () => {
     const { nanModel } = await import('../support/onnx-models');
     const bad = nanModel();
