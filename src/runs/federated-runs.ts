@@ -17,7 +17,7 @@ import { EVALUATE_JOB_KIND } from '../federation/node-protocol';
 import { EGRESS_LEVELS, type EgressLevel, lowerEgress } from '../federation/node-policy';
 import type { NodeEvaluationJob } from '../node-runs/node-evaluator';
 import type { SplitName } from '../cohorts/cohorts.entity';
-import type { FederatedScore, NodeSummaryFrom } from '../tasks/federation';
+import { type FederatedScore, guardSuppressedSites, type NodeSummaryFrom } from '../tasks/federation';
 import { taskDefinition } from '../tasks/registry';
 import { FailureReason, RunEntity, type RunFederationState, RunStatus } from './evaluation.entity';
 import { EvaluationService } from './evaluation.service';
@@ -308,7 +308,7 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
       if (!job || job.outcome !== 'succeeded' || !result?.output?.aggregates) throw new Error(`run ${run.id}: node ${n.node} has no result to pool`);
       return { node: n.node, summary: summaryFromOutput(result.output) };
     });
-    return { ...task.federation.pool({ definition: version.definition, nodes: summaries }), timings: Object.fromEntries(state.nodes.map((n) => [n.node, timingsOf(jobs.find((j) => j.id === n.jobId))])) };
+    return { ...guardSuppressedSites(task.federation.pool({ definition: version.definition, nodes: summaries })), timings: Object.fromEntries(state.nodes.map((n) => [n.node, timingsOf(jobs.find((j) => j.id === n.jobId))])) };
   }
 }
 

@@ -154,6 +154,29 @@ export function metaAnalysedFromCis(nodes: readonly { node: string; summary: { m
   return { metric: { ...r.metric, method: `${from}${r.metric.method}` }, heterogeneity: { ...r.heterogeneity, method: `${from}${r.heterogeneity.method}` } };
 }
 
+export const HETEROGENEITY_WITHHELD = 'between-node heterogeneity withheld: a per-site row is suppressed (small-n rule), and Q, τ², I² and the prediction interval beside the pooled estimate would let its value be worked out';
+
+/**
+ * The hub's last step before a pooled score is stored or shown: for a metric whose per-node table suppresses a row,
+ * its heterogeneity is withheld. With two sites both rows are suppressed when one is small, yet the random-effects
+ * estimate, its CI, Q and τ² together give both sites' variances exactly and their estimates up to a sign; with more
+ * sites they pin down the suppressed ones from the visible rows. The pooled value and CI stay (two equations in the
+ * suppressed sites' four unknowns), with the method saying what was withheld.
+ */
+export function guardSuppressedSites(score: FederatedScore): FederatedScore {
+  const heterogeneity: Record<string, Heterogeneity> = {};
+  const metrics: Record<string, PooledMetric> = { ...score.metrics };
+  for (const [metric, h] of Object.entries(score.heterogeneity)) {
+    if (!(score.perNode[metric] ?? []).some((r) => r.suppressed)) {
+      heterogeneity[metric] = h;
+      continue;
+    }
+    const m = metrics[metric];
+    if (m) metrics[metric] = { ...m, method: `${m.method}; ${HETEROGENEITY_WITHHELD}` };
+  }
+  return { ...score, metrics, heterogeneity };
+}
+
 /** The per-node table of every metric (values as each node computed them on its own cases). */
 export function perNodeTables(definition: BenchmarkDefinition, nodes: readonly { node: string; n: number; metrics: Record<string, MetricValue> }[], names: readonly string[]): Record<string, SubgroupResult[]> {
   const minSize = definition.subgroups?.minSize ?? DEFAULT_NODE_MIN_SIZE;

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchmarkDefinition } from '../../benchmarks/benchmark-definition';
-import type { EgressLevel } from '../federation';
+import { type EgressLevel, guardSuppressedSites, HETEROGENEITY_WITHHELD } from '../federation';
 import type { TaskScore } from '../task-definition';
 import { BINARY_CLASSIFICATION } from './binary-classification.task';
 import { BINARY_FEDERATION, type BinaryNodeSummary } from './binary-federation';
@@ -124,5 +124,21 @@ describe('binary classification pooled over nodes', () => {
     // With two nodes, the other is withheld too: its value would give the small one's through the pooled value.
     expect(pooled.perNode['sensitivity']?.[1]).toEqual({ group: 'hospital-b', suppressed: true, n: 'withheld (complementary suppression)' });
     expect(pooled.metrics['auroc']?.value).toBe(single.metrics['auroc']?.value);
+  });
+
+  it("withholds the heterogeneity of a metric whose per-site rows are suppressed: with the pooled estimate it would give the small site's value away", () => {
+    // Aggregates only: AUROC by a meta-analysis of the two sites, one of them below the minimum size.
+    const small = [...all.filter((i) => golden.labels[i] === 1).slice(0, 4), ...all.filter((i) => golden.labels[i] === 0).slice(0, 5)];
+    const { summaries, pooled } = federate([small, all.filter((i) => !small.includes(i))], 'aggregates');
+    expect(summaries[0]?.summary.metrics['auroc']?.value).toEqual(expect.any(Number));
+    expect(pooled.perNode['auroc']?.every((r) => r.suppressed)).toBe(true);
+    expect(pooled.heterogeneity['auroc']).toMatchObject({ q: expect.any(Number), tau2: expect.any(Number) });
+    const guarded = guardSuppressedSites(pooled);
+    expect(guarded.heterogeneity['auroc']).toBeUndefined();
+    expect(guarded.metrics['auroc']).toEqual({ ...pooled.metrics['auroc'], method: `${pooled.metrics['auroc']?.method}; ${HETEROGENEITY_WITHHELD}` });
+    // Three sites of fair size: nothing suppressed, the heterogeneity stays as it was.
+    const large = federate(split([190, 190, 189]), 'aggregates').pooled;
+    expect(large.heterogeneity['auroc']).toBeDefined();
+    expect(guardSuppressedSites(large)).toEqual(large);
   });
 });
