@@ -171,7 +171,9 @@ describe('buildEvidence: binary classification', () => {
     expect(e.comparators).toEqual([]);
     expect(e.benchmarkContext?.medianRank).toBe(1.1235);
     expect(e.benchmarkContext?.rankShare).toEqual([0.6123, 0.3877, 0]);
-    expect(e.withheld?.map((w) => w.section)).toEqual(['subgroups', 'robustness', 'failureAnalysis', 'comparators']);
+    expect(e.withheld?.map((w) => w.section)).toEqual(['cohortTables', 'subgroups', 'robustness', 'failureAnalysis', 'comparators']);
+    // Counts of the held-out cases by attribute (stage, histology, sex…) are not the vendor's to read.
+    expect([e.cohort.demographics, e.cohort.acquisition, e.cohort.disease]).toEqual([[], [], []]);
     // Nothing in the vendor form carries a per-case value: no case id appears anywhere.
     expect(canonical(e)).not.toMatch(/WDBC-0/);
   });

@@ -189,7 +189,11 @@ export function buildEvidence(input: EvidenceInput): EvidenceRecord {
   // Cohort: the run's split as stored in cohort_cases, in case-id order.
   const cases = [...cohort.cases].sort((a, b) => (a.caseId < b.caseId ? -1 : a.caseId > b.caseId ? 1 : 0));
   const attributes = attributesOf(cases);
-  const tables = (names: string[]): CountTable[] => attributes.filter((a) => names.includes(a)).map((a) => countTable(a, cases));
+  // The vendor form of a held-out run has no cohort count tables: counts of the held-out cases by stage, histology or
+  // lesion size are functions of the held-out reference standard, and vendors are not shown the cohort's description
+  // anywhere else (the benchmark page gives it to staff and granted regulators).
+  if (attributes.length > 0) withhold('cohortTables', 'vendor form of a held-out run: counts of the held-out cases by attribute describe the held-out reference standard (docs/held-out-feedback.md)');
+  const tables = (names: string[]): CountTable[] => (heldOutVendor ? [] : attributes.filter((a) => names.includes(a)).map((a) => countTable(a, cases)));
   const known = [...DEMOGRAPHIC, ...DISEASE];
   const eligible = cases.length > 0 ? cases.length : run.casesTotal;
   const excluded = result && !heldOutVendor ? (report?.excluded?.count ?? 0) : 0;
