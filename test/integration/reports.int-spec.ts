@@ -191,6 +191,24 @@ describe('validation reports (real Postgres, S3 server, API)', () => {
     }
   });
 
+  it('checks a printed hash (GET /api/reports/verify, anonymous) and names the report signed under it, to compare with the page', async () => {
+    const [report] = await evaluator.get<{ id: string }[]>('/api/reports');
+    const token = (evaluator as unknown as { token: string }).token;
+    const signed = (await (await raw(token, `/api/reports/${report!.id}/evidence.json`)).json()) as SignedEvidence;
+    const q = async (params: Record<string, string>) => (await fetch(`${stack.baseUrl}/api/reports/verify?${new URLSearchParams(params).toString()}`)).json() as Promise<{ valid: boolean; checks: { name: string; ok: boolean; detail: string }[]; report: Record<string, unknown> | null }>;
+    const printed = { evidenceSha256: signed.signature.evidenceSha256, keyId: signed.signature.keyId, signature: signed.signature.digestValue as string };
+    const answer = await q(printed);
+    const e = signed.evidence;
+    expect(answer).toMatchObject({ valid: true, checks: [{ name: 'key-known', ok: true }, { name: 'digest-signature', ok: true }, { name: 'report-on-record', ok: true }] });
+    expect(answer.report).toEqual({
+      reportId: e.reportId, audience: e.audience, date: e.date, benchmark: e.identity.benchmark.slug, benchmarkVersion: e.identity.benchmark.version, phase: e.identity.benchmark.phase,
+      submission: e.identity.submission.name, organisation: e.identity.submission.organisation, primary: { metric: e.primary.endpoint.metric, value: e.primary.endpoint.value, ci: e.primary.endpoint.ci },
+    });
+    // A bad signature names no report.
+    const forged = await q({ ...printed, signature: `${printed.signature.slice(0, 85)}${printed.signature.endsWith('A') ? 'B' : 'A'}` });
+    expect(forged).toMatchObject({ valid: false, report: null });
+  });
+
   it('a regulator reads what its grant covers, and the audit trail of the run behind it', async () => {
     const regEmail = (await regulator.get<{ email: string }>('/api/me')).email;
     await stack.admin.post('/api/grants', { regulatorEmail: regEmail, submissionId });

@@ -5,10 +5,12 @@ import { Access, AccessTable } from '../../auth/access.decorator';
 import { Public } from '../../auth/auth.decorators';
 import { SecurityAudit } from '../../auth/security-audit.service';
 import { DomainError, ErrorCode, FieldProblem } from '../../common/domain-error';
+import { Database } from '../../database/database.module';
+import { ValidationReportEntity } from '../reports.entity';
 import { KEY_ID_PATTERN, SHA256_HEX_PATTERN, SIGNATURE_PATTERN } from './ed25519';
 import { readRawBody, VERIFY_BODY_LIMIT, VERIFY_CONTENT_TYPES } from './raw-body';
 import { ReportKeyStore } from './report-keys';
-import { DigestVerifyResponse, PublicKeysResponse, VerifyResponse } from './report-keys.dto';
+import { DigestVerifyWithReportResponse, PublicKeysResponse, VerifiedReportResponse, VerifyResponse } from './report-keys.dto';
 import { keyLookupOf, verifyDigestSignature, verifyReport } from './verify';
 
 /** Anyone may verify a report, signed in or not: that is the point of publishing the keys. */
@@ -32,6 +34,7 @@ export class ReportKeysController {
   constructor(
     private readonly keys: ReportKeyStore,
     private readonly security: SecurityAudit,
+    private readonly db: Database,
   ) {}
 
   @Get('keys')
@@ -49,9 +52,9 @@ export class ReportKeysController {
   @ApiQuery({ name: 'evidenceSha256', description: 'the evidence hash printed on the report' })
   @ApiQuery({ name: 'keyId', description: 'the key id printed on the report' })
   @ApiQuery({ name: 'signature', description: "the report's hash signature (signature.digestValue, base64url)" })
-  @ApiOkResponse({ type: DigestVerifyResponse })
-  @ApiOperation({ summary: "Checks Assay's signature over a claimed evidence hash (for a reader holding only what the report prints); says which key or signature does not match" })
-  async verifyDigest(@Query('evidenceSha256') evidenceSha256: unknown, @Query('keyId') keyId: unknown, @Query('signature') signature: unknown): Promise<DigestVerifyResponse> {
+  @ApiOkResponse({ type: DigestVerifyWithReportResponse })
+  @ApiOperation({ summary: "Checks Assay's signature over a claimed evidence hash (for a reader holding only what the report prints), says which key or signature does not match, and names the report signed under that hash (benchmark, phase, submission, primary endpoint) to compare with the page" })
+  async verifyDigest(@Query('evidenceSha256') evidenceSha256: unknown, @Query('keyId') keyId: unknown, @Query('signature') signature: unknown): Promise<DigestVerifyWithReportResponse> {
     const given = { evidenceSha256, keyId, signature };
     const problems: FieldProblem[] = [];
     for (const [field, rule] of Object.entries(FIELD_RULES)) {
@@ -61,7 +64,14 @@ export class ReportKeysController {
     }
     if (problems.length > 0) throw new DomainError(ErrorCode.ValidationFailed, `query: ${problems.map((p) => `${p.field}: ${p.problem}`).join('; ')}`, problems);
     const key = await this.keys.lookup(keyId as string);
-    return verifyDigestSignature({ evidenceSha256: evidenceSha256 as string, keyId: keyId as string, signature: signature as string }, (id) => (id === key?.keyId ? key : undefined));
+    const verified = verifyDigestSignature({ evidenceSha256: evidenceSha256 as string, keyId: keyId as string, signature: signature as string }, (id) => (id === key?.keyId ? key : undefined));
+    if (!verified.valid) return { ...verified, report: null };
+    // A valid signature says only that Assay signed this hash. Which report that is (and what it says) is what a
+    // reader must compare: a page that copied another report's hash, key and signature shows other content.
+    const stored = await this.db.manager().findOneBy(ValidationReportEntity, { evidenceSha256: evidenceSha256 as string });
+    if (!stored) return { valid: false, checks: [...verified.checks, { name: 'report-on-record', ok: false, detail: `Assay signed evidence ${evidenceSha256 as string} but holds no report under it` }], report: null };
+    const report = reportSummaryOf(stored);
+    return { valid: true, checks: [...verified.checks, { name: 'report-on-record', ok: true, detail: `report ${report.reportId}: ${report.benchmark} v${report.benchmarkVersion}, phase ${report.phase}, ${report.submission} (${report.organisation}), ${report.audience} form, dated ${report.date}; compare these and the primary endpoint with the page` }], report };
   }
 
   @Post('verify')
@@ -83,4 +93,21 @@ export class ReportKeysController {
     const bytes = await readRawBody(req, VERIFY_BODY_LIMIT, VERIFY_CONTENT_TYPES);
     return verifyReport(bytes, keyLookupOf(await this.keys.publicKeys()));
   }
+}
+
+/** What a holder of a printed page compares: the report's identity and its primary endpoint, as that report states them. */
+function reportSummaryOf(stored: ValidationReportEntity): VerifiedReportResponse {
+  const e = stored.evidence.evidence;
+  const endpoint = e.primary.endpoint;
+  return {
+    reportId: e.reportId,
+    audience: e.audience,
+    date: e.date,
+    benchmark: e.identity.benchmark.slug,
+    benchmarkVersion: e.identity.benchmark.version,
+    phase: e.identity.benchmark.phase,
+    submission: e.identity.submission.name,
+    organisation: e.identity.submission.organisation,
+    primary: { metric: endpoint.metric, value: endpoint.value, ci: endpoint.ci },
+  };
 }

@@ -15,14 +15,33 @@ export class PublicKeysResponse {
 }
 
 export class VerifyCheckResponse implements VerifyCheck {
-  @ApiProperty({ enum: ['parse', 'record-shape', 'embedded-evidence', 'evidence-hash', 'key-known', 'evidence-signature', 'digest-signature', 'seal-present', 'document-hash', 'seal-signature', 'seal-matches-evidence'] }) name!: VerifyCheck['name'];
+  @ApiProperty({ enum: ['parse', 'record-shape', 'report-on-record', 'embedded-evidence', 'evidence-hash', 'key-known', 'evidence-signature', 'digest-signature', 'seal-present', 'document-hash', 'seal-signature', 'seal-matches-evidence'] }) name!: VerifyCheck['name'];
   @ApiProperty() ok!: boolean;
   @ApiProperty({ description: 'what was compared, and what did not match' }) detail!: string;
+}
+
+/** The report Assay holds under a verified evidence hash, for the reader to compare with the page in hand. */
+export class VerifiedReportResponse {
+  @ApiProperty() reportId!: string;
+  @ApiProperty({ enum: ['full', 'vendor'] }) audience!: string;
+  @ApiProperty({ description: "the report's date (the run's finish)" }) date!: string;
+  @ApiProperty() benchmark!: string;
+  @ApiProperty() benchmarkVersion!: number;
+  @ApiProperty() phase!: string;
+  @ApiProperty() submission!: string;
+  @ApiProperty() organisation!: string;
+  @ApiProperty({ description: 'the primary endpoint as that report states it (rounded as its form is)' })
+  primary!: { metric: string; value: number | null; ci: [number, number] | null };
 }
 
 export class DigestVerifyResponse {
   @ApiProperty() valid!: boolean;
   @ApiProperty({ type: [VerifyCheckResponse] }) checks!: VerifyCheckResponse[];
+}
+
+export class DigestVerifyWithReportResponse extends DigestVerifyResponse {
+  @ApiProperty({ type: VerifiedReportResponse, nullable: true, description: 'the report signed under this hash, when the signature verifies: compare it with the page' })
+  report!: VerifiedReportResponse | null;
 }
 
 export class VerifyResponse extends DigestVerifyResponse implements VerifyResult {

@@ -7,6 +7,7 @@ export type VerifyFormat = 'json' | SealFormat | 'unknown';
 export type CheckName =
   | 'parse'
   | 'record-shape'
+  | 'report-on-record'
   | 'embedded-evidence'
   | 'evidence-hash'
   | 'key-known'
