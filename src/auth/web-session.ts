@@ -105,6 +105,18 @@ export class CsrfService {
     return typeof presented === 'string' && presented.length > 0 && presented.length <= 200 && equal(await this.forSession(sessionToken), presented);
   }
 
+  /**
+   * The MAC of a notice shown after a form's redirect ("Grant revoked."), bound to the session: a page shows a
+   * `?done=` text only with it, so nobody can put their own words in another person's status banner by a link.
+   */
+  forNotice(sessionToken: string, text: string): Promise<string> {
+    return this.mac('notice', `${sha256Hex(sessionToken)}:${text}`);
+  }
+
+  async verifyNotice(sessionToken: string, text: string, presented: unknown): Promise<boolean> {
+    return typeof presented === 'string' && presented.length > 0 && presented.length <= 200 && equal(await this.forNotice(sessionToken, text), presented);
+  }
+
   /** A fresh nonce for the sign-in form's cookie. */
   newLoginNonce(): string {
     return randomBytes(24).toString('base64url');

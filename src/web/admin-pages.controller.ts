@@ -1,4 +1,4 @@
-import { Controller, Get, Header, HttpCode, Param, ParseUUIDPipe, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, Header, HttpCode, Param, ParseUUIDPipe, Post, Req, Res, UseFilters } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { Access, ADMIN_ONLY } from '../auth/access.decorator';
@@ -29,30 +29,30 @@ export class AdminPagesController {
   @Access(ADMIN_ONLY)
   @Header('Content-Type', 'text/html; charset=utf-8')
   @Header('Cache-Control', 'no-store')
-  async page(@Req() req: PageRequest, @CurrentPrincipal() principal: Principal, @Query('done') done?: string): Promise<string> {
+  async page(@Req() req: PageRequest, @CurrentPrincipal() principal: Principal): Promise<string> {
     const organisations = await this.api.auth.listOrganisations();
     const users = await this.api.auth.listUsers(new ListUsersQueryDto());
     const tokens = await this.api.auth.listTokens(principal);
     const orgNames = Object.fromEntries(organisations.map((o) => [o.id, o.name]));
-    return this.views.render(req, 'admin', { title: 'Administration', organisations, users, tokens, orgNames, roles: Object.values(Role), notice: done ?? null });
+    return this.views.render(req, 'admin', { title: 'Administration', organisations, users, tokens, orgNames, roles: Object.values(Role) });
   }
 
   @Post('organisations')
   @Roles(Role.Admin)
   @FormRoute()
   @Access(ADMIN_ONLY)
-  async createOrganisation(@CurrentPrincipal() actor: Principal, @Form() form: FormFields, @Res() res: Response): Promise<void> {
+  async createOrganisation(@Req() req: PageRequest, @CurrentPrincipal() actor: Principal, @Form() form: FormFields, @Res() res: Response): Promise<void> {
     const org = await this.api.auth.createOrganisation(actor, await validateForm(CreateOrganisationDto, form));
-    res.redirect(303, `/admin?done=${encodeURIComponent(`Organisation ${org.name} created.`)}`);
+    res.redirect(303, await this.views.noticeUrl(req, '/admin', `Organisation ${org.name} created.`));
   }
 
   @Post('users')
   @Roles(Role.Admin)
   @FormRoute()
   @Access(ADMIN_ONLY)
-  async createUser(@CurrentPrincipal() actor: Principal, @Form() form: FormFields, @Res() res: Response): Promise<void> {
+  async createUser(@Req() req: PageRequest, @CurrentPrincipal() actor: Principal, @Form() form: FormFields, @Res() res: Response): Promise<void> {
     const user = await this.api.auth.createUser(actor, await validateForm(CreateUserDto, form));
-    res.redirect(303, `/admin?done=${encodeURIComponent(`User ${user.email} (${user.role}) created.`)}`);
+    res.redirect(303, await this.views.noticeUrl(req, '/admin', `User ${user.email} (${user.role}) created.`));
   }
 
   /** Mints a token and shows it once, on this response only (never stored, never shown again). */
@@ -74,8 +74,8 @@ export class AdminPagesController {
   @Roles(Role.Admin)
   @FormRoute()
   @Access(ADMIN_ONLY)
-  async revokeToken(@CurrentPrincipal() actor: Principal, @Param('id', ParseUUIDPipe) id: string, @Res() res: Response): Promise<void> {
+  async revokeToken(@Req() req: PageRequest, @CurrentPrincipal() actor: Principal, @Param('id', ParseUUIDPipe) id: string, @Res() res: Response): Promise<void> {
     const t = await this.api.auth.revokeToken(actor, id);
-    res.redirect(303, `/admin?done=${encodeURIComponent(`Token ${t.prefix}… revoked.`)}`);
+    res.redirect(303, await this.views.noticeUrl(req, '/admin', `Token ${t.prefix}… revoked.`));
   }
 }

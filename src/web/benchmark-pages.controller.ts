@@ -1,4 +1,4 @@
-import { Controller, Get, Header, Param, ParseUUIDPipe, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, Header, Param, ParseUUIDPipe, Post, Req, Res, UseFilters } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { Access, EVERY_ROLE, STAFF_ONLY } from '../auth/access.decorator';
@@ -132,11 +132,11 @@ export class BenchmarkPagesController {
   @Access(STAFF_ONLY)
   @Header('Content-Type', 'text/html; charset=utf-8')
   @Header('Cache-Control', 'no-store')
-  async manage(@Req() req: PageRequest, @CurrentPrincipal() principal: Principal, @Param('slug') slug: string, @Query('done') done?: string): Promise<string> {
+  async manage(@Req() req: PageRequest, @CurrentPrincipal() principal: Principal, @Param('slug') slug: string): Promise<string> {
     const benchmark = await this.api.benchmarks.get(slug);
     const { benchmark: entity } = await this.benchmarksService.resolveCurrent(slug);
     const grants = (await this.api.grants.list(principal)).filter((g) => g.benchmarkId === entity.id);
-    return this.views.render(req, 'manage', { title: `Manage ${benchmark.title}`, benchmark, grants, notice: done ?? null });
+    return this.views.render(req, 'manage', { title: `Manage ${benchmark.title}`, benchmark, grants });
   }
 
   /** Open or close a phase, release or hide its leaderboard: the API's PATCH /api/benchmarks/:slug/phases/:phase. */
@@ -144,11 +144,11 @@ export class BenchmarkPagesController {
   @Roles(Role.Evaluator, Role.Admin)
   @FormRoute()
   @Access(STAFF_ONLY)
-  async updatePhase(@CurrentPrincipal() actor: Principal, @Param('slug') slug: string, @Param('phase') phase: string, @Form() form: FormFields, @Res() res: Response): Promise<void> {
+  async updatePhase(@Req() req: PageRequest, @CurrentPrincipal() actor: Principal, @Param('slug') slug: string, @Param('phase') phase: string, @Form() form: FormFields, @Res() res: Response): Promise<void> {
     const patch = await validateForm(UpdatePhaseDto, form);
     if (patch.status === undefined && patch.leaderboard === undefined) throw new DomainError(ErrorCode.ValidationFailed, 'choose what to change: status or leaderboard', [{ field: 'leaderboard', problem: 'missing' }]);
     const p = await this.api.benchmarks.updatePhase(actor, slug, phase, patch);
-    res.redirect(303, `/benchmarks/${encodeURIComponent(slug)}/manage?done=${encodeURIComponent(`Phase ${p.name}: ${p.status}, leaderboard ${p.leaderboard}.`)}`);
+    res.redirect(303, await this.views.noticeUrl(req, `/benchmarks/${encodeURIComponent(slug)}/manage`, `Phase ${p.name}: ${p.status}, leaderboard ${p.leaderboard}.`));
   }
 
   /** Grant a regulator a benchmark (staff) or a submission (also its vendor): the API's POST /api/grants. */
@@ -156,10 +156,10 @@ export class BenchmarkPagesController {
   @Roles(Role.Admin, Role.Evaluator, Role.Vendor)
   @FormRoute()
   @Access({ anonymous: '401', vendor: '2xx', vendorOther: '2xx', evaluator: '2xx', regulator: '403', regulatorGranted: '403', admin: '2xx' })
-  async createGrant(@CurrentPrincipal() actor: Principal, @Form() form: FormFields, @Res() res: Response): Promise<void> {
+  async createGrant(@Req() req: PageRequest, @CurrentPrincipal() actor: Principal, @Form() form: FormFields, @Res() res: Response): Promise<void> {
     const body = await validateForm(CreateGrantDto, form, ['back']);
     await this.api.grants.create(actor, body);
-    res.redirect(303, withNotice(safeNext(form['back']), `Granted ${body.regulatorEmail} read access.`));
+    res.redirect(303, await this.views.noticeUrl(req, safeNext(form['back']), `Granted ${body.regulatorEmail} read access.`));
   }
 
   /** Revoke a grant: the API's DELETE /api/grants/:id. */
@@ -167,10 +167,9 @@ export class BenchmarkPagesController {
   @Roles(Role.Admin, Role.Evaluator, Role.Vendor)
   @FormRoute()
   @Access({ anonymous: '401', vendor: '2xx', vendorOther: '404', evaluator: '2xx', regulator: '403', regulatorGranted: '403', admin: '2xx' })
-  async revokeGrant(@CurrentPrincipal() actor: Principal, @Param('id', ParseUUIDPipe) id: string, @Form() form: FormFields, @Res() res: Response): Promise<void> {
+  async revokeGrant(@Req() req: PageRequest, @CurrentPrincipal() actor: Principal, @Param('id', ParseUUIDPipe) id: string, @Form() form: FormFields, @Res() res: Response): Promise<void> {
     await this.api.grants.revoke(actor, id);
-    res.redirect(303, withNotice(safeNext(form['back']), 'Grant revoked.'));
+    res.redirect(303, await this.views.noticeUrl(req, safeNext(form['back']), 'Grant revoked.'));
   }
 }
 
-const withNotice = (path: string, notice: string): string => `${path.split('?')[0]}?done=${encodeURIComponent(notice)}`;

@@ -51,14 +51,14 @@ export class SubmissionPagesController {
   @Access(OWNER_STAFF_GRANTED)
   @Header('Content-Type', 'text/html; charset=utf-8')
   @Header('Cache-Control', 'no-store')
-  async submission(@Req() req: PageRequest, @CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string, @Query('done') done?: string): Promise<string> {
+  async submission(@Req() req: PageRequest, @CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string): Promise<string> {
     const submission = await this.api.submissions.get(principal, id);
     // Each run as GET /api/runs/:id gives it: scores through the held-out feedback rules, detail only where allowed.
     const runs = [];
     for (const r of submission.runs) runs.push({ ...r, terminal: TERMINAL.includes(r.status), detail: TERMINAL.includes(r.status) ? await this.api.runs.get(principal, r.id) : null });
     const mayGrant = principal.role !== Role.Regulator;
     const grants = mayGrant ? (await this.api.grants.list(principal)).filter((g) => g.submissionId === id) : [];
-    return this.views.render(req, 'submission', { title: `Submission ${submission.name}`, submission, runs, live: runs.some((r) => !r.terminal) || submission.status === 'validating', mayGrant, grants, notice: done ?? null });
+    return this.views.render(req, 'submission', { title: `Submission ${submission.name}`, submission, runs, live: runs.some((r) => !r.terminal) || submission.status === 'validating', mayGrant, grants });
   }
 }
 

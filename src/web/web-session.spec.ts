@@ -7,6 +7,7 @@ import { readForm } from './form-body';
 import { roundingRule } from './benchmark-pages.controller';
 import type { LeaderboardResponse } from '../leaderboards/leaderboards.dto';
 import { safeNext } from './web-exception.filter';
+import { WebViews } from './web-views';
 
 const req = (headers: Record<string, string>, body = ''): IncomingMessage => Object.assign(Readable.from([Buffer.from(body)]), { headers }) as unknown as IncomingMessage;
 
@@ -62,5 +63,26 @@ describe('page helpers', () => {
     expect(roundingRule(board)).toBe('Values are rounded to 3 decimal places; counts are not shown.');
     expect(roundingRule({ ...board, feedback: { mechanism: 'ladder', step: 0.01 } })).toContain('ladder mechanism (it changes only by at least 0.01)');
     expect(roundingRule({ ...board, fullPrecision: true })).toContain('Full precision');
+  });
+});
+
+describe('notices after a form (the status banner)', () => {
+  const csrf = new CsrfService({ redis: { queuePrefix: 't' } } as AppConfig);
+  const views = new WebViews(csrf);
+  const session = (token: string, query: Record<string, string> = {}) => ({ principal: { role: 'admin', email: 'a@x' }, credentialSource: 'cookie', sessionToken: token, path: '/admin', query }) as never;
+  const banner = (html: string): string | null => /<div class="notice" role="status">([^<]*)<\/div>/.exec(html)?.[1] ?? null;
+
+  it('shows the notice its own redirect carried, and no text a link-maker chose', async () => {
+    const url = await views.noticeUrl(session('assay_me'), '/admin?x=1', 'Grant revoked.');
+    expect(url).toMatch(/^\/admin\?done=Grant%20revoked\.&n=[A-Za-z0-9_-]{43}$/);
+    const query = Object.fromEntries(new URL(url, 'http://h').searchParams) as Record<string, string>;
+    expect(banner(await views.render(session('assay_me', query), 'admin', { organisations: [], users: [], tokens: [], orgNames: {}, roles: [] }))).toBe('Grant revoked.');
+    // The same link opened in another person's session, a changed text, or no MAC: no banner.
+    const data = { organisations: [], users: [], tokens: [], orgNames: {}, roles: [] };
+    expect(banner(await views.render(session('assay_someone_else', query), 'admin', data))).toBeNull();
+    expect(banner(await views.render(session('assay_me', { ...query, done: 'Security notice: mail your token to x@evil.example' }), 'admin', data))).toBeNull();
+    expect(banner(await views.render(session('assay_me', { done: 'Grant revoked.' }), 'admin', data))).toBeNull();
+    // A bearer caller (no web session) gets no notice link at all.
+    expect(await views.noticeUrl({ credentialSource: 'bearer' } as never, '/admin', 'x')).toBe('/admin');
   });
 });

@@ -46,11 +46,24 @@ export class WebViews {
     this.env.addFilter('short', (s: unknown, n = 12) => (typeof s === 'string' ? s.slice(0, n) : ''));
   }
 
-  /** Renders `view` inside the layout, with the caller, its navigation and (for a web session) its CSRF token. */
+  /**
+   * Renders `view` inside the layout, with the caller, its navigation, (for a web session) its CSRF token, and the
+   * notice of the form that redirected here when its MAC verifies for this session (noticeUrl).
+   */
   async render(req: Request & AuthenticatedRequest, view: string, data: Record<string, unknown> = {}): Promise<string> {
     const principal = req.principal;
-    const csrfToken = req.credentialSource === 'cookie' && req.sessionToken ? await this.csrf.forSession(req.sessionToken) : '';
-    return this.env.render(`${view}.njk`, { ...data, principal, csrfToken, nav: navFor(principal), path: req.path });
+    const session = req.credentialSource === 'cookie' && req.sessionToken ? req.sessionToken : null;
+    const csrfToken = session ? await this.csrf.forSession(session) : '';
+    const text = typeof req.query?.['done'] === 'string' ? req.query['done'].slice(0, 500) : null;
+    const notice = session && text && (await this.csrf.verifyNotice(session, text, req.query?.['n'])) ? text : null;
+    return this.env.render(`${view}.njk`, { ...data, principal, csrfToken, nav: navFor(principal), path: req.path, notice });
+  }
+
+  /** Where a form redirects with its notice: `path?done=<text>&n=<MAC for this session>` (no notice outside a web session). */
+  async noticeUrl(req: Request & AuthenticatedRequest, path: string, text: string): Promise<string> {
+    const bare = path.split('?')[0] as string;
+    if (req.credentialSource !== 'cookie' || !req.sessionToken) return bare;
+    return `${bare}?done=${encodeURIComponent(text)}&n=${encodeURIComponent(await this.csrf.forNotice(req.sessionToken, text))}`;
   }
 
   /** A piece of a page (no layout, no caller): what may be kept and served to every reader of the same data. */
