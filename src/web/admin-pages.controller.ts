@@ -1,4 +1,4 @@
-import { Controller, Get, Header, HttpCode, Param, ParseUUIDPipe, Post, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, Header, HttpCode, Param, ParseUUIDPipe, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { Access, ADMIN_ONLY } from '../auth/access.decorator';
@@ -29,7 +29,7 @@ export class AdminPagesController {
   @Access(ADMIN_ONLY)
   @Header('Content-Type', 'text/html; charset=utf-8')
   @Header('Cache-Control', 'no-store')
-  async page(@Req() req: PageRequest, @CurrentPrincipal() principal: Principal): Promise<string> {
+  async page(@Req() req: PageRequest, @CurrentPrincipal() principal: Principal, @Query('done') _done?: string, @Query('n') _n?: string): Promise<string> {
     const organisations = await this.api.auth.listOrganisations();
     const users = await this.api.auth.listUsers(new ListUsersQueryDto());
     const tokens = await this.api.auth.listTokens(principal);

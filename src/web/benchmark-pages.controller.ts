@@ -1,4 +1,4 @@
-import { Controller, Get, Header, Param, ParseUUIDPipe, Post, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, Header, Param, ParseUUIDPipe, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { Access, EVERY_ROLE, STAFF_ONLY } from '../auth/access.decorator';
@@ -132,7 +132,7 @@ export class BenchmarkPagesController {
   @Access(STAFF_ONLY)
   @Header('Content-Type', 'text/html; charset=utf-8')
   @Header('Cache-Control', 'no-store')
-  async manage(@Req() req: PageRequest, @CurrentPrincipal() principal: Principal, @Param('slug') slug: string): Promise<string> {
+  async manage(@Req() req: PageRequest, @CurrentPrincipal() principal: Principal, @Param('slug') slug: string, @Query('done') _done?: string, @Query('n') _n?: string): Promise<string> {
     const benchmark = await this.api.benchmarks.get(slug);
     const { benchmark: entity } = await this.benchmarksService.resolveCurrent(slug);
     const grants = (await this.api.grants.list(principal)).filter((g) => g.benchmarkId === entity.id);

@@ -51,7 +51,7 @@ export class SubmissionPagesController {
   @Access(OWNER_STAFF_GRANTED)
   @Header('Content-Type', 'text/html; charset=utf-8')
   @Header('Cache-Control', 'no-store')
-  async submission(@Req() req: PageRequest, @CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string): Promise<string> {
+  async submission(@Req() req: PageRequest, @CurrentPrincipal() principal: Principal, @Param('id', ParseUUIDPipe) id: string, @Query('done') _done?: string, @Query('n') _n?: string): Promise<string> {
     const submission = await this.api.submissions.get(principal, id);
     // Each run as GET /api/runs/:id gives it: scores through the held-out feedback rules, detail only where allowed.
     const runs = [];

@@ -59,7 +59,10 @@ export class WebViews {
     return this.env.render(`${view}.njk`, { ...data, principal, csrfToken, nav: navFor(principal), path: req.path, notice });
   }
 
-  /** Where a form redirects with its notice: `path?done=<text>&n=<MAC for this session>` (no notice outside a web session). */
+  /**
+   * Where a form redirects with its notice: `path?done=<text>&n=<MAC for this session>` (no notice outside a web session).
+   * The page at `path` declares both query parameters (the edge interceptor refuses unknown ones); render reads them.
+   */
   async noticeUrl(req: Request & AuthenticatedRequest, path: string, text: string): Promise<string> {
     const bare = path.split('?')[0] as string;
     if (req.credentialSource !== 'cookie' || !req.sessionToken) return bare;
