@@ -273,8 +273,15 @@ export class NodeJobsService {
    * algorithm). Without this each node would run the same submission once per attempt, on held-out data. Safe to repeat.
    */
   async cancelJobsOfEarlierAttempts(runId: string, attempt: number): Promise<string[]> {
-    const ids = await this.jobs.cancelOpenOfOtherAttempts(runId, runAttemptKeyPrefix(runId, attempt));
+    const ids = await this.jobs.cancelOpenOfEarlierAttempts(runId, attempt);
     if (ids.length > 0) this.logger.log(`run ${runId} attempt ${attempt}: cancelled ${ids.length} open node job(s) of its earlier attempts`);
+    return ids;
+  }
+
+  /** The sweep's part: open jobs of attempts their runs have moved past (enqueued late by a stalled worker). */
+  async cancelJobsOfSupersededAttempts(): Promise<string[]> {
+    const ids = await this.jobs.cancelOpenOfSupersededAttempts();
+    if (ids.length > 0) this.logger.log(`cancelled ${ids.length} open node job(s) of superseded run attempts`);
     return ids;
   }
 

@@ -90,6 +90,14 @@ export class NodesRepository {
 /** The Postgres channel a new job is announced on (the payload: the node's id), delivered when the enqueue commits. */
 export const NODE_JOBS_CHANNEL = 'assay_node_jobs';
 
+/**
+ * The run attempt a node job belongs to, from its idempotency key (`run:<run id>:a<attempt>:<node>[:i<retry>]`, see
+ * runAttemptKeyPrefix); NULL for a job that is no run's. A job of an attempt below its run's current one is
+ * superseded: never leased, and cancelled by the sweep.
+ */
+const KEY_ATTEMPT = `substring(node_jobs.idempotency_key from '^run:[^:]+:a([0-9]+):')::int`;
+const SUPERSEDED = `COALESCE((SELECT r.attempts FROM runs r WHERE r.id = node_jobs.run_id) > ${KEY_ATTEMPT}, false)`;
+
 /** The node job queue: one table, leased by row locks. */
 @Injectable()
 export class NodeJobsRepository {
@@ -135,6 +143,8 @@ export class NodeJobsRepository {
        WHERE id = (SELECT id FROM node_jobs WHERE node_id = $1 AND status = 'queued'
                       -- never a job of a run that has ended (one enqueued as the run ended; the sweep cancels it)
                       AND (run_id IS NULL OR run_id NOT IN (SELECT r.id FROM runs r WHERE r.status IN ('succeeded', 'failed', 'cancelled')))
+                      -- nor one of an attempt the run has moved past (a worker that stalled mid-dispatch enqueued it late)
+                      AND NOT ${SUPERSEDED}
                     ORDER BY created_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
        RETURNING id`,
       [nodeId, leaseToken, leaseMs],
@@ -198,15 +208,27 @@ export class NodeJobsRepository {
   }
 
   /**
-   * Cancels a run's open jobs whose idempotency key does not start with `keepPrefix` (the dispatching attempt's):
-   * what an earlier attempt of the run enqueued before a crash left it to be dispatched again. Returns their ids.
+   * Cancels the open jobs of a run's attempts below `attempt`: what an earlier attempt enqueued before a crash left the
+   * run to be dispatched again. Never a later attempt's (a worker that stalled and resumes must not wreck the live
+   * one). Returns their ids.
    */
-  async cancelOpenOfOtherAttempts(runId: string, keepPrefix: string): Promise<string[]> {
+  async cancelOpenOfEarlierAttempts(runId: string, attempt: number): Promise<string[]> {
     const rows = (await this.db.manager().query(
       `UPDATE node_jobs SET status = 'cancelled', lease_token = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()
-        WHERE run_id = $1 AND status IN ('queued', 'leased') AND left(idempotency_key, length($2)) <> $2
+        WHERE run_id = $1 AND status IN ('queued', 'leased') AND ${KEY_ATTEMPT} < $2
         RETURNING id`,
-      [runId, keepPrefix],
+      [runId, attempt],
+    )) as unknown[];
+    const list = (Array.isArray(rows[0]) ? rows[0] : rows) as { id: string }[];
+    return list.map((r) => r.id);
+  }
+
+  /** Cancels every open job of an attempt its run has moved past (the sweep's safety net for the one above). */
+  async cancelOpenOfSupersededAttempts(): Promise<string[]> {
+    const rows = (await this.db.manager().query(
+      `UPDATE node_jobs SET status = 'cancelled', lease_token = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()
+        WHERE status IN ('queued', 'leased') AND run_id IS NOT NULL AND ${SUPERSEDED}
+        RETURNING id`,
     )) as unknown[];
     const list = (Array.isArray(rows[0]) ? rows[0] : rows) as { id: string }[];
     return list.map((r) => r.id);

@@ -159,8 +159,11 @@ export class NodeEvaluator {
       const tCheck = Date.now();
       const verdict = await executorFor(submission, deps).check({ workDir: checkDir, definition: def, limits, label: runId, ...(signal ? { signal } : {}) });
       const checkMs = Date.now() - tCheck;
-      // The hub admitted this submission (a job is only made for an accepted one) with the same intake code: a refusal
-      // here is this node's environment, not the vendor's artefact (filed at the hub as internal, never counted).
+      // The hub admitted this submission (a job is only made for an accepted one) with the same intake code on the same
+      // bytes: a verdict on its contents that differs here is this node's environment (its architecture, its image
+      // size limit, its engine) or a version skew, not the vendor's artefact (filed at the hub as internal, never
+      // counted). Running out of time or memory while loading is the algorithm near its limits: the vendor's.
+      if (!verdict.ok && verdict.sandboxFault) return { status: 'failed', reason: verdict.sandboxFault, detail: `the node's intake check: ${verdict.reason ?? 'no reason given'}` };
       if (!verdict.ok) return { status: 'incompatible', code: /^([a-z_]{1,40}):/.exec(verdict.reason ?? '')?.[1] ?? (verdict.rejectedImage ? 'image_refused' : 'model_refused'), detail: `the node's intake refused the submission the hub admitted: ${verdict.reason ?? 'no reason given'}` };
       const executor = executorFor(verdict.manifest ? ({ ...submission, manifest: verdict.manifest } as SubmissionEntity) : submission, deps);
       await executor.prepare(workDir);

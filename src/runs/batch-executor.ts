@@ -16,6 +16,7 @@ import { staticOnnxCheck } from '../submissions/onnx-static-check';
 import type { ContainerImageInfo, ContainerManifest, OnnxModelManifest, SubmissionEntity, SubmissionManifest } from '../submissions/submissions.entity';
 import type { OutputReader } from '../tasks/task-definition';
 import { sandboxFault, type VendorFault } from './sandbox-faults';
+import type { FailureReason } from './evaluation.entity';
 
 export interface BatchRequest {
   /** This batch's private directory (input, output). */
@@ -64,6 +65,8 @@ export interface CheckVerdict {
   manifest?: SubmissionManifest;
   /** Intake refused the image: the first phase's run records it as `rejected_image`. */
   rejectedImage?: boolean;
+  /** The check's container ran out of time or memory (the algorithm near its limits), as opposed to a verdict on its contents. */
+  sandboxFault?: FailureReason;
 }
 
 /**
@@ -135,7 +138,7 @@ export class OnnxRunnerExecutor implements BatchExecutor {
     const exit = classifyContainerExit(outcome.result);
     const fault = exit ? sandboxFault(exit, { result: outcome.result, limits: request.limits }) : null;
     if (report) return { ok: report.ok === true, reason: report.ok ? null : (report.problems ?? []).join('; ') || 'the model failed its check', report: { ...submission.checkReport, sandbox: report } };
-    if (fault && fault.reason !== 'exit_nonzero') return { ok: false, reason: `loading the model ${fault.detail}`, report: { ...submission.checkReport } };
+    if (fault && fault.reason !== 'exit_nonzero') return { ok: false, reason: `loading the model ${fault.detail}`, report: { ...submission.checkReport }, sandboxFault: fault.reason };
     if (outcome.result.exitCode === null) throw new Error('the check container produced no exit code');
     return { ok: false, reason: `the model could not be checked (${fault?.detail ?? 'no check report'})`, report: { ...submission.checkReport } };
   }

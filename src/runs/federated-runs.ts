@@ -164,6 +164,7 @@ export class FederatedRuns implements OnModuleInit, OnModuleDestroy {
   async sweep(): Promise<number> {
     // Node jobs of runs that ended (a fault at another node, a cancellation, a crash between the end and the cancel).
     await this.jobs.cancelJobsOfFinishedRuns().catch((e: unknown) => this.logger.warn(`node jobs of finished runs not cancelled yet (${String(e)})`));
+    await this.jobs.cancelJobsOfSupersededAttempts().catch((e: unknown) => this.logger.warn(`node jobs of superseded attempts not cancelled yet (${String(e)})`));
     const runs = await this.db.manager().find(RunEntity, { where: { status: RunStatus.Running, workerId: FEDERATION_WORKER } });
     let moved = 0;
     for (const run of runs) {

@@ -314,21 +314,34 @@ describe('federation: nodes and the signed hub <-> node protocol (real hub over 
       const b1 = await job(run.id, 'b', `${runAttemptKeyPrefix(run.id, 1)}hospital-b`);
       const leasedB1 = (await lease(agent('b'))) as LeasedJob;
       expect(leasedB1.id).toBe(b1);
-      // Attempt 10 of the same run (its prefix extends attempt 1's) and another run's job.
+      // Attempt 10 of the same run (its prefix extends attempt 1's: never taken for it) and another run's job.
       const a10 = await job(run.id, 'a', `${runAttemptKeyPrefix(run.id, 10)}hospital-a`);
       const elsewhere = await job(other.id, 'a', `${runAttemptKeyPrefix(other.id, 1)}hospital-a`);
-      // Attempt 2 dispatches: its own jobs (and a retry of one) are kept.
+      // Attempt 2 dispatches: its own jobs (and a retry of one) are kept, and so is a later attempt's.
       const a2 = await job(run.id, 'a', `${runAttemptKeyPrefix(run.id, 2)}hospital-a`);
       const a2retry = await job(run.id, 'a', `${runAttemptKeyPrefix(run.id, 2)}hospital-a:i1`);
-      expect([...(await jobs.cancelJobsOfEarlierAttempts(run.id, 2))].sort()).toEqual([a1, b1, a10].sort());
+      expect([...(await jobs.cancelJobsOfEarlierAttempts(run.id, 2))].sort()).toEqual([a1, b1].sort());
       const statuses = async (list: string[]) => Promise.all(list.map(async (id) => (await jobs.findJob(id))?.status));
-      expect(await statuses([a1, b1, a10, a2, a2retry, elsewhere])).toEqual(['cancelled', 'cancelled', 'cancelled', 'queued', 'queued', 'queued']);
+      expect(await statuses([a1, b1, a10, a2, a2retry, elsewhere])).toEqual(['cancelled', 'cancelled', 'queued', 'queued', 'queued', 'queued']);
       // The node still running B's attempt-1 job learns it at its next heartbeat (or extension); its result is refused.
       const beat = await agent('b').request<{ stop: string[] }>('POST', '/api/node/heartbeat', { intervalMs: 300, versions: { assay: '0.1.0' }, runtimes: [], gpus: [], queueDepth: 1, cohorts: [], policy: POLICY, jobs: [{ id: b1, attempt: leasedB1.attempt, leaseToken: leasedB1.leaseToken }] });
       expect(beat.json?.stop).toEqual([b1]);
       expect(await statusOf(agent('b').request('POST', `/api/node/jobs/${b1}/result`, result('b', leasedB1, { outcome: 'succeeded', output: {} })))).toBe(409);
       // Safe to repeat (the dispatch after a second crash).
       expect(await jobs.cancelJobsOfEarlierAttempts(run.id, 2)).toEqual([]);
+      // A worker that stalled before dispatching attempt 3 enqueues it after the run moved on to attempt 10: a node is
+      // handed only jobs of the run's current attempt (or of no run's), never attempt 2's or 3's, and the sweep
+      // cancels those.
+      await db.manager().query('UPDATE runs SET attempts = 10 WHERE id = $1', [run.id]);
+      const late = await job(run.id, 'a', `${runAttemptKeyPrefix(run.id, 3)}hospital-a`);
+      const leasedIds: string[] = [];
+      for (let got = await lease(agent('a')); got; got = await lease(agent('a'))) leasedIds.push(got.id);
+      expect(leasedIds).toContain(a10);
+      expect(leasedIds).toContain(elsewhere);
+      expect(leasedIds).not.toContain(late);
+      expect(leasedIds).not.toContain(a2);
+      expect(leasedIds).not.toContain(a2retry);
+      expect([...(await jobs.cancelJobsOfSupersededAttempts())].sort()).toEqual([a2, a2retry, late].sort());
       // Nothing of this test is left for the next ones to lease.
       await jobs.cancelJobsOfEarlierAttempts(run.id, 99);
       await jobs.cancelJobsOfEarlierAttempts(other.id, 99);

@@ -80,6 +80,10 @@ describe('report signing: sign, seal, verify', () => {
     // without a final newline.
     expect((await verifyReport(Buffer.from(canonicalJson(signed)), keys)).valid).toBe(true);
     expect((await verifyReport(Buffer.from(`${canonicalJson(signed)}\n`), keys)).valid).toBe(true);
+    // The copy embedded in the HTML (every '<' as \u003c; the fixture holds '<' in a suppressed row's n), copied out.
+    const embedded = evidenceScript(signed).replace(/^<script[^>]*>/, '').replace(/<\/script>$/, '');
+    expect(embedded).toContain('\\u003c');
+    expect((await verifyReport(Buffer.from(embedded), keys)).valid).toBe(true);
     // A member outside the evidence is neither hashed nor signed: refused, named.
     const note = await verifyReport(Buffer.from(canonicalJson({ ...signed, note: 'Approved by the notified body' })), keys);
     expect(note.valid).toBe(false);

@@ -200,13 +200,15 @@ export async function verifyReport(bytes: Buffer, keys: KeyLookup): Promise<Veri
       try {
         const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
         parsed = JSON.parse(text);
-        // The bytes must be a form Assay writes (canonical JSON as downloaded, or JSON.stringify as embedded), up to a
-        // final newline: a repeated member ("endpoint" twice) is dropped by JSON.parse here but may be the one
-        // another reader shows, so a file that re-serializes differently is refused rather than read one way.
+        // The bytes must be a form Assay writes (canonical JSON as downloaded; JSON.stringify as attached to the PDF, or
+        // with every '<' as \u003c as embedded in the HTML), up to a final newline: a repeated member ("endpoint"
+        // twice) is dropped by JSON.parse here but may be the one another reader shows, so a file that re-serializes
+        // differently is refused rather than read one way.
         const body = text.replace(/\r?\n$/, '');
         let written = false;
         try {
-          written = body === canonicalJson(parsed) || body === JSON.stringify(parsed);
+          const stringified = JSON.stringify(parsed);
+          written = body === canonicalJson(parsed) || body === stringified || body === stringified.replace(/</g, '\\u003c');
         } catch {
           written = false;
         }
