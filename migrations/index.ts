@@ -16,6 +16,7 @@ import { FederationNodes1764950000000 } from './1764950000000-federation-nodes';
 import { LeaderboardSites1764970000000 } from './1764970000000-leaderboard-sites';
 import { NodeJobsCancelled1764980000000 } from './1764980000000-node-jobs-cancelled';
 import { ReportEvidenceIndex1764990000000 } from './1764990000000-report-evidence-index';
+import { ReportEvidenceIssued1765000000000 } from './1765000000000-report-evidence-issued';
 
 /** Every migration, in order. Never edit one that has landed: add a new one. */
-export const MIGRATIONS = [Init1763870000000, LeaderboardRobustness1763880000000, SubmissionObjectKeyIndex1764100000000, HeldOutFeedback1764200000000, RunLogsBytes1764400000000, CrashSafety1764500000000, AccessGrantsTokenExpiry1764700000000, PerCaseResults1764800000000, ReportSigningKeys1764900000000, ValidationReports1764910000000, IntendedUseDeterminism1764920000000, RunDrains1764930000000, RunArtifactsCollected1764940000000, FederationNodes1764950000000, FederatedRuns1764960000000, LeaderboardSites1764970000000, NodeJobsCancelled1764980000000, ReportEvidenceIndex1764990000000];
+export const MIGRATIONS = [Init1763870000000, LeaderboardRobustness1763880000000, SubmissionObjectKeyIndex1764100000000, HeldOutFeedback1764200000000, RunLogsBytes1764400000000, CrashSafety1764500000000, AccessGrantsTokenExpiry1764700000000, PerCaseResults1764800000000, ReportSigningKeys1764900000000, ValidationReports1764910000000, IntendedUseDeterminism1764920000000, RunDrains1764930000000, RunArtifactsCollected1764940000000, FederationNodes1764950000000, FederatedRuns1764960000000, LeaderboardSites1764970000000, NodeJobsCancelled1764980000000, ReportEvidenceIndex1764990000000, ReportEvidenceIssued1765000000000];

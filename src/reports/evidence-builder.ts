@@ -425,7 +425,13 @@ function federationSection(input: EvidenceInput, heldOutVendor: boolean): Pick<E
         metric: primary,
         rows: heldOutVendor ? [] : rows.map((r) => (r.suppressed ? { node: r.group, n: r.n, estimate: null, suppressed: true } : { node: r.group, n: r.n, estimate: { value: r.value, ci: r.ci, method: r.method }, suppressed: false })),
       },
-      heterogeneity: heldOutVendor ? [] : Object.entries(details.federation?.heterogeneity ?? {}).map(([metric, h]) => ({ metric, i2: h.i2, tau2: h.tau2, q: h.q, df: h.df, pQ: h.pQ, predictionInterval: h.predictionInterval, method: h.method })),
+      // Not for a metric with a suppressed site (guardSuppressedSites does the same when pooling; checked again here
+      // for a result stored before it did): beside the pooled estimate it would let the suppressed values be worked out.
+      heterogeneity: heldOutVendor
+        ? []
+        : Object.entries(details.federation?.heterogeneity ?? {})
+            .filter(([metric]) => !(details.subgroups?.node?.[metric] ?? []).some((r) => r.suppressed))
+            .map(([metric, h]) => ({ metric, i2: h.i2, tau2: h.tau2, q: h.q, df: h.df, pQ: h.pQ, predictionInterval: h.predictionInterval, method: h.method })),
     },
   };
 }

@@ -9,6 +9,7 @@ import { LeaderboardEntryEntity, LeaderboardSnapshotEntity } from '../leaderboar
 import { EvaluationResultEntity, RunEntity, RunStatus } from '../runs/evaluation.entity';
 import { SubmissionEntity } from '../submissions/submissions.entity';
 import { ValidationReportEntity } from './reports.entity';
+import { issuedReportSummary, type IssuedReportSummary } from './report-summary';
 
 /** What the report pipeline reads beyond the services it uses, and the validation_reports table. */
 @Injectable()
@@ -24,6 +25,20 @@ export class ReportsRepository {
       .values(row as QueryDeepPartialEntity<ValidationReportEntity>)
       .orUpdate(['run_id', 'evidence_sha256', 'key_id', 'signature', 'evidence', 'html_key', 'pdf_key', 'html_sha256', 'pdf_sha256', 'comparators'], ['id'])
       .execute();
+    // Every version issued stays findable by its hash (a printout of it is verified later), in the same commit.
+    await tx.query('INSERT INTO report_evidence_issued (evidence_sha256, report_id, summary) VALUES ($1, $2, $3::jsonb) ON CONFLICT (evidence_sha256) DO NOTHING', [row.evidenceSha256, row.id, JSON.stringify(issuedReportSummary(row.evidence))]);
+  }
+
+  /** The version of a report issued under this evidence hash, and whether it is still the report's current one. */
+  async issuedUnder(evidenceSha256: string): Promise<{ summary: IssuedReportSummary; issuedAt: Date; current: boolean } | null> {
+    const rows = (await this.db.manager().query(
+      `SELECT i.summary, i.issued_at, (r.evidence_sha256 = i.evidence_sha256) AS current
+         FROM report_evidence_issued i LEFT JOIN validation_reports r ON r.id = i.report_id
+        WHERE i.evidence_sha256 = $1`,
+      [evidenceSha256],
+    )) as { summary: IssuedReportSummary; issued_at: Date; current: boolean | null }[];
+    const row = rows[0];
+    return row ? { summary: row.summary, issuedAt: new Date(row.issued_at), current: row.current === true } : null;
   }
 
   findById(id: string): Promise<ValidationReportEntity | null> {

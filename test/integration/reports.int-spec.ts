@@ -191,22 +191,38 @@ describe('validation reports (real Postgres, S3 server, API)', () => {
     }
   });
 
-  it('checks a printed hash (GET /api/reports/verify, anonymous) and names the report signed under it, to compare with the page', async () => {
-    const [report] = await evaluator.get<{ id: string }[]>('/api/reports');
+  it('checks a printed hash (GET /api/reports/verify, anonymous) and names the report issued under it, also once a regeneration superseded it', async () => {
     const token = (evaluator as unknown as { token: string }).token;
-    const signed = (await (await raw(token, `/api/reports/${report!.id}/evidence.json`)).json()) as SignedEvidence;
-    const q = async (params: Record<string, string>) => (await fetch(`${stack.baseUrl}/api/reports/verify?${new URLSearchParams(params).toString()}`)).json() as Promise<{ valid: boolean; checks: { name: string; ok: boolean; detail: string }[]; report: Record<string, unknown> | null }>;
-    const printed = { evidenceSha256: signed.signature.evidenceSha256, keyId: signed.signature.keyId, signature: signed.signature.digestValue as string };
-    const answer = await q(printed);
+    const full = await pipeline.generate({ runId, audience: 'full', comparators: [otherSubmissionId] });
+    const evidenceOf = async (id: string) => (await (await raw(token, `/api/reports/${id}/evidence.json`)).json()) as SignedEvidence;
+    const signed = await evidenceOf(full.reportId);
+    expect(signed.signature.evidenceSha256).toBe(full.evidenceSha256);
+    type Answer = { valid: boolean; checks: { name: string; ok: boolean; detail: string }[]; report: Record<string, unknown> | null };
+    const q = async (s: SignedEvidence, over: Record<string, string> = {}): Promise<Answer> =>
+      (await fetch(`${stack.baseUrl}/api/reports/verify?${new URLSearchParams({ evidenceSha256: s.signature.evidenceSha256, keyId: s.signature.keyId, signature: s.signature.digestValue as string, ...over }).toString()}`)).json() as Promise<Answer>;
+    const answer = await q(signed);
     const e = signed.evidence;
-    expect(answer).toMatchObject({ valid: true, checks: [{ name: 'key-known', ok: true }, { name: 'digest-signature', ok: true }, { name: 'report-on-record', ok: true }] });
-    expect(answer.report).toEqual({
+    const summary = {
       reportId: e.reportId, audience: e.audience, date: e.date, benchmark: e.identity.benchmark.slug, benchmarkVersion: e.identity.benchmark.version, phase: e.identity.benchmark.phase,
       submission: e.identity.submission.name, organisation: e.identity.submission.organisation, primary: { metric: e.primary.endpoint.metric, value: e.primary.endpoint.value, ci: e.primary.endpoint.ci },
-    });
+    };
+    expect(answer).toMatchObject({ valid: true, checks: [{ name: 'key-known', ok: true }, { name: 'digest-signature', ok: true }, { name: 'report-on-record', ok: true }] });
+    expect(answer.report).toEqual({ ...summary, current: true });
     // A bad signature names no report.
-    const forged = await q({ ...printed, signature: `${printed.signature.slice(0, 85)}${printed.signature.endsWith('A') ? 'B' : 'A'}` });
-    expect(forged).toMatchObject({ valid: false, report: null });
+    const sig = signed.signature.digestValue as string;
+    expect(await q(signed, { signature: `${sig.slice(0, 85)}${sig.endsWith('A') ? 'B' : 'A'}` })).toMatchObject({ valid: false, report: null });
+    // Regenerated without the comparison: new evidence under the same report id. The earlier printout still checks,
+    // names what that version said, and says it was superseded; the new hash is the current version.
+    const plain = await pipeline.generate({ runId, audience: 'full', comparators: [] });
+    expect(plain.reportId).toBe(full.reportId);
+    expect(plain.evidenceSha256).not.toBe(full.evidenceSha256);
+    const old = await q(signed);
+    expect(old).toMatchObject({ valid: true, report: { ...summary, current: false } });
+    expect(old.checks[2]?.detail).toMatch(/since superseded by a regeneration/);
+    expect((await q(await evidenceOf(full.reportId))).report).toMatchObject({ current: true });
+    // Back as it was for the tests after this one (the same content gives the same hash again: current again).
+    expect((await pipeline.generate({ runId, audience: 'full', comparators: [otherSubmissionId] })).evidenceSha256).toBe(full.evidenceSha256);
+    expect((await q(signed)).report).toMatchObject({ current: true });
   });
 
   it('a regulator reads what its grant covers, and the audit trail of the run behind it', async () => {

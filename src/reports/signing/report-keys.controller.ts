@@ -5,12 +5,11 @@ import { Access, AccessTable } from '../../auth/access.decorator';
 import { Public } from '../../auth/auth.decorators';
 import { SecurityAudit } from '../../auth/security-audit.service';
 import { DomainError, ErrorCode, FieldProblem } from '../../common/domain-error';
-import { Database } from '../../database/database.module';
-import { ValidationReportEntity } from '../reports.entity';
+import { ReportsRepository } from '../reports.repository';
 import { KEY_ID_PATTERN, SHA256_HEX_PATTERN, SIGNATURE_PATTERN } from './ed25519';
 import { readRawBody, VERIFY_BODY_LIMIT, VERIFY_CONTENT_TYPES } from './raw-body';
 import { ReportKeyStore } from './report-keys';
-import { DigestVerifyWithReportResponse, PublicKeysResponse, VerifiedReportResponse, VerifyResponse } from './report-keys.dto';
+import { DigestVerifyWithReportResponse, PublicKeysResponse, VerifyResponse } from './report-keys.dto';
 import { keyLookupOf, verifyDigestSignature, verifyReport } from './verify';
 
 /** Anyone may verify a report, signed in or not: that is the point of publishing the keys. */
@@ -34,7 +33,7 @@ export class ReportKeysController {
   constructor(
     private readonly keys: ReportKeyStore,
     private readonly security: SecurityAudit,
-    private readonly db: Database,
+    private readonly reports: ReportsRepository,
   ) {}
 
   @Get('keys')
@@ -68,10 +67,11 @@ export class ReportKeysController {
     if (!verified.valid) return { ...verified, report: null };
     // A valid signature says only that Assay signed this hash. Which report that is (and what it says) is what a
     // reader must compare: a page that copied another report's hash, key and signature shows other content.
-    const stored = await this.db.manager().findOneBy(ValidationReportEntity, { evidenceSha256: evidenceSha256 as string });
-    if (!stored) return { valid: false, checks: [...verified.checks, { name: 'report-on-record', ok: false, detail: `Assay signed evidence ${evidenceSha256 as string} but holds no report under it` }], report: null };
-    const report = reportSummaryOf(stored);
-    return { valid: true, checks: [...verified.checks, { name: 'report-on-record', ok: true, detail: `report ${report.reportId}: ${report.benchmark} v${report.benchmarkVersion}, phase ${report.phase}, ${report.submission} (${report.organisation}), ${report.audience} form, dated ${report.date}; compare these and the primary endpoint with the page` }], report };
+    const issued = await this.reports.issuedUnder(evidenceSha256 as string);
+    if (!issued) return { valid: false, checks: [...verified.checks, { name: 'report-on-record', ok: false, detail: `Assay signed evidence ${evidenceSha256 as string} but holds no report issued under it` }], report: null };
+    const r = issued.summary;
+    const when = issued.current ? 'its current version' : `a version issued ${issued.issuedAt.toISOString()} and since superseded by a regeneration (GET /api/reports/${r.reportId} for the current one)`;
+    return { valid: true, checks: [...verified.checks, { name: 'report-on-record', ok: true, detail: `report ${r.reportId}, ${when}: ${r.benchmark} v${r.benchmarkVersion}, phase ${r.phase}, ${r.submission} (${r.organisation}), ${r.audience} form, dated ${r.date}; compare these and the primary endpoint with the page` }], report: { ...r, current: issued.current } };
   }
 
   @Post('verify')
@@ -95,19 +95,3 @@ export class ReportKeysController {
   }
 }
 
-/** What a holder of a printed page compares: the report's identity and its primary endpoint, as that report states them. */
-function reportSummaryOf(stored: ValidationReportEntity): VerifiedReportResponse {
-  const e = stored.evidence.evidence;
-  const endpoint = e.primary.endpoint;
-  return {
-    reportId: e.reportId,
-    audience: e.audience,
-    date: e.date,
-    benchmark: e.identity.benchmark.slug,
-    benchmarkVersion: e.identity.benchmark.version,
-    phase: e.identity.benchmark.phase,
-    submission: e.identity.submission.name,
-    organisation: e.identity.submission.organisation,
-    primary: { metric: endpoint.metric, value: endpoint.value, ci: endpoint.ci },
-  };
-}

@@ -32,6 +32,8 @@ export class VerifiedReportResponse {
   @ApiProperty() organisation!: string;
   @ApiProperty({ description: 'the primary endpoint as that report states it (rounded as its form is)' })
   primary!: { metric: string; value: number | null; ci: [number, number] | null };
+  @ApiProperty({ description: 'false: this version was superseded by a regeneration of the report (the hash names what that version said)' })
+  current!: boolean;
 }
 
 export class DigestVerifyResponse {

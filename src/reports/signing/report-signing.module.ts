@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AccessModule } from '../../grants/access.module';
 import { REPORT_SIGNER } from '../report-ports';
+import { ReportsRepository } from '../reports.repository';
 import { ReportKeysController } from './report-keys.controller';
 import { ReportKeyStore } from './report-keys';
 import { ReportKeysRepository } from './report-keys.repository';
@@ -14,5 +15,5 @@ import { ReportSignerService } from './report-signer';
 export class ReportSigningModule {}
 
 /** The HTTP side: published keys and verification (GET /api/reports/keys, GET|POST /api/reports/verify). */
-@Module({ imports: [ReportSigningModule, AccessModule], controllers: [ReportKeysController] })
+@Module({ imports: [ReportSigningModule, AccessModule], controllers: [ReportKeysController], providers: [ReportsRepository] })
 export class ReportSigningHttpModule {}
