@@ -1,4 +1,4 @@
-import { alignPredictions, firstDuplicateKey, parseBinaryPredictionsJsonl, parseTruthCsv } from './predictions';
+import { alignPredictions, firstDuplicateKey, MAX_PREDICTION_ISSUES, parseBinaryPredictionsJsonl, parseTruthCsv } from './predictions';
 
 const jsonl = (...lines: string[]): string => `${lines.join('\n')}\n`;
 
@@ -77,6 +77,18 @@ describe('parseBinaryPredictionsJsonl', () => {
     expect(r.error.line).toBe(2);
     expect(r.error.reason).toBe(reason);
     expect(r.error.message).toBe(`line 2: ${reason}`);
+  });
+
+  it('stops reading a vendor file of junk after MAX_PREDICTION_ISSUES problems (16 MiB of "x" lines, 8 M lines)', () => {
+    const junk = 'x\n'.repeat(8 * 1024 * 1024);
+    const r = parseBinaryPredictionsJsonl(junk);
+    if (r.ok) throw new Error('expected a failure');
+    expect(r.error.issues).toHaveLength(MAX_PREDICTION_ISSUES + 1);
+    expect(r.error.issues.slice(0, 2).map((i) => i.line)).toEqual([1, 2]);
+    expect(r.error.issues[MAX_PREDICTION_ISSUES]).toEqual({ line: MAX_PREDICTION_ISSUES + 1, message: `more problems from here on; reading stopped after ${MAX_PREDICTION_ISSUES}` });
+    // Problems below the cap are each reported, and blank lines between them still count for line numbers.
+    const few = parseBinaryPredictionsJsonl('x\n\n{"caseId":"a","probability":0.5}\ny\n');
+    expect(few.ok ? [] : few.error.issues.map((i) => i.line)).toEqual([1, 4]);
   });
 
   it('reports invalid JSON, including NaN, with its line', () => {

@@ -211,20 +211,37 @@ export function firstDuplicateKey(text: string): string | null {
   return null;
 }
 
+/** A predictions file stops being read after this many problems (each is reported with its line). */
+export const MAX_PREDICTION_ISSUES = 20;
+
 /**
  * The one JSONL reader for every task: each non-empty line one JSON object with a `caseId`; `check` names what is
  * wrong with a record (or null), `build` takes the checked record apart. Every bad line is reported with its number,
  * duplicates name the line of the first, and an empty file is an error, never an empty result.
  */
 export function parsePredictionsJsonl<T>(text: string, check: (record: unknown) => string | null, build: (record: object, caseId: string) => T): ParseResult<T[]> {
-  const lines = splitLines(text);
+  const body = text.replace(/^\uFEFF/, '');
   const issues: InputIssue[] = [];
   const out: T[] = [];
   const firstSeen = new Map<string, number>();
-  for (let i = 0; i < lines.length; i++) {
-    const raw = (lines[i] as string).trim();
+  // Lines are taken one at a time and the reading stops at MAX_PREDICTION_ISSUES problems: the file is the vendor's,
+  // and millions of junk lines must cost the worker neither a minute of synchronous parsing nor gigabytes of
+  // problem records (nor an array of every line up front).
+  let lineNo = 0;
+  for (let at = 0; at <= body.length; ) {
+    const end = body.indexOf('\n', at);
+    const stop = end < 0 ? body.length : end;
+    const raw = body.slice(at, stop).trim();
+    at = stop + 1;
+    lineNo++;
+    if (issues.length >= MAX_PREDICTION_ISSUES) {
+      if (raw !== '') {
+        issues.push({ line: lineNo, message: `more problems from here on; reading stopped after ${MAX_PREDICTION_ISSUES}` });
+        break;
+      }
+      continue;
+    }
     if (raw === '') continue;
-    const lineNo = i + 1;
     let record: unknown;
     try {
       record = JSON.parse(raw);

@@ -14,7 +14,7 @@ import type { SandboxLimits, SandboxResult } from '../sandbox/sandbox.types';
 import { StorageService } from '../storage/storage.service';
 import { staticOnnxCheck } from '../submissions/onnx-static-check';
 import type { ContainerImageInfo, ContainerManifest, OnnxModelManifest, SubmissionEntity, SubmissionManifest } from '../submissions/submissions.entity';
-import type { OutputReader } from '../tasks/task-definition';
+import { MAX_OUTPUT_FILE_BYTES, type OutputReader, OutputTooLargeError } from '../tasks/task-definition';
 import { sandboxFault, type VendorFault } from './sandbox-faults';
 import type { FailureReason } from './evaluation.entity';
 
@@ -90,12 +90,15 @@ interface RunnerCheckReport {
 
 /** Reads files under a collected output directory: relative paths only, plain files only (never a link). */
 export function outputReader(dir: string): OutputReader {
-  return async (relativePath) => {
+  return async (relativePath, options) => {
     const rel = normalize(relativePath);
     if (isAbsolute(rel) || rel === '..' || rel.startsWith(`..${sep}`)) return null;
     const path = join(dir, rel);
     const stat = await fs.lstat(path).catch(() => null);
     if (!stat?.isFile()) return null;
+    // Refused by its size before it is read: a 3 GiB mask would fail readFile (Assay's error, retried) or fill the heap.
+    const maxBytes = Math.min(options?.maxBytes ?? MAX_OUTPUT_FILE_BYTES, MAX_OUTPUT_FILE_BYTES);
+    if (stat.size > maxBytes) throw new OutputTooLargeError(relativePath, stat.size, maxBytes);
     return fs.readFile(path);
   };
 }

@@ -119,7 +119,16 @@ export async function releaseOutputDir(dir: string, capBytes: number): Promise<R
     await removeTree(staging).catch(() => undefined);
     throw failure;
   }
-  await removeTree(dir);
+  await removeTree(dir).catch(async (err: unknown) => {
+    // Not root (the 'poll' mode): the vendor can leave a directory the worker may neither enter nor empty (mode 500 or
+    // 000, owned by the sandbox's uid). The copy is already made; the tree is moved aside in the worker's own batch
+    // dir, where the work dir's removal (which logs and never throws) or the start-up sweep meets it. Not Assay's
+    // fault, so not an internal failure.
+    const aside = join(dirname(dir), `.assay-output-left-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`);
+    await fs.rename(dir, aside).catch(() => {
+      throw err;
+    });
+  });
   await fs.rename(staging, dir);
   return released;
 }
@@ -255,7 +264,14 @@ async function treeBytes(dir: string): Promise<number> {
   return total;
 }
 
-/** Reads a file the sandbox wrote without following links it may have planted; null when absent, not a regular file or over capBytes. */
+/**
+ * The most of a text output (predictions.jsonl, check.json) read into one string, whatever the benchmark's output cap
+ * (which may be 10 GiB for image outputs): above it the file is refused as the vendor's invalid output, not read into
+ * a string V8 cannot hold (ERR_STRING_TOO_LONG past ~512 MiB, which would be Assay's error and retried).
+ */
+export const MAX_TEXT_OUTPUT_BYTES = 256 * 1024 * 1024;
+
+/** Reads a file the sandbox wrote without following links it may have planted; null when absent, not a regular file or over capBytes (or MAX_TEXT_OUTPUT_BYTES). */
 export async function readCapped(path: string, capBytes: number): Promise<string | null> {
   let handle: fs.FileHandle;
   try {
@@ -268,7 +284,7 @@ export async function readCapped(path: string, capBytes: number): Promise<string
   }
   try {
     const st = await handle.stat();
-    if (!st.isFile() || st.size > capBytes) return null;
+    if (!st.isFile() || st.size > Math.min(capBytes, MAX_TEXT_OUTPUT_BYTES)) return null;
     return (await handle.readFile()).toString('utf8');
   } finally {
     await handle.close();

@@ -65,8 +65,25 @@ export interface TruthSource {
   read(relativePath: string): Promise<Buffer>;
 }
 
-/** A file the algorithm wrote under /output, by path relative to /output; null when absent or not a plain file. */
-export type OutputReader = (relativePath: string) => Promise<Buffer | null>;
+/**
+ * A file the algorithm wrote under /output, by path relative to /output; null when absent or not a plain file. A file
+ * larger than `maxBytes` (default MAX_OUTPUT_FILE_BYTES) is not read: OutputTooLargeError, which the task reports as
+ * the vendor's invalid output (the size is known from the file's metadata, before any byte is read into memory).
+ */
+export type OutputReader = (relativePath: string, options?: { maxBytes?: number }) => Promise<Buffer | null>;
+
+/** The most of one output file a task reads into memory unless it asks for less. */
+export const MAX_OUTPUT_FILE_BYTES = 512 * 1024 * 1024;
+
+export class OutputTooLargeError extends Error {
+  constructor(
+    readonly path: string,
+    readonly bytes: number,
+    readonly maxBytes: number,
+  ) {
+    super(`${path}: ${bytes} bytes, more than ${maxBytes}`);
+  }
+}
 
 export interface PredictionOutput {
   /** Text of /output/predictions.jsonl. */

@@ -156,6 +156,48 @@ describe('releaseOutputDir (tmpfs /output, as root)', () => {
   });
 });
 
+describe("releaseOutputDir ('poll' /output, a worker that is not root)", () => {
+  it('moves aside a tree the vendor made impossible for the worker to empty (mode 555 under its uid), instead of failing the run as internal', async () => {
+    const WORKER = 65534;
+    const VENDOR = 1000;
+    const base = await fs.mkdtemp(join(tmpdir(), 'assay-poll-int-'));
+    try {
+      await fs.chown(base, WORKER, WORKER);
+      const work = join(base, 'batch');
+      await fs.mkdir(work, { mode: 0o700 });
+      await fs.chown(work, WORKER, WORKER);
+      const dir = join(work, 'output');
+      // What a non-root worker makes: the dir open to the sandbox's uid; then the vendor writes as that uid.
+      await fs.mkdir(dir, { mode: 0o777 });
+      await fs.chown(dir, WORKER, WORKER);
+      await fs.chmod(dir, 0o777);
+      await fs.writeFile(join(dir, 'predictions.jsonl'), '{"caseId":"a","probability":0.5}\n');
+      await fs.mkdir(join(dir, 'locked'));
+      await fs.writeFile(join(dir, 'locked', 'x'), 'x');
+      for (const p of [join(dir, 'predictions.jsonl'), join(dir, 'locked'), join(dir, 'locked', 'x')]) await fs.chown(p, VENDOR, VENDOR);
+      await fs.chmod(join(dir, 'predictions.jsonl'), 0o644);
+      // Readable by all (so it is copied) but writable by none: the worker cannot empty it.
+      await fs.chmod(join(dir, 'locked'), 0o555);
+      let released: ReleasedOutput;
+      process.seteuid?.(WORKER);
+      try {
+        released = await releaseOutputDir(dir, CAP);
+      } finally {
+        process.seteuid?.(0);
+      }
+      // The copy is the worker's; the vendor's tree is out of the way, in the batch dir, for the work dir's removal.
+      expect(released.refused).toBeNull();
+      expect(await fs.readFile(join(dir, 'predictions.jsonl'), 'utf8')).toBe('{"caseId":"a","probability":0.5}\n');
+      expect((await fs.stat(join(dir, 'predictions.jsonl'))).uid).toBe(WORKER);
+      const left = (await fs.readdir(work)).filter((n) => n.startsWith('.assay-output-left-'));
+      expect(left).toHaveLength(1);
+      expect(await fs.readdir(join(work, left[0] as string))).toEqual(['locked']);
+    } finally {
+      await exec('rm', ['-rf', base]);
+    }
+  });
+});
+
 describe('work dirs and the start-up sweep', () => {
   it('gives every attempt of the same step its own path', async () => {
     const a = await createWorkDir(root, 'check-sub-1');

@@ -10,7 +10,25 @@ import type { Volume } from '../../volumes/volume';
 const MASK_LIMITS = { maxBytes: 320 * 1024 * 1024 };
 
 export async function readMask(name: string, bytes: Buffer | Uint8Array): Promise<Volume> {
-  return readVolume({ name, bytes: Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) }, MASK_LIMITS, { labels: true }).volume;
+  return asUint8(readVolume({ name, bytes: Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) }, MASK_LIMITS, { labels: true }).volume);
+}
+
+/**
+ * A mask stored as a wider type (a vendor's float64 mask) held as one byte per voxel once its values are seen to be
+ * labels 0..255: resampling onto the reference grid allocates the mask's element type per reference voxel, so a
+ * float64 mask would take 8× the memory MASK_LIMITS was set for. A value that is not such a label (NaN, 0.5, 300)
+ * leaves the volume as read, for the scorer's own check to refuse it with its message.
+ */
+function asUint8(volume: Volume): Volume {
+  const data = volume.data;
+  if (data instanceof Uint8Array) return volume;
+  const out = new Uint8Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const x = data[i] as number;
+    if (!(x >= 0 && x <= 255) || x !== Math.floor(x)) return volume;
+    out[i] = x;
+  }
+  return { ...volume, data: out };
 }
 
 /** A mask as stored (decoded by whoever scores it: decoding is about a third of the work) or already decoded. */

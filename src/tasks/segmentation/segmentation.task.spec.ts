@@ -162,3 +162,20 @@ describe('segmentation task definition', () => {
     expect(problems.map((p) => p.field)).toEqual(['interface.inputs', 'interface.outputs', 'metrics.toleranceMm']);
   });
 });
+
+describe('readMask', () => {
+  it('holds a wider-typed mask (float64) as one byte per voxel, so resampling it costs what a uint8 mask costs', async () => {
+    const { readMask } = await import('./mask-pair');
+    const labels = cube([1, 1, 1], [3, 3, 2]);
+    const wide = await readMask('m.nii.gz', Buffer.from(encodeNifti1Gz({ ...labels, data: Float64Array.from(labels.data) })));
+    expect(wide.data).toBeInstanceOf(Uint8Array);
+    expect(Array.from(wide.data)).toEqual(Array.from(labels.data));
+    // A value that is no label is kept as read: the scorer refuses it with its own message (never silently 0).
+    const bad = Float64Array.from(labels.data);
+    bad[0] = Number.NaN;
+    bad[1] = 0.5;
+    const kept = await readMask('m.nii.gz', Buffer.from(encodeNifti1Gz({ ...labels, data: bad })));
+    expect(kept.data).toBeInstanceOf(Float64Array);
+    expect(Number.isNaN(kept.data[0] as number)).toBe(true);
+  });
+});

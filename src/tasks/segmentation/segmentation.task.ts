@@ -7,7 +7,7 @@ import { aggregateSegmentation, SEGMENTATION_CODE_VERSION, type SegmentationCase
 import { VolumeError } from '../../volumes/volume-error';
 import type { Volume } from '../../volumes/volume';
 import { benchmarkBootstrap, subgroupTables } from '../scoring-support';
-import type { CaseResult, TaskDefinition, TruthSource } from '../task-definition';
+import { type CaseResult, OutputTooLargeError, type TaskDefinition, type TruthSource } from '../task-definition';
 import { volumeInterfaceProblems } from '../volume-interface';
 import { meanRankingProblem } from '../mean-ranking';
 import { meanFederation } from '../mean-federation';
@@ -138,7 +138,13 @@ export const SEGMENTATION: TaskDefinition<SegmentationTruth> = {
     }
     const value = [];
     for (const caseId of caseIds) {
-      const bytes = await output(MASK_PATH(caseId));
+      let bytes: Buffer | null;
+      try {
+        bytes = await output(MASK_PATH(caseId), { maxBytes: MAX_MASK_BYTES });
+      } catch (e) {
+        if (e instanceof OutputTooLargeError) return { ok: false, message: e.message };
+        throw e;
+      }
       if (bytes === null) continue; // missing: the caller fails the run as missing_predictions, naming the case
       if (bytes.length > MAX_MASK_BYTES) return { ok: false, message: `${MASK_PATH(caseId)}: ${bytes.length} bytes, more than ${MAX_MASK_BYTES}` };
       let mask: Volume;
