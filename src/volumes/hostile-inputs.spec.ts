@@ -125,6 +125,17 @@ describe('unsupported NIfTI content', () => {
     expect(volume.dims).toEqual([7, 6, 1]);
   });
   it('a negative dimension', () => expectRefused({ name: 'n.nii', bytes: Buffer.concat([niftiHeader([3, 7, -6, 5, 1, 1, 1, 1], 4, 16), body]) }, 'not_a_volume', /dim\[2\] = -6/));
+  it('a non-finite origin (the offset of srow_x NaN, or of qoffset infinite)', () => {
+    const sform = Buffer.from(fixture('oblique-int16.nii'));
+    expect(sform.readInt16LE(254)).toBeGreaterThan(0); // sform_code: the sform decides the grid
+    sform.writeFloatLE(Number.NaN, 280 + 12);
+    expectRefused({ name: 's.nii', bytes: sform }, 'not_a_volume', /sform origin \[NaN, .*\] is not finite/);
+    const qform = Buffer.from(fixture('oblique-int16.nii'));
+    qform.writeInt16LE(0, 254); // no sform: the qform decides
+    qform.writeInt16LE(1, 252);
+    qform.writeFloatLE(Number.POSITIVE_INFINITY, 268 + 4); // qoffset_y
+    expectRefused({ name: 'q.nii', bytes: qform }, 'not_a_volume', /qform origin \[.*Infinity.*\] is not finite/);
+  });
 });
 
 describe('MetaImage data files', () => {

@@ -210,7 +210,10 @@ function niftiGeometry(name: string, h: NiftiHeader, file: Uint8Array, kind: 'ni
     for (let r = 0; r < 3; r++) direction[3 * r + c] = lps[r]![c]! / norm;
   }
   checkOrthonormal(name, direction);
-  return { dims, spacing, origin: [lps[0]![3]!, lps[1]![3]!, lps[2]![3]!], direction: direction as Geometry['direction'] };
+  const origin: Vec3 = [lps[0]![3]!, lps[1]![3]!, lps[2]![3]!];
+  // A NaN or infinite offset would put every voxel nowhere: resampled, such a mask silently becomes all zeros.
+  if (!origin.every(Number.isFinite)) throw new VolumeError('not_a_volume', `${name}: the ${h.sform_code > 0 ? 'sform' : h.qform_code > 0 ? 'qform' : 'header'} origin [${origin.join(', ')}] is not finite`);
+  return { dims, spacing, origin, direction: direction as Geometry['direction'] };
 }
 
 /** srow_x/y/z straight from the header bytes (float32 at 280 in NIfTI-1, float64 at 400 in NIfTI-2). */
