@@ -93,6 +93,26 @@ async function binaryScore(seed = 7, n = 60): Promise<{ score: TaskScore; ids: s
 
 const canonical = (r: EvidenceRecord): string => canonicalJson(r);
 
+describe('buildEvidence: federated runs', () => {
+  it('shows no heterogeneity of a metric whose per-site rows are suppressed, also from a result stored before the hub withheld it', async () => {
+    const { score, ids, definition } = await binaryScore();
+    const base = snapshot({ definition, score, ids });
+    const stored = base.result as NonNullable<EvidenceInput['result']>;
+    const het = { i2: 0.5, tau2: 0.01, q: 3, df: 1, pQ: 0.08, predictionInterval: null, method: 'DerSimonian–Laird' };
+    const site = (group: string, value: number) => ({ group, suppressed: false, n: 30, value, ci: [value - 0.1, value + 0.05], method: 'per node' });
+    const details = {
+      ...stored.details,
+      federation: { egress: { a: 'aggregates', b: 'aggregates' }, heterogeneity: { auroc: het, sensitivity: het } },
+      subgroups: { ...(stored.details['subgroups'] as object), node: { auroc: [{ group: 'a', suppressed: true, n: '< 10' }, { group: 'b', suppressed: true, n: 'withheld (complementary suppression)' }], sensitivity: [site('a', 0.8), site('b', 0.7)] } },
+    };
+    const node = (name: string) => ({ node: name, nodeId: name, cohort: 'c', jobId: `job-${name}`, status: 'done', outcome: 'succeeded', lastSeen: null });
+    const input = { ...base, run: { ...base.run, federation: { attempt: 1, deadline: '2026-12-02T00:00:00.000Z', nodes: [node('a'), node('b')] } }, result: { ...stored, details } } as unknown as EvidenceInput;
+    const e = buildEvidence(input);
+    expect(e.federation?.perNode.rows.every((r) => r.suppressed)).toBe(true);
+    expect(e.federation?.heterogeneity.map((h) => h.metric)).toEqual(['sensitivity']);
+  });
+});
+
 describe('buildEvidence: binary classification', () => {
   it('fills the sixteen sections from the stored result: ROC, PR, reliability, decision curve, confusion table, Wilson estimates, subgroups', async () => {
     const { score, ids, definition } = await binaryScore();

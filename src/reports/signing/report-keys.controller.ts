@@ -94,4 +94,3 @@ export class ReportKeysController {
     return verifyReport(bytes, keyLookupOf(await this.keys.publicKeys()));
   }
 }
-
