@@ -55,6 +55,13 @@ export interface NodeAgentOptions {
   log?: (level: 'log' | 'warn' | 'error', message: string) => void;
 }
 
+/** The agent's one job in flight: aborting `abandon` stops its handler; `sending` once its result is on the way. */
+interface JobInHand {
+  readonly job: LeasedJob;
+  readonly abandon: AbortController;
+  sending?: boolean;
+}
+
 export class HubError extends Error {
   constructor(
     readonly status: number,
@@ -93,7 +100,7 @@ export class NodeAgent {
   private lastLatencyMs: number | null = null;
   private running: Promise<void>[] = [];
   /** The job in hand (one at a time) and the controller that abandons it. */
-  private current: { job: LeasedJob; abandon: AbortController; sending?: boolean } | null = null;
+  private current: JobInHand | null = null;
   /** Results sent, by job id (for tests and the operator's log). */
   readonly sent: { jobId: string; attempt: number; outcome: string; status: number }[] = [];
 
@@ -195,7 +202,7 @@ export class NodeAgent {
   }
 
   /** Stops work on the job in hand: its handler's signal aborts (the running container is killed), nothing is sent. */
-  private abandon(current: { job: LeasedJob; abandon: AbortController; sending?: boolean }, why: string): void {
+  private abandon(current: JobInHand, why: string): void {
     // Once its result is on the way there is nothing left to stop (the hub answers the send itself).
     if (current.abandon.signal.aborted || current.sending || this.current !== current) return;
     this.log('warn', `job ${current.job.id} attempt ${current.job.attempt}: ${why}; abandoning the work`);
@@ -208,7 +215,7 @@ export class NodeAgent {
     // was handed out again) means no result of it will be taken: the work is abandoned at once, its container
     // killed, instead of running to the end on the hospital's hardware for nothing. The next heartbeat's answer
     // says so (stop), and so does a refused lease extension (409/404).
-    const current: { job: LeasedJob; abandon: AbortController; sending?: boolean } = { job, abandon: new AbortController() };
+    const current: JobInHand = { job, abandon: new AbortController() };
     this.current = current;
     // A long evaluation keeps its lease: extended a few times per lease period while the handler runs.
     const period = Math.max(1_000, Math.floor((Date.parse(job.leaseExpiresAt) - Date.now()) / 3));

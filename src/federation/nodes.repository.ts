@@ -188,19 +188,16 @@ export class NodeJobsRepository {
     );
   }
 
-  /** Gives a lease back unused (same attempt): its caller left before it could receive the job. */
   /**
-   * Cancels the open (queued or leased) jobs of runs that have ended: of one run, or of every finished run (the sweep's
-   * pass, which also catches jobs enqueued by a dispatch whose run ended before its transition, or a crash between a
-   * run's end and this call). Returns the ids cancelled.
+   * Cancels the open (queued or leased) jobs matching `where` (SQL over node_jobs, parameters from $1), the one form of
+   * every cancellation below; returns the ids cancelled.
    */
-  async cancelOpenOfFinishedRuns(manager: EntityManager, runId?: string, opts: { runEndsInThisTransaction?: boolean } = {}): Promise<string[]> {
+  private async cancelOpen(manager: EntityManager, where: string, params: unknown[]): Promise<string[]> {
     const rows = (await manager.query(
       `UPDATE node_jobs SET status = 'cancelled', lease_token = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()
-        WHERE status IN ('queued', 'leased') AND run_id IS NOT NULL AND ($1::uuid IS NULL OR run_id = $1::uuid)
-          AND ($2::boolean OR run_id IN (SELECT id FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled')))
+        WHERE status IN ('queued', 'leased') AND ${where}
         RETURNING id`,
-      [runId ?? null, Boolean(opts.runEndsInThisTransaction && runId)],
+      params,
     )) as unknown[];
     // TypeORM's pg driver answers an UPDATE … RETURNING as [rows, count].
     const list = (Array.isArray(rows[0]) ? rows[0] : rows) as { id: string }[];
@@ -208,32 +205,33 @@ export class NodeJobsRepository {
   }
 
   /**
-   * Cancels the open jobs of a run's attempts below `attempt`: what an earlier attempt enqueued before a crash left the
-   * run to be dispatched again. Never a later attempt's (a worker that stalled and resumes must not wreck the live
-   * one). Returns their ids.
+   * Cancels the open jobs of runs that have ended: of one run, or of every finished run (the sweep's pass, which also
+   * catches jobs enqueued by a dispatch whose run ended before its transition, or a crash between a run's end and
+   * this call).
    */
-  async cancelOpenOfEarlierAttempts(runId: string, attempt: number): Promise<string[]> {
-    const rows = (await this.db.manager().query(
-      `UPDATE node_jobs SET status = 'cancelled', lease_token = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()
-        WHERE run_id = $1 AND status IN ('queued', 'leased') AND ${KEY_ATTEMPT} < $2
-        RETURNING id`,
-      [runId, attempt],
-    )) as unknown[];
-    const list = (Array.isArray(rows[0]) ? rows[0] : rows) as { id: string }[];
-    return list.map((r) => r.id);
+  cancelOpenOfFinishedRuns(manager: EntityManager, runId?: string, opts: { runEndsInThisTransaction?: boolean } = {}): Promise<string[]> {
+    return this.cancelOpen(
+      manager,
+      `run_id IS NOT NULL AND ($1::uuid IS NULL OR run_id = $1::uuid)
+          AND ($2::boolean OR run_id IN (SELECT id FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled')))`,
+      [runId ?? null, Boolean(opts.runEndsInThisTransaction && runId)],
+    );
+  }
+
+  /**
+   * Cancels the open jobs of a run's attempts below `attempt`: what an earlier attempt enqueued before a crash left the
+   * run to be dispatched again. Never a later attempt's (a worker that stalled and resumes must not wreck the live one).
+   */
+  cancelOpenOfEarlierAttempts(runId: string, attempt: number): Promise<string[]> {
+    return this.cancelOpen(this.db.manager(), `run_id = $1 AND ${KEY_ATTEMPT} < $2`, [runId, attempt]);
   }
 
   /** Cancels every open job of an attempt its run has moved past (the sweep's safety net for the one above). */
-  async cancelOpenOfSupersededAttempts(): Promise<string[]> {
-    const rows = (await this.db.manager().query(
-      `UPDATE node_jobs SET status = 'cancelled', lease_token = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()
-        WHERE status IN ('queued', 'leased') AND run_id IS NOT NULL AND ${SUPERSEDED}
-        RETURNING id`,
-    )) as unknown[];
-    const list = (Array.isArray(rows[0]) ? rows[0] : rows) as { id: string }[];
-    return list.map((r) => r.id);
+  cancelOpenOfSupersededAttempts(): Promise<string[]> {
+    return this.cancelOpen(this.db.manager(), `run_id IS NOT NULL AND ${SUPERSEDED}`, []);
   }
 
+  /** Gives a lease back unused (same attempt): its caller left before it could receive the job. */
   async releaseLease(id: string, leaseToken: string): Promise<void> {
     await this.db.transaction(async (tx) => {
       const rows = (await tx.query(
