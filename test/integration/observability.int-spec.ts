@@ -128,7 +128,9 @@ describe('observability on the real stack', () => {
     }
 
     // Logs: JSON lines (the in-process worker writes through the API's logger, Nest's Logger being one per process);
-    // those of the run's jobs carry its ids; the vendor's container output is in none of them.
+    // those of the run's jobs carry its ids; the vendor's container output is in none of them. The failure is
+    // logged after its commit, so a poll can see the run failed just before the line is written.
+    await eventually(async () => logs.lines.join(''), (t) => t.includes(`run ${run.id} failed: exit_nonzero`), 30_000);
     const lines = logs.json();
     const ofRun = lines.filter((l) => l['runId'] === run.id);
     expect(ofRun.length).toBeGreaterThan(0);
@@ -197,8 +199,14 @@ describe('the worker as its own process (src/worker.ts)', () => {
     expect(sample(scraped.body, 'assay_run_failures_total', 'reason="exit_nonzero",fault="vendor"')).toBe(1);
     for (const secret of [submissionId, runId, ORG_NAME]) expect(scraped.body).not.toContain(secret);
 
-    // The log file holds the worker's stdout and stderr (and WorkerProcess's own "=== life" markers).
-    const text = readFileSync(join(work, 'worker.log'), 'utf8');
+    // The log file holds the worker's stdout and stderr (and WorkerProcess's own "=== life" markers). The worker
+    // logs the failure after its commit, and the line reaches the file through two pipes: the run can read as
+    // failed (and be counted) a moment before its line is in the file, so the file is read until it is.
+    const text = await eventually(
+      async () => readFileSync(join(work, 'worker.log'), 'utf8'),
+      (t) => t.includes(`run ${runId} failed: exit_nonzero`),
+      30_000,
+    );
     const lines = text.split('\n').filter((l) => l.length > 0 && !l.startsWith('=== '));
     const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(parsed.every((l) => l['role'] === 'worker')).toBe(true);
