@@ -27,6 +27,44 @@ export class BenchmarksRepository {
     return this.db.manager(tx).findOneBy(BenchmarkVersionEntity, { benchmarkId, contentHash });
   }
 
+  /**
+   * A benchmark by slug with what resolveCurrent reads fresh on every call, in one statement: the benchmark row, its
+   * current version's id and row stamp (`xmin`, which any write of the version's row changes), and that version's
+   * phases (their status and visibility change without a new version). The version's definition is not read here:
+   * the caller keeps versions by id and stamp.
+   */
+  async findCurrent(slug: string): Promise<{ benchmark: BenchmarkEntity; versionId: string; versionStamp: string; phases: BenchmarkPhaseEntity[] } | null> {
+    const rows = (await this.db.manager().query(
+      `SELECT b.id, b.slug, b.title, b.current_version_id, b.created_at, v.xmin::text AS version_stamp,
+              COALESCE(json_agg(json_build_object('id', p.id, 'name', p.name, 'split', p.split, 'status', p.status, 'leaderboardVisibility', p.leaderboard_visibility))
+                FILTER (WHERE p.id IS NOT NULL), '[]') AS phases
+         FROM benchmarks b
+         JOIN benchmark_versions v ON v.id = b.current_version_id
+         LEFT JOIN benchmark_phases p ON p.benchmark_version_id = v.id
+        WHERE b.slug = $1
+        GROUP BY b.id, v.id`,
+      [slug],
+    )) as { id: string; slug: string; title: string; current_version_id: string; created_at: Date; version_stamp: string; phases: Omit<BenchmarkPhaseEntity, 'benchmarkVersionId'>[] }[];
+    const row = rows[0];
+    if (!row) return null;
+    const benchmark = Object.assign(new BenchmarkEntity(), { id: row.id, slug: row.slug, title: row.title, currentVersionId: row.current_version_id, createdAt: row.created_at });
+    const phases = row.phases.map((p) => Object.assign(new BenchmarkPhaseEntity(), { ...p, benchmarkVersionId: row.current_version_id }));
+    return { benchmark, versionId: row.current_version_id, versionStamp: row.version_stamp, phases };
+  }
+
+  /** A version with its row stamp (`xmin`), for keeping it by id and stamp. */
+  async findVersionWithStamp(id: string): Promise<{ version: BenchmarkVersionEntity; stamp: string } | null> {
+    const { entities, raw } = await this.db
+      .manager()
+      .createQueryBuilder(BenchmarkVersionEntity, 'v')
+      .addSelect('v.xmin::text', 'version_stamp')
+      .where('v.id = :id', { id })
+      .getRawAndEntities<{ version_stamp: string }>();
+    const version = entities[0];
+    const stamp = raw[0]?.version_stamp;
+    return version && stamp ? { version, stamp } : null;
+  }
+
   findVersionById(id: string, tx?: EntityManager): Promise<BenchmarkVersionEntity | null> {
     return this.db.manager(tx).findOneBy(BenchmarkVersionEntity, { id });
   }

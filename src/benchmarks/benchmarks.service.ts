@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/auth.decorators';
+import { deepFreeze } from '../common/deep-freeze';
 import { DomainError, ErrorCode, notFound } from '../common/domain-error';
 import { sha256OfCanonical } from '../common/hashing';
 import { CohortsService } from '../cohorts/cohorts.service';
@@ -12,6 +13,13 @@ import { validateBenchmarkDefinition } from './benchmark-definition.validate';
 import { BenchmarkEntity, BenchmarkPhaseEntity, BenchmarkVersionEntity } from './benchmarks.entity';
 import { BenchmarksRepository } from './benchmarks.repository';
 
+/** Benchmark versions kept by resolveCurrent (least recently used out). */
+const VERSIONS_KEPT = 256;
+const rankOf = (order: string[], name: string): number => {
+  const i = order.indexOf(name);
+  return i < 0 ? order.length : i;
+};
+
 export interface ResolvedBenchmark {
   benchmark: BenchmarkEntity;
   version: BenchmarkVersionEntity;
@@ -21,6 +29,8 @@ export interface ResolvedBenchmark {
 @Injectable()
 export class BenchmarksService {
   private readonly logger = new Logger('BenchmarksService');
+  /** Current versions as read, by id, with the row stamp they were read under (resolveCurrent). */
+  private readonly versions = new Map<string, { stamp: string; version: BenchmarkVersionEntity }>();
 
   constructor(
     private readonly repository: BenchmarksRepository,
@@ -105,11 +115,39 @@ export class BenchmarksService {
     if (problems.length > 0) throw new DomainError(ErrorCode.ValidationFailed, problems.map((p) => `${p.field}: ${p.problem}`).join('; '), problems);
   }
 
+  /**
+   * The benchmark's current version and its phases. One statement per call reads the benchmark, the current
+   * version's stamp and the phases (all of which change); the version itself, with its definition, is kept by id and
+   * row stamp, frozen, since Assay writes a version once (a changed definition is a new version) and a row written
+   * by anything else has a new stamp. This is on every leaderboard read, page and run (three statements and a parse
+   * of the definition each, before: perf/RESULTS.md). Phases come in the definition's order.
+   */
   async resolveCurrent(slug: string): Promise<ResolvedBenchmark> {
-    const benchmark = await this.repository.findBySlug(slug);
-    const version = benchmark?.currentVersionId ? await this.repository.findVersionById(benchmark.currentVersionId) : null;
-    if (!benchmark || !version) throw notFound('benchmark', slug);
-    return { benchmark, version, phases: await this.repository.findPhases(version.id) };
+    const current = await this.repository.findCurrent(slug);
+    if (!current) throw notFound('benchmark', slug);
+    const version = await this.versionOf(current.versionId, current.versionStamp);
+    if (!version) throw notFound('benchmark', slug);
+    const order = version.definition.phases.map((p) => p.name);
+    const phases = current.phases.sort((a, b) => rankOf(order, a.name) - rankOf(order, b.name) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return { benchmark: current.benchmark, version, phases };
+  }
+
+  private async versionOf(id: string, stamp: string): Promise<BenchmarkVersionEntity | null> {
+    const kept = this.versions.get(id);
+    if (kept?.stamp === stamp) {
+      // Least recently used last.
+      this.versions.delete(id);
+      this.versions.set(id, kept);
+      return kept.version;
+    }
+    const found = await this.repository.findVersionWithStamp(id);
+    if (!found) return null;
+    if (found.stamp === stamp) {
+      this.versions.delete(id);
+      if (this.versions.size >= VERSIONS_KEPT) this.versions.delete(this.versions.keys().next().value as string);
+      this.versions.set(id, { stamp, version: deepFreeze(found.version) });
+    }
+    return found.version;
   }
 
   async requireVersion(id: string): Promise<BenchmarkVersionEntity> {

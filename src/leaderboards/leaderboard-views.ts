@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
+import { deepFreeze } from '../common/deep-freeze';
 import type { LeaderboardResponse } from './leaderboards.dto';
 
 const gzipAsync = promisify(gzip);
@@ -29,14 +30,6 @@ export interface SerializedLeaderboard {
 
 /** Who sees which rendering of a leaderboard: the rounding and Ladder rules give exactly two. */
 export type LeaderboardView = 'full' | 'public';
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
-  }
-  return value;
-}
 
 const tag = (text: string): string => `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
 

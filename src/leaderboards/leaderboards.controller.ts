@@ -4,7 +4,7 @@ import { ApiBearerAuth, ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, 
 import { Access } from '../auth/access.decorator';
 import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
 import { SecurityAudit } from '../auth/security-audit.service';
-import { BenchmarksService } from '../benchmarks/benchmarks.service';
+import { BenchmarksService, type ResolvedBenchmark } from '../benchmarks/benchmarks.service';
 import { DomainError, ErrorCode } from '../common/domain-error';
 import { GrantsService } from '../grants/grants.service';
 import { Role } from '../auth/auth.entity';
@@ -61,14 +61,25 @@ export class LeaderboardsController {
   }
 
   /** One page of the board as this caller may see it, with the route's refusals audited: what GET …/leaderboard sends, and what the web page shows. */
-  async page(principal: Principal, slug: string, name: string, page: { offset: number; limit: number } = { offset: 0, limit: LEADERBOARD_DEFAULT_LIMIT }): Promise<LeaderboardPage> {
-    return (await this.board(principal, slug, name)).page(page.offset, page.limit);
+  async page(
+    principal: Principal,
+    slug: string,
+    name: string,
+    page: { offset: number; limit: number } = { offset: 0, limit: LEADERBOARD_DEFAULT_LIMIT },
+    read?: { resolved: ResolvedBenchmark; granted: boolean },
+  ): Promise<LeaderboardPage> {
+    return (await this.board(principal, slug, name, read)).page(page.offset, page.limit);
   }
 
-  /** The board as this caller may see it, with the route's refusals audited: what GET …/leaderboard sends, and what the web page shows. */
-  async board(principal: Principal, slug: string, name: string): Promise<SerializedLeaderboard> {
-    const granted = await this.grants.mayReadBenchmark(principal, slug);
-    const resolved = await this.benchmarks.resolveCurrent(slug);
+  /**
+   * The board as this caller may see it, with the route's refusals audited: what GET …/leaderboard sends, and what
+   * the web page shows. A page showing several phases passes the benchmark it resolved (for `slug`) and the caller's
+   * grant on it, read once for all of them.
+   */
+  async board(principal: Principal, slug: string, name: string, read?: { resolved: ResolvedBenchmark; granted: boolean }): Promise<SerializedLeaderboard> {
+    if (read && read.resolved.benchmark.slug !== slug) throw new Error(`board: resolved benchmark '${read.resolved.benchmark.slug}' is not '${slug}'`);
+    const granted = read ? read.granted : await this.grants.mayReadBenchmark(principal, slug);
+    const resolved = read ? read.resolved : await this.benchmarks.resolveCurrent(slug);
     if (!granted && resolved.phases.find((p) => p.name === name)?.leaderboardVisibility === 'hidden') await this.grants.deny(principal, 'leaderboard', `${slug}/${name}`, 'GET /api/benchmarks/:slug/leaderboard');
     return this.leaderboards.readSerialized(principal, resolved, name, granted);
   }

@@ -22,26 +22,42 @@ function setUp() {
   const state = { status: 'open', leaderboard: 'public', board: board(0.91), granted: false };
   const views = new WebViews(new CsrfService({ redis: { queuePrefix: 't' } } as AppConfig));
   const fragments = jest.spyOn(views, 'renderFragment');
+  const definition = { task: 'binary-classification', description: 'd', cohort: { slug: 'c' }, ranking: { method: 'm', ties: 'min', perVendor: 'best' }, interface: { inputs: [], outputs: [] }, metrics: { primary: 'auroc' }, limits: { resources: {} } };
+  const resolves: string[] = [];
+  const benchmarks = {
+    resolveCurrent: async (slug: string) => (
+      resolves.push(slug),
+      {
+        benchmark: { slug: 'b', title: 'B' },
+        version: { version: 1, contentHash: 'h', definition },
+        phases: [{ name: 'test', split: 'test', status: state.status, leaderboardVisibility: state.leaderboard }],
+      }
+    ),
+  };
+  // What the page hands the leaderboard handler besides the caller: the benchmark it resolved, and the grant.
+  const reads: unknown[] = [];
   const api = {
-    benchmarks: { get: async () => ({ slug: 'b', title: 'B', task: 'binary-classification', version: 1, contentHash: 'h', phases: [{ name: 'test', status: state.status, leaderboard: state.leaderboard }], definition: { description: 'd', cohort: { slug: 'c' }, ranking: { method: 'm', ties: 'min', perVendor: 'best' }, interface: { inputs: [], outputs: [] }, metrics: { primary: 'auroc' }, limits: { resources: {} } } }) },
     cohorts: { list: async () => [] },
-    leaderboards: { page: async () => ({ response: state.board }) },
+    leaderboards: { page: async (_p: unknown, _slug: string, _phase: string, _page: unknown, read: unknown) => (reads.push(read), { response: state.board }) },
   } as unknown as ApiHandlers;
   const grants = { mayReadBenchmark: async () => state.granted };
-  const controller = new BenchmarkPagesController(views, api, grants as never, {} as never);
+  const controller = new BenchmarkPagesController(views, api, grants as never, benchmarks as never);
   const principal = { role: Role.Vendor, email: 'v@x' } as Principal;
   const page = () => controller.benchmark({ principal, path: '/benchmarks/b' } as never, principal, 'b');
   const sections = () => fragments.mock.calls.filter(([view]) => view === 'leaderboard-section').length;
-  return { state, page, sections };
+  return { state, page, sections, resolves, reads };
 }
 
 describe('benchmark page: leaderboard sections kept with the served board page', () => {
   it('renders a board page once, and serves the same HTML to the next readers', async () => {
-    const { page, sections } = setUp();
+    const { page, sections, resolves, reads } = setUp();
     const first = await page();
     expect(first).toContain('Org A');
     expect(first).toContain('0.91');
     expect(sections()).toBe(1);
+    // The benchmark is resolved once for the page, and its boards are read with it and the caller's grant.
+    expect(resolves).toEqual(['b']);
+    expect(reads).toEqual([{ resolved: expect.objectContaining({ benchmark: { slug: 'b', title: 'B' } }), granted: false }]);
     expect(await page()).toBe(first);
     expect(sections()).toBe(1);
   });

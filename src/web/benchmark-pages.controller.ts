@@ -5,7 +5,7 @@ import { Access, EVERY_ROLE, STAFF_ONLY } from '../auth/access.decorator';
 import type { AuthenticatedRequest } from '../auth/auth.guard';
 import { CurrentPrincipal, Principal, Roles } from '../auth/auth.decorators';
 import { Role } from '../auth/auth.entity';
-import { UpdatePhaseDto } from '../benchmarks/benchmarks.dto';
+import { toBenchmarkResponse, UpdatePhaseDto } from '../benchmarks/benchmarks.dto';
 import { BenchmarksService } from '../benchmarks/benchmarks.service';
 import { DomainError, ErrorCode } from '../common/domain-error';
 import { GrantsService } from '../grants/grants.service';
@@ -106,7 +106,9 @@ export class BenchmarkPagesController {
   @Header('Content-Type', 'text/html; charset=utf-8')
   @Header('Cache-Control', 'no-store')
   async benchmark(@Req() req: PageRequest, @CurrentPrincipal() principal: Principal, @Param('slug') slug: string): Promise<string> {
-    const benchmark = await this.api.benchmarks.get(slug);
+    // The benchmark as GET /api/benchmarks/:slug answers, resolved once for the page and all its phases' boards.
+    const resolved = await this.benchmarksService.resolveCurrent(slug);
+    const benchmark = toBenchmarkResponse(resolved);
     // The cohort's description and attribution: for those the cohort API serves (staff, regulators with a grant).
     const cohort = principal.role === Role.Vendor ? null : ((await this.api.cohorts.list(principal)).find((c) => c.slug === benchmark.definition.cohort.slug) ?? null);
     const mayReadHidden = await this.grantsService.mayReadBenchmark(principal, slug);
@@ -119,7 +121,7 @@ export class BenchmarkPagesController {
         lb = { phase: phase.name, status: phase.status, visibility: phase.leaderboard, board: null, plot: null, rule: null };
       } else {
         // The API's default page (the first LEADERBOARD_DEFAULT_LIMIT rows), through the same handler as GET …/leaderboard.
-        const board = (await this.api.leaderboards.page(principal, slug, phase.name)).response;
+        const board = (await this.api.leaderboards.page(principal, slug, phase.name, undefined, { resolved, granted: mayReadHidden })).response;
         lb = { phase: phase.name, status: phase.status, visibility: phase.leaderboard, board, plot: plotOf(board, phase.name), rule: roundingRule(board) };
       }
       leaderboards.push({ ...lb, html: sectionOf(this.views, lb, benchmark.slug, metrics) });
