@@ -24,6 +24,12 @@ export interface ResolvedBenchmark {
   benchmark: BenchmarkEntity;
   version: BenchmarkVersionEntity;
   phases: BenchmarkPhaseEntity[];
+  /**
+   * Each phase's leaderboard rebuild stamp (src/leaderboards/leaderboard-stamp.ts; null: never built), read in the
+   * same statement as the phases, so a leaderboard read needs no statement of its own to check its kept views.
+   * Absent where a benchmark was put together without it: the leaderboard then reads the stamp itself.
+   */
+  boardStamps?: ReadonlyMap<string, string | null>;
 }
 
 @Injectable()
@@ -117,10 +123,11 @@ export class BenchmarksService {
 
   /**
    * The benchmark's current version and its phases. One statement per call reads the benchmark, the current
-   * version's stamp and the phases (all of which change); the version itself, with its definition, is kept by id and
-   * row stamp, frozen, since Assay writes a version once (a changed definition is a new version) and a row written
-   * by anything else has a new stamp. This is on every leaderboard read, page and run (three statements and a parse
-   * of the definition each, before: perf/RESULTS.md). Phases come in the definition's order.
+   * version's stamp, the phases and their leaderboards' rebuild stamps (all of which change); the version itself,
+   * with its definition, is kept by id and row stamp, frozen, since Assay writes a version once (a changed definition
+   * is a new version) and a row written by anything else has a new stamp. This is on every leaderboard read, page and
+   * run (before: three statements and a parse of the definition, and one more for the board's stamp;
+   * perf/RESULTS.md). Phases come in the definition's order.
    */
   async resolveCurrent(slug: string): Promise<ResolvedBenchmark> {
     const current = await this.repository.findCurrent(slug);
@@ -129,7 +136,7 @@ export class BenchmarksService {
     if (!version) throw notFound('benchmark', slug);
     const order = version.definition.phases.map((p) => p.name);
     const phases = current.phases.sort((a, b) => rankOf(order, a.name) - rankOf(order, b.name) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return { benchmark: current.benchmark, version, phases };
+    return { benchmark: current.benchmark, version, phases, boardStamps: current.boardStamps };
   }
 
   private async versionOf(id: string, stamp: string): Promise<BenchmarkVersionEntity | null> {

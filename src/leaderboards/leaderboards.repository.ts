@@ -7,6 +7,7 @@ import type { MetricValue } from '../runs/evaluation.entity';
 import type { CaseResult } from '../tasks/task-definition';
 import type { LadderState, RunFeedbackRecord } from './held-out-feedback';
 import { LeaderboardEntryEntity, LeaderboardSnapshotEntity } from './leaderboards.entity';
+import { snapshotStampSql } from './leaderboard-stamp';
 
 export interface LadderKey {
   benchmarkVersionId: string;
@@ -129,14 +130,13 @@ export class LeaderboardsRepository {
   }
 
   /**
-   * What identifies one rebuild of a leaderboard, from any process: the snapshot row's inserting transaction (each
-   * rebuild deletes and inserts it, in the transaction that replaces the entries) and its computation time. null: never
-   * built. One indexed primary-key read, made on every leaderboard read to validate the serialized views.
+   * The stamp of one leaderboard's last rebuild (snapshotStampSql); null: never built. One indexed primary-key read,
+   * for a read whose benchmark did not come with its boards' stamps (ResolvedBenchmark.boardStamps).
    */
   async findSnapshotStamp(benchmarkVersionId: string, phase: string): Promise<string | null> {
     const rows: { stamp: string }[] = await this.db
       .manager()
-      .query(`SELECT xmin::text || '/' || (extract(epoch FROM computed_at) * 1000000)::bigint::text AS stamp FROM leaderboard_snapshots WHERE benchmark_version_id = $1 AND phase = $2`, [benchmarkVersionId, phase]);
+      .query(`SELECT ${snapshotStampSql('s')} AS stamp FROM leaderboard_snapshots s WHERE s.benchmark_version_id = $1 AND s.phase = $2`, [benchmarkVersionId, phase]);
     return rows[0]?.stamp ?? null;
   }
 
@@ -144,7 +144,7 @@ export class LeaderboardsRepository {
   findBoard(benchmarkVersionId: string, phase: string): Promise<{ stamp: string | null; snapshot: LeaderboardSnapshotEntity | null; entries: LeaderboardEntryEntity[] }> {
     return this.db.dataSource.transaction('REPEATABLE READ', async (tx) => {
       const rows: { stamp: string }[] = await tx.query(
-        `SELECT xmin::text || '/' || (extract(epoch FROM computed_at) * 1000000)::bigint::text AS stamp FROM leaderboard_snapshots WHERE benchmark_version_id = $1 AND phase = $2`,
+        `SELECT ${snapshotStampSql('s')} AS stamp FROM leaderboard_snapshots s WHERE s.benchmark_version_id = $1 AND s.phase = $2`,
         [benchmarkVersionId, phase],
       );
       const snapshot = await tx.findOneBy(LeaderboardSnapshotEntity, { benchmarkVersionId, phase });

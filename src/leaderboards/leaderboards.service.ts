@@ -239,7 +239,8 @@ export class LeaderboardsService {
     if (!phase) throw new DomainError(ErrorCode.NotFound, `benchmark '${slug}' has no phase '${phaseName}'`, [{ field: 'phase', problem: `one of ${phases.map((p) => p.name).join(', ')}` }]);
     const full = granted || (await this.mayShowFullPrecision(principal, { benchmarkVersionId: version.id }));
     if (phase.leaderboardVisibility === 'hidden' && !full) throw notFound('leaderboard', `${slug}/${phaseName}`);
-    const stamp = await this.repository.findSnapshotStamp(version.id, phase.name);
+    // The rebuild stamp as read with the phases (resolveCurrent), or read now.
+    const stamp = resolved.boardStamps?.has(phase.name) ? (resolved.boardStamps.get(phase.name) ?? null) : await this.repository.findSnapshotStamp(version.id, phase.name);
     return this.views.get({ benchmarkVersionId: version.id, phase: phase.name, view: full ? 'full' : 'public' }, stamp, async () => {
       const board = await this.repository.findBoard(version.id, phase.name);
       return { stamp: board.stamp, response: leaderboardView({ slug, version, phase, full, entries: board.entries, snapshot: board.snapshot }) };

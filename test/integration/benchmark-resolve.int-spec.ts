@@ -5,6 +5,8 @@
 import { DataSource } from 'typeorm';
 import { BenchmarksService } from '../../src/benchmarks/benchmarks.service';
 import { createDataSource } from '../../src/database/data-source';
+import { LeaderboardsRepository } from '../../src/leaderboards/leaderboards.repository';
+import { LeaderboardsService } from '../../src/leaderboards/leaderboards.service';
 import { startTestStack, TestStack } from '../support/test-stack';
 
 jest.setTimeout(120_000);
@@ -106,6 +108,27 @@ describe('resolveCurrent: one statement per call, versions kept by row stamp', (
     const back = await service.resolveCurrent(SLUG);
     expect(back.version).toBe(before.version);
     expect(back.phases.map((p) => p.leaderboardVisibility)).toEqual(['public', 'public']);
+  });
+
+  it("carries each phase's leaderboard rebuild stamp, read in the same statement, fresh on every call", async () => {
+    const repository = stack.api.get(LeaderboardsRepository);
+    const before = await service.resolveCurrent(SLUG);
+    expect([...(before.boardStamps ?? new Map())]).toEqual([
+      ['sample', null],
+      ['test', null],
+    ]);
+    // A rebuild (an empty board: no runs yet) gives the phase a stamp, the same the leaderboard reads on its own.
+    await stack.api.get(LeaderboardsService).materialize(before.version.id, 'test');
+    const built = await service.resolveCurrent(SLUG);
+    const stamp = built.boardStamps?.get('test');
+    expect(stamp).toMatch(/^\d+\/\d+$/);
+    expect(stamp).toBe(await repository.findSnapshotStamp(before.version.id, 'test'));
+    expect(built.boardStamps?.get('sample')).toBeNull();
+    // Another rebuild, another stamp, on the next call.
+    await stack.api.get(LeaderboardsService).materialize(before.version.id, 'test');
+    const rebuilt = await service.resolveCurrent(SLUG);
+    expect(rebuilt.boardStamps?.get('test')).not.toBe(stamp);
+    expect(rebuilt.boardStamps?.get('test')).toBe(await repository.findSnapshotStamp(before.version.id, 'test'));
   });
 
   it('answers 404 for an unknown slug and for a benchmark without a current version', async () => {
