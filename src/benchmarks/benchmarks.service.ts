@@ -30,6 +30,8 @@ export interface ResolvedBenchmark {
    * Absent where a benchmark was put together without it: the leaderboard then reads the stamp itself.
    */
   boardStamps?: ReadonlyMap<string, string | null>;
+  /** The version row's stamp (`xmin`) as read with the phases; what is made from its definition is kept under it too. */
+  versionStamp?: string;
 }
 
 @Injectable()
@@ -132,29 +134,33 @@ export class BenchmarksService {
   async resolveCurrent(slug: string): Promise<ResolvedBenchmark> {
     const current = await this.repository.findCurrent(slug);
     if (!current) throw notFound('benchmark', slug);
-    const version = await this.versionOf(current.versionId, current.versionStamp);
-    if (!version) throw notFound('benchmark', slug);
+    const kept = await this.versionOf(current.versionId, current.versionStamp);
+    if (!kept) throw notFound('benchmark', slug);
+    const { version } = kept;
     const order = version.definition.phases.map((p) => p.name);
     const phases = current.phases.sort((a, b) => rankOf(order, a.name) - rankOf(order, b.name) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return { benchmark: current.benchmark, version, phases, boardStamps: current.boardStamps };
+    return { benchmark: current.benchmark, version, phases, boardStamps: current.boardStamps, versionStamp: kept.stamp };
   }
 
-  private async versionOf(id: string, stamp: string): Promise<BenchmarkVersionEntity | null> {
+  /** The version with the row stamp it was read under (the one asked for, unless the row changed since). */
+  private async versionOf(id: string, stamp: string): Promise<{ stamp: string; version: BenchmarkVersionEntity } | null> {
     const kept = this.versions.get(id);
     if (kept?.stamp === stamp) {
       // Least recently used last.
       this.versions.delete(id);
       this.versions.set(id, kept);
-      return kept.version;
+      return kept;
     }
     const found = await this.repository.findVersionWithStamp(id);
     if (!found) return null;
+    // Frozen whether kept or not (the row changed between the two reads): callers see one kind of version.
+    const version = deepFreeze(found.version);
     if (found.stamp === stamp) {
       this.versions.delete(id);
       if (this.versions.size >= VERSIONS_KEPT) this.versions.delete(this.versions.keys().next().value as string);
-      this.versions.set(id, { stamp, version: deepFreeze(found.version) });
+      this.versions.set(id, { stamp, version });
     }
-    return found.version;
+    return { stamp: found.stamp, version };
   }
 
   async requireVersion(id: string): Promise<BenchmarkVersionEntity> {

@@ -239,11 +239,15 @@ export class LeaderboardsService {
     if (!phase) throw new DomainError(ErrorCode.NotFound, `benchmark '${slug}' has no phase '${phaseName}'`, [{ field: 'phase', problem: `one of ${phases.map((p) => p.name).join(', ')}` }]);
     const full = granted || (await this.mayShowFullPrecision(principal, { benchmarkVersionId: version.id }));
     if (phase.leaderboardVisibility === 'hidden' && !full) throw notFound('leaderboard', `${slug}/${phaseName}`);
-    // The rebuild stamp as read with the phases (resolveCurrent), or read now.
-    const stamp = resolved.boardStamps?.has(phase.name) ? (resolved.boardStamps.get(phase.name) ?? null) : await this.repository.findSnapshotStamp(version.id, phase.name);
-    return this.views.get({ benchmarkVersionId: version.id, phase: phase.name, view: full ? 'full' : 'public' }, stamp, async () => {
+    // The rebuild stamp as read with the phases (resolveCurrent), when they were read for this very version; or read now.
+    const stamps = benchmark.currentVersionId === version.id ? resolved.boardStamps : undefined;
+    const boardStamp = stamps?.has(phase.name) ? (stamps.get(phase.name) ?? null) : await this.repository.findSnapshotStamp(version.id, phase.name);
+    // A view is made from the board and from the version's definition (precision, feedback mechanism, metrics): it is
+    // kept under both stamps, so a definition rewritten in place (a new row stamp) is not served with the old rounding.
+    const withVersion = (s: string | null): string | null => (s === null ? null : resolved.versionStamp ? `${resolved.versionStamp}|${s}` : s);
+    return this.views.get({ benchmarkVersionId: version.id, phase: phase.name, view: full ? 'full' : 'public' }, withVersion(boardStamp), async () => {
       const board = await this.repository.findBoard(version.id, phase.name);
-      return { stamp: board.stamp, response: leaderboardView({ slug, version, phase, full, entries: board.entries, snapshot: board.snapshot }) };
+      return { stamp: withVersion(board.stamp), response: leaderboardView({ slug, version, phase, full, entries: board.entries, snapshot: board.snapshot }) };
     });
   }
 }

@@ -170,6 +170,28 @@ describe('leaderboard views across processes (real Postgres, Redis, object store
     expect(after.evaluator.etag).not.toBe(before.evaluator.etag);
   });
 
+  it("serves the public view under the version's own rounding when the definition is rewritten in place, without a rebuild", async () => {
+    const before = await read(vendorToken);
+    const full = (await read(evaluatorToken)).board.rows[0]?.metrics.auroc?.value as number;
+    expect(before.board.rows[0]?.metrics.auroc?.value).toBe(Math.round(full * 1e4) / 1e4);
+    const [{ precision }] = (await ds.query(`SELECT definition->'precision' AS precision FROM benchmark_versions WHERE id = $1`, [versionId])) as [{ precision: number | null }];
+    // An operator lowers the precision in SQL: no new version, no rebuild of the board (its stamp is unchanged).
+    const boardStamp = await stamp();
+    await ds.query(`UPDATE benchmark_versions SET definition = jsonb_set(definition, '{precision}', '2') WHERE id = $1`, [versionId]);
+    try {
+      const after = await read(vendorToken);
+      expect(await stamp()).toBe(boardStamp);
+      expect(after.board.rows[0]?.metrics.auroc?.value).toBe(Math.round(full * 1e2) / 1e2);
+      expect(after.etag).not.toBe(before.etag);
+    } finally {
+      await ds.query(
+        precision === null ? `UPDATE benchmark_versions SET definition = definition - 'precision' WHERE id = $1` : `UPDATE benchmark_versions SET definition = jsonb_set(definition, '{precision}', to_jsonb($2::int)) WHERE id = $1`,
+        precision === null ? [versionId] : [versionId, precision],
+      );
+    }
+    expect((await read(vendorToken)).board.rows[0]?.metrics.auroc?.value).toBe(Math.round(full * 1e4) / 1e4);
+  });
+
   it('sends one document gzip-encoded to clients that accept it and as plain JSON to those that do not', async () => {
     const plain = await rawGet(stack.baseUrl, vendorToken);
     const zipped = await rawGet(stack.baseUrl, vendorToken, { 'accept-encoding': 'br;q=1, gzip;q=0.8' });
