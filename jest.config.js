@@ -6,7 +6,7 @@ const transformIgnorePatterns = ['/node_modules/(?!nifti-reader-js/)'];
 const common = { transform, transformIgnorePatterns, testEnvironment: 'node', moduleFileExtensions: ['ts', 'js', 'json'], setupFiles: ['reflect-metadata'] };
 module.exports = {
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/scripts/**/*.spec.ts', '<rootDir>/sandbox-images/**/*.spec.ts'] },
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/scripts/**/*.spec.ts', '<rootDir>/sandbox-images/**/*.spec.ts', '<rootDir>/perf/**/*.spec.ts'] },
     {
       ...common,
       displayName: 'integration',

@@ -10,6 +10,7 @@ import { gunzipSync } from 'node:zlib';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const autocannon = require('autocannon') as (opts: Record<string, unknown>) => Promise<CannonResult>;
 import { LEADERBOARD_DEFAULT_LIMIT } from '../src/leaderboards/leaderboard-views';
+import { Arrivals, openLoop, OpenLoopResult } from './open-loop';
 import { perfDatabase } from './perf-database';
 import { seedScoredBoard } from './seed-scored';
 import { freePort, REPO_ROOT, startTestStack } from '../test/support/test-stack';
@@ -38,6 +39,13 @@ const ROUNDS = flag('rounds', 2);
 const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1] : null;
 const CONNECTIONS = flag('connections', 20);
 const PROFILE = args.includes('--cpu-prof');
+const option = (name: string, fallback: string): string => (args.includes(`--${name}`) ? (args[args.indexOf(`--${name}`) + 1] ?? fallback) : fallback);
+// open: perf/open-loop.ts (requests on a fixed schedule, latency from the intended send time: the measure of "at
+// 200 requests/s"); autocannon: its overallRate (bursts of 200 at 20 in flight, with its own latency correction).
+const GENERATORS = option('generators', 'open,autocannon').split(',');
+const ARRIVALS = option('arrivals', 'poisson') as Arrivals;
+if (!GENERATORS.every((g) => g === 'open' || g === 'autocannon')) throw new Error(`--generators takes open and/or autocannon, got ${GENERATORS.join(',')}`);
+if (ARRIVALS !== 'poisson' && ARRIVALS !== 'uniform') throw new Error(`--arrivals takes poisson or uniform, got ${String(ARRIVALS)}`);
 const BENCHMARK = 'wdbc-malignancy';
 const PHASE = 'test';
 
@@ -72,8 +80,31 @@ function rawGet(url: string, headers: Record<string, string>): Promise<{ status:
   });
 }
 
-async function cannon(url: string, headers: Record<string, string>): Promise<CannonResult> {
-  return autocannon({ url, headers, overallRate: RATE, connections: CONNECTIONS, duration: DURATION, timeout: 10 });
+interface Measured {
+  latency: { p50: number; p90: number; p99: number; max: number };
+  achieved: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+}
+
+async function cannon(url: string, headers: Record<string, string>): Promise<Measured> {
+  const r = await autocannon({ url, headers, overallRate: RATE, connections: CONNECTIONS, duration: DURATION, timeout: 10 });
+  return { latency: r.latency, achieved: r.requests.average, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx };
+}
+
+const round1 = (x: number): number => Math.round(x * 10) / 10;
+
+async function open(url: string, headers: Record<string, string>, durationS: number, seed: number): Promise<Measured> {
+  const r: OpenLoopResult = await openLoop({ url, headers, rate: RATE, durationS, arrivals: ARRIVALS, seed, connections: CONNECTIONS, timeoutMs: 10_000 });
+  const ok = Object.entries(r.statuses).reduce((n, [status, count]) => n + (status.startsWith('2') || status === '304' ? count : 0), 0);
+  return {
+    latency: { p50: round1(r.latency.p50), p90: round1(r.latency.p90), p99: round1(r.latency.p99), max: round1(r.latency.max) },
+    achieved: Math.round(r.achievedRate * 10) / 10,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    non2xx: r.completed - ok,
+  };
 }
 
 /**
@@ -165,30 +196,33 @@ async function main(): Promise<void> {
       }
     }
 
-    const results: { round: number; name: string; r: CannonResult }[] = [];
+    const results: { round: number; generator: string; name: string; r: Measured }[] = [];
+    let seed = 1;
     for (let round = 1; round <= ROUNDS; round++) {
       for (const t of targets.filter((x) => !ONLY || x.name.includes(ONLY))) {
         // A short warm-up at the same rate (JIT, connection pool), not recorded.
-        await autocannon({ url: t.url, headers: t.headers, overallRate: RATE, connections: CONNECTIONS, duration: 3, timeout: 10 });
-        const la = loadavg()[0]?.toFixed(2);
-        const r = await cannon(t.url, t.headers);
-        log(`round ${round} ${t.name}: p50 ${r.latency.p50} p90 ${r.latency.p90} p99 ${r.latency.p99} max ${r.latency.max} ms, ${r.requests.average} req/s, errors ${r.errors}, timeouts ${r.timeouts}, non-2xx ${r.non2xx} (load ${la})`);
-        results.push({ round, name: t.name, r });
+        await open(t.url, t.headers, 3, seed++);
+        for (const generator of GENERATORS) {
+          const la = loadavg()[0]?.toFixed(2);
+          const r = generator === 'open' ? await open(t.url, t.headers, DURATION, seed++) : await cannon(t.url, t.headers);
+          log(`round ${round} ${generator} ${t.name}: p50 ${r.latency.p50} p90 ${r.latency.p90} p99 ${r.latency.p99} max ${r.latency.max} ms, ${r.achieved} req/s, errors ${r.errors}, timeouts ${r.timeouts}, non-2xx ${r.non2xx} (load ${la})`);
+          results.push({ round, generator, name: t.name, r });
+        }
       }
     }
 
     const lines = [
       `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), shared with other jobs; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}.`,
       `Board: ${BENCHMARK}/${PHASE}, ${SUBMISSIONS} submissions × ${seeded.cases} cases (seed: scoring ${(seeded.timings.scoreMs / 1000).toFixed(1)} s, inserts ${(seeded.timings.insertMs / 1000).toFixed(1)} s, materialize with the rank bootstrap ${(seeded.timings.materializeMs / 1000).toFixed(1)} s).`,
-      `Load: autocannon, overallRate ${RATE}/s, ${CONNECTIONS} connections, ${DURATION} s per target after a 3 s warm-up, latencies corrected for coordinated omission.`,
+      `Load: ${RATE} requests/s for ${DURATION} s per target after a 3 s warm-up, at most ${CONNECTIONS} connections. open = perf/open-loop.ts, ${ARRIVALS} arrivals, latency from each request's intended send time; autocannon = its overallRate (each connection sends its share of a second back to back, then waits) with its own coordinated-omission correction (an expected interval of 1 ms).`,
       ...notes,
       '',
-      '| round | target | body | p50 ms | p90 ms | p99 ms | max ms | achieved req/s | errors / timeouts / non-2xx | p99 / p99(static) |',
-      '|---|---|---|---|---|---|---|---|---|---|',
-      ...results.map(({ round, name, r }) => {
-        const floor = results.find((x) => x.round === round && x.name.startsWith('static'))?.r.latency.p99 ?? Number.NaN;
+      '| round | generator | target | body | p50 ms | p90 ms | p99 ms | max ms | achieved req/s | errors / timeouts / non-2xx | p99 / p99(static) |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
+      ...results.map(({ round, generator, name, r }) => {
+        const floor = results.find((x) => x.round === round && x.generator === generator && x.name.startsWith('static'))?.r.latency.p99 ?? Number.NaN;
         const size = sizes.get(name) ?? 0;
-        return `| ${round} | ${name} | ${size > 10240 ? `${(size / 1024).toFixed(0)} KiB` : `${size} B`} | ${r.latency.p50} | ${r.latency.p90} | ${r.latency.p99} | ${r.latency.max} | ${r.requests.average} | ${r.errors} / ${r.timeouts} / ${r.non2xx} | ${name.startsWith('static') ? '1' : (r.latency.p99 / floor).toFixed(1)} |`;
+        return `| ${round} | ${generator} | ${name} | ${size > 10240 ? `${(size / 1024).toFixed(0)} KiB` : `${size} B`} | ${r.latency.p50} | ${r.latency.p90} | ${r.latency.p99} | ${r.latency.max} | ${r.achieved} | ${r.errors} / ${r.timeouts} / ${r.non2xx} | ${name.startsWith('static') ? '1' : (r.latency.p99 / floor).toFixed(1)} |`;
       }),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
