@@ -39,7 +39,11 @@ describe('rankPlotSvg', () => {
     expect(svg).toContain('The first 30 of 100 entries on this page are drawn.');
     expect(svg).not.toContain('org 30 · sub');
     const drawnShares = rows.slice(0, 30).reduce((n, r) => n + r.rankShare.filter((v) => v >= 0.005).length, 0);
-    expect(svg.match(/<circle [^>]*fill="#1d4ed8"/g)).toHaveLength(drawnShares);
+    const discs = [...svg.matchAll(/<g class="discs" fill="#1d4ed8" fill-opacity="0.55" transform="translate\(0 [\d.]+\)">(.*?)<\/g>/g)];
+    expect(discs).toHaveLength(30);
+    expect(discs.reduce((n, m) => n + ((m[1] as string).match(/<circle cx="[\d.]+" r="[\d.]+"\/>/g) ?? []).length, 0)).toBe(drawnShares);
+    // A disc is its centre and radius (the group carries fill and line): about 30 bytes each, not 75.
+    expect(svg.length).toBeLessThan(40 * drawnShares + 20_000);
     // Ranks reach 30 + 150 − 1 = 179 at most: ticks at 1, 10, 20, …, 170.
     const ticks = [...svg.matchAll(/<text [^>]*text-anchor="middle" font-size="12" fill="#1f2937">(\d+)<\/text>/g)].map((m) => Number(m[1]));
     expect(ticks[0]).toBe(1);

@@ -80,11 +80,16 @@ export function rankPlotSvg(allRows: RankPlotRow[], opts: { id: string; title: s
     if (r.rankInterval) {
       parts.push(`<line x1="${fmt(x(r.rankInterval[0]))}" y1="${fmt(y)}" x2="${fmt(x(r.rankInterval[1]))}" y2="${fmt(y)}" stroke="#1d4ed8" stroke-width="2"/>`);
     }
+    // The row's discs share one group: its fill and its line (cy 0, moved down by the group), so a disc is only its
+    // centre and radius. A 30-row plot of a 1,000-entry board draws about 1,900 discs; with every attribute on every
+    // disc they were 147 KB of the page's 219 KB.
+    const discs: string[] = [];
     for (const { rank, share } of shares) {
       if (!(share >= RANK_PLOT_MIN_SHARE)) continue;
       const radius = Math.max(1, maxR * Math.sqrt(Math.min(1, share)));
-      parts.push(`<circle cx="${fmt(x(rank))}" cy="${fmt(y)}" r="${fmt(radius)}" fill="#1d4ed8" fill-opacity="0.55"/>`);
+      discs.push(`<circle cx="${fmt(x(rank))}" r="${fmt(radius)}"/>`);
     }
+    if (discs.length > 0) parts.push(`<g class="discs" fill="#1d4ed8" fill-opacity="0.55" transform="translate(0 ${fmt(y)})">${discs.join('')}</g>`);
     if (r.medianRank !== null) parts.push(`<circle cx="${fmt(x(r.medianRank))}" cy="${fmt(y)}" r="${fmt(maxR + 1)}" fill="none" stroke="#111827" stroke-width="1.5"/>`);
     parts.push('</g>');
   });
