@@ -1,4 +1,4 @@
-import { Controller, Get, Header, Param, ParseUUIDPipe, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, Header, Param, ParseUUIDPipe, Post, Query, Req, Res, UseFilters, UseInterceptors } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { Access, EVERY_ROLE, STAFF_ONLY } from '../auth/access.decorator';
@@ -13,6 +13,7 @@ import { CreateGrantDto } from '../grants/grants.dto';
 import type { LeaderboardResponse } from '../leaderboards/leaderboards.dto';
 import { ApiHandlers } from './api-handlers';
 import { Form, FormFields, FormRoute } from './form-body';
+import { HtmlCompressionInterceptor } from './html-compression.interceptor';
 import { rankPlotSvg } from './rank-plot';
 import { validateForm } from './validate-form';
 import { safeNext, WebExceptionFilter } from './web-exception.filter';
@@ -81,6 +82,7 @@ function sectionOf(views: WebViews, lb: SectionData, slug: string, metrics: stri
 /** The benchmark catalogue, a benchmark with its leaderboards, and the evaluator's page to release phases and grant regulators. */
 @ApiExcludeController()
 @UseFilters(WebExceptionFilter)
+@UseInterceptors(HtmlCompressionInterceptor)
 @Controller()
 export class BenchmarkPagesController {
   constructor(

@@ -180,7 +180,10 @@ describe('web interface in headless Chromium (real stack)', () => {
     expect(await evaluator.locator('#gr-cap + thead + tbody').textContent()).toContain(people.regulator.userId.slice(0, 8));
     await check(evaluator, 'manage-granted');
 
-    await vendor.reload();
+    const reloaded = await vendor.reload();
+    // Chromium takes brotli: the page comes compressed (src/web/html-compression.interceptor.ts), and renders.
+    expect(reloaded?.headers()['content-encoding']).toBe('br');
+    expect(reloaded?.headers()['vary']).toMatch(/Accept-Encoding/i);
     const board = vendor.locator('table[data-leaderboard="test"]');
     await expect(board.getAttribute('data-state')).resolves.toBe('shown');
     expect(await board.textContent()).toContain('Vendor A Imaging');
