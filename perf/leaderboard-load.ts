@@ -25,6 +25,7 @@ interface CannonResult {
   non2xx: number;
   duration: number;
   '2xx': number;
+  '3xx': number;
 }
 
 const args = process.argv.slice(2);
@@ -39,6 +40,7 @@ const ROUNDS = flag('rounds', 2);
 const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1] : null;
 const CONNECTIONS = flag('connections', 20);
 const PROFILE = args.includes('--cpu-prof');
+const HEAP_PROFILE = args.includes('--heap-prof');
 const option = (name: string, fallback: string): string => (args.includes(`--${name}`) ? (args[args.indexOf(`--${name}`) + 1] ?? fallback) : fallback);
 // open: perf/open-loop.ts (requests on a fixed schedule, latency from the intended send time: the measure of "at
 // 200 requests/s"); autocannon: its overallRate (bursts of 200 at 20 in flight, with its own latency correction).
@@ -55,7 +57,12 @@ const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 /** Starts perf/leaderboard-server.js (the real HTTP app) in its own process; resolves when it listens. */
 async function startServer(env: Record<string, string>, profileDir: string | null): Promise<ChildProcess> {
-  const nodeArgs = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), join(__dirname, 'leaderboard-server.js')];
+  const nodeArgs = [
+    ...(profileDir && PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    // Sampled allocations (where the garbage the collector pauses for comes from).
+    ...(profileDir && HEAP_PROFILE ? ['--heap-prof', `--heap-prof-dir=${profileDir}`] : []),
+    join(__dirname, 'leaderboard-server.js'),
+  ];
   const child = spawn(process.execPath, nodeArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[api] ${d.toString()}`));
   await new Promise<void>((resolve, reject) => {
@@ -81,20 +88,71 @@ function rawGet(url: string, headers: Record<string, string>): Promise<{ status:
   });
 }
 
+interface Summary {
+  count: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+interface ServerStats {
+  loopDelayMs: Summary;
+  gc: { pauses: number; major: number; totalMs: number; maxMs: number };
+  cpuMs: number;
+  /** Each request from its 'request' event to the response's 'finish'. */
+  inProcessMs: Summary;
+  /** Each database statement, pg's query() to its answer. */
+  statementMs: Summary;
+}
+
 interface Measured {
   latency: { p50: number; p90: number; p99: number; max: number };
   achieved: number;
   errors: number;
+  /** Open loop only: the errors by code. */
+  errorCodes?: Record<string, number>;
   timeouts: number;
   non2xx: number;
+  /** What the API process saw during the measurement (perf/leaderboard-server.ts, GET /perf-stats). */
+  server?: ServerStats;
+  completed: number;
+}
+
+/** Reads (and restarts) the API process's own counters. */
+async function serverStats(base: string): Promise<ServerStats> {
+  const r = await rawGet(`${base}/perf-stats`, {});
+  if (r.status !== 200) throw new Error(`GET /perf-stats: HTTP ${r.status}`);
+  return JSON.parse(r.body.toString()) as ServerStats;
+}
+
+/** One measurement, with the server's loop delay, GC pauses and CPU over exactly its span. */
+async function measured(base: string, run: () => Promise<Measured>): Promise<Measured> {
+  await serverStats(base);
+  const r = await run();
+  return { ...r, server: await serverStats(base) };
 }
 
 async function cannon(url: string, headers: Record<string, string>): Promise<Measured> {
   const r = await autocannon({ url, headers, overallRate: RATE, connections: CONNECTIONS, duration: DURATION, timeout: 10 });
-  return { latency: r.latency, achieved: r.requests.average, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx };
+  // autocannon counts a 304 as non-2xx; the If-None-Match target expects it.
+  return { latency: r.latency, achieved: r.requests.average, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx - r['3xx'], completed: r.requests.total };
 }
 
 const round1 = (x: number): number => Math.round(x * 10) / 10;
+
+/** The server's side of a measurement, as table cells: loop delay, GC pauses, CPU per request. */
+function serverColumns(r: Measured): string[] {
+  const s = r.server;
+  if (!s) return ['-', '-', '-', '-', '-'];
+  const perRequest = (x: number): string => (r.completed > 0 ? (x / r.completed).toFixed(2) : '-');
+  return [
+    `${s.inProcessMs.p50} / ${s.inProcessMs.p99}`,
+    s.statementMs.count ? `${perRequest(s.statementMs.count)}, ${s.statementMs.p50} / ${s.statementMs.p99}` : '0',
+    `${s.loopDelayMs.p99} / ${s.loopDelayMs.max}`,
+    `${s.gc.pauses} (${s.gc.major}) / ${round1(s.gc.totalMs)} / ${round1(s.gc.maxMs)}`,
+    perRequest(s.cpuMs),
+  ];
+}
 
 async function open(url: string, headers: Record<string, string>, durationS: number, seed: number): Promise<Measured> {
   const r: OpenLoopResult = await openLoop({ url, headers, rate: RATE, durationS, arrivals: ARRIVALS, seed, connections: CONNECTIONS, timeoutMs: 10_000 });
@@ -103,8 +161,10 @@ async function open(url: string, headers: Record<string, string>, durationS: num
     latency: { p50: round1(r.latency.p50), p90: round1(r.latency.p90), p99: round1(r.latency.p99), max: round1(r.latency.max) },
     achieved: Math.round(r.achievedRate * 10) / 10,
     errors: r.errors,
+    errorCodes: r.errorCodes,
     timeouts: r.timeouts,
     non2xx: r.completed - ok,
+    completed: r.completed,
   };
 }
 
@@ -151,7 +211,7 @@ async function main(): Promise<void> {
       ASSAY_WORKER_ID: `perf-${randomBytes(4).toString('hex')}`,
       PERF_STATIC_DIR: staticDir,
     };
-    const profileDir = PROFILE ? join(REPO_ROOT, '.assay', 'perf-profiles') : null;
+    const profileDir = PROFILE || HEAP_PROFILE ? join(REPO_ROOT, '.assay', 'perf-profiles') : null;
     child = await startServer(env, profileDir);
     const base = `http://127.0.0.1:${port}`;
     const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
@@ -205,8 +265,9 @@ async function main(): Promise<void> {
         await open(t.url, t.headers, 3, seed++);
         for (const generator of GENERATORS) {
           const la = loadavg()[0]?.toFixed(2);
-          const r = generator === 'open' ? await open(t.url, t.headers, DURATION, seed++) : await cannon(t.url, t.headers);
-          log(`round ${round} ${generator} ${t.name}: p50 ${r.latency.p50} p90 ${r.latency.p90} p99 ${r.latency.p99} max ${r.latency.max} ms, ${r.achieved} req/s, errors ${r.errors}, timeouts ${r.timeouts}, non-2xx ${r.non2xx} (load ${la})`);
+          const s = seed++;
+          const r = await measured(base, () => (generator === 'open' ? open(t.url, t.headers, DURATION, s) : cannon(t.url, t.headers)));
+          log(`round ${round} ${generator} ${t.name}: p50 ${r.latency.p50} p90 ${r.latency.p90} p99 ${r.latency.p99} max ${r.latency.max} ms, ${r.achieved} req/s, errors ${r.errors}${r.errorCodes && r.errors ? ` ${JSON.stringify(r.errorCodes)}` : ''}, timeouts ${r.timeouts}, non-2xx ${r.non2xx} (load ${la}); server ${serverColumns(r).join(', ')}`);
           results.push({ round, generator, name: t.name, r });
         }
       }
@@ -218,12 +279,12 @@ async function main(): Promise<void> {
       `Load: ${RATE} requests/s for ${DURATION} s per target after a 3 s warm-up, at most ${CONNECTIONS} connections. open = perf/open-loop.ts, ${ARRIVALS} arrivals, latency from each request's intended send time; autocannon = its overallRate (each connection sends its share of a second back to back, then waits) with its own coordinated-omission correction (an expected interval of 1 ms).`,
       ...notes,
       '',
-      '| round | generator | target | body | p50 ms | p90 ms | p99 ms | max ms | achieved req/s | errors / timeouts / non-2xx | p99 / p99(static) |',
-      '|---|---|---|---|---|---|---|---|---|---|---|',
+      '| round | generator | target | body | p50 ms | p90 ms | p99 ms | max ms | achieved req/s | errors / timeouts / non-2xx | p99 / p99(static) | in server p50 / p99 ms | SQL statements per request, p50 / p99 ms | server loop delay p99 / max ms | server GC pauses (major) / total / max ms | server CPU ms per request |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...results.map(({ round, generator, name, r }) => {
         const floor = results.find((x) => x.round === round && x.generator === generator && x.name.startsWith('static'))?.r.latency.p99 ?? Number.NaN;
         const size = sizes.get(name) ?? 0;
-        return `| ${round} | ${generator} | ${name} | ${size > 10240 ? `${(size / 1024).toFixed(0)} KiB` : `${size} B`} | ${r.latency.p50} | ${r.latency.p90} | ${r.latency.p99} | ${r.latency.max} | ${r.achieved} | ${r.errors} / ${r.timeouts} / ${r.non2xx} | ${name.startsWith('static') ? '1' : (r.latency.p99 / floor).toFixed(1)} |`;
+        return `| ${round} | ${generator} | ${name} | ${size > 10240 ? `${(size / 1024).toFixed(0)} KiB` : `${size} B`} | ${r.latency.p50} | ${r.latency.p90} | ${r.latency.p99} | ${r.latency.max} | ${r.achieved} | ${r.errors} / ${r.timeouts} / ${r.non2xx} | ${name.startsWith('static') ? '1' : (r.latency.p99 / floor).toFixed(1)} | ${serverColumns(r).join(' | ')} |`;
       }),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);

@@ -48,6 +48,8 @@ export interface OpenLoopResult {
   /** Answered (any status). */
   completed: number;
   errors: number;
+  /** The errors by code (ECONNRESET, …). */
+  errorCodes: Record<string, number>;
   timeouts: number;
   statuses: Record<string, number>;
   /** Answers per second over the span from the first intended send to the last answer. */
@@ -99,6 +101,7 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult
   const statuses: Record<string, number> = {};
   let completed = 0;
   let errors = 0;
+  const errorCodes: Record<string, number> = {};
   let timeouts = 0;
   let bytes = 0;
   let lastAnswer = 0;
@@ -113,6 +116,7 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult
         scheduled: offsets.length,
         completed,
         errors,
+        errorCodes,
         timeouts,
         statuses,
         achievedRate: span > 0 ? completed / span : 0,
@@ -155,11 +159,13 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult
         req.destroy();
         settle();
       }, Math.max(1, intended + timeoutMs - performance.now()));
-      req.on('error', () => {
+      req.on('error', (error: NodeJS.ErrnoException) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
         errors++;
+        const code = error.code ?? error.message;
+        errorCodes[code] = (errorCodes[code] ?? 0) + 1;
         settle();
       });
       req.end();
