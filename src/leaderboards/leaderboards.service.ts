@@ -244,13 +244,22 @@ export class LeaderboardsService {
     const boardStamp = stamps?.has(phase.name) ? (stamps.get(phase.name) ?? null) : await this.repository.findSnapshotStamp(version.id, phase.name);
     // A view is made from the board and from the version's definition (precision, feedback mechanism, metrics): it is
     // kept under both stamps, so a definition rewritten in place (a new row stamp) is not served with the old rounding.
-    const withVersion = (s: string | null): string | null => (s === null ? null : resolved.versionStamp ? `${resolved.versionStamp}|${s}` : s);
+    // A board never built (no snapshot row: no rebuild has committed) is kept too, under NEVER_BUILT: its entries are
+    // written only by a rebuild, which writes the snapshot in the same transaction, so its first rebuild gives it a
+    // stamp. Not keeping it made every read of an empty phase a transaction of five statements.
+    const withVersion = (s: string | null): string => {
+      const board = s ?? NEVER_BUILT;
+      return resolved.versionStamp ? `${resolved.versionStamp}|${board}` : board;
+    };
     return this.views.get({ benchmarkVersionId: version.id, phase: phase.name, view: full ? 'full' : 'public' }, withVersion(boardStamp), async () => {
       const board = await this.repository.findBoard(version.id, phase.name);
       return { stamp: withVersion(board.stamp), response: leaderboardView({ slug, version, phase, full, entries: board.entries, snapshot: board.snapshot }) };
     });
   }
 }
+
+/** The stamp a board's views are kept under before its first rebuild (a real stamp is `xmin/µs`: no clash). */
+const NEVER_BUILT = 'never-built';
 
 /**
  * One view of a materialized leaderboard: full precision (staff, granted regulators) or public (held-out values

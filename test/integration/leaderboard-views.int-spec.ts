@@ -11,6 +11,7 @@ import { BenchmarksService } from '../../src/benchmarks/benchmarks.service';
 import { CohortsService } from '../../src/cohorts/cohorts.service';
 import { createDataSource } from '../../src/database/data-source';
 import { expandRankShare } from '../../src/leaderboards/leaderboards.dto';
+import { LeaderboardsRepository } from '../../src/leaderboards/leaderboards.repository';
 import { LeaderboardsService } from '../../src/leaderboards/leaderboards.service';
 import { JobName } from '../../src/queue/queue.constants';
 import { QueueService } from '../../src/queue/queue.service';
@@ -140,6 +141,14 @@ describe('leaderboard views across processes (real Postgres, Redis, object store
       const { runId } = await run(p, 'succeeded');
       await scoreHere(runId, p);
     }
+    // Never built yet: its (empty) view is read from the database once and then kept, until the first rebuild.
+    expect(await stamp()).toBeNull();
+    const boardReads = jest.spyOn(stack.api.get(LeaderboardsRepository), 'findBoard');
+    const empty = await read(vendorToken);
+    expect(empty.board.rows).toHaveLength(0);
+    expect(await read(vendorToken)).toEqual(empty);
+    expect(boardReads).toHaveBeenCalledTimes(1);
+    boardReads.mockRestore();
     await stack.api.get(LeaderboardsService).materialize(versionId, 'test');
     // Both views built and kept; a second read is the same rebuild (same validator, same document).
     const before = { vendor: await read(vendorToken), evaluator: await read(evaluatorToken) };
