@@ -43,7 +43,7 @@ function setUp() {
   const grants = { mayReadBenchmark: async () => state.granted };
   const controller = new BenchmarkPagesController(views, api, grants as never, benchmarks as never);
   const principal = { role: Role.Vendor, email: 'v@x' } as Principal;
-  const page = () => controller.benchmark({ principal, path: '/benchmarks/b' } as never, principal, 'b');
+  const page = async () => (await controller.benchmark({ principal, path: '/benchmarks/b' } as never, principal, 'b')).toString();
   const sections = () => fragments.mock.calls.filter(([view]) => view === 'leaderboard-section').length;
   return { state, page, sections, resolves, reads };
 }

@@ -14,6 +14,7 @@ import type { LeaderboardResponse } from '../leaderboards/leaderboards.dto';
 import { ApiHandlers } from './api-handlers';
 import { Form, FormFields, FormRoute } from './form-body';
 import { HtmlCompressionInterceptor } from './html-compression.interceptor';
+import { FragmentSlots, HtmlPage } from './html-page';
 import { rankPlotSvg } from './rank-plot';
 import { validateForm } from './validate-form';
 import { safeNext, WebExceptionFilter } from './web-exception.filter';
@@ -30,7 +31,7 @@ export interface LeaderboardView {
   board: LeaderboardResponse | null;
   plot: string | null;
   rule: string | null;
-  /** The phase's section of the page, rendered (leaderboard-section.njk). */
+  /** Where the phase's section (leaderboard-section.njk, kept as bytes) goes in the page: its FragmentSlots marker. */
   html: string;
 }
 
@@ -47,10 +48,11 @@ export function roundingRule(board: LeaderboardResponse): string | null {
  * kept with it and goes with it. The section also shows the phase's status and visibility and the benchmark's
  * metrics, which change without a rebuild (an evaluator releases a phase): they are part of the section's key. It
  * shows nothing of the reader beyond the board's own view (public or full precision), which the page already is.
- * Rendering the 100-row table per request held the page at about 100 requests/s (perf/RESULTS.md).
+ * Rendering the 100-row table per request held the page at about 100 requests/s (perf/RESULTS.md). Kept as UTF-8
+ * bytes, spliced into the page as they are (HtmlPage).
  */
 const plots = new WeakMap<LeaderboardResponse, string | null>();
-const sections = new WeakMap<LeaderboardResponse, Map<string, string>>();
+const sections = new WeakMap<LeaderboardResponse, Map<string, Buffer>>();
 const SECTIONS_PER_PAGE = 8;
 
 function plotOf(board: LeaderboardResponse, phase: string): string | null {
@@ -65,8 +67,8 @@ function plotOf(board: LeaderboardResponse, phase: string): string | null {
 
 type SectionData = Omit<LeaderboardView, 'html'>;
 
-function sectionOf(views: WebViews, lb: SectionData, slug: string, metrics: string[]): string {
-  const render = () => views.renderFragment('leaderboard-section', { lb, metrics, benchmark: { slug } });
+function sectionOf(views: WebViews, lb: SectionData, slug: string, metrics: string[]): Buffer {
+  const render = () => Buffer.from(views.renderFragment('leaderboard-section', { lb, metrics, benchmark: { slug } }), 'utf8');
   if (!lb.board) return render();
   const key = JSON.stringify([slug, lb.phase, lb.status, lb.visibility, lb.rule, metrics]);
   let kept = sections.get(lb.board);
@@ -107,7 +109,7 @@ export class BenchmarkPagesController {
   @Access(EVERY_ROLE)
   @Header('Content-Type', 'text/html; charset=utf-8')
   @Header('Cache-Control', 'no-store')
-  async benchmark(@Req() req: PageRequest, @CurrentPrincipal() principal: Principal, @Param('slug') slug: string): Promise<string> {
+  async benchmark(@Req() req: PageRequest, @CurrentPrincipal() principal: Principal, @Param('slug') slug: string): Promise<HtmlPage> {
     // The benchmark as GET /api/benchmarks/:slug answers, resolved once for the page and all its phases' boards.
     const resolved = await this.benchmarksService.resolveCurrent(slug);
     const benchmark = toBenchmarkResponse(resolved);
@@ -116,6 +118,7 @@ export class BenchmarkPagesController {
     const mayReadHidden = await this.grantsService.mayReadBenchmark(principal, slug);
     const metrics = [benchmark.definition.metrics.primary, ...(benchmark.definition.metrics.secondary ?? [])];
     const leaderboards: LeaderboardView[] = [];
+    const slots = new FragmentSlots();
     for (const phase of benchmark.phases) {
       let lb: SectionData;
       // A hidden board the caller may not read is "not released" (the API answers 404 for it, and audits the refusal).
@@ -126,9 +129,9 @@ export class BenchmarkPagesController {
         const board = (await this.api.leaderboards.page(principal, slug, phase.name, undefined, { resolved, granted: mayReadHidden })).response;
         lb = { phase: phase.name, status: phase.status, visibility: phase.leaderboard, board, plot: plotOf(board, phase.name), rule: roundingRule(board) };
       }
-      leaderboards.push({ ...lb, html: sectionOf(this.views, lb, benchmark.slug, metrics) });
+      leaderboards.push({ ...lb, html: slots.slot(sectionOf(this.views, lb, benchmark.slug, metrics)) });
     }
-    return this.views.render(req, 'benchmark', { title: benchmark.title, benchmark, cohort, leaderboards, metrics, principal });
+    return this.views.renderPage(req, 'benchmark', { title: benchmark.title, benchmark, cohort, leaderboards, metrics, principal }, slots);
   }
 
   @Get('benchmarks/:slug/manage')

@@ -3,6 +3,7 @@ import type { ExecutionContext } from '@nestjs/common';
 import { lastValueFrom, of } from 'rxjs';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { encodePage, HTML_COMPRESSION_MIN_BYTES, HtmlCompressionInterceptor, pageEncoding } from './html-compression.interceptor';
+import { HtmlPage } from './html-page';
 
 // express's own negotiation (req.acceptsEncodings is accepts(req).encodings), not a re-implementation of it.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -75,13 +76,25 @@ describe('HTML pages compressed for clients that take it', () => {
 
   it('sends the page as it is to a client that takes no compression, and a short page as it is to anyone (Vary still set)', async () => {
     const none = await serve(page);
-    expect(none.out).toBe(page);
+    expect((await bytesOf(none.out as StreamableFile)).toString('utf8')).toBe(page);
+    expect((none.out as StreamableFile).getHeaders().length).toBe(Buffer.byteLength(page));
     expect(none.headers.has('content-encoding')).toBe(false);
     expect(none.headers.get('vary')).toBe('Accept-Encoding');
     const short = 'x'.repeat(HTML_COMPRESSION_MIN_BYTES - 1);
     const small = await serve(short, 'br');
-    expect(small.out).toBe(short);
+    expect((await bytesOf(small.out as StreamableFile)).toString('utf8')).toBe(short);
     expect(small.headers.has('content-encoding')).toBe(false);
+  });
+
+  it('sends a page made of pieces (kept fragments as bytes) as the same bytes as the page in one string', async () => {
+    const fragment = Buffer.from(page.slice(100, 5000), 'utf8');
+    const pieces = new HtmlPage([page.slice(0, 100), fragment, page.slice(5000)]);
+    expect(pieces.toString()).toBe(page);
+    const { out, headers } = await serve(pieces, 'gzip, deflate, br');
+    expect(headers.get('content-encoding')).toBe('br');
+    expect(brotliDecompressSync(await bytesOf(out as StreamableFile)).equals(Buffer.from(page, 'utf8'))).toBe(true);
+    const plain = await serve(pieces, 'identity');
+    expect((await bytesOf(plain.out as StreamableFile)).equals(Buffer.from(page, 'utf8'))).toBe(true);
   });
 
   it('leaves what is not a page alone (a redirect sent through @Res returns nothing)', async () => {

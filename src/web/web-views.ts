@@ -7,6 +7,7 @@ import type { Principal } from '../auth/auth.decorators';
 import { Role } from '../auth/auth.entity';
 import { CsrfService } from '../auth/web-session';
 import { packageRoot } from '../common/package-root';
+import { FragmentSlots, HtmlPage } from './html-page';
 
 /** Templates and static files sit in src/web (tsc does not copy them): found from the package root at run time. */
 export const WEB_DIR = join(packageRoot(), 'src', 'web');
@@ -57,6 +58,11 @@ export class WebViews {
     const text = typeof req.query?.['done'] === 'string' ? req.query['done'].slice(0, 500) : null;
     const notice = session && text && (await this.csrf.verifyNotice(session, text, req.query?.['n'])) ? text : null;
     return this.env.render(`${view}.njk`, { ...data, principal, csrfToken, nav: navFor(principal), path: req.path, notice });
+  }
+
+  /** As `render`, with kept fragments spliced in as bytes where `data` holds their slots (FragmentSlots). */
+  async renderPage(req: Request & AuthenticatedRequest, view: string, data: Record<string, unknown>, slots: FragmentSlots): Promise<HtmlPage> {
+    return slots.splice(await this.render(req, view, data));
   }
 
   /**
