@@ -6,27 +6,13 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-// autocannon has no bundled types; the part used here is typed below.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const autocannon = require('autocannon') as (opts: Record<string, unknown>) => Promise<CannonResult>;
 import { LEADERBOARD_DEFAULT_LIMIT } from '../src/leaderboards/leaderboard-views';
-import { Arrivals, openLoop, OpenLoopResult } from './open-loop';
+import { generateInChild, LoadSpec, Measured as Generated } from './load-generator';
+import type { Arrivals } from './open-loop';
 import { perfDatabase } from './perf-database';
 import { seedScoredBoard } from './seed-scored';
 import { freePort, REPO_ROOT, startTestStack } from '../test/support/test-stack';
 import { TEST_REDIS_URL } from '../test/support/test-env';
-
-interface CannonResult {
-  latency: { p50: number; p90: number; p99: number; max: number; mean: number };
-  requests: { average: number; total: number; sent: number };
-  throughput: { average: number };
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-  duration: number;
-  '2xx': number;
-  '3xx': number;
-}
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: number): number => {
@@ -105,17 +91,9 @@ interface ServerStats {
   statementMs: Summary;
 }
 
-interface Measured {
-  latency: { p50: number; p90: number; p99: number; max: number };
-  achieved: number;
-  errors: number;
-  /** Open loop only: the errors by code. */
-  errorCodes?: Record<string, number>;
-  timeouts: number;
-  non2xx: number;
+interface Measured extends Generated {
   /** What the API process saw during the measurement (perf/leaderboard-server.ts, GET /perf-stats). */
   server?: ServerStats;
-  completed: number;
 }
 
 /** Reads (and restarts) the API process's own counters. */
@@ -132,12 +110,6 @@ async function measured(base: string, run: () => Promise<Measured>): Promise<Mea
   return { ...r, server: await serverStats(base) };
 }
 
-async function cannon(url: string, headers: Record<string, string>): Promise<Measured> {
-  const r = await autocannon({ url, headers, overallRate: RATE, connections: CONNECTIONS, duration: DURATION, timeout: 10 });
-  // autocannon counts a 304 as non-2xx; the If-None-Match target expects it.
-  return { latency: r.latency, achieved: r.requests.average, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx - r['3xx'], completed: r.requests.total };
-}
-
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 
 /** The server's side of a measurement, as table cells: loop delay, GC pauses, CPU per request. */
@@ -152,20 +124,6 @@ function serverColumns(r: Measured): string[] {
     `${s.gc.pauses} (${s.gc.major}) / ${round1(s.gc.totalMs)} / ${round1(s.gc.maxMs)}`,
     perRequest(s.cpuMs),
   ];
-}
-
-async function open(url: string, headers: Record<string, string>, durationS: number, seed: number): Promise<Measured> {
-  const r: OpenLoopResult = await openLoop({ url, headers, rate: RATE, durationS, arrivals: ARRIVALS, seed, connections: CONNECTIONS, timeoutMs: 10_000 });
-  const ok = Object.entries(r.statuses).reduce((n, [status, count]) => n + (status.startsWith('2') || status === '304' ? count : 0), 0);
-  return {
-    latency: { p50: round1(r.latency.p50), p90: round1(r.latency.p90), p99: round1(r.latency.p99), max: round1(r.latency.max) },
-    achieved: Math.round(r.achievedRate * 10) / 10,
-    errors: r.errors,
-    errorCodes: r.errorCodes,
-    timeouts: r.timeouts,
-    non2xx: r.completed - ok,
-    completed: r.completed,
-  };
 }
 
 /**
@@ -233,6 +191,11 @@ async function main(): Promise<void> {
       notes.push(`leaderboard page GET /benchmarks/${BENCHMARK}: not served in this build (HTTP ${page.status}); skipped`);
     } else {
       targets.push({ name: `leaderboard page /benchmarks/${BENCHMARK}, vendor (cookie), br`, url: pageUrl, headers: { ...cookie(vendorToken), ...BROWSER_ENCODINGS } });
+      // The page as markup (identity), kept for a look at what its bytes are.
+      const html = (await rawGet(pageUrl, cookie(vendorToken))).body;
+      const saved = join(REPO_ROOT, '.assay', 'perf-leaderboard-page.html');
+      writeFileSync(saved, html);
+      notes.push(`leaderboard page: ${(html.length / 1024).toFixed(0)} KiB of HTML (saved in ${saved}).`);
     }
     // A repeat reader: If-None-Match with the page's ETag (304, no body).
     const first = await rawGet(`${base}/api/benchmarks/${BENCHMARK}/leaderboard?phase=${PHASE}`, { ...bearer(vendorToken), ...BROWSER_ENCODINGS });
@@ -262,11 +225,11 @@ async function main(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       for (const t of targets.filter((x) => !ONLY || x.name.includes(ONLY))) {
         // A short warm-up at the same rate (JIT, connection pool), not recorded.
-        await open(t.url, t.headers, 3, seed++);
+        const spec = (generator: LoadSpec['generator'], durationS: number): LoadSpec => ({ generator, url: t.url, headers: t.headers, rate: RATE, durationS, connections: CONNECTIONS, arrivals: ARRIVALS, seed: seed++ });
+        await generateInChild(spec('open', 3));
         for (const generator of GENERATORS) {
           const la = loadavg()[0]?.toFixed(2);
-          const s = seed++;
-          const r = await measured(base, () => (generator === 'open' ? open(t.url, t.headers, DURATION, s) : cannon(t.url, t.headers)));
+          const r = await measured(base, () => generateInChild(spec(generator as LoadSpec['generator'], DURATION)));
           log(`round ${round} ${generator} ${t.name}: p50 ${r.latency.p50} p90 ${r.latency.p90} p99 ${r.latency.p99} max ${r.latency.max} ms, ${r.achieved} req/s, errors ${r.errors}${r.errorCodes && r.errors ? ` ${JSON.stringify(r.errorCodes)}` : ''}, timeouts ${r.timeouts}, non-2xx ${r.non2xx} (load ${la}); server ${serverColumns(r).join(', ')}`);
           results.push({ round, generator, name: t.name, r });
         }
@@ -276,7 +239,7 @@ async function main(): Promise<void> {
     const lines = [
       `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), shared with other jobs; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}.`,
       `Board: ${BENCHMARK}/${PHASE}, ${SUBMISSIONS} submissions × ${seeded.cases} cases (seed: scoring ${(seeded.timings.scoreMs / 1000).toFixed(1)} s, inserts ${(seeded.timings.insertMs / 1000).toFixed(1)} s, materialize with the rank bootstrap ${(seeded.timings.materializeMs / 1000).toFixed(1)} s).`,
-      `Load: ${RATE} requests/s for ${DURATION} s per target after a 3 s warm-up, at most ${CONNECTIONS} connections. open = perf/open-loop.ts, ${ARRIVALS} arrivals, latency from each request's intended send time; autocannon = its overallRate (each connection sends its share of a second back to back, then waits) with its own coordinated-omission correction (an expected interval of 1 ms).`,
+      `Load: ${RATE} requests/s for ${DURATION} s per target after a 3 s warm-up, at most ${CONNECTIONS} connections, from a generator process of its own (perf/load-generator.ts). open = perf/open-loop.ts, ${ARRIVALS} arrivals, latency from each request's intended send time; autocannon = its overallRate (each connection sends its share of a second back to back, then waits) with its own coordinated-omission correction (an expected interval of 1 ms).`,
       ...notes,
       '',
       '| round | generator | target | body | p50 ms | p90 ms | p99 ms | max ms | achieved req/s | errors / timeouts / non-2xx | p99 / p99(static) | in server p50 / p99 ms | SQL statements per request, p50 / p99 ms | server loop delay p99 / max ms | server GC pauses (major) / total / max ms | server CPU ms per request |',
