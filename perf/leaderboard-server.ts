@@ -3,6 +3,8 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Request, Response } from 'express';
 import { constants as perfConstants, createHistogram, monitorEventLoopDelay, performance, PerformanceObserver, RecordableHistogram } from 'node:perf_hooks';
 import { Client } from 'pg';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { loadConfigFromProcess } from '../src/config/config.module';
 import { createHttpApp } from '../src/http-app';
 
@@ -36,6 +38,16 @@ function timeStatements(histogram: RecordableHistogram): void {
     if (out && typeof (out as Promise<unknown>).then === 'function') (out as Promise<unknown>).then(record, record);
     return out;
   };
+}
+
+/** Starts the sampling heap profiler with collected objects included; the function returned stops it and gives the profile. */
+async function startAllocationSampling(): Promise<() => Promise<unknown>> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params: object = {}): Promise<unknown> =>
+    new Promise((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
+  await post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  return async () => ((await post('HeapProfiler.stopSampling')) as { profile: unknown }).profile;
 }
 
 async function main(): Promise<void> {
@@ -76,8 +88,17 @@ async function main(): Promise<void> {
   if (dir) app.useStaticAssets(dir, { prefix: '/perf-static/' });
   await app.listen(config.http.port, config.http.host);
   process.stdout.write(`ready ${config.http.port}\n`);
+  // --alloc-prof: every allocation sampled, kept or collected since (--heap-prof keeps only what is still alive), to
+  // say where the garbage the collector pauses for comes from.
+  const allocations = process.env.PERF_ALLOC_PROFILE ? await startAllocationSampling() : null;
   // The harness stops it with SIGUSR2: a normal exit, so that --cpu-prof writes its profile.
-  process.once('SIGUSR2', () => void app.close().then(() => process.exit(0)));
+  process.once('SIGUSR2', () => {
+    void (async () => {
+      if (allocations && process.env.PERF_ALLOC_PROFILE) writeFileSync(process.env.PERF_ALLOC_PROFILE, JSON.stringify(await allocations()));
+      await app.close();
+      process.exit(0);
+    })();
+  });
 }
 
 main().catch((error: unknown) => {
