@@ -244,24 +244,24 @@ async function main(): Promise<void> {
         for (const generator of GENERATORS) {
           const la = loadavg()[0]?.toFixed(2);
           const r = await measured(base, () => generateInChild(spec(generator as LoadSpec['generator'], DURATION)));
-          log(`round ${round} ${generator} ${t.name}: p50 ${r.latency.p50} p90 ${r.latency.p90} p99 ${r.latency.p99} max ${r.latency.max} ms, ${r.achieved} req/s, errors ${r.errors}${r.errorCodes && r.errors ? ` ${JSON.stringify(r.errorCodes)}` : ''}, timeouts ${r.timeouts}, non-2xx ${r.non2xx} (load ${la}); server ${serverColumns(r).join(', ')}`);
+          log(`round ${round} ${generator} ${t.name}: p50 ${r.latency.p50} p90 ${r.latency.p90} p99 ${r.latency.p99} max ${r.latency.max} ms, ${r.achieved} req/s, errors ${r.errors}${r.errorCodes && r.errors ? ` ${JSON.stringify(r.errorCodes)}` : ''}, timeouts ${r.timeouts}, non-2xx ${r.non2xx} (load ${la}); send lag ${r.sendLag ? `${r.sendLag.p99} / ${r.sendLag.max}` : '-'}; server ${serverColumns(r).join(', ')}`);
           results.push({ round, generator, name: t.name, r });
         }
       }
     }
 
     const lines = [
-      `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), shared with other jobs; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}.`,
+      `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), which also run Postgres, Redis, the harness and the generator; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}.`,
       `Board: ${BENCHMARK}/${PHASE}, ${SUBMISSIONS} submissions × ${seeded.cases} cases (seed: scoring ${(seeded.timings.scoreMs / 1000).toFixed(1)} s, inserts ${(seeded.timings.insertMs / 1000).toFixed(1)} s, materialize with the rank bootstrap ${(seeded.timings.materializeMs / 1000).toFixed(1)} s).`,
       `Load: ${RATE} requests/s for ${DURATION} s per target after a 3 s warm-up, at most ${CONNECTIONS} connections, from a generator process of its own (perf/load-generator.ts). open = perf/open-loop.ts, ${ARRIVALS} arrivals, latency from each request's intended send time; autocannon = its overallRate (each connection sends its share of a second back to back, then waits) with its own coordinated-omission correction (an expected interval of 1 ms).`,
       ...notes,
       '',
-      '| round | generator | target | body | p50 ms | p90 ms | p99 ms | max ms | achieved req/s | errors / timeouts / non-2xx | p99 / p99(static) | in server p50 / p99 ms | SQL statements per request, p50 / p99 ms | server loop delay p99 / max ms | server GC pauses (major) / total / max ms | server CPU ms per request |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      '| round | generator | target | body | p50 ms | p90 ms | p99 ms | max ms | achieved req/s | errors / timeouts / non-2xx | p99 / p99(static) | generator send lag p99 / max ms | in server p50 / p99 ms | SQL statements per request, p50 / p99 ms | server loop delay p99 / max ms | server GC pauses (major) / total / max ms | server CPU ms per request |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...results.map(({ round, generator, name, r }) => {
         const floor = results.find((x) => x.round === round && x.generator === generator && x.name.startsWith('static'))?.r.latency.p99 ?? Number.NaN;
         const size = sizes.get(name) ?? 0;
-        return `| ${round} | ${generator} | ${name} | ${size > 10240 ? `${(size / 1024).toFixed(0)} KiB` : `${size} B`} | ${r.latency.p50} | ${r.latency.p90} | ${r.latency.p99} | ${r.latency.max} | ${r.achieved} | ${r.errors} / ${r.timeouts} / ${r.non2xx} | ${name.startsWith('static') ? '1' : (r.latency.p99 / floor).toFixed(1)} | ${serverColumns(r).join(' | ')} |`;
+        return `| ${round} | ${generator} | ${name} | ${size > 10240 ? `${(size / 1024).toFixed(0)} KiB` : `${size} B`} | ${r.latency.p50} | ${r.latency.p90} | ${r.latency.p99} | ${r.latency.max} | ${r.achieved} | ${r.errors} / ${r.timeouts} / ${r.non2xx} | ${name.startsWith('static') ? '1' : (r.latency.p99 / floor).toFixed(1)} | ${r.sendLag ? `${r.sendLag.p99} / ${r.sendLag.max}` : '-'} | ${serverColumns(r).join(' | ')} |`;
       }),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);

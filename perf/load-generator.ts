@@ -33,6 +33,8 @@ export interface Measured {
   errors: number;
   /** Open loop only: the errors by code. */
   errorCodes?: Record<string, number>;
+  /** Open loop only: how late the generator itself sent (timer lag, no free connection), ms; part of the latency. */
+  sendLag?: { p99: number; max: number };
   timeouts: number;
   non2xx: number;
   completed: number;
@@ -54,6 +56,7 @@ export async function generate(spec: LoadSpec): Promise<Measured> {
     achieved: round1(r.achievedRate),
     errors: r.errors,
     errorCodes: r.errorCodes,
+    sendLag: { p99: round1(r.sendLag.p99), max: round1(r.sendLag.max) },
     timeouts: r.timeouts,
     non2xx: r.completed - ok,
     completed: r.completed,
