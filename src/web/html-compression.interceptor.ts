@@ -40,7 +40,7 @@ export function encodePage(html: string | Buffer, encoding: HtmlEncoding): Buffe
  * Sends a route's HTML compressed when the client takes it (brotli or gzip), with `Vary: Accept-Encoding`. For the
  * web pages, whose biggest (a benchmark's leaderboards) is over 100 KB of markup that compresses about eight to one;
  * sent as it was, its bytes were most of the cost of serving it at 200 requests/s (perf/RESULTS.md). A route that
- * returns anything but a string (a redirect through @Res, an error page from the filter) is left alone.
+ * returns anything but a string or an HtmlPage (a redirect through @Res, an error page from the filter) is left alone.
  */
 @Injectable()
 export class HtmlCompressionInterceptor implements NestInterceptor {
