@@ -150,13 +150,19 @@ async function main(): Promise<void> {
     const seeded = await seedScoredBoard(stack.api, { benchmark: BENCHMARK, phase: PHASE, count: SUBMISSIONS, log });
     log(`seeded: scoring ${(seeded.timings.scoreMs / 1000).toFixed(1)} s, inserts ${(seeded.timings.insertMs / 1000).toFixed(1)} s, materialize ${(seeded.timings.materializeMs / 1000).toFixed(1)} s`);
     // The bulk inserts leave the tables to autovacuum, which would otherwise vacuum and analyze them during the first
-    // measured round, on the same 2 cores: done here, as a database in service would have had it done.
+    // measured round, on the same 2 cores: done here, as a database in service would have had it done. The same for
+    // the checkpoint: the load and the vacuum leave the shared buffers dirty, and the next timed checkpoint
+    // (checkpoint_timeout, 5 min by default) would write them out and fsync during a measured round; a CHECKPOINT
+    // here writes them before the clock starts. The harness logs the checkpoints that still fall in a round.
     const vacuumStart = Date.now();
     const pg = new Client({ connectionString: database.url });
     await pg.connect();
     await pg.query('VACUUM (ANALYZE)');
+    const vacuumMs = Date.now() - vacuumStart;
+    const checkpointStart = Date.now();
+    await pg.query('CHECKPOINT');
     await pg.end();
-    log(`VACUUM (ANALYZE) after seeding: ${((Date.now() - vacuumStart) / 1000).toFixed(1)} s`);
+    log(`VACUUM (ANALYZE) after seeding: ${(vacuumMs / 1000).toFixed(1)} s; CHECKPOINT: ${((Date.now() - checkpointStart) / 1000).toFixed(1)} s`);
 
     // The API under test: its own process, same database and queue prefix, its own embedded object store and data dir.
     const port = await freePort();
@@ -234,7 +240,21 @@ async function main(): Promise<void> {
       }
     }
 
-    const results: { round: number; generator: string; name: string; r: Measured }[] = [];
+    // What the database did in the background during each measured window: checkpoints (cluster-wide) and autovacuum
+    // or autoanalyze passes over this database's tables, read before and after. A tail that coincides with one is
+    // then named rather than guessed at.
+    const monitor = new Client({ connectionString: database.url });
+    await monitor.connect();
+    const background = async (): Promise<{ checkpoints: number; autovacuums: number }> => {
+      const { rows } = await monitor.query<{ checkpoints: string; autovacuums: string }>(
+        `SELECT (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) AS checkpoints,
+                (SELECT coalesce(sum(autovacuum_count + autoanalyze_count), 0) FROM pg_stat_user_tables) AS autovacuums`,
+      );
+      const row = rows[0];
+      if (!row) throw new Error('pg_stat_bgwriter returned no row');
+      return { checkpoints: Number(row.checkpoints), autovacuums: Number(row.autovacuums) };
+    };
+    const results: { round: number; generator: string; name: string; r: Measured; checkpoints: number; autovacuums: number }[] = [];
     let seed = 1;
     for (let round = 1; round <= ROUNDS; round++) {
       for (const t of targets.filter((x) => !ONLY || x.name.includes(ONLY))) {
@@ -243,12 +263,18 @@ async function main(): Promise<void> {
         await generateInChild(spec('open', 3));
         for (const generator of GENERATORS) {
           const la = loadavg()[0]?.toFixed(2);
+          const before = await background();
           const r = await measured(base, () => generateInChild(spec(generator as LoadSpec['generator'], DURATION)));
-          log(`round ${round} ${generator} ${t.name}: p50 ${r.latency.p50} p90 ${r.latency.p90} p99 ${r.latency.p99} max ${r.latency.max} ms, ${r.achieved} req/s, errors ${r.errors}${r.errorCodes && r.errors ? ` ${JSON.stringify(r.errorCodes)}` : ''}, timeouts ${r.timeouts}, non-2xx ${r.non2xx} (load ${la}); send lag ${r.sendLag ? `${r.sendLag.p99} / ${r.sendLag.max}` : '-'}; server ${serverColumns(r).join(', ')}`);
-          results.push({ round, generator, name: t.name, r });
+          const after = await background();
+          const checkpoints = after.checkpoints - before.checkpoints;
+          const autovacuums = after.autovacuums - before.autovacuums;
+          log(`round ${round} ${generator} ${t.name}: p50 ${r.latency.p50} p90 ${r.latency.p90} p99 ${r.latency.p99} max ${r.latency.max} ms, ${r.achieved} req/s, errors ${r.errors}${r.errorCodes && r.errors ? ` ${JSON.stringify(r.errorCodes)}` : ''}, timeouts ${r.timeouts}, non-2xx ${r.non2xx} (load ${la}); send lag ${r.sendLag ? `${r.sendLag.p99} / ${r.sendLag.max}` : '-'}; server ${serverColumns(r).join(', ')}; database: ${checkpoints} checkpoint(s), ${autovacuums} autovacuum/analyze pass(es)`);
+          results.push({ round, generator, name: t.name, r, checkpoints, autovacuums });
         }
       }
     }
+
+    await monitor.end();
 
     const lines = [
       `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), which also run Postgres, Redis, the harness and the generator; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}.`,
@@ -256,12 +282,12 @@ async function main(): Promise<void> {
       `Load: ${RATE} requests/s for ${DURATION} s per target after a 3 s warm-up, at most ${CONNECTIONS} connections, from a generator process of its own (perf/load-generator.ts). open = perf/open-loop.ts, ${ARRIVALS} arrivals, latency from each request's intended send time; autocannon = its overallRate (each connection sends its share of a second back to back, then waits) with its own coordinated-omission correction (an expected interval of 1 ms).`,
       ...notes,
       '',
-      '| round | generator | target | body | p50 ms | p90 ms | p99 ms | max ms | achieved req/s | errors / timeouts / non-2xx | p99 / p99(static) | generator send lag p99 / max ms | in server p50 / p99 ms | SQL statements per request, p50 / p99 ms | server loop delay p99 / max ms | server GC pauses (major) / total / max ms | server CPU ms per request |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-      ...results.map(({ round, generator, name, r }) => {
+      '| round | generator | target | body | p50 ms | p90 ms | p99 ms | max ms | achieved req/s | errors / timeouts / non-2xx | p99 / p99(static) | generator send lag p99 / max ms | in server p50 / p99 ms | SQL statements per request, p50 / p99 ms | server loop delay p99 / max ms | server GC pauses (major) / total / max ms | server CPU ms per request | database checkpoints / autovacuum passes in the window |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      ...results.map(({ round, generator, name, r, checkpoints, autovacuums }) => {
         const floor = results.find((x) => x.round === round && x.generator === generator && x.name.startsWith('static'))?.r.latency.p99 ?? Number.NaN;
         const size = sizes.get(name) ?? 0;
-        return `| ${round} | ${generator} | ${name} | ${size > 10240 ? `${(size / 1024).toFixed(0)} KiB` : `${size} B`} | ${r.latency.p50} | ${r.latency.p90} | ${r.latency.p99} | ${r.latency.max} | ${r.achieved} | ${r.errors} / ${r.timeouts} / ${r.non2xx} | ${name.startsWith('static') ? '1' : (r.latency.p99 / floor).toFixed(1)} | ${r.sendLag ? `${r.sendLag.p99} / ${r.sendLag.max}` : '-'} | ${serverColumns(r).join(' | ')} |`;
+        return `| ${round} | ${generator} | ${name} | ${size > 10240 ? `${(size / 1024).toFixed(0)} KiB` : `${size} B`} | ${r.latency.p50} | ${r.latency.p90} | ${r.latency.p99} | ${r.latency.max} | ${r.achieved} | ${r.errors} / ${r.timeouts} / ${r.non2xx} | ${name.startsWith('static') ? '1' : (r.latency.p99 / floor).toFixed(1)} | ${r.sendLag ? `${r.sendLag.p99} / ${r.sendLag.max}` : '-'} | ${serverColumns(r).join(' | ')} | ${checkpoints} / ${autovacuums} |`;
       }),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
